@@ -1,0 +1,32 @@
+#include "cli_context.h"
+
+#include "headroom/error.h"
+#include "headroom/runtime.h"
+
+namespace headroom::cli {
+
+torch::Device CliContext::startRuntime() const {
+    initRuntime({threads});
+    return resolveDevice(device);
+}
+
+std::vector<int64_t> parseIdList(const std::string &text, const std::string &flag) {
+    std::vector<int64_t> ids;
+    std::stringstream stream(text);
+    std::string item;
+    while (std::getline(stream, item, ',')) {
+        size_t used = 0;
+        try {
+            ids.push_back(std::stoll(item, &used));
+        } catch (const std::exception &) {
+            used = 0;
+        }
+        if (used == 0 || used != item.size())
+            throw invalidInput(flag + ": '" + item + "' is not an integer (expected a comma-separated list like 1,2,3)");
+    }
+    if (ids.empty())
+        throw invalidInput(flag + ": expected a comma-separated list of token ids like 1,2,3");
+    return ids;
+}
+
+} // namespace headroom::cli

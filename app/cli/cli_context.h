@@ -1,0 +1,35 @@
+// What every subcommand of headroom-cli shares: the global options and how results are printed.
+// With --json the machine-readable result goes to stdout and human text to stderr (interfaces.md).
+#pragma once
+
+#include <iostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+namespace headroom::cli {
+
+struct CliContext {
+    std::string device = "auto";
+    int threads = 0;
+    bool json = false;
+
+    // Applies --threads and resolves --device; called at the start of each command that computes.
+    torch::Device startRuntime() const;
+    // Human text: stdout normally, stderr under --json so stdout stays machine-readable.
+    std::ostream &human() const { return json ? std::cerr : std::cout; }
+    void printJson(const nlohmann::json &result) const { std::cout << result.dump() << std::endl; }
+};
+
+void addInspectCommand(CLI::App &app, CliContext &ctx);
+void addTokenizeCommands(CLI::App &app, CliContext &ctx);
+void addForwardCommand(CLI::App &app, CliContext &ctx);
+void addGenerateCommand(CLI::App &app, CliContext &ctx);
+void addMakeDemoCommand(CLI::App &app, CliContext &ctx);
+
+// "1,2,3" -> ids; throws invalidInput naming the flag.
+std::vector<int64_t> parseIdList(const std::string &text, const std::string &flag);
+
+} // namespace headroom::cli

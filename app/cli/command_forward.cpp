@@ -1,0 +1,36 @@
+#include "cli_context.h"
+
+#include "headroom/causal_lm.h"
+#include "headroom/error.h"
+#include "headroom/safetensors.h"
+
+namespace headroom::cli {
+
+void addForwardCommand(CLI::App &app, CliContext &ctx) {
+    struct Args {
+        std::string modelDir, ids, out, dtype = "float32";
+    };
+    static Args args;
+    auto *cmd = app.add_subcommand("forward", "One forward pass; writes the logits as safetensors");
+    cmd->add_option("MODEL_DIR", args.modelDir, "HF model folder")->required();
+    cmd->add_option("--ids", args.ids, "comma-separated input ids")->required();
+    cmd->add_option("--out", args.out, "output .safetensors (tensor 'logits', float32, [T, vocab])")->required();
+    cmd->add_option("--dtype", args.dtype, "compute dtype: float32, bfloat16, float16")->capture_default_str();
+    cmd->callback([&ctx] {
+        const auto dtype = parseComputeDtype(args.dtype, "--dtype");
+        const auto ids = parseIdList(args.ids, "--ids");
+        const auto device = ctx.startRuntime();
+        const auto model = CausalLM::load(args.modelDir, {dtype, device});
+        torch::NoGradGuard noGrad;
+        auto logits = model->forward(torch::tensor(ids, torch::kLong).view({1, -1}))[0]
+                          .to(torch::kCPU, torch::kFloat32)
+                          .contiguous();
+        writeSafetensors(args.out, {{"logits", {Dtype::F32, logits.sizes().vec(), logits.data_ptr()}}});
+        if (ctx.json)
+            ctx.printJson({{"out", args.out}, {"shape", logits.sizes().vec()}});
+        else
+            ctx.human() << "wrote logits [" << logits.size(0) << ", " << logits.size(1) << "] to " << args.out << "\n";
+    });
+}
+
+} // namespace headroom::cli

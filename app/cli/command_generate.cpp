@@ -1,0 +1,69 @@
+#include "cli_context.h"
+
+#include "headroom/causal_lm.h"
+#include "headroom/chat_template.h"
+#include "headroom/error.h"
+#include "headroom/generation.h"
+#include "headroom/tokenizer.h"
+
+namespace headroom::cli {
+
+void addGenerateCommand(CLI::App &app, CliContext &ctx) {
+    struct Args {
+        std::string modelDir, prompt, dtype = "float32";
+        GenerationOptions options;
+        bool chat = false;
+    };
+    static Args args;
+    args.options.maxNewTokens = 64;
+    auto *cmd = app.add_subcommand("generate", "Generate text with a KV cache");
+    cmd->add_option("MODEL_DIR", args.modelDir, "HF model folder")->required();
+    cmd->add_option("--prompt", args.prompt, "prompt text")->required();
+    cmd->add_option("--max-new-tokens", args.options.maxNewTokens, "tokens to generate at most")
+        ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+    cmd->add_option("--temperature", args.options.temperature, "0 = greedy")->capture_default_str()->check(CLI::Range(0.0, 100.0));
+    cmd->add_option("--top-p", args.options.topP, "nucleus sampling mass in (0, 1]")->capture_default_str();
+    cmd->add_option("--seed", args.options.seed, "sampling seed")->capture_default_str();
+    cmd->add_option("--dtype", args.dtype, "compute dtype: float32, bfloat16, float16")->capture_default_str();
+    cmd->add_flag("--chat", args.chat, "wrap the prompt in the model's chat template as a user turn");
+    cmd->callback([&ctx] {
+        const auto dtype = parseComputeDtype(args.dtype, "--dtype");
+        const auto tokenizer = Tokenizer::load(args.modelDir);
+        const auto device = ctx.startRuntime();
+        const auto model = CausalLM::load(args.modelDir, {dtype, device});
+
+        std::vector<int32_t> promptIds;
+        if (args.chat) {
+            const auto chat = ChatTemplate::detect(tokenizer->chatTemplateSource());
+            promptIds = tokenizer->encode(chat.renderText({{"user", args.prompt}}, true), false);
+        } else {
+            promptIds = tokenizer->encode(args.prompt, true);
+        }
+        auto options = args.options;
+        options.stopIds = tokenizer->stopIds();
+
+        // Stream: decode everything so far and print what is new (a token may end mid-character).
+        std::vector<int32_t> generated;
+        std::string printed;
+        auto &out = ctx.human();
+        const auto result = generate(*model, promptIds, options, [&](int32_t id) {
+            generated.push_back(id);
+            const std::string text = tokenizer->decode(generated, true);
+            if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0) {
+                out << text.substr(printed.size()) << std::flush;
+                printed = text;
+            }
+            return true;
+        });
+        const std::string text = tokenizer->decode(result.tokens, true);
+        if (text.size() > printed.size() && text.compare(0, printed.size(), printed) == 0)
+            out << text.substr(printed.size());
+        out << "\n";
+        std::cerr << "[" << result.tokens.size() << " tokens, " << result.tokensPerSecond << " tokens/s"
+                  << (result.stoppedOnEos ? ", stopped on EOS" : "") << "]" << std::endl;
+        if (ctx.json)
+            ctx.printJson({{"text", text}, {"tokens", result.tokens}, {"tokens_per_s", result.tokensPerSecond}});
+    });
+}
+
+} // namespace headroom::cli

@@ -1,0 +1,74 @@
+// A decoder-only causal language model of the Llama family, computed with LibTorch.
+//
+// Usage:
+//   auto model = CausalLM::load("path/to/hf-model", {torch::kBFloat16, torch::kCPU});
+//   torch::Tensor logits = model->forward(inputIds);                 // [B, T, vocab]
+//   torch::Tensor loss = causalLmLoss(logits, labels);              // shifted, ignore -100
+// forward() follows transformers' Llama/Mistral/Qwen2 formulas: RMSNorm statistics and softmax in
+// float32, everything else in the model's compute dtype (the dtype it was loaded as). A KvCache
+// turns forward() into incremental decoding for generation.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "headroom/model_config.h"
+
+namespace headroom {
+
+struct ModelLoadOptions {
+    torch::ScalarType dtype = torch::kFloat32;  // weights are cast to this on load and computed in it
+    torch::Device device = torch::kCPU;
+};
+
+// Keys and values of every layer for incremental decoding; preallocated for maxLength positions.
+class KvCache {
+public:
+    KvCache(const ModelConfig &config, int64_t batch, int64_t maxLength, torch::ScalarType dtype,
+            torch::Device device);
+    int64_t length() const { return m_length; }
+    int64_t capacity() const { return m_capacity; }
+    // Stores this step's keys/values [B, kvHeads, T, headDim] for `layer` and returns all so far.
+    std::pair<torch::Tensor, torch::Tensor> append(int64_t layer, const torch::Tensor &keys,
+                                                   const torch::Tensor &values);
+    void advance(int64_t steps) { m_length += steps; }
+
+private:
+    std::vector<torch::Tensor> m_keys, m_values;
+    int64_t m_length = 0;
+    int64_t m_capacity = 0;
+};
+
+class CausalLM {
+public:
+    static std::unique_ptr<CausalLM> load(const std::string &modelDir, const ModelLoadOptions &options = {});
+    ~CausalLM();
+
+    const ModelConfig &config() const;
+    torch::ScalarType dtype() const;
+    torch::Device device() const;
+
+    // inputIds [B, T] int64. attentionMask [B, past + T] of 0/1 (optional; all ones when undefined).
+    // With a cache, positions continue from cache->length() and the cache is advanced by T.
+    // Returns logits [B, T, vocab] in the compute dtype.
+    torch::Tensor forward(const torch::Tensor &inputIds, const torch::Tensor &attentionMask = {},
+                          KvCache *cache = nullptr) const;
+
+private:
+    CausalLM();
+    struct Impl;
+    std::unique_ptr<Impl> m_impl;
+};
+
+// Mean cross-entropy over the target tokens of `logits` [B, T, V] predicting labels [B, T] shifted by
+// one position; label -100 is ignored. Computed in float32.
+torch::Tensor causalLmLoss(const torch::Tensor &logits, const torch::Tensor &labels);
+
+// Parses "float32" / "bfloat16" / "float16" (also "fp32", "bf16", "fp16"); throws invalidInput.
+torch::ScalarType parseComputeDtype(const std::string &name, const std::string &context);
+std::string dtypeName(torch::ScalarType dtype);
+
+} // namespace headroom

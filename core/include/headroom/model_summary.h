@@ -1,0 +1,28 @@
+// What `inspect` reports about an HF model folder, without loading the weights: the architecture
+// from config.json, the storage dtype and parameter count from the safetensors headers, the
+// tokenizer file and the chat template. Torch-free, so the studio's model page can use it directly.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "headroom/model_config.h"
+
+namespace headroom {
+
+struct ModelSummary {
+    ModelConfig config;
+    int64_t parameters = 0;       // stored parameters, tied embeddings counted once
+    std::string dtype;            // storage dtype of the weights, e.g. "bfloat16"
+    std::string tokenizer;        // "tokenizer.json" or "tokenizer.model"
+    std::string chatTemplate;     // "llama3", "llama2", "mistral", "chatml", "plain" or "none"
+    uint64_t checkpointBytes = 0;
+
+    // Validates the folder (config.json, every safetensors header, the tokenizer); throws invalidInput.
+    static ModelSummary inspect(const std::string &modelDir);
+    // The `inspect --json` object of interfaces.md.
+    nlohmann::json toJson() const;
+};
+
+} // namespace headroom

@@ -1,0 +1,1 @@
+headroom_add_test(model_parity_test model model_parity_test.cpp)

@@ -1,0 +1,35 @@
+// Helpers shared by the tests: where the fixtures are, and reading fixture tensors into LibTorch.
+#pragma once
+
+#include <QString>
+#include <QtTest/QtTest>
+
+#include <torch/torch.h>
+
+#include "headroom/safetensors.h"
+
+namespace headroom::test {
+
+inline QString dataPath(const QString &relative) {
+    return qEnvironmentVariable("HEADROOM_TEST_DATA") + "/" + relative;
+}
+
+inline QString binPath(const QString &binary) { return qEnvironmentVariable("HEADROOM_BIN_DIR") + "/" + binary; }
+
+// Copies tensor `name` out of a safetensors file (test fixtures are small).
+inline torch::Tensor readTensor(const SafetensorsFile &file, const std::string &name) {
+    const TensorInfo *info = file.find(name);
+    if (!info)
+        throw std::runtime_error(file.path() + ": no tensor " + name);
+    torch::ScalarType type = torch::kFloat32;
+    switch (info->dtype) {
+    case Dtype::F32: type = torch::kFloat32; break;
+    case Dtype::I64: type = torch::kInt64; break;
+    case Dtype::I32: type = torch::kInt32; break;
+    case Dtype::BF16: type = torch::kBFloat16; break;
+    default: throw std::runtime_error("unsupported fixture dtype for " + name);
+    }
+    return torch::from_blob(const_cast<std::uint8_t *>(file.data(*info)), info->shape, type).clone();
+}
+
+} // namespace headroom::test
