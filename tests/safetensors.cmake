@@ -1,0 +1,2 @@
+headroom_add_test(safetensors_test unit safetensors_test.cpp BASE_ONLY)
+set_target_properties(safetensors_test PROPERTIES AUTOMOC ON)
