@@ -1,0 +1,1 @@
+headroom_add_test(quantization_test unit quantization_test.cpp)
