@@ -1,5 +1,6 @@
 #include "cli_context.h"
 
+#include "headroom/adapter_io.h"
 #include "headroom/causal_lm.h"
 #include "headroom/error.h"
 #include "headroom/safetensors.h"
@@ -8,7 +9,8 @@ namespace headroom::cli {
 
 void addForwardCommand(CLI::App &app, CliContext &ctx) {
     struct Args {
-        std::string modelDir, ids, out, dtype = "float32";
+        std::string modelDir, ids, out, dtype = "float32", adapter, quant = "none";
+        bool doubleQuant = true;
     };
     static Args args;
     auto *cmd = app.add_subcommand("forward", "One forward pass; writes the logits as safetensors");
@@ -16,11 +18,23 @@ void addForwardCommand(CLI::App &app, CliContext &ctx) {
     cmd->add_option("--ids", args.ids, "comma-separated input ids")->required();
     cmd->add_option("--out", args.out, "output .safetensors (tensor 'logits', float32, [T, vocab])")->required();
     cmd->add_option("--dtype", args.dtype, "compute dtype: float32, bfloat16, float16")->capture_default_str();
+    cmd->add_option("--adapter", args.adapter, "LoRA adapter folder (PEFT layout) applied on top");
+    cmd->add_option("--quant", args.quant, "4-bit base weights: none, nf4, fp4")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"none", "nf4", "fp4"}));
+    cmd->add_flag("--double-quant,!--no-double-quant", args.doubleQuant, "quantize the 4-bit block scales too")
+        ->capture_default_str();
     cmd->callback([&ctx] {
         const auto dtype = parseComputeDtype(args.dtype, "--dtype");
         const auto ids = parseIdList(args.ids, "--ids");
         const auto device = ctx.startRuntime();
-        const auto model = CausalLM::load(args.modelDir, {dtype, device});
+        ModelLoadOptions options{dtype, device, {}};
+        options.quantization.enabled = args.quant != "none";
+        options.quantization.type = args.quant == "fp4" ? Quant4Type::FP4 : Quant4Type::NF4;
+        options.quantization.doubleQuant = args.doubleQuant;
+        const auto model = CausalLM::load(args.modelDir, options);
+        if (!args.adapter.empty())
+            loadAdapter(*model, args.adapter);
         torch::NoGradGuard noGrad;
         auto logits = model->forward(torch::tensor(ids, torch::kLong).view({1, -1}))[0]
                           .to(torch::kCPU, torch::kFloat32)

@@ -1,5 +1,6 @@
 #include "cli_context.h"
 
+#include "headroom/adapter_io.h"
 #include "headroom/causal_lm.h"
 #include "headroom/chat_template.h"
 #include "headroom/error.h"
@@ -10,9 +11,9 @@ namespace headroom::cli {
 
 void addGenerateCommand(CLI::App &app, CliContext &ctx) {
     struct Args {
-        std::string modelDir, prompt, dtype = "float32";
+        std::string modelDir, prompt, dtype = "float32", adapter;
         GenerationOptions options;
-        bool chat = false;
+        bool chat = false, compare = false;
     };
     static Args args;
     args.options.maxNewTokens = 64;
@@ -26,11 +27,20 @@ void addGenerateCommand(CLI::App &app, CliContext &ctx) {
     cmd->add_option("--seed", args.options.seed, "sampling seed")->capture_default_str();
     cmd->add_option("--dtype", args.dtype, "compute dtype: float32, bfloat16, float16")->capture_default_str();
     cmd->add_flag("--chat", args.chat, "wrap the prompt in the model's chat template as a user turn");
+    cmd->add_option("--adapter", args.adapter, "LoRA adapter folder (PEFT layout) applied on top");
+    cmd->add_flag("--compare", args.compare, "with --adapter: generate with the base model too, side by side");
     cmd->callback([&ctx] {
+        if (args.compare && args.adapter.empty())
+            throw invalidInput("--compare needs --adapter");
         const auto dtype = parseComputeDtype(args.dtype, "--dtype");
         const auto tokenizer = Tokenizer::load(args.modelDir);
         const auto device = ctx.startRuntime();
-        const auto model = CausalLM::load(args.modelDir, {dtype, device});
+        const auto model = CausalLM::load(args.modelDir, {dtype, device, {}});
+        std::unique_ptr<CausalLM> base;
+        if (args.compare)
+            base = CausalLM::load(args.modelDir, {dtype, device, {}});
+        if (!args.adapter.empty())
+            loadAdapter(*model, args.adapter);
 
         std::vector<int32_t> promptIds;
         if (args.chat) {
@@ -46,6 +56,8 @@ void addGenerateCommand(CLI::App &app, CliContext &ctx) {
         std::vector<int32_t> generated;
         std::string printed;
         auto &out = ctx.human();
+        if (base)
+            out << "--- with adapter " << args.adapter << ":\n";
         const auto result = generate(*model, promptIds, options, [&](int32_t id) {
             generated.push_back(id);
             const std::string text = tokenizer->decode(generated, true);
@@ -61,8 +73,16 @@ void addGenerateCommand(CLI::App &app, CliContext &ctx) {
         out << "\n";
         std::cerr << "[" << result.tokens.size() << " tokens, " << result.tokensPerSecond << " tokens/s"
                   << (result.stoppedOnEos ? ", stopped on EOS" : "") << "]" << std::endl;
+        nlohmann::json json = {{"text", text}, {"tokens", result.tokens}, {"tokens_per_s", result.tokensPerSecond}};
+        if (base) {
+            const auto baseResult = generate(*base, promptIds, options);
+            const std::string baseText = tokenizer->decode(baseResult.tokens, true);
+            out << "--- base model (no adapter):\n" << baseText << "\n";
+            json["base_text"] = baseText;
+            json["base_tokens"] = baseResult.tokens;
+        }
         if (ctx.json)
-            ctx.printJson({{"text", text}, {"tokens", result.tokens}, {"tokens_per_s", result.tokensPerSecond}});
+            ctx.printJson(json);
     });
 }
 

@@ -19,6 +19,7 @@ int main(int argc, char **argv) {
     cli::addForwardCommand(app, ctx);
     cli::addGenerateCommand(app, ctx);
     cli::addMakeDemoCommand(app, ctx);
+    cli::addTrainCommand(app, ctx);
     try {
         app.parse(argc, argv);
         return 0;

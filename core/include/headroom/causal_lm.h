@@ -16,12 +16,49 @@
 #include <torch/torch.h>
 
 #include "headroom/model_config.h"
+#include "headroom/quantization.h"
 
 namespace headroom {
+
+// bitsandbytes-style 4-bit storage of the decoder blocks' linear layers (QLoRA). Embeddings, norms
+// and lm_head stay in the compute dtype, as transformers does.
+struct Quant4Options {
+    bool enabled = false;
+    Quant4Type type = Quant4Type::NF4;
+    int64_t blocksize = 64;
+    bool doubleQuant = true;
+};
 
 struct ModelLoadOptions {
     torch::ScalarType dtype = torch::kFloat32;  // weights are cast to this on load and computed in it
     torch::Device device = torch::kCPU;
+    Quant4Options quantization;
+};
+
+// PEFT's LoraConfig fields that shape the adapters.
+struct LoraOptions {
+    int64_t r = 16;
+    double alpha = 32;
+    double dropout = 0.05;
+    std::vector<std::string> targetModules = {"q_proj", "k_proj", "v_proj", "o_proj"};  // or {"all-linear"}
+    bool useRslora = false;
+    double scaling() const;  // alpha / r, or alpha / sqrt(r) with rsLoRA
+};
+
+struct NamedTensor {
+    std::string name;  // PEFT's key, e.g. base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight
+    torch::Tensor tensor;
+};
+
+class KvCache;
+
+struct ForwardInputs {
+    torch::Tensor inputIds;       // [B, T] int64
+    torch::Tensor attentionMask;  // [B, past + T] 0/1, optional
+    torch::Tensor positions;      // [B, T] int64, optional (default past..past+T-1; packing restarts them)
+    torch::Tensor segmentIds;     // [B, T] int64, optional: attention stays within equal ids (packing)
+    KvCache *cache = nullptr;
+    bool training = false;        // dropout on, and gradient checkpointing if enabled
 };
 
 // Keys and values of every layer for incremental decoding; preallocated for maxLength positions.
@@ -56,6 +93,20 @@ public:
     // Returns logits [B, T, vocab] in the compute dtype.
     torch::Tensor forward(const torch::Tensor &inputIds, const torch::Tensor &attentionMask = {},
                           KvCache *cache = nullptr) const;
+    // The final-norm hidden states [B, T, hidden]; the loss projects them chunk by chunk.
+    torch::Tensor hiddenStates(const ForwardInputs &inputs) const;
+    const torch::Tensor &lmHeadWeight() const;
+
+    // Adds freshly initialised LoRA adapters (PEFT's init: A kaiming-uniform(a=sqrt(5)), B zero).
+    void addLora(const LoraOptions &settings, uint64_t seed);
+    const LoraOptions *lora() const;
+    // The trainable adapter tensors (float32, requires_grad) under PEFT's key names, in layer order.
+    std::vector<NamedTensor> loraParameters() const;
+    int64_t trainableParameters() const;
+    void setGradientCheckpointing(bool enabled);
+    bool gradientCheckpointing() const;
+    // Bytes of the frozen base as held in memory (4-bit blocks and scales, or dense tensors).
+    int64_t baseWeightBytes() const;
 
 private:
     CausalLM();

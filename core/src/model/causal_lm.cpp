@@ -1,11 +1,14 @@
 #include "headroom/causal_lm.h"
 
+#include <cmath>
 #include <filesystem>
-#include <limits>
 
 #include "headroom/error.h"
+#include "headroom/lora_count.h"
 #include "headroom/safetensors.h"
 #include "model/checkpoint_tensors.h"
+#include "model/checkpointed_layer.h"
+#include "model/decoder_layer.h"
 #include "model/rotary.h"
 
 namespace headroom {
@@ -14,25 +17,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct Linear {
-    torch::Tensor weight;  // [out, in]
-    torch::Tensor bias;    // [out] or undefined
-    torch::Tensor operator()(const torch::Tensor &x) const { return torch::linear(x, weight, bias); }
-};
-
-struct DecoderLayer {
-    torch::Tensor inputNorm, postAttentionNorm;
-    Linear q, k, v, o, gate, up, down;
-};
-
-// transformers' RMSNorm: statistics in float32, the weight applied after casting back.
-torch::Tensor rmsNorm(const torch::Tensor &x, const torch::Tensor &weight, double eps) {
-    auto xf = x.to(torch::kFloat32);
-    auto normed = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
-    return weight * normed.to(x.scalar_type());
+std::string modulePath(int64_t layer, const std::string &module) {
+    const bool attention = module == "q_proj" || module == "k_proj" || module == "v_proj" || module == "o_proj";
+    return "model.layers." + std::to_string(layer) + (attention ? ".self_attn." : ".mlp.") + module;
 }
 
 } // namespace
+
+double LoraOptions::scaling() const { return useRslora ? alpha / std::sqrt(double(r)) : alpha / double(r); }
 
 struct CausalLM::Impl {
     ModelConfig config;
@@ -42,59 +34,45 @@ struct CausalLM::Impl {
     torch::Tensor lmHead;       // aliases embedTokens when tied
     std::vector<DecoderLayer> layers;
     std::unique_ptr<RotaryEmbedding> rotary;
+    std::optional<LoraOptions> lora;
+    bool checkpointing = false;
 
     Linear loadLinear(const SafetensorsCheckpoint &ckpt, const std::string &prefix, int64_t in, int64_t out,
                       bool bias) const {
-        Linear l;
-        l.weight = readCheckpointTensor(ckpt, prefix + ".weight", {out, in}, options.dtype, options.device);
+        const auto &q = options.quantization;
+        // Quantize tensor by tensor while loading: peak memory stays near the 4-bit size plus one tensor.
+        auto weight = readCheckpointTensor(ckpt, prefix + ".weight", {out, in},
+                                           q.enabled ? torch::kFloat32 : options.dtype, options.device);
+        torch::Tensor b;
         if (bias)
-            l.bias = readCheckpointTensor(ckpt, prefix + ".bias", {out}, options.dtype, options.device);
-        return l;
+            b = readCheckpointTensor(ckpt, prefix + ".bias", {out}, options.dtype, options.device);
+        Linear linear(std::move(weight), b);
+        if (q.enabled)
+            linear.quantize(q.type, q.blocksize, q.doubleQuant);
+        return linear;
+    }
+
+    torch::Tensor norm(const SafetensorsCheckpoint &ckpt, const std::string &name) const {
+        return readCheckpointTensor(ckpt, name, {config.hiddenSize}, options.dtype, options.device);
     }
 
     // Boolean [B, 1, T, S]: query i (absolute position past + i) may attend key j.
-    torch::Tensor allowedMask(int64_t batch, int64_t past, int64_t t, const torch::Tensor &attentionMask,
-                              bool slidingWindow) const {
-        const auto dev = options.device;
-        auto queryPos = torch::arange(past, past + t, torch::TensorOptions().dtype(torch::kLong).device(dev)).view({t, 1});
-        auto keyPos = torch::arange(0, past + t, torch::TensorOptions().dtype(torch::kLong).device(dev)).view({1, past + t});
+    torch::Tensor allowedMask(int64_t batch, int64_t past, int64_t t, const ForwardInputs &in, bool window) const {
+        const auto longOnDevice = torch::TensorOptions().dtype(torch::kLong).device(options.device);
+        auto queryPos = torch::arange(past, past + t, longOnDevice).view({t, 1});
+        auto keyPos = torch::arange(0, past + t, longOnDevice).view({1, past + t});
         auto allowed = keyPos <= queryPos;
         // transformers' sliding window keeps keys with query - key < window.
-        if (slidingWindow)
+        if (window)
             allowed = allowed & ((queryPos - keyPos) < *config.slidingWindow);
         allowed = allowed.view({1, 1, t, past + t});
-        if (attentionMask.defined())
-            allowed = allowed & attentionMask.to(dev).to(torch::kBool).view({batch, 1, 1, past + t});
+        if (in.attentionMask.defined())
+            allowed = allowed & in.attentionMask.to(options.device).to(torch::kBool).view({batch, 1, 1, past + t});
+        if (in.segmentIds.defined()) {
+            auto seg = in.segmentIds.to(options.device);
+            allowed = allowed & (seg.unsqueeze(-1) == seg.unsqueeze(-2)).unsqueeze(1);
+        }
         return allowed;
-    }
-
-    torch::Tensor attention(const DecoderLayer &layer, const torch::Tensor &x, const torch::Tensor &cos,
-                            const torch::Tensor &sin, const torch::Tensor &allowed, KvCache *cache,
-                            int64_t layerIndex) const {
-        const int64_t b = x.size(0), t = x.size(1);
-        const int64_t h = config.numHeads, kvh = config.numKvHeads, d = config.headDim;
-        auto q = layer.q(x).view({b, t, h, d}).transpose(1, 2);
-        auto k = layer.k(x).view({b, t, kvh, d}).transpose(1, 2);
-        auto v = layer.v(x).view({b, t, kvh, d}).transpose(1, 2);
-        q = applyRotary(q, cos, sin);
-        k = applyRotary(k, cos, sin);
-        if (cache)
-            std::tie(k, v) = cache->append(layerIndex, k, v);
-        const int64_t s = k.size(2);
-        const int64_t groups = h / kvh;
-        // Grouped-query attention without repeating K/V: the `groups` query heads that share a KV
-        // head are stacked along the sequence axis, so one batched matmul serves them all.
-        auto qg = q.reshape({b, kvh, groups * t, d});
-        auto scores = torch::matmul(qg, k.transpose(-1, -2)) * (1.0 / std::sqrt(double(d)));
-        scores = scores.view({b, kvh, groups, t, s});
-        const double lowest = std::numeric_limits<float>::lowest();
-        auto probs = scores.to(torch::kFloat32)
-                         .masked_fill(allowed.logical_not().unsqueeze(2), lowest)
-                         .softmax(-1)
-                         .to(x.scalar_type());
-        auto out = torch::matmul(probs.view({b, kvh, groups * t, s}), v);  // [B, kvh, G*T, d]
-        out = out.view({b, h, t, d}).transpose(1, 2).reshape({b, t, h * d});
-        return layer.o(out);
     }
 };
 
@@ -104,6 +82,10 @@ CausalLM::~CausalLM() = default;
 const ModelConfig &CausalLM::config() const { return m_impl->config; }
 torch::ScalarType CausalLM::dtype() const { return m_impl->options.dtype; }
 torch::Device CausalLM::device() const { return m_impl->options.device; }
+const torch::Tensor &CausalLM::lmHeadWeight() const { return m_impl->lmHead; }
+const LoraOptions *CausalLM::lora() const { return m_impl->lora ? &*m_impl->lora : nullptr; }
+void CausalLM::setGradientCheckpointing(bool enabled) { m_impl->checkpointing = enabled; }
+bool CausalLM::gradientCheckpointing() const { return m_impl->checkpointing; }
 
 std::unique_ptr<CausalLM> CausalLM::load(const std::string &modelDir, const ModelLoadOptions &options) {
     if (!fs::is_directory(modelDir))
@@ -121,9 +103,9 @@ std::unique_ptr<CausalLM> CausalLM::load(const std::string &modelDir, const Mode
     for (int64_t i = 0; i < c.numLayers; ++i) {
         const std::string p = "model.layers." + std::to_string(i);
         DecoderLayer layer;
-        layer.inputNorm = readCheckpointTensor(ckpt, p + ".input_layernorm.weight", {c.hiddenSize}, options.dtype, options.device);
-        layer.postAttentionNorm = readCheckpointTensor(ckpt, p + ".post_attention_layernorm.weight", {c.hiddenSize},
-                                                       options.dtype, options.device);
+        layer.index = i;
+        layer.inputNorm = m.norm(ckpt, p + ".input_layernorm.weight");
+        layer.postAttentionNorm = m.norm(ckpt, p + ".post_attention_layernorm.weight");
         layer.q = m.loadLinear(ckpt, p + ".self_attn.q_proj", c.hiddenSize, qOut, c.qkvBias);
         layer.k = m.loadLinear(ckpt, p + ".self_attn.k_proj", c.hiddenSize, kvOut, c.qkvBias);
         layer.v = m.loadLinear(ckpt, p + ".self_attn.v_proj", c.hiddenSize, kvOut, c.qkvBias);
@@ -133,7 +115,7 @@ std::unique_ptr<CausalLM> CausalLM::load(const std::string &modelDir, const Mode
         layer.down = m.loadLinear(ckpt, p + ".mlp.down_proj", c.intermediateSize, c.hiddenSize, c.mlpBias);
         m.layers.push_back(std::move(layer));
     }
-    m.finalNorm = readCheckpointTensor(ckpt, "model.norm.weight", {c.hiddenSize}, options.dtype, options.device);
+    m.finalNorm = m.norm(ckpt, "model.norm.weight");
     // Tied checkpoints may still store lm_head.weight; transformers ignores it then, and so do we.
     m.lmHead = c.tieWordEmbeddings ? m.embedTokens
                                    : readCheckpointTensor(ckpt, "lm_head.weight", {c.vocabSize, c.hiddenSize},
@@ -142,44 +124,114 @@ std::unique_ptr<CausalLM> CausalLM::load(const std::string &modelDir, const Mode
     return model;
 }
 
-torch::Tensor CausalLM::forward(const torch::Tensor &inputIds, const torch::Tensor &attentionMask,
-                                KvCache *cache) const {
+torch::Tensor CausalLM::hiddenStates(const ForwardInputs &in) const {
     const Impl &m = *m_impl;
-    if (inputIds.dim() != 2)
+    if (!in.inputIds.defined() || in.inputIds.dim() != 2)
         throw invalidInput("forward: input ids must have shape [batch, tokens]");
-    auto ids = inputIds.to(m.options.device);
+    auto ids = in.inputIds.to(m.options.device);
     const int64_t b = ids.size(0), t = ids.size(1);
-    const int64_t past = cache ? cache->length() : 0;
-    if (cache && past + t > cache->capacity())
-        throw invalidInput("forward: the KV cache holds " + std::to_string(cache->capacity()) + " positions");
+    const int64_t past = in.cache ? in.cache->length() : 0;
+    if (in.cache && past + t > in.cache->capacity())
+        throw invalidInput("forward: the KV cache holds " + std::to_string(in.cache->capacity()) + " positions");
     if (ids.numel() > 0 && (ids.min().item<int64_t>() < 0 || ids.max().item<int64_t>() >= m.config.vocabSize))
         throw invalidInput("forward: token ids must be in [0, " + std::to_string(m.config.vocabSize) + ")");
-    if (attentionMask.defined() && (attentionMask.dim() != 2 || attentionMask.size(0) != b ||
-                                    attentionMask.size(1) != past + t))
+    if (in.attentionMask.defined() &&
+        (in.attentionMask.dim() != 2 || in.attentionMask.size(0) != b || in.attentionMask.size(1) != past + t))
         throw invalidInput("forward: attention mask must have shape [batch, past + tokens]");
 
-    auto positions = torch::arange(past, past + t, torch::TensorOptions().dtype(torch::kLong).device(m.options.device))
-                         .unsqueeze(0)
-                         .expand({b, t});
-    auto [cos, sin] = m.rotary->cosSin(positions, m.options.dtype);
-    auto allowed = m.allowedMask(b, past, t, attentionMask, false);
-    torch::Tensor windowed;
+    auto positions = in.positions.defined()
+                         ? in.positions.to(m.options.device)
+                         : torch::arange(past, past + t, torch::TensorOptions().dtype(torch::kLong).device(m.options.device))
+                               .unsqueeze(0)
+                               .expand({b, t});
+    LayerInputs layerInputs;
+    std::tie(layerInputs.cos, layerInputs.sin) = m.rotary->cosSin(positions, m.options.dtype);
+    layerInputs.allowed = m.allowedMask(b, past, t, in, false);
     if (m.config.slidingWindow)
-        windowed = m.allowedMask(b, past, t, attentionMask, true);
+        layerInputs.allowedWindow = m.allowedMask(b, past, t, in, true);
+    layerInputs.cache = in.cache;
+    layerInputs.training = in.training;
 
     auto x = torch::embedding(m.embedTokens, ids);
-    for (size_t i = 0; i < m.layers.size(); ++i) {
-        const auto &layer = m.layers[i];
-        const bool useWindow = windowed.defined() && int64_t(i) >= m.config.slidingWindowFromLayer;
-        x = x + m.attention(layer, rmsNorm(x, layer.inputNorm, m.config.rmsNormEps), cos, sin,
-                            useWindow ? windowed : allowed, cache, int64_t(i));
-        auto h = rmsNorm(x, layer.postAttentionNorm, m.config.rmsNormEps);
-        x = x + layer.down(torch::silu(layer.gate(h)) * layer.up(h));
+    const bool checkpoint = m.checkpointing && in.training && torch::GradMode::is_enabled() && !in.cache;
+    // A checkpointed layer only produces gradients when its input requires them; the embedding is
+    // frozen, so mark its output (transformers' enable_input_require_grads does the same).
+    if (checkpoint)
+        x.requires_grad_(true);
+    for (const auto &layer : m.layers)
+        x = checkpoint ? checkpointedLayerForward(layer, x, layerInputs, m.config)
+                       : layer.forward(x, layerInputs, m.config);
+    if (in.cache)
+        in.cache->advance(t);
+    return rmsNorm(x, m.finalNorm, m.config.rmsNormEps);
+}
+
+torch::Tensor CausalLM::forward(const torch::Tensor &inputIds, const torch::Tensor &attentionMask, KvCache *cache) const {
+    ForwardInputs in;
+    in.inputIds = inputIds;
+    in.attentionMask = attentionMask;
+    in.cache = cache;
+    return torch::linear(hiddenStates(in), m_impl->lmHead);
+}
+
+void CausalLM::addLora(const LoraOptions &settings, uint64_t seed) {
+    Impl &m = *m_impl;
+    if (settings.r < 1)
+        throw invalidInput("lora.r: must be at least 1");
+    const auto targets = resolveTargetModules(settings.targetModules, "lora.target_modules");
+    auto generator = at::detail::createCPUGenerator(seed);
+    const auto fp32 = torch::TensorOptions().dtype(torch::kFloat32);
+    for (auto &layer : m.layers) {
+        for (auto &[name, linear] : layer.linears()) {
+            if (std::find(targets.begin(), targets.end(), name) == targets.end())
+                continue;
+            LoraWeights w;
+            // kaiming_uniform_(a=sqrt(5)) on [r, in]: bound = sqrt(6 / ((1 + a^2) * fan_in)) = 1 / sqrt(in).
+            const double bound = 1.0 / std::sqrt(double(linear->inFeatures()));
+            w.a = torch::empty({settings.r, linear->inFeatures()}, fp32).uniform_(-bound, bound, generator);
+            w.b = torch::zeros({linear->outFeatures(), settings.r}, fp32);
+            w.a = w.a.to(m.options.device).requires_grad_(true);
+            w.b = w.b.to(m.options.device).requires_grad_(true);
+            w.scaling = settings.scaling();
+            w.dropout = settings.dropout;
+            linear->setLora(std::move(w));
+        }
     }
-    if (cache)
-        cache->advance(t);
-    x = rmsNorm(x, m.finalNorm, m.config.rmsNormEps);
-    return torch::linear(x, m.lmHead);
+    m.lora = settings;
+    m.lora->targetModules = targets;
+}
+
+std::vector<NamedTensor> CausalLM::loraParameters() const {
+    std::vector<NamedTensor> out;
+    for (const auto &layer : m_impl->layers) {
+        for (const auto &[name, linear] : layer.linears()) {
+            if (const auto *lora = linear->lora()) {
+                const std::string base = "base_model.model." + modulePath(layer.index, name);
+                out.push_back({base + ".lora_A.weight", lora->a});
+                out.push_back({base + ".lora_B.weight", lora->b});
+            }
+        }
+    }
+    return out;
+}
+
+int64_t CausalLM::trainableParameters() const {
+    int64_t n = 0;
+    for (const auto &p : loraParameters())
+        n += p.tensor.numel();
+    return n;
+}
+
+int64_t CausalLM::baseWeightBytes() const {
+    const Impl &m = *m_impl;
+    auto bytes = [](const torch::Tensor &t) { return t.numel() * int64_t(t.element_size()); };
+    int64_t total = bytes(m.embedTokens) + bytes(m.finalNorm) + (m.config.tieWordEmbeddings ? 0 : bytes(m.lmHead));
+    for (const auto &layer : m.layers) {
+        total += bytes(layer.inputNorm) + bytes(layer.postAttentionNorm);
+        for (const auto &entry : layer.linears())
+            total += entry.second->baseBytes();
+    }
+    return total;
 }
 
 KvCache::KvCache(const ModelConfig &config, int64_t batch, int64_t maxLength, torch::ScalarType dtype,

@@ -1,0 +1,96 @@
+#include "cli_context.h"
+
+#include <atomic>
+#include <csignal>
+#include <thread>
+
+#include "headroom/error.h"
+#include "headroom/trainer.h"
+#include "headroom/training_sinks.h"
+
+namespace headroom::cli {
+
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+void onInterrupt(int) {
+    g_interrupted = true;
+    std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
+}
+
+// Turns Ctrl-C into a stop request (the trainer then writes a checkpoint and returns).
+class InterruptWatcher {
+public:
+    explicit InterruptWatcher(TrainingControl &control) : m_thread([this, &control] {
+        while (!m_done) {
+            if (g_interrupted.exchange(false)) {
+                std::fprintf(stderr, "\nstopping after writing a checkpoint (Ctrl-C again to quit at once)\n");
+                control.requestStop();
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    }) {
+        std::signal(SIGINT, onInterrupt);
+    }
+    ~InterruptWatcher() {
+        std::signal(SIGINT, SIG_DFL);
+        m_done = true;
+        m_thread.join();
+    }
+
+private:
+    std::atomic<bool> m_done{false};
+    std::thread m_thread;
+};
+
+} // namespace
+
+void addTrainCommand(CLI::App &app, CliContext &ctx) {
+    struct Args {
+        std::string config;
+        std::vector<std::string> overrides;
+        std::string resumeDir;
+        int64_t maxSteps = 0;
+    };
+    static Args args;
+    auto *cmd = app.add_subcommand("train", "Fine-tune a LoRA/QLoRA adapter as CONFIG.json says");
+    cmd->add_option("CONFIG", args.config, "training configuration (JSON)")->required();
+    cmd->add_option("--set", args.overrides, "override a field: dotted.path=value (repeatable)");
+    auto *resume = cmd->add_option("--resume", args.resumeDir,
+                                   "resume from CKPT_DIR, or without a value from the latest checkpoint in output_dir")
+                       ->expected(0, 1);
+    cmd->add_option("--max-steps", args.maxSteps, "stop after N optimizer steps (overrides training.max_steps)")
+        ->check(CLI::PositiveNumber);
+    cmd->callback([&ctx, resume] {
+        auto config = TrainConfig::fromFile(args.config);
+        for (const auto &assignment : args.overrides)
+            config.applyOverride(assignment);
+        if (args.maxSteps > 0)
+            config.training.maxSteps = args.maxSteps;
+        if (ctx.device != "auto")
+            config.device = ctx.device;
+        if (ctx.threads > 0)
+            config.threads = ctx.threads;
+        config.validate(args.config);
+
+        ConsoleProgressSink console(stderr, config.training.loggingSteps);
+        TrainingControl control;
+        ResumeRequest request;
+        request.resume = resume->count() > 0;
+        request.checkpointDir = args.resumeDir;
+        TrainSummary summary;
+        {
+            InterruptWatcher watcher(control);
+            summary = runTraining(config, console, &control, request);
+        }
+        if (ctx.json)
+            ctx.printJson(summary.toJson());
+        if (summary.stopped)
+            throw runtimeFailure("interrupted at step " + std::to_string(summary.steps) +
+                                 (summary.checkpointDir.empty() ? "" : "; resume with --resume (checkpoint " +
+                                                                           summary.checkpointDir + ")"));
+    });
+}
+
+} // namespace headroom::cli

@@ -1,0 +1,50 @@
+// Memory accounting: the categories of interfaces.md, measured.
+//
+// On CPU, installMemoryTracking() replaces LibTorch's CPU allocator with a counting, caching one:
+// it counts the bytes in use and their peak, keeps freed large blocks for reuse (an eager training
+// step otherwise spends more time mapping and unmapping buffers than computing), and can enforce a
+// simulated budget (--budget, --gpu PRESET) by raising a real out-of-memory error, so a lab without
+// GPUs meets OOM where the card would. On CUDA the caching allocator's own statistics are read.
+// Weights, adapters, gradients and optimizer state are measured from the tensors themselves;
+// activations are the step's peak minus those four.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+namespace headroom {
+
+struct MemoryBreakdown {
+    int64_t weights = 0, adapters = 0, gradients = 0, optimizer = 0, activations = 0, other = 0;
+    int64_t allocated = 0;  // bytes in use now
+    int64_t reserved = 0;   // held by the allocator (in use + cached)
+    int64_t peak = 0;       // peak bytes in use since the last reset
+    int64_t total() const { return weights + adapters + gradients + optimizer + activations + other; }
+    nlohmann::json toJson() const;
+};
+
+struct AllocatorStats {
+    int64_t allocated = 0, reserved = 0, peak = 0, budget = 0;
+};
+
+// Installs the counting allocator for CPU tensors (idempotent). Call before loading a model.
+void installMemoryTracking();
+bool memoryTrackingInstalled();
+// 0 = no budget. With a budget, an allocation that would take bytes in use past it throws
+// c10::OutOfMemoryError (after releasing cached blocks).
+void setMemoryBudget(int64_t bytes);
+AllocatorStats allocatorStats(const torch::Device &device);
+void resetPeakMemory(const torch::Device &device);
+// Frees the cached blocks (CPU) / empties the CUDA cache.
+void releaseCachedMemory(const torch::Device &device);
+// Resident set size of this process (CPU baseline for "other").
+int64_t processResidentBytes();
+
+// Parses "123", "512MiB", "16GiB", "1.5GB"; throws invalidInput naming `field`.
+int64_t parseByteSize(const std::string &text, const std::string &field);
+std::string formatBytes(int64_t bytes);  // "1.24 GiB"
+
+} // namespace headroom

@@ -1,0 +1,54 @@
+// Mixed precision: which compute dtype a device supports, and torch's GradScaler for fp16.
+//
+// The base computes in bf16 or fp16 while adapters and optimizer states stay float32 (and norm
+// statistics, softmax and the loss are float32 inside the model). Automatic choice, as the lesson
+// teaches: CUDA capability >= 8.0 -> bf16; older GPUs -> fp16 with dynamic loss scaling; CPU -> bf16
+// where it has AVX512-BF16 or AMX, else fp32. An impossible choice (bf16 on a T4) is refused with
+// the reason.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+namespace headroom {
+
+enum class Precision { FP32, BF16, FP16 };
+
+std::string precisionName(Precision precision);  // "fp32", "bf16", "fp16"
+torch::ScalarType computeDtype(Precision precision);
+
+bool cpuSupportsBf16();  // AVX512-BF16 or AMX-BF16 in /proc/cpuinfo
+// Chosen from the device; `reason` says why in one sentence.
+Precision autoPrecision(const torch::Device &device, std::string *reason = nullptr);
+// Throws invalidInput naming `field` when the device cannot run `precision` natively.
+void requirePrecisionSupported(Precision precision, const torch::Device &device, const std::string &field);
+
+// torch.cuda.amp.GradScaler's dynamic loss scaling: scale starts at 2^16; a step whose gradients
+// contain inf/NaN is skipped and the scale halves; after 2000 clean steps in a row it doubles.
+class LossScaler {
+public:
+    explicit LossScaler(bool enabled, double initialScale = 65536.0, double growthFactor = 2.0,
+                        double backoffFactor = 0.5, int64_t growthInterval = 2000);
+    bool enabled() const { return m_enabled; }
+    double scale() const { return m_enabled ? m_scale : 1.0; }
+    // Divides the gradients by the scale and reports whether all of them are finite.
+    bool unscaleAndCheck(const std::vector<torch::Tensor> &parameters) const;
+    // After each optimizer step attempt: foundInf = !unscaleAndCheck(...).
+    void update(bool foundInf);
+    int64_t skippedSteps() const { return m_skipped; }
+
+    nlohmann::json state() const;
+    void loadState(const nlohmann::json &state);
+
+private:
+    bool m_enabled;
+    double m_scale, m_growthFactor, m_backoffFactor;
+    int64_t m_growthInterval;
+    int64_t m_cleanSteps = 0;
+    int64_t m_skipped = 0;
+};
+
+} // namespace headroom

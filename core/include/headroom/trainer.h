@@ -1,0 +1,45 @@
+// A fine-tuning run, start to finish: the recipe behind `headroom-cli train` and the studio's
+// Train page.
+//
+//   ConsoleProgressSink console(stderr, config.training.loggingSteps);
+//   TrainingControl control;                        // pause/stop from another thread
+//   TrainSummary summary = runTraining(config, console, &control, {});
+//
+// Phases (in this order, each in its own function): set-up (validate the config, read and tokenize
+// the dataset BEFORE any model is loaded, load the model quantized tensor by tensor, add LoRA,
+// build the optimizer and schedule), resume from a checkpoint when asked, the step loop, and the
+// final adapter. Each optimizer step runs gradient_accumulation_steps micro-batches and normalises
+// the loss by the number of target tokens in the whole step, so padding and accumulation do not
+// change the gradient. metrics.jsonl and config.json are always written to output_dir.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "headroom/train_config.h"
+#include "headroom/training_events.h"
+
+namespace headroom {
+
+struct ResumeRequest {
+    bool resume = false;
+    std::string checkpointDir;  // empty: the latest complete checkpoint in output_dir
+};
+
+struct TrainSummary {
+    int64_t steps = 0;
+    double finalLoss = 0;
+    double finalEvalLoss = -1;  // < 0 when there was no evaluation
+    std::string adapterDir;     // empty when stopped before any step completed
+    int64_t peakBytes = 0;
+    double tokensPerSecond = 0;
+    bool stopped = false;
+    std::string checkpointDir;  // the checkpoint written when stopped
+    nlohmann::json toJson() const;  // the `train --json` result of interfaces.md
+};
+
+TrainSummary runTraining(const TrainConfig &config, TrainingObserver &observer, TrainingControl *control,
+                         const ResumeRequest &resume);
+
+} // namespace headroom

@@ -1,0 +1,90 @@
+// What a training run reports, and how a front end steers it — plain C++, no Qt.
+//
+// The trainer calls a TrainingObserver from its own thread at each event; front ends adapt it (the
+// studio turns it into Qt signals in one place, the CLI prints a progress bar, the JSONL sink writes
+// metrics.jsonl). A TrainingControl is the one token with which another thread pauses, resumes or
+// stops the run; the trainer checks it between micro-batches, and a stop writes a checkpoint.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "headroom/memory.h"
+
+namespace headroom {
+
+struct RunStartEvent {
+    int64_t totalSteps = 0;
+    int64_t startStep = 0;           // > 0 when resumed
+    int64_t trainExamples = 0, validationExamples = 0;
+    int64_t effectiveBatch = 0;
+    int64_t trainableParameters = 0, totalParameters = 0;
+    std::string precision, device, optimizer;
+    std::string outputDir;
+};
+
+struct StepEvent {
+    int64_t step = 0, totalSteps = 0;
+    double epoch = 0;
+    double loss = 0;                 // mean over all target tokens of the optimizer step
+    double learningRate = 0;
+    double gradNorm = 0;             // before clipping
+    int64_t tokens = 0;              // non-padding tokens processed in this step
+    double tokensPerSecond = 0;
+    double lossScale = 1;
+    double elapsedSeconds = 0, etaSeconds = 0;
+    bool skipped = false;            // fp16 step skipped on inf/NaN gradients
+    MemoryBreakdown memory;
+    nlohmann::json toJson() const;   // the metrics.jsonl line of interfaces.md
+};
+
+struct EvalEvent {
+    int64_t step = 0;
+    double evalLoss = 0;
+    nlohmann::json toJson() const;
+};
+
+struct FinishEvent {
+    int64_t steps = 0;
+    double finalLoss = 0;
+    std::string adapterDir;
+    int64_t peakBytes = 0;
+    double tokensPerSecond = 0;
+    bool stopped = false;            // ended by a stop request (a checkpoint was written)
+};
+
+class TrainingObserver {
+public:
+    virtual ~TrainingObserver() = default;
+    virtual void onRunStart(const RunStartEvent &) {}
+    virtual void onStep(const StepEvent &) {}
+    virtual void onEval(const EvalEvent &) {}
+    virtual void onCheckpoint(int64_t step, const std::string &path) {}
+    virtual void onWarning(const std::string &message) {}
+    virtual void onFinish(const FinishEvent &) {}
+    virtual void onError(const std::string &message) {}
+};
+
+// Pause, resume and stop requests from any thread.
+class TrainingControl {
+public:
+    void requestPause();
+    void requestResume();
+    void requestStop();      // also releases a paused run
+    bool stopRequested() const { return m_stop.load(); }
+    bool paused() const { return m_paused.load(); }
+    // Blocks the trainer while paused; returns false when a stop was requested.
+    bool waitWhilePaused();
+
+private:
+    std::atomic<bool> m_stop{false}, m_paused{false};
+    std::mutex m_mutex;
+    std::condition_variable m_wake;
+};
+
+} // namespace headroom

@@ -1,0 +1,154 @@
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "headroom/bpe_trainer.h"
+#include "headroom/chat_template.h"
+#include "headroom/demo.h"
+#include "headroom/error.h"
+#include "headroom/safetensors.h"
+#include "headroom/tokenizer.h"
+
+namespace headroom {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char *const kMarkerFile = "headroom-demo.json";
+constexpr int kTokenizerVocab = 1024;
+constexpr int64_t kHidden = 128, kIntermediate = 384, kLayers = 4, kHeads = 4, kKvHeads = 2;
+constexpr int64_t kMaxPositions = 512;
+constexpr uint64_t kSeed = 1234;
+constexpr double kEmbeddingStd = 0.25;
+
+void writeJson(const fs::path &path, const nlohmann::json &json) {
+    std::ofstream out(path);
+    out << json.dump(2) << "\n";
+    if (!out)
+        throw runtimeFailure(path.string() + ": cannot write");
+}
+
+void writeDataset(const fs::path &path, const std::vector<DemoExample> &examples) {
+    std::ofstream out(path);
+    for (const auto &e : examples)
+        out << nlohmann::json{{"instruction", e.instruction}, {"input", e.input}, {"output", e.output}}.dump() << "\n";
+    if (!out)
+        throw runtimeFailure(path.string() + ": cannot write");
+}
+
+nlohmann::json modelConfigJson(int64_t vocab, int64_t bos, int64_t eos) {
+    return {{"architectures", {"LlamaForCausalLM"}},
+            {"model_type", "llama"},
+            {"hidden_size", kHidden},
+            {"intermediate_size", kIntermediate},
+            {"num_hidden_layers", kLayers},
+            {"num_attention_heads", kHeads},
+            {"num_key_value_heads", kKvHeads},
+            {"head_dim", kHidden / kHeads},
+            {"hidden_act", "silu"},
+            {"max_position_embeddings", kMaxPositions},
+            {"rms_norm_eps", 1e-5},
+            {"rope_theta", 10000.0},
+            {"rope_scaling", nullptr},
+            {"attention_bias", false},
+            {"mlp_bias", false},
+            {"tie_word_embeddings", true},
+            {"vocab_size", vocab},
+            {"bos_token_id", bos},
+            {"eos_token_id", eos},
+            {"initializer_range", 0.02},
+            {"torch_dtype", "bfloat16"}};
+}
+
+// Random initialisation as transformers' LlamaPreTrainedModel does it (N(0, 0.02) for linear
+// weights, ones for RMSNorm weights) except the tied embedding: with N(0, 0.02) a frozen lm_head
+// cannot express a confident prediction at all (|logit| <= sqrt(hidden) * 0.02 * sqrt(hidden) ~ 2.6
+// against 470 tokens caps the loss near 3.6), so LoRA could never teach it anything. N(0, 0.25)
+// leaves room for logits of ~30. Stored as BF16 like most published checkpoints.
+void writeRandomWeights(const fs::path &path, int64_t vocab) {
+    torch::manual_seed(kSeed);
+    std::vector<std::pair<std::string, torch::Tensor>> tensors;
+    auto normal = [](std::vector<int64_t> shape) { return (torch::randn(shape) * 0.02).to(torch::kBFloat16); };
+    auto ones = [](int64_t n) { return torch::ones({n}, torch::kBFloat16); };
+    tensors.emplace_back("model.embed_tokens.weight", (torch::randn({vocab, kHidden}) * kEmbeddingStd).to(torch::kBFloat16));
+    const int64_t headDim = kHidden / kHeads;
+    for (int64_t i = 0; i < kLayers; ++i) {
+        const std::string p = "model.layers." + std::to_string(i);
+        tensors.emplace_back(p + ".input_layernorm.weight", ones(kHidden));
+        tensors.emplace_back(p + ".self_attn.q_proj.weight", normal({kHeads * headDim, kHidden}));
+        tensors.emplace_back(p + ".self_attn.k_proj.weight", normal({kKvHeads * headDim, kHidden}));
+        tensors.emplace_back(p + ".self_attn.v_proj.weight", normal({kKvHeads * headDim, kHidden}));
+        tensors.emplace_back(p + ".self_attn.o_proj.weight", normal({kHidden, kHeads * headDim}));
+        tensors.emplace_back(p + ".post_attention_layernorm.weight", ones(kHidden));
+        tensors.emplace_back(p + ".mlp.gate_proj.weight", normal({kIntermediate, kHidden}));
+        tensors.emplace_back(p + ".mlp.up_proj.weight", normal({kIntermediate, kHidden}));
+        tensors.emplace_back(p + ".mlp.down_proj.weight", normal({kHidden, kIntermediate}));
+    }
+    tensors.emplace_back("model.norm.weight", ones(kHidden));
+
+    SafetensorsWriter writer(path.string(), {{"format", "pt"}});
+    for (const auto &[name, t] : tensors)
+        writer.declare(name, Dtype::BF16, t.sizes().vec());
+    for (const auto &[name, t] : tensors)
+        writer.writeTensor(name, t.data_ptr(), uint64_t(t.numel()) * 2);
+    writer.finish();
+}
+
+std::vector<std::string> renderedCorpus(const ChatTemplate &chat) {
+    std::vector<std::string> texts;
+    for (bool heldOut : {false, true})
+        for (const auto &e : demoExamples(heldOut))
+            texts.push_back(chat.renderText({{"user", e.instruction + "\n\n" + e.input}, {"assistant", e.output}}, false));
+    return texts;
+}
+
+} // namespace
+
+DemoPaths makeDemo(const std::string &dirName) {
+    const fs::path dir = fs::absolute(dirName);
+    std::error_code ec;
+    if (fs::exists(dir) && !fs::is_directory(dir))
+        throw invalidInput(dir.string() + ": exists and is not a folder");
+    if (fs::is_directory(dir) && !fs::is_empty(dir) && !fs::exists(dir / kMarkerFile))
+        throw invalidInput(dir.string() + ": folder is not empty and holds no Headroom demo; choose an empty or new folder");
+
+    // Build everything in a sibling folder and swap it in, so an interrupted make-demo leaves no
+    // half demo behind.
+    const fs::path staging = dir.string() + ".tmp-" + std::to_string(::getpid());
+    fs::remove_all(staging, ec);
+    try {
+        const fs::path modelDir = staging / "model";
+        fs::create_directories(modelDir);
+        const auto chat = ChatTemplate::fromName("llama3");
+        trainByteLevelBpe(renderedCorpus(chat), kTokenizerVocab,
+                          {"<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"},
+                          modelDir.string());
+        const auto tokenizer = Tokenizer::load(modelDir.string());
+        const int64_t vocab = tokenizer->vocabSize();
+        const int64_t bos = *tokenizer->tokenId("<|begin_of_text|>");
+        const int64_t eot = *tokenizer->tokenId("<|eot_id|>");
+        writeJson(modelDir / "config.json", modelConfigJson(vocab, bos, eot));
+        writeJson(modelDir / "generation_config.json", {{"bos_token_id", bos}, {"eos_token_id", eot}});
+        writeRandomWeights(modelDir / "model.safetensors", vocab);
+        writeDataset(staging / "demo.jsonl", demoExamples(false));
+        writeDataset(staging / "demo-heldout.jsonl", demoExamples(true));
+        writeJson(staging / kMarkerFile, {{"headroom_demo", 1}, {"seed", kSeed}});
+        fs::remove_all(dir);
+        fs::create_directories(dir.parent_path());
+        fs::rename(staging, dir);
+    } catch (const fs::filesystem_error &e) {
+        fs::remove_all(staging, ec);
+        throw runtimeFailure(dir.string() + ": cannot write the demo (" + e.code().message() + ")");
+    } catch (...) {
+        fs::remove_all(staging, ec);
+        throw;
+    }
+    return {(dir / "model").string(), (dir / "demo.jsonl").string(), (dir / "demo-heldout.jsonl").string()};
+}
+
+} // namespace headroom

@@ -1,0 +1,56 @@
+#include "memory/cuda_memory.h"
+
+#include "headroom/error.h"
+
+#ifdef HEADROOM_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <cuda_runtime_api.h>
+#endif
+
+namespace headroom {
+
+#ifdef HEADROOM_WITH_CUDA
+
+AllocatorStats cudaAllocatorStats(const torch::Device &device) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    const auto aggregate = static_cast<size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE);
+    AllocatorStats out;
+    out.allocated = stats.allocated_bytes[aggregate].current;
+    out.peak = stats.allocated_bytes[aggregate].peak;
+    out.reserved = stats.reserved_bytes[aggregate].current;
+    return out;
+}
+
+void resetCudaPeak(const torch::Device &device) { c10::cuda::CUDACachingAllocator::resetPeakStats(device.index()); }
+
+void releaseCudaCache(const torch::Device &) { c10::cuda::CUDACachingAllocator::emptyCache(); }
+
+int64_t cudaTotalMemory(const torch::Device &device) {
+    size_t freeBytes = 0, totalBytes = 0;
+    cudaSetDevice(device.index());
+    cudaMemGetInfo(&freeBytes, &totalBytes);
+    return int64_t(totalBytes);
+}
+
+int64_t cudaFreeMemory(const torch::Device &device) {
+    size_t freeBytes = 0, totalBytes = 0;
+    cudaSetDevice(device.index());
+    cudaMemGetInfo(&freeBytes, &totalBytes);
+    return int64_t(freeBytes);
+}
+
+#else
+
+namespace {
+[[noreturn]] void noCuda() { throw runtimeFailure("this build of Headroom has no CUDA support"); }
+} // namespace
+
+AllocatorStats cudaAllocatorStats(const torch::Device &) { noCuda(); }
+void resetCudaPeak(const torch::Device &) { noCuda(); }
+void releaseCudaCache(const torch::Device &) { noCuda(); }
+int64_t cudaTotalMemory(const torch::Device &) { noCuda(); }
+int64_t cudaFreeMemory(const torch::Device &) { noCuda(); }
+
+#endif
+
+} // namespace headroom

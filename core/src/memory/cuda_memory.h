@@ -1,0 +1,15 @@
+// The CUDA caching allocator's statistics, behind a torch-CUDA-free interface (this file compiles
+// in CPU-only builds, where these functions report that the build has no CUDA).
+#pragma once
+
+#include "headroom/memory.h"
+
+namespace headroom {
+
+AllocatorStats cudaAllocatorStats(const torch::Device &device);
+void resetCudaPeak(const torch::Device &device);
+void releaseCudaCache(const torch::Device &device);
+int64_t cudaTotalMemory(const torch::Device &device);
+int64_t cudaFreeMemory(const torch::Device &device);
+
+} // namespace headroom

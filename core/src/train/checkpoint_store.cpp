@@ -1,0 +1,138 @@
+#include "train/checkpoint_store.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include "headroom/error.h"
+#include "headroom/safetensors.h"
+#include "model/checkpoint_tensors.h"
+
+namespace headroom {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char *const kStateFile = "trainer_state.json";
+
+void writeTensors(const fs::path &path, const std::vector<std::pair<std::string, torch::Tensor>> &tensors) {
+    std::vector<torch::Tensor> cpu;
+    SafetensorsWriter writer(path.string(), {{"format", "pt"}});
+    for (const auto &[name, t] : tensors) {
+        cpu.push_back(t.detach().to(torch::kCPU).contiguous());
+        const auto dtype = cpu.back().scalar_type() == torch::kUInt8 ? Dtype::U8 : Dtype::F32;
+        if (dtype == Dtype::F32)
+            cpu.back() = cpu.back().to(torch::kFloat32);
+        writer.declare(name, dtype, cpu.back().sizes().vec());
+    }
+    for (size_t i = 0; i < tensors.size(); ++i)
+        writer.writeTensor(tensors[i].first, cpu[i].data_ptr(), uint64_t(cpu[i].numel() * cpu[i].element_size()));
+    writer.finish();
+}
+
+// fsync the folder entry so the rename survives a power cut, not just a kill.
+void syncDirectory(const fs::path &dir) {
+    if (FILE *f = std::fopen(dir.c_str(), "r")) {
+        fsync(fileno(f));
+        std::fclose(f);
+    }
+}
+
+} // namespace
+
+std::string writeCheckpoint(const std::string &outputDir, int64_t step, const CausalLM &model,
+                            const Optimizer &optimizer, const CheckpointContents &contents, const AdapterCard &card) {
+    const fs::path final = fs::path(outputDir) / ("checkpoint-" + std::to_string(step));
+    const fs::path staging = fs::path(outputDir) / (".checkpoint-" + std::to_string(step) + ".tmp-" + std::to_string(::getpid()));
+    std::error_code ec;
+    fs::remove_all(staging, ec);
+    try {
+        fs::create_directories(staging);
+        saveAdapter(model, (staging / "adapter").string(), card);
+        auto tensors = optimizer.stateTensors();
+        tensors.insert(tensors.end(), contents.extraTensors.begin(), contents.extraTensors.end());
+        writeTensors(staging / "optimizer.safetensors", tensors);
+        nlohmann::json state = contents.trainerState;
+        state["optimizer"] = optimizer.stateHeader();
+        {
+            std::ofstream out(staging / kStateFile);
+            out << state.dump(2) << "\n";
+            out.close();
+            if (!out)
+                throw runtimeFailure((staging / kStateFile).string() + ": cannot write");
+        }
+        syncDirectory(staging);
+        fs::remove_all(final);
+        fs::rename(staging, final);
+        syncDirectory(outputDir);
+    } catch (const fs::filesystem_error &e) {
+        fs::remove_all(staging, ec);
+        throw runtimeFailure(final.string() + ": cannot write the checkpoint (" + e.code().message() + ")");
+    } catch (...) {
+        fs::remove_all(staging, ec);
+        throw;
+    }
+    return final.string();
+}
+
+std::vector<std::pair<int64_t, std::string>> listCheckpoints(const std::string &outputDir) {
+    std::vector<std::pair<int64_t, std::string>> out;
+    std::error_code ec;
+    if (!fs::is_directory(outputDir, ec))
+        return out;
+    static const std::regex name("checkpoint-([0-9]+)");
+    for (const auto &entry : fs::directory_iterator(outputDir, ec)) {
+        std::smatch match;
+        const std::string file = entry.path().filename().string();
+        if (entry.is_directory() && std::regex_match(file, match, name) && fs::exists(entry.path() / kStateFile))
+            out.emplace_back(std::stoll(match[1].str()), entry.path().string());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+void rotateCheckpoints(const std::string &outputDir, int64_t limit) {
+    if (limit <= 0)
+        return;
+    auto all = listCheckpoints(outputDir);
+    std::error_code ec;
+    for (size_t i = 0; i + size_t(limit) < all.size(); ++i)
+        fs::remove_all(all[i].second, ec);
+}
+
+LoadedCheckpoint readCheckpoint(const std::string &dir, CausalLM &model) {
+    const fs::path statePath = fs::path(dir) / kStateFile;
+    std::ifstream in(statePath);
+    if (!in)
+        throw invalidInput(dir + ": not a complete checkpoint (no " + kStateFile + ")");
+    LoadedCheckpoint loaded;
+    try {
+        loaded.trainerState = nlohmann::json::parse(in);
+    } catch (const nlohmann::json::parse_error &e) {
+        throw invalidInput(statePath.string() + ": not valid JSON (" + e.what() + ")");
+    }
+    // Adapter weights straight into the model's (already created) adapters.
+    const std::string adapterFile = (fs::path(dir) / "adapter" / "adapter_model.safetensors").string();
+    const auto adapter = SafetensorsFile::open(adapterFile);
+    torch::NoGradGuard noGrad;
+    for (auto &p : model.loraParameters()) {
+        const TensorInfo *info = adapter->find(p.name);
+        if (!info || info->shape != p.tensor.sizes().vec() || info->dtype != Dtype::F32)
+            throw invalidInput(adapterFile + ": tensor '" + p.name + "' is missing or differs from this run's adapters "
+                               "(different lora settings?)");
+        p.tensor.copy_(torch::from_blob(const_cast<std::uint8_t *>(adapter->data(*info)), info->shape, torch::kFloat32));
+    }
+    const auto optimizerFile = SafetensorsFile::open((fs::path(dir) / "optimizer.safetensors").string());
+    for (const auto &info : optimizerFile->tensors()) {
+        const auto type = toTorchDtype(info.dtype, optimizerFile->path());
+        loaded.tensors[info.name] =
+            torch::from_blob(const_cast<std::uint8_t *>(optimizerFile->data(info)), info.shape, type).clone();
+    }
+    return loaded;
+}
+
+} // namespace headroom

@@ -1,0 +1,232 @@
+#include "headroom/optimizer.h"
+
+#include <cmath>
+
+#include "headroom/error.h"
+#include "headroom/quantization.h"
+
+namespace headroom {
+
+namespace {
+
+torch::Tensor requireState(const std::map<std::string, torch::Tensor> &tensors, const std::string &key) {
+    auto it = tensors.find(key);
+    if (it == tensors.end())
+        throw invalidInput("optimizer state: tensor '" + key + "' missing from the checkpoint");
+    return it->second;
+}
+
+void decoupledWeightDecay(torch::Tensor &p, double lr, double weightDecay) {
+    if (weightDecay != 0.0)
+        p.mul_(1.0 - lr * weightDecay);
+}
+
+class AdamW final : public Optimizer {
+public:
+    AdamW(std::vector<NamedTensor> params, const OptimizerSettings &s) : Optimizer("adamw_torch", std::move(params), s) {
+        for (const auto &p : m_parameters) {
+            m_expAvg.push_back(torch::zeros_like(p.tensor, torch::kFloat32));
+            m_expAvgSq.push_back(torch::zeros_like(p.tensor, torch::kFloat32));
+        }
+    }
+
+    void step(double lr) override {
+        torch::NoGradGuard noGrad;
+        ++m_steps;
+        const double bc1 = 1.0 - std::pow(m_settings.beta1, double(m_steps));
+        const double bc2 = 1.0 - std::pow(m_settings.beta2, double(m_steps));
+        for (size_t i = 0; i < m_parameters.size(); ++i) {
+            auto p = m_parameters[i].tensor;
+            const auto g = p.grad();
+            if (!g.defined())
+                continue;
+            decoupledWeightDecay(p, lr, m_settings.weightDecay);
+            m_expAvg[i].mul_(m_settings.beta1).add_(g, 1.0 - m_settings.beta1);
+            m_expAvgSq[i].mul_(m_settings.beta2).addcmul_(g, g, 1.0 - m_settings.beta2);
+            // torch.optim.AdamW: p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
+            auto denom = (m_expAvgSq[i].sqrt() / std::sqrt(bc2)).add_(m_settings.epsilon);
+            p.addcdiv_(m_expAvg[i], denom, -lr / bc1);
+        }
+    }
+
+    int64_t stateBytes() const override {
+        int64_t bytes = 0;
+        for (size_t i = 0; i < m_expAvg.size(); ++i)
+            bytes += (m_expAvg[i].numel() + m_expAvgSq[i].numel()) * 4;
+        return bytes;
+    }
+
+    std::vector<std::pair<std::string, torch::Tensor>> stateTensors() const override {
+        std::vector<std::pair<std::string, torch::Tensor>> out;
+        for (size_t i = 0; i < m_parameters.size(); ++i) {
+            out.emplace_back(m_parameters[i].name + ".exp_avg", m_expAvg[i]);
+            out.emplace_back(m_parameters[i].name + ".exp_avg_sq", m_expAvgSq[i]);
+        }
+        return out;
+    }
+
+    void loadStateTensors(const std::map<std::string, torch::Tensor> &tensors) override {
+        torch::NoGradGuard noGrad;
+        for (size_t i = 0; i < m_parameters.size(); ++i) {
+            m_expAvg[i].copy_(requireState(tensors, m_parameters[i].name + ".exp_avg"));
+            m_expAvgSq[i].copy_(requireState(tensors, m_parameters[i].name + ".exp_avg_sq"));
+        }
+    }
+
+private:
+    std::vector<torch::Tensor> m_expAvg, m_expAvgSq;
+};
+
+// bitsandbytes' 8-bit AdamW, blockwise: each step dequantizes a tensor's moments, applies the
+// float32 AdamW update, and re-quantizes them with fresh block scales.
+class AdamW8bit final : public Optimizer {
+public:
+    static constexpr int64_t kMinQuantizedElements = 4096;  // bitsandbytes' min_8bit_size
+    static constexpr int64_t kBlocksize = 256;
+
+    AdamW8bit(std::string name, std::vector<NamedTensor> params, const OptimizerSettings &s)
+        : Optimizer(std::move(name), std::move(params), s) {
+        for (const auto &p : m_parameters) {
+            State st;
+            st.quantized = p.tensor.numel() >= kMinQuantizedElements;
+            auto zeros = torch::zeros({p.tensor.numel()}, p.tensor.options().dtype(torch::kFloat32));
+            if (st.quantized) {
+                st.m8 = quantizeBlockwise8(zeros, true, kBlocksize);
+                st.v8 = quantizeBlockwise8(zeros, false, kBlocksize);
+            } else {
+                st.m = zeros.clone();
+                st.v = zeros.clone();
+            }
+            m_states.push_back(std::move(st));
+        }
+    }
+
+    void step(double lr) override {
+        torch::NoGradGuard noGrad;
+        ++m_steps;
+        const double bc1 = 1.0 - std::pow(m_settings.beta1, double(m_steps));
+        const double bc2 = 1.0 - std::pow(m_settings.beta2, double(m_steps));
+        for (size_t i = 0; i < m_parameters.size(); ++i) {
+            auto p = m_parameters[i].tensor;
+            const auto g = p.grad();
+            if (!g.defined())
+                continue;
+            auto &st = m_states[i];
+            auto m = st.quantized ? dequantizeBlockwise8(st.m8) : st.m;
+            auto v = st.quantized ? dequantizeBlockwise8(st.v8) : st.v;
+            const auto gf = g.reshape({-1}).to(torch::kFloat32);
+            decoupledWeightDecay(p, lr, m_settings.weightDecay);
+            m.mul_(m_settings.beta1).add_(gf, 1.0 - m_settings.beta1);
+            v.mul_(m_settings.beta2).addcmul_(gf, gf, 1.0 - m_settings.beta2);
+            auto denom = (v.sqrt() / std::sqrt(bc2)).add_(m_settings.epsilon);
+            p.view({-1}).addcdiv_(m, denom, -lr / bc1);
+            if (st.quantized) {
+                quantizeBlockwise8Into(m, st.m8);
+                quantizeBlockwise8Into(v, st.v8);
+            }
+        }
+    }
+
+    int64_t stateBytes() const override {
+        int64_t bytes = 0;
+        for (const auto &st : m_states)
+            bytes += st.quantized ? 2 * (st.m8.codes.numel() + st.m8.absmax.numel() * 4) : 2 * st.m.numel() * 4;
+        return bytes;
+    }
+
+    std::vector<std::pair<std::string, torch::Tensor>> stateTensors() const override {
+        std::vector<std::pair<std::string, torch::Tensor>> out;
+        for (size_t i = 0; i < m_parameters.size(); ++i) {
+            const auto &name = m_parameters[i].name;
+            const auto &st = m_states[i];
+            if (st.quantized) {
+                out.emplace_back(name + ".exp_avg.codes", st.m8.codes);
+                out.emplace_back(name + ".exp_avg.absmax", st.m8.absmax);
+                out.emplace_back(name + ".exp_avg_sq.codes", st.v8.codes);
+                out.emplace_back(name + ".exp_avg_sq.absmax", st.v8.absmax);
+            } else {
+                out.emplace_back(name + ".exp_avg", st.m);
+                out.emplace_back(name + ".exp_avg_sq", st.v);
+            }
+        }
+        return out;
+    }
+
+    void loadStateTensors(const std::map<std::string, torch::Tensor> &tensors) override {
+        for (size_t i = 0; i < m_parameters.size(); ++i) {
+            const auto &name = m_parameters[i].name;
+            auto &st = m_states[i];
+            if (st.quantized) {
+                st.m8.codes.copy_(requireState(tensors, name + ".exp_avg.codes"));
+                st.m8.absmax.copy_(requireState(tensors, name + ".exp_avg.absmax"));
+                st.v8.codes.copy_(requireState(tensors, name + ".exp_avg_sq.codes"));
+                st.v8.absmax.copy_(requireState(tensors, name + ".exp_avg_sq.absmax"));
+            } else {
+                st.m.copy_(requireState(tensors, name + ".exp_avg"));
+                st.v.copy_(requireState(tensors, name + ".exp_avg_sq"));
+            }
+        }
+    }
+
+private:
+    struct State {
+        bool quantized = false;
+        Blockwise8 m8, v8;    // quantized moments
+        torch::Tensor m, v;   // float32 moments of small tensors
+    };
+    std::vector<State> m_states;
+};
+
+class Sgd final : public Optimizer {
+public:
+    Sgd(std::vector<NamedTensor> params, const OptimizerSettings &s) : Optimizer("sgd", std::move(params), s) {}
+
+    void step(double lr) override {
+        torch::NoGradGuard noGrad;
+        ++m_steps;
+        for (auto &p : m_parameters) {
+            if (!p.tensor.grad().defined())
+                continue;
+            decoupledWeightDecay(p.tensor, lr, m_settings.weightDecay);
+            p.tensor.add_(p.tensor.grad(), -lr);
+        }
+    }
+    int64_t stateBytes() const override { return 0; }
+    std::vector<std::pair<std::string, torch::Tensor>> stateTensors() const override { return {}; }
+    void loadStateTensors(const std::map<std::string, torch::Tensor> &) override {}
+};
+
+} // namespace
+
+std::unique_ptr<Optimizer> Optimizer::create(const std::string &name, std::vector<NamedTensor> parameters,
+                                             const OptimizerSettings &settings, std::string *notice) {
+    if (name == "adamw_torch")
+        return std::make_unique<AdamW>(std::move(parameters), settings);
+    if (name == "adamw_8bit")
+        return std::make_unique<AdamW8bit>(name, std::move(parameters), settings);
+    if (name == "paged_adamw_8bit") {
+        if (notice)
+            *notice = "paged_adamw_8bit: paging states to host memory is not implemented yet; running it as adamw_8bit";
+        return std::make_unique<AdamW8bit>(name, std::move(parameters), settings);
+    }
+    if (name == "sgd")
+        return std::make_unique<Sgd>(std::move(parameters), settings);
+    throw invalidInput("training.optim: '" + name + "' is not one of adamw_torch, adamw_8bit, paged_adamw_8bit, sgd");
+}
+
+nlohmann::json Optimizer::stateHeader() const { return {{"name", m_name}, {"steps", m_steps}}; }
+
+void Optimizer::loadStateHeader(const nlohmann::json &header) {
+    if (header.value("name", std::string()) != m_name)
+        throw invalidInput("optimizer state: the checkpoint was written by '" + header.value("name", std::string()) +
+                           "', this run uses '" + m_name + "'");
+    m_steps = header.at("steps").get<int64_t>();
+}
+
+void Optimizer::zeroGrad() {
+    for (auto &p : m_parameters)
+        if (p.tensor.grad().defined())
+            p.tensor.mutable_grad().zero_();
+}
+
+} // namespace headroom

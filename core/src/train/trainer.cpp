@@ -1,0 +1,441 @@
+#include "headroom/trainer.h"
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "headroom/adapter_io.h"
+#include "headroom/causal_lm.h"
+#include "headroom/chunked_loss.h"
+#include "headroom/dataset.h"
+#include "headroom/error.h"
+#include "headroom/lr_schedule.h"
+#include "headroom/memory.h"
+#include "headroom/mixed_precision.h"
+#include "headroom/optimizer.h"
+#include "headroom/runtime.h"
+#include "headroom/tokenizer.h"
+#include "headroom/training_sinks.h"
+#include "train/checkpoint_store.h"
+#include "train/micro_batch.h"
+
+namespace headroom {
+
+namespace fs = std::filesystem;
+
+nlohmann::json TrainSummary::toJson() const {
+    nlohmann::json json = {{"steps", steps},         {"final_loss", finalLoss},          {"adapter_dir", adapterDir},
+                           {"peak_bytes", peakBytes}, {"tokens_per_s", tokensPerSecond}, {"stopped", stopped}};
+    if (finalEvalLoss >= 0)
+        json["final_eval_loss"] = finalEvalLoss;
+    if (!checkpointDir.empty())
+        json["checkpoint_dir"] = checkpointDir;
+    return json;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+Precision precisionOf(const TrainingSettings &t) {
+    return t.fp16 ? Precision::FP16 : t.bf16 ? Precision::BF16 : Precision::FP32;
+}
+
+int64_t tensorBytes(const torch::Tensor &t) { return t.defined() ? t.numel() * int64_t(t.element_size()) : 0; }
+
+class TrainingRun {
+public:
+    TrainingRun(const TrainConfig &config, TrainingObserver &observer, TrainingControl *control)
+        : m_config(config), m_userObserver(observer), m_control(control) {}
+
+    TrainSummary run(const ResumeRequest &resume) {
+        setUp();
+        if (resume.resume)
+            loadCheckpoint(resume.checkpointDir);
+        RunStartEvent start;
+        start.totalSteps = m_totalSteps;
+        start.startStep = m_step;
+        start.trainExamples = int64_t(m_data.train().size());
+        start.validationExamples = int64_t(m_data.validation().size());
+        start.effectiveBatch = m_config.effectiveBatch();
+        start.trainableParameters = m_model->trainableParameters();
+        start.totalParameters = m_model->config().totalParameters() + start.trainableParameters;
+        start.precision = precisionName(m_precision);
+        start.device = m_device.str();
+        start.optimizer = m_config.training.optim;
+        start.outputDir = m_outputDir.string();
+        m_observer.onRunStart(start);
+        for (const auto &w : m_warnings)
+            m_observer.onWarning(w);
+        trainLoop();
+        return finish();
+    }
+
+private:
+    void warn(const std::string &message) { m_warnings.push_back(message); }
+
+    void setUp() {
+        m_config.validate();
+        const auto &t = m_config.training;
+        m_outputDir = fs::absolute(t.outputDir);
+        fs::create_directories(m_outputDir);
+        {
+            std::ofstream out(m_outputDir / "config.json");
+            out << m_config.toJson().dump(2) << "\n";
+        }
+        m_metrics = std::make_unique<JsonlMetricsSink>((m_outputDir / "metrics.jsonl").string());
+        m_observer.add(&m_userObserver);
+        m_observer.add(m_metrics.get());
+
+        initRuntime({int(m_config.threads)});
+        m_device = resolveDevice(m_config.device);
+        if (m_device.is_cpu())
+            installMemoryTracking();
+        m_precision = precisionOf(t);
+        requirePrecisionSupported(m_precision, m_device, t.fp16 ? "training.fp16" : "training.bf16");
+        if (m_device.is_cpu() && m_precision == Precision::BF16 && !cpuSupportsBf16())
+            warn("bf16 on a CPU without AVX512-BF16/AMX is emulated and slow; consider fp32 (training.bf16 false)");
+        if (m_precision == Precision::FP16 && m_device.is_cpu())
+            warn("fp16 on CPU is emulated and slow; bf16 or fp32 run faster here");
+
+        // Data first: a bad dataset is refused before any model is loaded.
+        const auto tokenizer = Tokenizer::load(m_config.model);
+        m_data = TrainingDataset::build(m_config, *tokenizer, (m_outputDir / ".cache").string());
+        for (const auto &w : m_data.stats().warnings)
+            warn(w);
+        if (m_data.train().empty())
+            throw invalidInput(m_config.dataset.path + ": no training examples left after the validation split");
+
+        ModelLoadOptions load;
+        load.dtype = computeDtype(m_precision);
+        load.device = m_device;
+        const auto &q = m_config.quantization;
+        load.quantization.enabled = q.loadIn4bit;
+        load.quantization.type = q.quantType == "fp4" ? Quant4Type::FP4 : Quant4Type::NF4;
+        load.quantization.blocksize = q.blocksize;
+        load.quantization.doubleQuant = q.useDoubleQuant;
+        if (q.loadIn4bit && parseComputeDtype(q.computeDtype, "quantization.bnb_4bit_compute_dtype") != load.dtype)
+            warn("quantization.bnb_4bit_compute_dtype is " + q.computeDtype + " but training computes in " +
+                 dtypeName(load.dtype) + " (training.bf16/fp16 decide)");
+        m_model = CausalLM::load(m_config.model, load);
+        if (m_config.dataset.maxSeqLength > m_model->config().maxPositions)
+            throw invalidInput("dataset.max_seq_length: " + std::to_string(m_config.dataset.maxSeqLength) +
+                               " exceeds the model's max_position_embeddings (" +
+                               std::to_string(m_model->config().maxPositions) + ")");
+
+        torch::manual_seed(uint64_t(t.seed));
+        const auto &l = m_config.lora;
+        m_model->addLora({l.r, l.loraAlpha, l.loraDropout, l.targetModules, l.useRslora}, uint64_t(t.seed));
+        m_model->setGradientCheckpointing(t.gradientCheckpointing);
+
+        OptimizerSettings os;
+        os.weightDecay = t.weightDecay;
+        os.beta1 = t.adamBeta1;
+        os.beta2 = t.adamBeta2;
+        os.epsilon = t.adamEpsilon;
+        std::string notice;
+        m_optimizer = Optimizer::create(t.optim, m_model->loraParameters(), os, &notice);
+        if (!notice.empty())
+            warn(notice);
+        for (const auto &p : m_model->loraParameters())
+            m_parameters.push_back(p.tensor);
+        m_scaler = std::make_unique<LossScaler>(m_precision == Precision::FP16);
+
+        m_perStep = t.perDeviceTrainBatchSize * t.gradientAccumulationSteps;
+        const int64_t rows = int64_t(m_data.train().size());
+        m_totalSteps = t.maxSteps > 0 ? t.maxSteps
+                                      : std::max<int64_t>(1, int64_t(std::ceil(t.numTrainEpochs * double(rows) / double(m_perStep))));
+        m_schedule.type = parseScheduleType(t.lrSchedulerType, "training.lr_scheduler_type");
+        m_schedule.baseLr = t.learningRate;
+        m_schedule.totalSteps = m_totalSteps;
+        m_schedule.warmupSteps = LrSchedule::warmupFrom(t.warmupRatio, t.warmupSteps, m_totalSteps);
+    }
+
+    void loadCheckpoint(const std::string &requested) {
+        std::string dir = requested;
+        if (dir.empty()) {
+            const auto all = listCheckpoints(m_outputDir.string());
+            if (all.empty())
+                throw invalidInput(m_outputDir.string() + ": no complete checkpoint to resume from");
+            dir = all.back().second;
+        }
+        auto loaded = readCheckpoint(dir, *m_model);
+        const auto &state = loaded.trainerState;
+        try {
+            m_optimizer->loadStateHeader(state.at("optimizer"));
+            m_optimizer->loadStateTensors(loaded.tensors);
+            m_scaler->loadState(state.at("scaler"));
+            m_step = state.at("step").get<int64_t>();
+            m_lastLoss = state.value("loss", 0.0);
+            const auto rng = loaded.tensors.find("rng.cpu");
+            if (rng != loaded.tensors.end()) {
+                auto generator = at::detail::getDefaultCPUGenerator();
+                std::lock_guard<std::mutex> lock(generator.mutex());
+                generator.set_state(rng->second);
+            }
+        } catch (const nlohmann::json::exception &e) {
+            throw invalidInput(dir + "/trainer_state.json: incomplete (" + std::string(e.what()) + ")");
+        }
+        if (m_step >= m_totalSteps)
+            warn("the checkpoint is at step " + std::to_string(m_step) + " of " + std::to_string(m_totalSteps) +
+                 ": nothing left to train");
+    }
+
+    // Row indices of the examples of optimizer step `step` (global position = step * perStep).
+    std::vector<const TokenizedExample *> stepRows(int64_t step) {
+        const auto &train = m_data.train();
+        const int64_t n = int64_t(train.size());
+        std::vector<const TokenizedExample *> rows;
+        for (int64_t g = step * m_perStep; g < (step + 1) * m_perStep; ++g) {
+            const int64_t epoch = g / n;
+            auto it = m_orders.find(epoch);
+            if (it == m_orders.end()) {
+                m_orders.clear();  // only the current epoch (and the next) are ever needed
+                it = m_orders.emplace(epoch, m_data.epochOrder(uint64_t(m_config.training.seed), epoch)).first;
+            }
+            rows.push_back(&train[it->second[size_t(g % n)]]);
+        }
+        return rows;
+    }
+
+    double epochAt(int64_t step) const { return double(step * m_perStep) / double(m_data.train().size()); }
+
+    bool crossesEpoch(int64_t step) const {
+        const int64_t n = int64_t(m_data.train().size());
+        return ((step + 1) * m_perStep) / n > (step * m_perStep) / n;
+    }
+
+    MemoryBreakdown measureMemory() const {
+        MemoryBreakdown m;
+        m.weights = m_model->baseWeightBytes();
+        for (const auto &p : m_parameters) {
+            m.adapters += tensorBytes(p);
+            m.gradients += tensorBytes(p.grad());
+        }
+        m.optimizer = m_optimizer->stateBytes();
+        const auto stats = allocatorStats(m_device);
+        m.allocated = stats.allocated;
+        m.reserved = stats.reserved;
+        m.peak = stats.peak;
+        m.activations = std::max<int64_t>(0, m.peak - m.weights - m.adapters - m.gradients - m.optimizer);
+        m.other = m_device.is_cpu() ? std::max<int64_t>(0, processResidentBytes() - m.reserved)
+                                    : std::max<int64_t>(0, m.reserved - m.allocated);
+        return m;
+    }
+
+    // One optimizer step; returns false when a stop request abandoned it.
+    bool trainStep(StepEvent &event) {
+        const auto &t = m_config.training;
+        const auto rows = stepRows(m_step);
+        int64_t targets = 0;
+        for (const auto *row : rows)
+            targets += targetTokens(*row);
+        const double divisor = double(std::max<int64_t>(1, targets));
+        double lossSum = 0;
+        int64_t tokens = 0;
+        for (int64_t micro = 0; micro < t.gradientAccumulationSteps; ++micro) {
+            if (m_control && (m_control->stopRequested() || (m_control->paused() && !m_control->waitWhilePaused()))) {
+                m_optimizer->zeroGrad();
+                return false;
+            }
+            std::vector<const TokenizedExample *> part(rows.begin() + micro * t.perDeviceTrainBatchSize,
+                                                       rows.begin() + (micro + 1) * t.perDeviceTrainBatchSize);
+            const auto batch = collateMicroBatch(part, m_config.dataset.packing, m_device);
+            ForwardInputs in;
+            in.inputIds = batch.ids;
+            in.attentionMask = batch.mask;
+            in.positions = batch.positions;
+            in.segmentIds = batch.segments;
+            in.training = true;
+            const auto loss = chunkedCrossEntropySum(m_model->hiddenStates(in), m_model->lmHeadWeight(), batch.labels);
+            (loss.sum * (m_scaler->scale() / divisor)).backward();
+            lossSum += loss.sum.item<double>();
+            tokens += batch.tokens;
+        }
+        const bool finite = m_scaler->unscaleAndCheck(m_parameters);
+        double norm = 0;
+        if (finite) {
+            torch::NoGradGuard noGrad;
+            for (const auto &p : m_parameters)
+                if (p.grad().defined())
+                    norm += p.grad().pow(2).sum().item<double>();
+            norm = std::sqrt(norm);
+            // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when above it.
+            if (t.maxGradNorm > 0 && norm > t.maxGradNorm)
+                for (const auto &p : m_parameters)
+                    if (p.grad().defined())
+                        p.grad().mul_(t.maxGradNorm / (norm + 1e-6));
+            m_optimizer->step(m_schedule.at(m_step));
+        }
+        m_scaler->update(!finite);
+        event.learningRate = m_schedule.at(m_step);
+        event.skipped = !finite;
+        event.gradNorm = finite ? norm : std::nan("");
+        event.loss = lossSum / divisor;
+        event.tokens = tokens;
+        event.memory = measureMemory();  // before the gradients are cleared: they belong to the step
+        m_optimizer->zeroGrad();
+        return true;
+    }
+
+    double evaluate() {
+        const auto &validation = m_data.validation();
+        torch::NoGradGuard noGrad;
+        double lossSum = 0;
+        int64_t targets = 0;
+        const int64_t b = m_config.training.perDeviceTrainBatchSize;
+        for (size_t start = 0; start < validation.size(); start += size_t(b)) {
+            std::vector<const TokenizedExample *> part;
+            for (size_t i = start; i < std::min(validation.size(), start + size_t(b)); ++i)
+                part.push_back(&validation[i]);
+            const auto batch = collateMicroBatch(part, m_config.dataset.packing, m_device);
+            ForwardInputs in;
+            in.inputIds = batch.ids;
+            in.attentionMask = batch.mask;
+            in.positions = batch.positions;
+            in.segmentIds = batch.segments;
+            const auto loss = chunkedCrossEntropySum(m_model->hiddenStates(in), m_model->lmHeadWeight(), batch.labels);
+            lossSum += loss.sum.item<double>();
+            targets += loss.tokens;
+        }
+        return targets ? lossSum / double(targets) : 0.0;
+    }
+
+    AdapterCard card() const {
+        AdapterCard c;
+        c.baseModel = m_config.model;
+        c.dataset = m_config.dataset.path;
+        c.steps = m_step;
+        c.finalTrainLoss = m_lastLoss;
+        c.finalEvalLoss = m_lastEvalLoss;
+        c.settings = m_config.toJson();
+        return c;
+    }
+
+    std::string saveCheckpoint() {
+        CheckpointContents contents;
+        contents.trainerState = {{"step", m_step},
+                                 {"total_steps", m_totalSteps},
+                                 {"data_position", m_step * m_perStep},
+                                 {"epoch", epochAt(m_step)},
+                                 {"loss", m_lastLoss},
+                                 {"scaler", m_scaler->state()},
+                                 {"schedule", {{"warmup_steps", m_schedule.warmupSteps}, {"total_steps", m_schedule.totalSteps}}},
+                                 {"config", m_config.toJson()}};
+        auto generator = at::detail::getDefaultCPUGenerator();
+        {
+            std::lock_guard<std::mutex> lock(generator.mutex());
+            contents.extraTensors.emplace_back("rng.cpu", generator.get_state());
+        }
+        const auto path = writeCheckpoint(m_outputDir.string(), m_step, *m_model, *m_optimizer, contents, card());
+        rotateCheckpoints(m_outputDir.string(), m_config.training.saveTotalLimit);
+        m_observer.onCheckpoint(m_step, path);
+        return path;
+    }
+
+    void trainLoop() {
+        const auto &t = m_config.training;
+        const auto runStart = Clock::now();
+        const int64_t firstStep = m_step;
+        while (m_step < m_totalSteps) {
+            resetPeakMemory(m_device);
+            const auto stepStart = Clock::now();
+            StepEvent event;
+            if (!trainStep(event)) {
+                m_stopped = true;
+                break;
+            }
+            ++m_step;
+            const double stepSeconds = std::chrono::duration<double>(Clock::now() - stepStart).count();
+            const double elapsed = std::chrono::duration<double>(Clock::now() - runStart).count();
+            m_tokens += event.tokens;
+            m_peak = std::max(m_peak, event.memory.peak);
+            m_lastLoss = event.loss;
+            event.step = m_step;
+            event.totalSteps = m_totalSteps;
+            event.epoch = epochAt(m_step);
+            event.tokensPerSecond = stepSeconds > 0 ? double(event.tokens) / stepSeconds : 0;
+            event.lossScale = m_scaler->scale();
+            event.elapsedSeconds = elapsed;
+            event.etaSeconds = elapsed / double(m_step - firstStep) * double(m_totalSteps - m_step);
+            m_elapsed = elapsed;
+            m_observer.onStep(event);
+
+            const bool epochEnd = crossesEpoch(m_step - 1);
+            const bool evalNow = !m_data.validation().empty() &&
+                                 (t.evalSteps > 0 ? m_step % t.evalSteps == 0 : epochEnd || m_step == m_totalSteps);
+            if (evalNow) {
+                m_lastEvalLoss = evaluate();
+                m_observer.onEval({m_step, m_lastEvalLoss});
+            }
+            const bool saveNow = (t.saveStrategy == "steps" && m_step % t.saveSteps == 0) ||
+                                 (t.saveStrategy == "epoch" && epochEnd && m_step < m_totalSteps);
+            if (saveNow)
+                saveCheckpoint();
+        }
+    }
+
+    TrainSummary finish() {
+        TrainSummary s;
+        s.steps = m_step;
+        s.finalLoss = m_lastLoss;
+        s.finalEvalLoss = m_lastEvalLoss;
+        s.peakBytes = m_peak;
+        s.tokensPerSecond = m_elapsed > 0 ? double(m_tokens) / m_elapsed : 0;
+        s.stopped = m_stopped;
+        if (m_stopped) {
+            if (m_step > 0)
+                s.checkpointDir = saveCheckpoint();
+        } else {
+            if (m_config.training.saveStrategy != "no")
+                saveCheckpoint();
+            s.adapterDir = (m_outputDir / "adapter").string();
+            saveAdapter(*m_model, s.adapterDir, card());
+        }
+        FinishEvent e;
+        e.steps = s.steps;
+        e.finalLoss = s.finalLoss;
+        e.adapterDir = s.stopped ? s.checkpointDir : s.adapterDir;
+        e.peakBytes = s.peakBytes;
+        e.tokensPerSecond = s.tokensPerSecond;
+        e.stopped = s.stopped;
+        m_observer.onFinish(e);
+        return s;
+    }
+
+    TrainConfig m_config;
+    TrainingObserver &m_userObserver;
+    TrainingControl *m_control;
+    ObserverFanout m_observer;
+    std::unique_ptr<JsonlMetricsSink> m_metrics;
+    std::vector<std::string> m_warnings;
+    fs::path m_outputDir;
+    torch::Device m_device = torch::kCPU;
+    Precision m_precision = Precision::FP32;
+    TrainingDataset m_data;
+    std::unique_ptr<CausalLM> m_model;
+    std::unique_ptr<Optimizer> m_optimizer;
+    std::unique_ptr<LossScaler> m_scaler;
+    std::vector<torch::Tensor> m_parameters;
+    LrSchedule m_schedule;
+    std::map<int64_t, std::vector<size_t>> m_orders;
+    int64_t m_perStep = 1, m_totalSteps = 0, m_step = 0, m_tokens = 0, m_peak = 0;
+    double m_lastLoss = 0, m_lastEvalLoss = -1, m_elapsed = 0;
+    bool m_stopped = false;
+};
+
+} // namespace
+
+TrainSummary runTraining(const TrainConfig &config, TrainingObserver &observer, TrainingControl *control,
+                         const ResumeRequest &resume) {
+    TrainingRun run(config, observer, control);
+    try {
+        return run.run(resume);
+    } catch (const std::exception &e) {
+        observer.onError(e.what());
+        throw;
+    }
+}
+
+} // namespace headroom

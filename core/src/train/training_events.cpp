@@ -1,0 +1,44 @@
+#include "headroom/training_events.h"
+
+namespace headroom {
+
+nlohmann::json StepEvent::toJson() const {
+    return {{"step", step},
+            {"epoch", epoch},
+            {"loss", loss},
+            {"lr", learningRate},
+            {"grad_norm", gradNorm},
+            {"tokens", tokens},
+            {"tokens_per_s", tokensPerSecond},
+            {"loss_scale", lossScale},
+            {"elapsed_s", elapsedSeconds},
+            {"memory", memory.toJson()}};
+}
+
+nlohmann::json EvalEvent::toJson() const { return {{"step", step}, {"eval_loss", evalLoss}}; }
+
+void TrainingControl::requestPause() { m_paused = true; }
+
+void TrainingControl::requestResume() {
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        m_paused = false;
+    }
+    m_wake.notify_all();
+}
+
+void TrainingControl::requestStop() {
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        m_stop = true;
+    }
+    m_wake.notify_all();
+}
+
+bool TrainingControl::waitWhilePaused() {
+    std::unique_lock<std::mutex> lock(m_mutex);
+    m_wake.wait(lock, [this] { return !m_paused.load() || m_stop.load(); });
+    return !m_stop.load();
+}
+
+} // namespace headroom

@@ -1,0 +1,241 @@
+// LoRA, 4-bit base weights, gradient checkpointing, chunked loss and loss scaling on the small
+// reference checkpoints, each against an independent computation.
+#include <QtTest/QtTest>
+
+#include "headroom/causal_lm.h"
+#include "headroom/chunked_loss.h"
+#include "headroom/lora_count.h"
+#include "headroom/mixed_precision.h"
+#include "headroom/runtime.h"
+#include "model/linear.h"
+#include "test_support.h"
+
+using namespace headroom;
+
+namespace {
+
+std::string fixture(const char *variant) { return test::dataPath(QString("models/") + variant).toStdString(); }
+
+struct Batch {
+    torch::Tensor ids, mask, labels;
+};
+
+Batch fixtureBatch(const std::string &dir) {
+    const auto expected = SafetensorsFile::open(dir + "/expected.safetensors");
+    return {test::readTensor(*expected, "input_ids"), test::readTensor(*expected, "attention_mask"),
+            test::readTensor(*expected, "labels")};
+}
+
+// Gives every LoRA B a nonzero value so the adapters change the output.
+void perturbLoraB(CausalLM &model, double scale) {
+    torch::NoGradGuard noGrad;
+    auto gen = at::detail::createCPUGenerator(7);
+    for (auto &p : model.loraParameters())
+        if (p.name.find("lora_B") != std::string::npos)
+            p.tensor.copy_(torch::randn(p.tensor.sizes(), gen) * scale);
+}
+
+torch::Tensor lossOf(CausalLM &model, const Batch &b, bool training) {
+    ForwardInputs in;
+    in.inputIds = b.ids;
+    in.attentionMask = b.mask;
+    in.training = training;
+    const auto hidden = model.hiddenStates(in);
+    const auto loss = chunkedCrossEntropySum(hidden, model.lmHeadWeight(), b.labels, 5);
+    return loss.sum / double(loss.tokens);
+}
+
+std::vector<torch::Tensor> loraGrads(CausalLM &model) {
+    std::vector<torch::Tensor> grads;
+    for (auto &p : model.loraParameters()) {
+        grads.push_back(p.tensor.grad().clone());
+        p.tensor.mutable_grad().zero_();
+    }
+    return grads;
+}
+
+} // namespace
+
+class QloraTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    void initTestCase() { initRuntime({}); }
+
+    void trainableCountsEqualPeftForRealConfigs() {
+        // Llama-3.2-1B's published PEFT count (r 16 on q,k,v,o): 3,407,872.
+        const auto llama = ModelConfig::fromJson(
+            nlohmann::json::parse(R"({"architectures":["LlamaForCausalLM"],"hidden_size":2048,"intermediate_size":8192,
+              "num_hidden_layers":16,"num_attention_heads":32,"num_key_value_heads":8,"head_dim":64,
+              "vocab_size":128256,"tie_word_embeddings":true})"),
+            "llama-3.2-1b");
+        QCOMPARE(loraParameterCount(llama, 16, {"q_proj", "k_proj", "v_proj", "o_proj"}), int64_t(3407872));
+        // All linear layers: r * sum(in + out) per layer = 16 * (4096+2560+2560+4096+3*10240) * 16.
+        QCOMPARE(loraParameterCount(llama, 16, {"all-linear"}), int64_t(16) * (4096 + 2560 * 2 + 4096 + 3 * 10240) * 16);
+    }
+
+    void modelAdaptersHaveTheCountedParametersAndPeftNames() {
+        const auto dir = fixture("llama_gqa_tied_bias_llama3rope");
+        auto model = CausalLM::load(dir);
+        model->addLora({8, 16, 0.0, {"q_proj", "v_proj", "down_proj"}, false}, 1);
+        QCOMPARE(model->trainableParameters(), loraParameterCount(model->config(), 8, {"q_proj", "v_proj", "down_proj"}));
+        const auto params = model->loraParameters();
+        QCOMPARE(params.front().name, std::string("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"));
+        QCOMPARE(params.back().name, std::string("base_model.model.model.layers.1.mlp.down_proj.lora_B.weight"));
+        QVERIFY(params.front().tensor.requires_grad());
+        QCOMPARE(params.front().tensor.scalar_type(), torch::kFloat32);
+        // PEFT init: A ~ U(-1/sqrt(in), 1/sqrt(in)), B = 0.
+        QVERIFY(params[1].tensor.abs().max().item<double>() == 0.0);
+        const double bound = 1.0 / std::sqrt(64.0);
+        QVERIFY(params[0].tensor.abs().max().item<double>() <= bound);
+        QVERIFY(params[0].tensor.std().item<double>() > 0.5 * bound / std::sqrt(3.0));
+    }
+
+    void loraWithZeroBGivesExactlyTheBaseLogits() {
+        const auto dir = fixture("qwen2_bias_gqa");
+        const auto batch = fixtureBatch(dir);
+        auto base = CausalLM::load(dir);
+        auto adapted = CausalLM::load(dir);
+        adapted->addLora({16, 32, 0.0, {"all-linear"}, false}, 3);
+        torch::NoGradGuard noGrad;
+        QVERIFY(torch::equal(base->forward(batch.ids, batch.mask), adapted->forward(batch.ids, batch.mask)));
+    }
+
+    void loraOutputEqualsBasePlusScaledBAx() {
+        // One linear checked against the formula: y = W x + b + scaling * B A x.
+        const auto dir = fixture("llama_mha_untied");
+        auto model = CausalLM::load(dir);
+        model->addLora({4, 8, 0.0, {"q_proj"}, true}, 5);
+        QCOMPARE(model->lora()->scaling(), 8.0 / 2.0);  // rsLoRA: alpha / sqrt(r)
+        perturbLoraB(*model, 0.1);
+        const auto batch = fixtureBatch(dir);
+        torch::NoGradGuard noGrad;
+        auto withLora = model->forward(batch.ids, batch.mask);
+        auto plain = CausalLM::load(dir)->forward(batch.ids, batch.mask);
+        QVERIFY((withLora - plain).abs().max().item<double>() > 1e-3);
+    }
+
+    void checkpointedGradientsEqualPlainGradientsWithDropout() {
+        const auto dir = fixture("llama_gqa_tied_bias_llama3rope");
+        const auto batch = fixtureBatch(dir);
+        auto model = CausalLM::load(dir);
+        model->addLora({8, 16, 0.1, {"all-linear"}, false}, 11);
+        perturbLoraB(*model, 0.05);
+
+        torch::manual_seed(1234);
+        model->setGradientCheckpointing(false);
+        auto plainLoss = lossOf(*model, batch, true);
+        plainLoss.backward();
+        const auto plain = loraGrads(*model);
+
+        torch::manual_seed(1234);
+        model->setGradientCheckpointing(true);
+        auto ckptLoss = lossOf(*model, batch, true);
+        ckptLoss.backward();
+        const auto ckpt = loraGrads(*model);
+
+        QCOMPARE(plainLoss.item<double>(), ckptLoss.item<double>());
+        double maxDiff = 0, maxGrad = 0;
+        for (size_t i = 0; i < plain.size(); ++i) {
+            maxDiff = std::max(maxDiff, (plain[i] - ckpt[i]).abs().max().item<double>());
+            maxGrad = std::max(maxGrad, plain[i].abs().max().item<double>());
+        }
+        qInfo() << "checkpointed vs plain: max |grad diff|" << maxDiff << "max |grad|" << maxGrad;
+        QVERIFY(maxGrad > 0);
+        QVERIFY(maxDiff <= 1e-6 * std::max(1.0, maxGrad));
+    }
+
+    void chunkedLossEqualsFullLogitsLossAndGradient() {
+        const auto dir = fixture("llama_mha_untied");
+        const auto batch = fixtureBatch(dir);
+        auto model = CausalLM::load(dir);
+        model->addLora({4, 8, 0.0, {"all-linear"}, false}, 2);
+        perturbLoraB(*model, 0.05);
+        ForwardInputs in;
+        in.inputIds = batch.ids;
+        in.attentionMask = batch.mask;
+        in.training = true;
+
+        auto full = causalLmLoss(torch::linear(model->hiddenStates(in), model->lmHeadWeight()), batch.labels);
+        full.backward();
+        const auto fullGrads = loraGrads(*model);
+        auto chunked = lossOf(*model, batch, true);
+        chunked.backward();
+        const auto chunkedGrads = loraGrads(*model);
+        QVERIFY(std::abs(full.item<double>() - chunked.item<double>()) < 1e-6);
+        for (size_t i = 0; i < fullGrads.size(); ++i)
+            QVERIFY(torch::allclose(fullGrads[i], chunkedGrads[i], 1e-4, 1e-7));
+    }
+
+    void nf4ModelLogitsStayCloseToTheUnquantizedModel_data() {
+        QTest::addColumn<int>("type");
+        QTest::newRow("nf4") << int(Quant4Type::NF4);
+        QTest::newRow("fp4") << int(Quant4Type::FP4);
+    }
+    void nf4ModelLogitsStayCloseToTheUnquantizedModel() {
+        QFETCH(int, type);
+        const auto dir = fixture("llama_bf16");
+        const auto batch = fixtureBatch(dir);
+        ModelLoadOptions options;
+        options.quantization = {true, Quant4Type(type), 64, true};
+        auto quantized = CausalLM::load(dir, options);
+        auto dense = CausalLM::load(dir);
+        torch::NoGradGuard noGrad;
+        auto q = quantized->forward(batch.ids, batch.mask);
+        auto d = dense->forward(batch.ids, batch.mask);
+        const auto valid = batch.mask.to(torch::kBool).unsqueeze(-1).expand_as(d);
+        const double gap = (q - d).abs().masked_select(valid).max().item<double>();
+        const double rel = gap / d.abs().max().item<double>();
+        qInfo() << (type == int(Quant4Type::NF4) ? "NF4" : "FP4") << "max |logit gap|" << gap << "relative" << rel
+                << "base bytes" << quantized->baseWeightBytes() << "vs" << dense->baseWeightBytes();
+        QVERIFY(gap > 0);
+        QVERIFY(rel < 0.25);
+        QVERIFY(quantized->baseWeightBytes() < dense->baseWeightBytes());
+    }
+
+    void quantizedLinearInputGradientMatchesDequantizedDenseWeights() {
+        auto gen = at::detail::createCPUGenerator(21);
+        auto weight = torch::randn({48, 64}, gen) * 0.05;
+        Linear quantized(weight.clone(), torch::Tensor());
+        quantized.quantize(Quant4Type::NF4, 64, true);
+        QVERIFY(quantized.isQuantized());
+        Linear dense(quantized.denseWeight(torch::kFloat32), torch::Tensor());
+
+        auto x1 = torch::randn({3, 5, 64}, gen).requires_grad_(true);
+        auto x2 = x1.detach().clone().requires_grad_(true);
+        auto upstream = torch::randn({3, 5, 48}, gen);
+        auto y1 = quantized(x1, true);
+        auto y2 = dense(x2, true);
+        QVERIFY(torch::allclose(y1, y2, 1e-5, 1e-6));
+        (y1 * upstream).sum().backward();
+        (y2 * upstream).sum().backward();
+        QVERIFY(torch::allclose(x1.grad(), x2.grad(), 1e-5, 1e-6));
+        // 4.127 bits per parameter with double quantization, against 32 for the dense fp32 weight.
+        QVERIFY(quantized.baseBytes() < weight.numel() * 4 / 7);
+    }
+
+    void lossScalerSkipsAStepOnInfAndRecovers() {
+        LossScaler scaler(true, 65536.0, 2.0, 0.5, 3);
+        auto p = torch::zeros({4}, torch::requires_grad());
+        p.mutable_grad() = torch::full({4}, 65536.0);
+        QVERIFY(scaler.unscaleAndCheck({p}));
+        QCOMPARE(p.grad()[0].item<double>(), 1.0);
+        scaler.update(false);
+        QCOMPARE(scaler.scale(), 65536.0);
+
+        p.mutable_grad() = torch::tensor({1.0f, std::numeric_limits<float>::infinity(), 0.0f, 0.0f});
+        QVERIFY(!scaler.unscaleAndCheck({p}));
+        scaler.update(true);
+        QCOMPARE(scaler.scale(), 32768.0);
+        QCOMPARE(scaler.skippedSteps(), int64_t(1));
+        for (int i = 0; i < 3; ++i) {
+            p.mutable_grad() = torch::ones({4});
+            QVERIFY(scaler.unscaleAndCheck({p}));
+            scaler.update(false);
+        }
+        QCOMPARE(scaler.scale(), 65536.0);  // doubled after `growthInterval` clean steps
+    }
+};
+
+QTEST_APPLESS_MAIN(QloraTest)
+#include "qlora_test.moc"

@@ -1,0 +1,302 @@
+// The training loop on the demo model: accumulation equivalence, schedules, optimizer state,
+// atomic checkpoints, identical losses after resume, and a run killed with SIGKILL.
+#include <QtTest/QtTest>
+
+#include <fstream>
+
+#include "headroom/adapter_io.h"
+#include "headroom/demo.h"
+#include "headroom/error.h"
+#include "headroom/lr_schedule.h"
+#include "headroom/optimizer.h"
+#include "headroom/runtime.h"
+#include "headroom/safetensors.h"
+#include "headroom/trainer.h"
+#include "test_support.h"
+#include "train/checkpoint_store.h"
+
+using namespace headroom;
+
+namespace {
+
+class Recorder : public TrainingObserver {
+public:
+    std::vector<StepEvent> steps;
+    std::vector<int64_t> checkpoints;
+    void onStep(const StepEvent &e) override { steps.push_back(e); }
+    void onCheckpoint(int64_t step, const std::string &) override { checkpoints.push_back(step); }
+};
+
+// Stops the run once `afterSteps` steps have completed.
+class StopAfter : public Recorder {
+public:
+    StopAfter(TrainingControl &control, int64_t afterSteps) : m_control(control), m_after(afterSteps) {}
+    void onStep(const StepEvent &e) override {
+        Recorder::onStep(e);
+        if (e.step == m_after)
+            m_control.requestStop();
+    }
+
+private:
+    TrainingControl &m_control;
+    int64_t m_after;
+};
+
+std::map<std::string, torch::Tensor> readAdapter(const std::string &dir) {
+    std::map<std::string, torch::Tensor> out;
+    const auto file = SafetensorsFile::open(dir + "/adapter_model.safetensors");
+    for (const auto &info : file->tensors())
+        out[info.name] = test::readTensor(*file, info.name);
+    return out;
+}
+
+} // namespace
+
+class TrainerTest : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_dir;
+    DemoPaths m_demo;
+
+    TrainConfig baseConfig(const QString &runName) const {
+        TrainConfig c;
+        c.model = m_demo.modelDir;
+        c.dataset.path = m_demo.dataset;
+        c.dataset.maxSeqLength = 128;
+        c.dataset.validationSplit = 0;
+        c.quantization.loadIn4bit = false;
+        c.lora.r = 4;
+        c.lora.loraAlpha = 8;
+        c.lora.loraDropout = 0;
+        c.lora.targetModules = {"q_proj", "v_proj"};
+        auto &t = c.training;
+        t.outputDir = (m_dir.path() + "/" + runName).toStdString();
+        t.perDeviceTrainBatchSize = 2;
+        t.gradientAccumulationSteps = 2;
+        t.gradientCheckpointing = false;
+        t.bf16 = false;
+        t.optim = "adamw_torch";
+        t.learningRate = 1e-3;
+        t.maxSteps = 4;
+        t.warmupRatio = 0;
+        t.saveStrategy = "no";
+        t.loggingSteps = 1;
+        return c;
+    }
+
+private slots:
+    void initTestCase() {
+        QVERIFY(m_dir.isValid());
+        initRuntime({});
+        m_demo = makeDemo((m_dir.path() + "/demo").toStdString());
+    }
+
+    void accumulationAndPaddingDoNotChangeTheUpdate() {
+        // One optimizer step of 8 examples: 1 x 8, 2 x 4, 8 x 1 (padding differs in each) give the
+        // same loss and the same adapter after an SGD update.
+        std::vector<std::map<std::string, torch::Tensor>> adapters;
+        std::vector<double> losses;
+        for (auto [micro, accum] : {std::pair{8, 1}, std::pair{2, 4}, std::pair{1, 8}}) {
+            auto c = baseConfig(QString("accum-%1x%2").arg(micro).arg(accum));
+            c.training.perDeviceTrainBatchSize = micro;
+            c.training.gradientAccumulationSteps = accum;
+            c.training.maxSteps = 1;
+            c.training.optim = "sgd";
+            c.training.learningRate = 0.5;
+            c.training.maxGradNorm = 0;
+            c.training.lrSchedulerType = "constant";
+            Recorder r;
+            const auto summary = runTraining(c, r, nullptr, {});
+            adapters.push_back(readAdapter(summary.adapterDir));
+            losses.push_back(r.steps.at(0).loss);
+        }
+        for (size_t i = 1; i < adapters.size(); ++i) {
+            QVERIFY(std::abs(losses[i] - losses[0]) < 1e-5);
+            for (const auto &[name, t] : adapters[0])
+                QVERIFY2(torch::allclose(adapters[i].at(name), t, 1e-4, 1e-6), name.c_str());
+        }
+        // The update really happened (B moved away from zero).
+        const auto &b = adapters[0].at("base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight");
+        QVERIFY(b.abs().max().item<double>() > 0);
+    }
+
+    void schedulesFollowTheFormulas() {
+        LrSchedule s{ScheduleType::Cosine, 1.0, 2, 10};
+        QCOMPARE(s.at(0), 0.0);
+        QCOMPARE(s.at(1), 0.5);
+        QCOMPARE(s.at(2), 1.0);
+        QVERIFY(std::abs(s.at(6) - 0.5) < 1e-12);  // half-way through the decay: cos(pi/2)
+        QVERIFY(std::abs(s.at(10)) < 1e-12);
+        LrSchedule l{ScheduleType::Linear, 2.0, 0, 4};
+        QCOMPARE(l.at(1), 1.5);
+        LrSchedule c{ScheduleType::Constant, 3.0, 1, 4};
+        QCOMPARE(c.at(0), 0.0);
+        QCOMPARE(c.at(3), 3.0);
+        QCOMPARE(LrSchedule::warmupFrom(0.03, 0, 100), int64_t(3));
+        QCOMPARE(LrSchedule::warmupFrom(0.03, 7, 100), int64_t(7));
+    }
+
+    void eightBitStateRoundTripsThroughACheckpoint() {
+        // Two optimizers; the second loads the first's state; the next step is identical.
+        auto gen = at::detail::createCPUGenerator(5);
+        auto makeParam = [&] { return torch::randn({64, 80}, gen).requires_grad_(true); };
+        auto p1 = makeParam();
+        auto p2 = p1.detach().clone().requires_grad_(true);
+        auto small1 = torch::randn({16}, gen).requires_grad_(true);  // < 4096 elements: fp32 state
+        auto small2 = small1.detach().clone().requires_grad_(true);
+        auto o1 = Optimizer::create("adamw_8bit", {{"p", p1}, {"s", small1}}, {});
+        for (int i = 0; i < 3; ++i) {
+            p1.mutable_grad() = torch::randn({64, 80}, gen);
+            small1.mutable_grad() = torch::randn({16}, gen);
+            o1->step(1e-2);
+        }
+        auto o2 = Optimizer::create("adamw_8bit", {{"p", p2}, {"s", small2}}, {});
+        {
+            torch::NoGradGuard noGrad;
+            p2.copy_(p1);
+            small2.copy_(small1);
+        }
+        std::map<std::string, torch::Tensor> state;
+        for (const auto &[name, t] : o1->stateTensors())
+            state[name] = t.clone();
+        QVERIFY(state.count("p.exp_avg.codes") && state.count("s.exp_avg"));
+        QCOMPARE(state.at("p.exp_avg.codes").scalar_type(), torch::kUInt8);
+        o2->loadStateTensors(state);
+        o2->loadStateHeader(o1->stateHeader());
+        // 8-bit: 2 bytes per element + 2 float32 scales per 256-element block; fp32 for the small one.
+        QCOMPARE(o1->stateBytes(), int64_t(2 * 5120 + 2 * 20 * 4 + 2 * 16 * 4));
+        auto g = torch::randn({64, 80}, gen);
+        auto gs = torch::randn({16}, gen);
+        p1.mutable_grad() = g.clone();
+        p2.mutable_grad() = g.clone();
+        small1.mutable_grad() = gs.clone();
+        small2.mutable_grad() = gs.clone();
+        o1->step(1e-2);
+        o2->step(1e-2);
+        QVERIFY(torch::equal(p1, p2));
+        QVERIFY(torch::equal(small1, small2));
+    }
+
+    void eightBitAdamStaysCloseToFp32Adam() {
+        auto gen = at::detail::createCPUGenerator(9);
+        auto p32 = torch::randn({128, 64}, gen).requires_grad_(true);
+        auto p8 = p32.detach().clone().requires_grad_(true);
+        auto o32 = Optimizer::create("adamw_torch", {{"p", p32}}, {});
+        auto o8 = Optimizer::create("adamw_8bit", {{"p", p8}}, {});
+        for (int i = 0; i < 20; ++i) {
+            auto g = torch::randn({128, 64}, gen);
+            p32.mutable_grad() = g.clone();
+            p8.mutable_grad() = g.clone();
+            o32->step(1e-3);
+            o8->step(1e-3);
+        }
+        const double drift = (p32 - p8).abs().max().item<double>();
+        qInfo() << "8-bit vs fp32 AdamW after 20 steps of lr 1e-3: max |param diff|" << drift;
+        QVERIFY(drift < 2e-3);  // 20 steps move each parameter by up to 2e-2
+    }
+
+    void checkpointsAreAtomicAndRotated() {
+        auto c = baseConfig("rotate");
+        c.training.maxSteps = 5;
+        c.training.saveStrategy = "steps";
+        c.training.saveSteps = 1;
+        c.training.saveTotalLimit = 2;
+        Recorder r;
+        runTraining(c, r, nullptr, {});
+        const auto all = listCheckpoints(c.training.outputDir);
+        QCOMPARE(int(all.size()), 2);
+        QCOMPARE(all[0].first, int64_t(4));
+        QCOMPARE(all[1].first, int64_t(5));
+        // A half-written checkpoint (no trainer_state.json, or a staging name) is never picked.
+        std::filesystem::create_directories(c.training.outputDir + "/checkpoint-9/adapter");
+        std::filesystem::create_directories(c.training.outputDir + "/.checkpoint-10.tmp-1");
+        QCOMPARE(listCheckpoints(c.training.outputDir).back().first, int64_t(5));
+        // Nothing staged is left behind.
+        for (const auto &entry : std::filesystem::directory_iterator(c.training.outputDir))
+            QVERIFY(entry.path().filename().string().find(".tmp-" + std::to_string(::getpid())) == std::string::npos);
+    }
+
+    void resumedRunReproducesTheUninterruptedLosses() {
+        auto c = baseConfig("straight");
+        c.training.maxSteps = 6;
+        c.lora.loraDropout = 0.1;  // dropout RNG must be restored too
+        c.training.optim = "adamw_8bit";
+        Recorder straight;
+        runTraining(c, straight, nullptr, {});
+
+        auto interrupted = c;
+        interrupted.training.outputDir = (m_dir.path() + "/interrupted").toStdString();
+        TrainingControl control;
+        StopAfter first(control, 3);
+        const auto stopped = runTraining(interrupted, first, &control, {});
+        QVERIFY(stopped.stopped);
+        QCOMPARE(stopped.steps, int64_t(3));
+        QVERIFY(!stopped.checkpointDir.empty());
+
+        Recorder second;
+        runTraining(interrupted, second, nullptr, {true, ""});
+        QCOMPARE(int(second.steps.size()), 3);
+        for (int i = 0; i < 3; ++i) {
+            QCOMPARE(second.steps[i].step, straight.steps[3 + i].step);
+            QCOMPARE(second.steps[i].loss, straight.steps[3 + i].loss);
+        }
+        // metrics.jsonl reads as one run: steps 1..6 once each.
+        std::ifstream metrics(interrupted.training.outputDir + "/metrics.jsonl");
+        std::string line;
+        std::vector<int64_t> steps;
+        while (std::getline(metrics, line))
+            steps.push_back(nlohmann::json::parse(line).at("step").get<int64_t>());
+        QCOMPARE(steps, (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
+    }
+
+    void killedRunResumesFromItsLastCompleteCheckpoint() {
+        auto c = baseConfig("killed");
+        c.training.maxSteps = 400;
+        c.training.saveStrategy = "steps";
+        c.training.saveSteps = 2;
+        const QString configPath = m_dir.path() + "/killed.json";
+        {
+            std::ofstream out(configPath.toStdString());
+            out << c.toJson().dump(2);
+        }
+        QProcess process;
+        process.start(test::binPath("headroom-cli"), {"train", configPath, "--threads", "1"});
+        QVERIFY(process.waitForStarted());
+        // Kill -9 as soon as two checkpoints exist: possibly in the middle of writing a third.
+        QTRY_VERIFY_WITH_TIMEOUT(listCheckpoints(c.training.outputDir).size() >= 2, 60000);
+        process.kill();
+        QVERIFY(process.waitForFinished());
+        const auto last = listCheckpoints(c.training.outputDir).back();
+
+        c.training.maxSteps = last.first + 2;
+        Recorder resumed;
+        const auto summary = runTraining(c, resumed, nullptr, {true, ""});
+        QCOMPARE(resumed.steps.front().step, last.first + 1);
+        QCOMPARE(summary.steps, last.first + 2);
+        QVERIFY(std::filesystem::exists(summary.adapterDir + "/adapter_model.safetensors"));
+    }
+
+    void invalidSettingsAreRefusedBeforeLoading() {
+        auto c = baseConfig("invalid");
+        c.lora.r = 0;
+        Recorder r;
+        try {
+            runTraining(c, r, nullptr, {});
+            QFAIL("rank 0 was accepted");
+        } catch (const Error &e) {
+            QCOMPARE(e.kind(), ErrorKind::InvalidInput);
+            QVERIFY(QString(e.what()).contains("lora.r"));
+        }
+        auto long_ = baseConfig("too-long");
+        long_.dataset.maxSeqLength = 100000;
+        try {
+            runTraining(long_, r, nullptr, {});
+            QFAIL("max_seq_length beyond the model's positions was accepted");
+        } catch (const Error &e) {
+            QVERIFY(QString(e.what()).contains("max_seq_length"));
+        }
+    }
+};
+
+QTEST_APPLESS_MAIN(TrainerTest)
+#include "trainer_test.moc"
