@@ -1,1 +1,3 @@
 headroom_add_test(trainer_test model trainer_test.cpp)
+headroom_add_test(shipped_configs_test unit shipped_configs_test.cpp)
+headroom_add_test(demo_learns_test model demo_learns_test.cpp)

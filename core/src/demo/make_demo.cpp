@@ -109,6 +109,30 @@ std::vector<std::string> renderedCorpus(const ChatTemplate &chat) {
 
 } // namespace
 
+nlohmann::json demoTrainConfig(const std::string &dir) {
+    return {{"model", "model"},
+            {"dataset", {{"path", "demo.jsonl"}, {"format", "alpaca"}, {"max_seq_length", 128}, {"validation_split", 0.05}}},
+            {"quantization",
+             {{"load_in_4bit", true}, {"bnb_4bit_quant_type", "nf4"}, {"bnb_4bit_compute_dtype", "bfloat16"},
+              {"bnb_4bit_use_double_quant", true}}},
+            {"lora", {{"r", 16}, {"lora_alpha", 32}, {"target_modules", "all-linear"}, {"lora_dropout", 0.05}}},
+            {"training",
+             {{"output_dir", (fs::path(dir) / "runs" / "demo").string()},
+              {"per_device_train_batch_size", 8},
+              {"gradient_accumulation_steps", 1},
+              {"gradient_checkpointing", true},
+              {"bf16", true},
+              {"optim", "adamw_8bit"},
+              {"learning_rate", 3e-3},
+              {"num_train_epochs", 8},
+              {"warmup_ratio", 0.05},
+              {"lr_scheduler_type", "cosine"},
+              {"logging_steps", 25},
+              {"save_strategy", "epoch"},
+              {"save_total_limit", 2},
+              {"seed", 42}}}};
+}
+
 DemoPaths makeDemo(const std::string &dirName) {
     const fs::path dir = fs::absolute(dirName);
     std::error_code ec;
@@ -137,6 +161,7 @@ DemoPaths makeDemo(const std::string &dirName) {
         writeRandomWeights(modelDir / "model.safetensors", vocab);
         writeDataset(staging / "demo.jsonl", demoExamples(false));
         writeDataset(staging / "demo-heldout.jsonl", demoExamples(true));
+        writeJson(staging / "train.json", demoTrainConfig(dir.string()));
         writeJson(staging / kMarkerFile, {{"headroom_demo", 1}, {"seed", kSeed}});
         fs::remove_all(dir);
         fs::create_directories(dir.parent_path());
@@ -148,7 +173,8 @@ DemoPaths makeDemo(const std::string &dirName) {
         fs::remove_all(staging, ec);
         throw;
     }
-    return {(dir / "model").string(), (dir / "demo.jsonl").string(), (dir / "demo-heldout.jsonl").string()};
+    return {(dir / "model").string(), (dir / "demo.jsonl").string(), (dir / "demo-heldout.jsonl").string(),
+            (dir / "train.json").string()};
 }
 
 } // namespace headroom
