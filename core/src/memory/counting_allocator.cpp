@@ -1,6 +1,9 @@
 #include "headroom/memory.h"
 
 #include <c10/core/CPUAllocator.h>
+#include <torch/version.h>
+
+#include <cstring>
 
 #include <atomic>
 #include <cstdlib>
@@ -20,9 +23,21 @@ constexpr size_t kCacheMinBytes = 1 << 20;
 constexpr size_t kCacheGranularity = 1 << 16;  // sizes rounded up so near-equal requests share blocks
 constexpr size_t kAlignment = 64;
 
+// LibTorch 2.3 made Allocator::allocate non-const and added a pure virtual copy_data.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+#define HEADROOM_ALLOCATOR_V2 1
+#endif
+
 class CountingCpuAllocator final : public c10::Allocator {
 public:
-    c10::DataPtr allocate(size_t requested) const override {
+#ifdef HEADROOM_ALLOCATOR_V2
+    c10::DataPtr allocate(size_t requested) override { return allocateCounted(requested); }
+    void copy_data(void *dest, const void *src, size_t count) const override { std::memcpy(dest, src, count); }
+#else
+    c10::DataPtr allocate(size_t requested) const override { return allocateCounted(requested); }
+#endif
+
+    c10::DataPtr allocateCounted(size_t requested) const {
         const size_t bytes = roundedSize(requested);
         void *ptr = takeCached(bytes);
         if (!ptr) {

@@ -1,15 +1,10 @@
 #include "model/checkpointed_layer.h"
 
-#include <ATen/detail/CUDAHooksInterface.h>
-
 namespace headroom {
 
 namespace {
 
-at::Generator defaultGenerator(const torch::Device &device) {
-    return device.is_cuda() ? at::detail::getCUDAHooks().getDefaultCUDAGenerator(device.index())
-                            : at::detail::getDefaultCPUGenerator();
-}
+at::Generator defaultGenerator(const torch::Device &device) { return at::globalContext().defaultGenerator(device); }
 
 torch::Tensor generatorState(at::Generator generator) {
     std::lock_guard<std::mutex> lock(generator.mutex());

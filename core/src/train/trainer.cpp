@@ -168,9 +168,11 @@ private:
             m_scaler->loadState(state.at("scaler"));
             m_step = state.at("step").get<int64_t>();
             m_lastLoss = state.value("loss", 0.0);
-            const auto rng = loaded.tensors.find("rng.cpu");
-            if (rng != loaded.tensors.end()) {
-                auto generator = at::detail::getDefaultCPUGenerator();
+            for (const auto &[key, device] : rngDevices()) {
+                const auto rng = loaded.tensors.find(key);
+                if (rng == loaded.tensors.end())
+                    continue;
+                auto generator = at::globalContext().defaultGenerator(device);
                 std::lock_guard<std::mutex> lock(generator.mutex());
                 generator.set_state(rng->second);
             }
@@ -302,6 +304,14 @@ private:
         return targets ? lossSum / double(targets) : 0.0;
     }
 
+    // The generators whose state a checkpoint keeps (dropout draws from the compute device's).
+    std::vector<std::pair<std::string, torch::Device>> rngDevices() const {
+        std::vector<std::pair<std::string, torch::Device>> out = {{"rng.cpu", torch::kCPU}};
+        if (m_device.is_cuda())
+            out.emplace_back("rng.cuda", m_device);
+        return out;
+    }
+
     AdapterCard card() const {
         AdapterCard c;
         c.baseModel = m_config.model;
@@ -323,10 +333,10 @@ private:
                                  {"scaler", m_scaler->state()},
                                  {"schedule", {{"warmup_steps", m_schedule.warmupSteps}, {"total_steps", m_schedule.totalSteps}}},
                                  {"config", m_config.toJson()}};
-        auto generator = at::detail::getDefaultCPUGenerator();
-        {
+        for (const auto &[key, device] : rngDevices()) {
+            auto generator = at::globalContext().defaultGenerator(device);
             std::lock_guard<std::mutex> lock(generator.mutex());
-            contents.extraTensors.emplace_back("rng.cpu", generator.get_state());
+            contents.extraTensors.emplace_back(key, generator.get_state());
         }
         const auto path = writeCheckpoint(m_outputDir.string(), m_step, *m_model, *m_optimizer, contents, card());
         rotateCheckpoints(m_outputDir.string(), m_config.training.saveTotalLimit);
