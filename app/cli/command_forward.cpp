@@ -33,6 +33,10 @@ void addForwardCommand(CLI::App &app, CliContext &ctx) {
         options.quantization.type = args.quant == "fp4" ? Quant4Type::FP4 : Quant4Type::NF4;
         options.quantization.doubleQuant = args.doubleQuant;
         const auto model = CausalLM::load(args.modelDir, options);
+        for (int64_t id : ids)
+            if (id < 0 || id >= model->config().vocabSize)
+                throw invalidInput("--ids: " + std::to_string(id) + " is outside the vocabulary [0, " +
+                                   std::to_string(model->config().vocabSize) + ") of " + args.modelDir);
         if (!args.adapter.empty())
             loadAdapter(*model, args.adapter);
         torch::NoGradGuard noGrad;

@@ -1,5 +1,7 @@
 #include "cli_context.h"
 
+#include <sstream>
+
 #include "headroom/adapter_io.h"
 #include "headroom/causal_lm.h"
 #include "headroom/chat_template.h"
@@ -32,6 +34,11 @@ void addGenerateCommand(CLI::App &app, CliContext &ctx) {
     cmd->callback([&ctx] {
         if (args.compare && args.adapter.empty())
             throw invalidInput("--compare needs --adapter");
+        if (!(args.options.topP > 0.0 && args.options.topP <= 1.0)) {
+            std::ostringstream value;
+            value << args.options.topP;
+            throw invalidInput("--top-p: " + value.str() + " is outside (0, 1]; 1 keeps the whole distribution");
+        }
         const auto dtype = parseComputeDtype(args.dtype, "--dtype");
         const auto tokenizer = Tokenizer::load(args.modelDir);
         const auto device = ctx.startRuntime();

@@ -13,7 +13,8 @@ namespace headroom {
 
 AllocatorStats cudaAllocatorStats(const torch::Device &device) {
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
-    const auto aggregate = static_cast<size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE);
+    // StatType::AGGREGATE is entry 0 (the enum moved to c10::CachingDeviceAllocator in LibTorch 2.x).
+    constexpr size_t aggregate = 0;
     AllocatorStats out;
     out.allocated = stats.allocated_bytes[aggregate].current;
     out.peak = stats.allocated_bytes[aggregate].peak;
