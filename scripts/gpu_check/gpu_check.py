@@ -179,6 +179,7 @@ def hf_training(folder, dataset, steps, batch):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
     tok = AutoTokenizer.from_pretrained(folder)
+    tok.pad_token = tok.pad_token or tok.eos_token  # every text is longer than 1024 tokens: no padding happens
     texts = [json.loads(l)["text"] for l in open(dataset)]
     model = load_hf(folder, torch.bfloat16, attn_implementation="sdpa").cuda()
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
