@@ -4,13 +4,12 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "headroom/bpe_trainer.h"
 #include "headroom/chat_template.h"
 #include "headroom/demo.h"
 #include "headroom/error.h"
-#include "headroom/safetensors.h"
+#include "headroom/random_model.h"
 #include "headroom/tokenizer.h"
 
 namespace headroom {
@@ -63,40 +62,6 @@ nlohmann::json modelConfigJson(int64_t vocab, int64_t bos, int64_t eos) {
             {"eos_token_id", eos},
             {"initializer_range", 0.02},
             {"torch_dtype", "bfloat16"}};
-}
-
-// Random initialisation as transformers' LlamaPreTrainedModel does it (N(0, 0.02) for linear
-// weights, ones for RMSNorm weights) except the tied embedding: with N(0, 0.02) a frozen lm_head
-// cannot express a confident prediction at all (|logit| <= sqrt(hidden) * 0.02 * sqrt(hidden) ~ 2.6
-// against 470 tokens caps the loss near 3.6), so LoRA could never teach it anything. N(0, 0.25)
-// leaves room for logits of ~30. Stored as BF16 like most published checkpoints.
-void writeRandomWeights(const fs::path &path, int64_t vocab) {
-    torch::manual_seed(kSeed);
-    std::vector<std::pair<std::string, torch::Tensor>> tensors;
-    auto normal = [](std::vector<int64_t> shape) { return (torch::randn(shape) * 0.02).to(torch::kBFloat16); };
-    auto ones = [](int64_t n) { return torch::ones({n}, torch::kBFloat16); };
-    tensors.emplace_back("model.embed_tokens.weight", (torch::randn({vocab, kHidden}) * kEmbeddingStd).to(torch::kBFloat16));
-    const int64_t headDim = kHidden / kHeads;
-    for (int64_t i = 0; i < kLayers; ++i) {
-        const std::string p = "model.layers." + std::to_string(i);
-        tensors.emplace_back(p + ".input_layernorm.weight", ones(kHidden));
-        tensors.emplace_back(p + ".self_attn.q_proj.weight", normal({kHeads * headDim, kHidden}));
-        tensors.emplace_back(p + ".self_attn.k_proj.weight", normal({kKvHeads * headDim, kHidden}));
-        tensors.emplace_back(p + ".self_attn.v_proj.weight", normal({kKvHeads * headDim, kHidden}));
-        tensors.emplace_back(p + ".self_attn.o_proj.weight", normal({kHidden, kHeads * headDim}));
-        tensors.emplace_back(p + ".post_attention_layernorm.weight", ones(kHidden));
-        tensors.emplace_back(p + ".mlp.gate_proj.weight", normal({kIntermediate, kHidden}));
-        tensors.emplace_back(p + ".mlp.up_proj.weight", normal({kIntermediate, kHidden}));
-        tensors.emplace_back(p + ".mlp.down_proj.weight", normal({kHidden, kIntermediate}));
-    }
-    tensors.emplace_back("model.norm.weight", ones(kHidden));
-
-    SafetensorsWriter writer(path.string(), {{"format", "pt"}});
-    for (const auto &[name, t] : tensors)
-        writer.declare(name, Dtype::BF16, t.sizes().vec());
-    for (const auto &[name, t] : tensors)
-        writer.writeTensor(name, t.data_ptr(), uint64_t(t.numel()) * 2);
-    writer.finish();
 }
 
 std::vector<std::string> renderedCorpus(const ChatTemplate &chat) {
@@ -156,9 +121,15 @@ DemoPaths makeDemo(const std::string &dirName) {
         const int64_t vocab = tokenizer->vocabSize();
         const int64_t bos = *tokenizer->tokenId("<|begin_of_text|>");
         const int64_t eot = *tokenizer->tokenId("<|eot_id|>");
-        writeJson(modelDir / "config.json", modelConfigJson(vocab, bos, eot));
+        // transformers' initialisation except the tied embedding: with N(0, 0.02) a frozen lm_head
+        // cannot express a confident prediction (|logit| <= sqrt(hidden) * 0.02 * sqrt(hidden) ~ 2.6
+        // against ~470 tokens caps the loss near 3.6), so LoRA could never teach it anything.
+        // N(0, 0.25) leaves room for logits of ~30.
+        RandomModelOptions random;
+        random.seed = kSeed;
+        random.embeddingStd = kEmbeddingStd;
+        writeRandomModel(modelConfigJson(vocab, bos, eot), modelDir.string(), random);
         writeJson(modelDir / "generation_config.json", {{"bos_token_id", bos}, {"eos_token_id", eot}});
-        writeRandomWeights(modelDir / "model.safetensors", vocab);
         writeDataset(staging / "demo.jsonl", demoExamples(false));
         writeDataset(staging / "demo-heldout.jsonl", demoExamples(true));
         writeJson(staging / "train.json", demoTrainConfig(dir.string()));

@@ -9,6 +9,7 @@
 #include "model/checkpoint_tensors.h"
 #include "model/checkpointed_layer.h"
 #include "model/decoder_layer.h"
+#include "model/linear.h"
 #include "model/rotary.h"
 
 namespace headroom {
@@ -171,7 +172,7 @@ torch::Tensor CausalLM::forward(const torch::Tensor &inputIds, const torch::Tens
     in.inputIds = inputIds;
     in.attentionMask = attentionMask;
     in.cache = cache;
-    return torch::linear(hiddenStates(in), m_impl->lmHead);
+    return linearForward(hiddenStates(in), m_impl->lmHead, {});
 }
 
 void CausalLM::addLora(const LoraOptions &settings, uint64_t seed) {

@@ -26,6 +26,18 @@ public:
 
 } // namespace
 
+torch::Tensor linearForward(const torch::Tensor &x, const torch::Tensor &weight, const torch::Tensor &bias) {
+    constexpr int64_t kGemvMinElements = 1 << 18;  // below this, gemv's set-up costs more than it saves
+    if (x.numel() == x.size(-1) && x.device().is_cpu() && weight.numel() >= kGemvMinElements &&
+        !x.requires_grad() && !weight.requires_grad()) {
+        auto sizes = x.sizes().vec();
+        sizes.back() = weight.size(0);
+        auto y = torch::mv(weight, x.reshape({-1})).view(sizes);
+        return bias.defined() ? y + bias : y;
+    }
+    return torch::linear(x, weight, bias);
+}
+
 torch::Tensor Linear::operator()(const torch::Tensor &x, bool training) const {
     torch::Tensor y;
     if (m_quantized) {
@@ -34,7 +46,7 @@ torch::Tensor Linear::operator()(const torch::Tensor &x, bool training) const {
         if (m_bias.defined())
             y = y + m_bias;
     } else {
-        y = torch::linear(x, m_weight, m_bias);
+        y = linearForward(x, m_weight, m_bias);
     }
     if (m_lora) {
         const auto dtype = x.scalar_type();

@@ -23,6 +23,11 @@ struct LoraWeights {
     double dropout = 0.0;
 };
 
+// x W^T + b. A single row without gradient (decoding with a KV cache) against a large W goes
+// through BLAS gemv on W, which OpenBLAS runs several times faster than the gemm against W^T that
+// torch::linear issues for it (measured: 1B model, fp32 decoding 0.48 -> 4.7 tokens/s).
+torch::Tensor linearForward(const torch::Tensor &x, const torch::Tensor &weight, const torch::Tensor &bias);
+
 class Linear {
 public:
     Linear() = default;
