@@ -20,6 +20,7 @@ int main(int argc, char **argv) {
     cli::addGenerateCommand(app, ctx);
     cli::addMakeDemoCommand(app, ctx);
     cli::addTrainCommand(app, ctx);
+    cli::addMakeModelCommand(app, ctx);
     try {
         app.parse(argc, argv);
         return 0;
