@@ -139,6 +139,8 @@ public:
     // file is ignored and rewritten. Throws invalidInput as readDatasetRecords does, and when no
     // example keeps a trained token.
     static TrainingDataset build(const TrainConfig &config, const Tokenizer &tokenizer, const std::string &cacheDir);
+    // Rows made elsewhere (benchmarks train on random ids of an exact length).
+    static TrainingDataset fromExamples(std::vector<TokenizedExample> train, std::vector<TokenizedExample> validation);
 
     const std::vector<TokenizedExample> &train() const { return m_train; }
     const std::vector<TokenizedExample> &validation() const { return m_validation; }

@@ -42,4 +42,10 @@ struct TrainSummary {
 TrainSummary runTraining(const TrainConfig &config, TrainingObserver &observer, TrainingControl *control,
                          const ResumeRequest &resume);
 
+class TrainingDataset;
+// The same run on rows prepared by the caller instead of config.dataset (benchmarks, find-batch):
+// no tokenizer is needed in the model folder.
+TrainSummary runTrainingOn(const TrainConfig &config, TrainingDataset data, TrainingObserver &observer,
+                           TrainingControl *control);
+
 } // namespace headroom

@@ -188,3 +188,17 @@ std::vector<size_t> TrainingDataset::epochOrder(uint64_t seed, int64_t epoch) co
 }
 
 } // namespace headroom
+
+namespace headroom {
+
+TrainingDataset TrainingDataset::fromExamples(std::vector<TokenizedExample> train, std::vector<TokenizedExample> validation) {
+    TrainingDataset dataset;
+    dataset.m_train = std::move(train);
+    dataset.m_validation = std::move(validation);
+    dataset.m_stats.examples = int64_t(dataset.m_train.size() + dataset.m_validation.size());
+    dataset.m_stats.validationExamples = int64_t(dataset.m_validation.size());
+    dataset.m_stats.trainRows = int64_t(dataset.m_train.size());
+    return dataset;
+}
+
+} // namespace headroom

@@ -46,8 +46,9 @@ int64_t tensorBytes(const torch::Tensor &t) { return t.defined() ? t.numel() * i
 
 class TrainingRun {
 public:
-    TrainingRun(const TrainConfig &config, TrainingObserver &observer, TrainingControl *control)
-        : m_config(config), m_userObserver(observer), m_control(control) {}
+    TrainingRun(const TrainConfig &config, TrainingObserver &observer, TrainingControl *control,
+                std::optional<TrainingDataset> presetData = std::nullopt)
+        : m_config(config), m_userObserver(observer), m_control(control), m_presetData(std::move(presetData)) {}
 
     TrainSummary run(const ResumeRequest &resume) {
         setUp();
@@ -100,8 +101,12 @@ private:
             warn("fp16 on CPU is emulated and slow; bf16 or fp32 run faster here");
 
         // Data first: a bad dataset is refused before any model is loaded.
-        const auto tokenizer = Tokenizer::load(m_config.model);
-        m_data = TrainingDataset::build(m_config, *tokenizer, (m_outputDir / ".cache").string());
+        if (m_presetData) {
+            m_data = std::move(*m_presetData);
+        } else {
+            const auto tokenizer = Tokenizer::load(m_config.model);
+            m_data = TrainingDataset::build(m_config, *tokenizer, (m_outputDir / ".cache").string());
+        }
         for (const auto &w : m_data.stats().warnings)
             warn(w);
         if (m_data.train().empty())
@@ -417,6 +422,7 @@ private:
     TrainConfig m_config;
     TrainingObserver &m_userObserver;
     TrainingControl *m_control;
+    std::optional<TrainingDataset> m_presetData;
     ObserverFanout m_observer;
     std::unique_ptr<JsonlMetricsSink> m_metrics;
     std::vector<std::string> m_warnings;
@@ -442,6 +448,17 @@ TrainSummary runTraining(const TrainConfig &config, TrainingObserver &observer, 
     TrainingRun run(config, observer, control);
     try {
         return run.run(resume);
+    } catch (const std::exception &e) {
+        observer.onError(e.what());
+        throw;
+    }
+}
+
+TrainSummary runTrainingOn(const TrainConfig &config, TrainingDataset data, TrainingObserver &observer,
+                           TrainingControl *control) {
+    TrainingRun run(config, observer, control, std::move(data));
+    try {
+        return run.run({});
     } catch (const std::exception &e) {
         observer.onError(e.what());
         throw;

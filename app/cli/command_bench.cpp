@@ -1,0 +1,155 @@
+#include "cli_context.h"
+
+#include <cstdio>
+#include <functional>
+#include <sstream>
+
+#include "headroom/bench.h"
+#include "headroom/error.h"
+#include "headroom/memory.h"
+
+namespace headroom::cli {
+
+namespace {
+
+std::vector<std::string> splitList(const std::string &text) {
+    std::vector<std::string> items;
+    std::stringstream stream(text);
+    std::string item;
+    while (std::getline(stream, item, ','))
+        if (!item.empty())
+            items.push_back(item);
+    return items;
+}
+
+// One sweepable flag: its values as given, and how one value changes the configuration.
+struct SweepFlag {
+    std::string name;
+    std::string values;
+    std::function<void(TrainConfig &, int64_t &seq, const std::string &)> apply;
+};
+
+int64_t integer(const std::string &flag, const std::string &v) {
+    size_t used = 0;
+    int64_t n = 0;
+    try {
+        n = std::stoll(v, &used);
+    } catch (const std::exception &) {
+        used = 0;
+    }
+    if (used == 0 || used != v.size() || n < 1)
+        throw invalidInput("--" + flag + ": '" + v + "' is not a positive integer");
+    return n;
+}
+
+bool onOff(const std::string &flag, const std::string &v) {
+    if (v == "on" || v == "true" || v == "1")
+        return true;
+    if (v == "off" || v == "false" || v == "0")
+        return false;
+    throw invalidInput("--" + flag + ": '" + v + "' is not on or off");
+}
+
+} // namespace
+
+void addBenchCommand(CLI::App &app, CliContext &ctx) {
+    struct Args {
+        std::string model, budget, gpu;
+        int steps = 3, warmup = 1;
+        std::vector<SweepFlag> flags;
+    };
+    static Args args;
+    args.flags = {
+        {"r", "16", [](TrainConfig &c, int64_t &, const std::string &v) { c.lora.r = integer("r", v); }},
+        {"lora-alpha", "32", [](TrainConfig &c, int64_t &, const std::string &v) { c.lora.loraAlpha = std::stod(v); }},
+        {"targets", "q_proj+k_proj+v_proj+o_proj",
+         [](TrainConfig &c, int64_t &, const std::string &v) {
+             c.lora.targetModules.clear();
+             std::stringstream s(v);
+             std::string m;
+             while (std::getline(s, m, '+'))
+                 c.lora.targetModules.push_back(m);
+         }},
+        {"quant", "nf4",
+         [](TrainConfig &c, int64_t &, const std::string &v) {
+             if (v != "none" && v != "nf4" && v != "fp4")
+                 throw invalidInput("--quant: '" + v + "' is not none, nf4 or fp4");
+             c.quantization.loadIn4bit = v != "none";
+             if (v != "none")
+                 c.quantization.quantType = v;
+         }},
+        {"double-quant", "on", [](TrainConfig &c, int64_t &, const std::string &v) { c.quantization.useDoubleQuant = onOff("double-quant", v); }},
+        {"batch", "1", [](TrainConfig &c, int64_t &, const std::string &v) { c.training.perDeviceTrainBatchSize = integer("batch", v); }},
+        {"accum", "1", [](TrainConfig &c, int64_t &, const std::string &v) { c.training.gradientAccumulationSteps = integer("accum", v); }},
+        {"seq", "512", [](TrainConfig &, int64_t &seq, const std::string &v) { seq = integer("seq", v); }},
+        {"precision", "bf16",
+         [](TrainConfig &c, int64_t &, const std::string &v) {
+             if (v != "fp32" && v != "bf16" && v != "fp16")
+                 throw invalidInput("--precision: '" + v + "' is not fp32, bf16 or fp16");
+             c.training.bf16 = v == "bf16";
+             c.training.fp16 = v == "fp16";
+             c.quantization.computeDtype = v == "fp32" ? "float32" : v == "bf16" ? "bfloat16" : "float16";
+         }},
+        {"checkpointing", "on", [](TrainConfig &c, int64_t &, const std::string &v) { c.training.gradientCheckpointing = onOff("checkpointing", v); }},
+        {"optim", "adamw_8bit", [](TrainConfig &c, int64_t &, const std::string &v) { c.training.optim = v; }},
+    };
+    auto *cmd = app.add_subcommand("bench", "Time training steps; any setting may be a comma list to sweep "
+                                            "(e.g. --checkpointing on,off --batch 1,2,4)");
+    cmd->add_option("--model", args.model, "HF model folder (no tokenizer needed)")->required();
+    for (auto &flag : args.flags)
+        cmd->add_option("--" + flag.name, flag.values, "comma list")->capture_default_str();
+    cmd->add_option("--steps", args.steps, "timed optimizer steps per setting")->capture_default_str();
+    cmd->add_option("--warmup", args.warmup, "untimed steps first")->capture_default_str();
+    cmd->add_option("--budget", args.budget, "simulated memory budget on CPU (e.g. 16GiB): OOM past it");
+    cmd->callback([&ctx] {
+        ctx.startRuntime();
+        if (!args.budget.empty()) {
+            installMemoryTracking();
+            setMemoryBudget(parseByteSize(args.budget, "--budget"));
+        }
+        TrainConfig base;
+        base.model = args.model;
+        base.device = ctx.device;
+        base.threads = ctx.threads;
+        base.dataset.path = "(random tokens)";
+        base.lora.loraDropout = 0.0;
+        // Cartesian product of every flag's values, first flag varying slowest.
+        std::vector<std::vector<std::string>> values;
+        for (const auto &flag : args.flags)
+            values.push_back(splitList(flag.values));
+        std::vector<size_t> index(values.size(), 0);
+        nlohmann::json rows = nlohmann::json::array();
+        auto &out = ctx.human();
+        out << "tokens/s   step s   peak        weights     activations  settings\n";
+        while (true) {
+            TrainConfig config = base;
+            int64_t seq = 512;
+            nlohmann::json settings;
+            for (size_t i = 0; i < values.size(); ++i) {
+                const auto &v = values[i][index[i]];
+                args.flags[i].apply(config, seq, v);
+                if (values[i].size() > 1)
+                    settings[args.flags[i].name] = v;
+            }
+            const auto row = benchTraining(config, seq, args.steps, args.warmup, settings);
+            rows.push_back(row.toJson());
+            char line[256];
+            if (row.error.empty())
+                std::snprintf(line, sizeof line, "%8.0f %8.3f   %-11s %-11s %-12s ", row.tokensPerSecond, row.stepSeconds,
+                              formatBytes(row.peakBytes).c_str(), formatBytes(row.bytes.weights).c_str(),
+                              formatBytes(row.bytes.activations).c_str());
+            else
+                std::snprintf(line, sizeof line, "%-58s ", "  out of memory");
+            out << line << settings.dump() << std::endl;
+            size_t i = values.size();
+            while (i > 0 && ++index[i - 1] == values[i - 1].size())
+                index[--i] = 0;
+            if (i == 0)
+                break;
+        }
+        if (ctx.json)
+            ctx.printJson(rows);
+    });
+}
+
+} // namespace headroom::cli

@@ -1,0 +1,32 @@
+// Timing training steps for one setting (`headroom-cli bench`, the studio's trade-off lab).
+//
+// Trains `warmupSteps + steps` optimizer steps of the given configuration on random token ids of
+// exactly `seqLength` tokens (every token a target), so settings are compared on equal work; the
+// model folder needs no tokenizer. Reports the mean over the timed steps and the memory breakdown
+// measured in the last one. An out-of-memory error (a real one, or the simulated budget) is
+// reported in the row instead of ending a sweep.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "headroom/memory.h"
+#include "headroom/train_config.h"
+
+namespace headroom {
+
+struct BenchRow {
+    nlohmann::json settings;     // what varied, for the table
+    double tokensPerSecond = 0;
+    double stepSeconds = 0;
+    int64_t peakBytes = 0;
+    MemoryBreakdown bytes;
+    std::string error;           // "out of memory: ..." when the setting did not fit
+    nlohmann::json toJson() const;
+};
+
+BenchRow benchTraining(const TrainConfig &config, int64_t seqLength, int steps, int warmupSteps,
+                       const nlohmann::json &settings);
+
+} // namespace headroom

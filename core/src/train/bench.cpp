@@ -1,0 +1,102 @@
+#include "headroom/bench.h"
+
+#include <filesystem>
+#include <random>
+
+#include <unistd.h>
+
+#include "headroom/causal_lm.h"
+#include "headroom/dataset.h"
+#include "headroom/error.h"
+#include "headroom/trainer.h"
+
+namespace headroom {
+
+namespace fs = std::filesystem;
+
+nlohmann::json BenchRow::toJson() const {
+    nlohmann::json json = {{"settings", settings},
+                           {"tokens_per_s", tokensPerSecond},
+                           {"step_s", stepSeconds},
+                           {"peak_bytes", peakBytes},
+                           {"bytes", bytes.toJson()}};
+    if (!error.empty())
+        json["error"] = error;
+    return json;
+}
+
+namespace {
+
+class StepCollector : public TrainingObserver {
+public:
+    std::vector<StepEvent> steps;
+    void onStep(const StepEvent &e) override { steps.push_back(e); }
+};
+
+std::vector<TokenizedExample> randomRows(int64_t count, int64_t length, int64_t vocab, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::uniform_int_distribution<int32_t> token(0, int32_t(vocab - 1));
+    std::vector<TokenizedExample> rows(static_cast<size_t>(count));
+    for (auto &row : rows) {
+        row.ids.resize(size_t(length));
+        for (auto &id : row.ids)
+            id = token(rng);
+        row.labels = row.ids;
+        row.labels[0] = kIgnoreLabel;
+    }
+    return rows;
+}
+
+} // namespace
+
+BenchRow benchTraining(const TrainConfig &base, int64_t seqLength, int steps, int warmupSteps,
+                       const nlohmann::json &settings) {
+    if (steps < 1 || warmupSteps < 0)
+        throw invalidInput("bench: --steps must be at least 1 and --warmup at least 0");
+    TrainConfig config = base;
+    config.dataset.maxSeqLength = seqLength;
+    config.dataset.validationSplit = 0;
+    config.dataset.packing = false;
+    auto &t = config.training;
+    t.maxSteps = steps + warmupSteps;
+    t.saveStrategy = "no";
+    t.warmupRatio = 0;
+    t.warmupSteps = 0;
+    t.evalSteps = 0;
+    const auto model = ModelConfig::fromFile((fs::path(config.model) / "config.json").string());
+    const fs::path scratch = fs::temp_directory_path() / ("headroom-bench-" + std::to_string(::getpid()));
+    t.outputDir = scratch.string();
+    config.validate("bench");
+
+    const int64_t rows = t.perDeviceTrainBatchSize * t.gradientAccumulationSteps * t.maxSteps;
+    auto data = TrainingDataset::fromExamples(randomRows(rows, seqLength, model.vocabSize, uint64_t(t.seed)), {});
+    BenchRow row;
+    row.settings = settings;
+    StepCollector collector;
+    std::error_code ec;
+    try {
+        runTrainingOn(config, std::move(data), collector, nullptr);
+    } catch (const c10::OutOfMemoryError &e) {
+        row.error = std::string("out of memory: ") + e.what_without_backtrace();
+    } catch (...) {
+        fs::remove_all(scratch, ec);
+        throw;
+    }
+    fs::remove_all(scratch, ec);
+    if (!row.error.empty())
+        return row;
+    double seconds = 0;
+    int64_t tokens = 0;
+    for (size_t i = size_t(warmupSteps); i < collector.steps.size(); ++i) {
+        const auto &e = collector.steps[i];
+        seconds += e.tokensPerSecond > 0 ? double(e.tokens) / e.tokensPerSecond : 0;
+        tokens += e.tokens;
+        row.peakBytes = std::max(row.peakBytes, e.memory.peak);
+    }
+    row.stepSeconds = seconds / double(steps);
+    row.tokensPerSecond = seconds > 0 ? double(tokens) / seconds : 0;
+    row.bytes = collector.steps.back().memory;
+    return row;
+}
+
+} // namespace headroom
