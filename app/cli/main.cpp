@@ -21,6 +21,7 @@ int main(int argc, char **argv) {
     cli::addMakeDemoCommand(app, ctx);
     cli::addTrainCommand(app, ctx);
     cli::addMakeModelCommand(app, ctx);
+    cli::addBenchCommand(app, ctx);
     try {
         app.parse(argc, argv);
         return 0;
