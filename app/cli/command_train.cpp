@@ -61,7 +61,14 @@ void addTrainCommand(CLI::App &app, CliContext &ctx) {
                                    "resume from CKPT_DIR, or without a value from the latest checkpoint in output_dir")
                        ->expected(0, 1);
     cmd->add_option("--max-steps", args.maxSteps, "stop after N optimizer steps (overrides training.max_steps)")
-        ->check(CLI::PositiveNumber);
+        ->check(CLI::Validator(
+            [](std::string &value) {
+                return value.find_first_not_of("0123456789") == std::string::npos && !value.empty() &&
+                               value.find_first_not_of('0') != std::string::npos
+                           ? std::string()
+                           : "must be a positive integer, got '" + value + "'";
+            },
+            "POSITIVE"));
     cmd->callback([&ctx, resume] {
         auto config = TrainConfig::fromFile(args.config);
         for (const auto &assignment : args.overrides)

@@ -22,6 +22,7 @@ int main(int argc, char **argv) {
     cli::addTrainCommand(app, ctx);
     cli::addMakeModelCommand(app, ctx);
     cli::addBenchCommand(app, ctx);
+    cli::addEstimateCommand(app, ctx);
     try {
         app.parse(argc, argv);
         return 0;
@@ -29,6 +30,14 @@ int main(int argc, char **argv) {
         return app.exit(e);
     } catch (const CLI::CallForAllHelp &e) {
         return app.exit(e);
+    } catch (const CLI::RequiredError &e) {
+        // CLI11 reports a missing subcommand before an unknown one; name the unknown word instead.
+        if (argc > 1 && argv[1][0] != '-' && !app.get_subcommands().size()) {
+            std::cerr << "error: unknown subcommand '" << argv[1] << "' (see --help for the list)" << std::endl;
+            return 2;
+        }
+        std::cerr << "error: " << e.what() << " (see --help)" << std::endl;
+        return 2;
     } catch (const CLI::ParseError &e) {
         std::cerr << "error: " << e.what() << " (see --help)" << std::endl;
         return 2;

@@ -79,6 +79,10 @@ private:
     void setUp() {
         m_config.validate();
         const auto &t = m_config.training;
+        initRuntime({int(m_config.threads)});
+        m_device = resolveDevice(m_config.device);
+        m_precision = precisionOf(t);
+        requirePrecisionSupported(m_precision, m_device, t.fp16 ? "training.fp16" : "training.bf16");
         m_outputDir = fs::absolute(t.outputDir);
         fs::create_directories(m_outputDir);
         {
@@ -89,12 +93,8 @@ private:
         m_observer.add(&m_userObserver);
         m_observer.add(m_metrics.get());
 
-        initRuntime({int(m_config.threads)});
-        m_device = resolveDevice(m_config.device);
         if (m_device.is_cpu())
             installMemoryTracking();
-        m_precision = precisionOf(t);
-        requirePrecisionSupported(m_precision, m_device, t.fp16 ? "training.fp16" : "training.bf16");
         if (m_device.is_cpu() && m_precision == Precision::BF16 && !cpuSupportsBf16())
             warn("bf16 on a CPU without AVX512-BF16/AMX is emulated and slow; consider fp32 (training.bf16 false)");
         if (m_precision == Precision::FP16 && m_device.is_cpu())

@@ -1,0 +1,650 @@
+// End-to-end tests of headroom-cli: the built binary, run with QProcess on the bundled demo and on
+// damaged copies of it. Bad input must end with exit code 2 (1 for runtime failures) and one last
+// stderr line "error: ..." naming the file, field or line (interfaces.md), never with a crash.
+#include <QDir>
+#include <QFile>
+#include <QJsonArray>
+#include <QJsonDocument>
+#include <QJsonObject>
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest/QtTest>
+
+#include <cmath>
+#include <functional>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "headroom/safetensors.h"
+#include "test_support.h"
+
+using namespace headroom;
+
+namespace {
+
+struct CliRun {
+    bool finished = false;
+    int exitCode = -1;
+    QProcess::ExitStatus exitStatus = QProcess::CrashExit;
+    QByteArray out, err;
+
+    QStringList errLines() const {
+        QStringList lines;
+        for (const QString &line : QString::fromUtf8(err).split('\n'))
+            if (!line.trimmed().isEmpty())
+                lines << line;
+        return lines;
+    }
+    QString lastErrLine() const {
+        const QStringList lines = errLines();
+        return lines.isEmpty() ? QString() : lines.last();
+    }
+    QString describe() const {
+        return QString("exit %1 (%2)\n--- stdout:\n%3\n--- stderr:\n%4")
+            .arg(exitCode)
+            .arg(exitStatus == QProcess::NormalExit ? "normal" : "crashed")
+            .arg(QString::fromUtf8(out.left(2000)), QString::fromUtf8(err.right(4000)));
+    }
+    QJsonObject json() const {
+        // --json: the result is the last line on stdout.
+        const QList<QByteArray> lines = out.trimmed().split('\n');
+        return QJsonDocument::fromJson(lines.last()).object();
+    }
+};
+
+void startCli(QProcess &process, const QStringList &args) {
+    process.setProgram(test::binPath("headroom-cli"));
+    process.setArguments(args);
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    if (!env.contains("OMP_NUM_THREADS"))
+        env.insert("OMP_NUM_THREADS", "2");
+    process.setProcessEnvironment(env);
+    process.start();
+}
+
+CliRun finishCli(QProcess &process, int timeoutMs) {
+    CliRun run;
+    if (!process.waitForStarted(30000))
+        return run;
+    run.finished = process.waitForFinished(timeoutMs);
+    if (!run.finished) {
+        process.kill();
+        process.waitForFinished();
+    }
+    run.exitCode = process.exitCode();
+    run.exitStatus = process.exitStatus();
+    run.out = process.readAllStandardOutput();
+    run.err = process.readAllStandardError();
+    return run;
+}
+
+CliRun runCli(const QStringList &args, int timeoutMs = 120000) {
+    QProcess process;
+    startCli(process, args);
+    return finishCli(process, timeoutMs);
+}
+
+// Several quick commands at once (most of a short run is LibTorch's start-up).
+QList<CliRun> runCliAll(const QList<QStringList> &argLists, int timeoutMs = 60000) {
+    std::vector<std::unique_ptr<QProcess>> processes;
+    for (const QStringList &args : argLists) {
+        processes.push_back(std::make_unique<QProcess>());
+        startCli(*processes.back(), args);
+    }
+    QList<CliRun> runs;
+    for (auto &process : processes)
+        runs << finishCli(*process, timeoutMs);
+    return runs;
+}
+
+// Exits normally (no signal, no timeout) with `code`; stderr's last line starts "error: ", is the
+// only such line, contains every needle, and nothing looks like a crash or a stack trace.
+void checkError(const CliRun &run, int code, const QStringList &needles) {
+    QVERIFY2(run.finished, qPrintable("timed out\n" + run.describe()));
+    QVERIFY2(run.exitStatus == QProcess::NormalExit, qPrintable("crashed\n" + run.describe()));
+    QVERIFY2(run.exitCode == code, qPrintable(QString("expected exit %1, got ").arg(code) + run.describe()));
+    const QString last = run.lastErrLine();
+    if (qEnvironmentVariableIsSet("HEADROOM_CLI_TEST_LOG"))  // lists the messages, e.g. for docs/cli.md
+        qInfo().noquote() << "exit" << run.exitCode << last;
+    QVERIFY2(last.startsWith("error: "), qPrintable("last stderr line is not an error line\n" + run.describe()));
+    int errorLines = 0;
+    for (const QString &line : run.errLines())
+        errorLines += line.startsWith("error: ") ? 1 : 0;
+    QVERIFY2(errorLines == 1, qPrintable("expected exactly one error line\n" + run.describe()));
+    for (const QString &needle : needles)
+        QVERIFY2(last.contains(needle), qPrintable("error line lacks '" + needle + "'\n" + run.describe()));
+    for (const char *crash : {"terminate called", "Exception raised from", "Segmentation", "Aborted", "frame #"})
+        QVERIFY2(!run.err.contains(crash), qPrintable(QString("stderr looks like a crash: ") + crash + "\n" + run.describe()));
+}
+
+void checkSuccess(const CliRun &run) {
+    QVERIFY2(run.finished && run.exitStatus == QProcess::NormalExit && run.exitCode == 0,
+             qPrintable("expected success\n" + run.describe()));
+}
+
+QSet<QString> keysOf(const QJsonObject &object) {
+    QSet<QString> keys;
+    for (const QString &key : object.keys())
+        keys.insert(key);
+    return keys;
+}
+
+QSet<QString> keySet(std::initializer_list<const char *> names) {
+    QSet<QString> keys;
+    for (const char *name : names)
+        keys.insert(name);
+    return keys;
+}
+
+QString keyText(const QSet<QString> &keys) {
+    QStringList list(keys.begin(), keys.end());
+    list.sort();
+    return list.join(",");
+}
+
+bool copyFolder(const QString &from, const QString &to) {
+    QDir().mkpath(to);
+    for (const QFileInfo &entry : QDir(from).entryInfoList(QDir::Files | QDir::Dirs | QDir::NoDotAndDotDot)) {
+        const QString target = to + "/" + entry.fileName();
+        if (entry.isDir() ? !copyFolder(entry.filePath(), target) : !QFile::copy(entry.filePath(), target))
+            return false;
+    }
+    return true;
+}
+
+QByteArray readAll(const QString &path) {
+    QFile file(path);
+    if (!file.open(QIODevice::ReadOnly))
+        throw std::runtime_error("cannot read " + path.toStdString());
+    return file.readAll();
+}
+
+void writeAll(const QString &path, const QByteArray &bytes) {
+    QFile file(path);
+    if (!file.open(QIODevice::WriteOnly | QIODevice::Truncate) || file.write(bytes) != bytes.size())
+        throw std::runtime_error("cannot write " + path.toStdString());
+}
+
+QByteArray littleEndian64(uint64_t value) {
+    QByteArray bytes(8, '\0');
+    for (int i = 0; i < 8; ++i)
+        bytes[i] = char((value >> (8 * i)) & 0xff);
+    return bytes;
+}
+
+// Rewrites a safetensors file after `edit` changed its header (and maybe its data buffer).
+void editSafetensors(const QString &path, const std::function<void(nlohmann::json &, QByteArray &)> &edit) {
+    const QByteArray bytes = readAll(path);
+    uint64_t headerBytes = 0;
+    for (int i = 7; i >= 0; --i)
+        headerBytes = (headerBytes << 8) | uint8_t(bytes[i]);
+    nlohmann::json header = nlohmann::json::parse(bytes.mid(8, qsizetype(headerBytes)).toStdString());
+    QByteArray data = bytes.mid(8 + qsizetype(headerBytes));
+    edit(header, data);
+    std::string text = header.dump();
+    text.append((8 - text.size() % 8) % 8, ' ');
+    writeAll(path, littleEndian64(text.size()) + QByteArray::fromStdString(text) + data);
+}
+
+void editJsonFile(const QString &path, const std::function<void(nlohmann::json &)> &edit) {
+    nlohmann::json json = nlohmann::json::parse(readAll(path).toStdString());
+    edit(json);
+    writeAll(path, QByteArray::fromStdString(json.dump(2)));
+}
+
+// Ways to damage a copy of the demo model folder, by name (the data tables refer to them).
+const std::map<QString, std::function<void(const QString &)>> &corruptions() {
+    static const std::map<QString, std::function<void(const QString &)>> table = {
+        {"truncated",
+         [](const QString &dir) {
+             QFile file(dir + "/model.safetensors");
+             QVERIFY(file.resize(file.size() - 4096));
+         }},
+        {"empty safetensors", [](const QString &dir) { writeAll(dir + "/model.safetensors", {}); }},
+        {"header length past the end",
+         [](const QString &dir) {
+             QByteArray bytes = readAll(dir + "/model.safetensors");
+             bytes.replace(0, 8, littleEndian64(uint64_t(bytes.size()) * 2));
+             writeAll(dir + "/model.safetensors", bytes);
+         }},
+        {"header not JSON",
+         [](const QString &dir) {
+             QByteArray bytes = readAll(dir + "/model.safetensors");
+             bytes.replace(8, 6, "{oops:");
+             writeAll(dir + "/model.safetensors", bytes);
+         }},
+        {"overlapping offsets",
+         [](const QString &dir) {
+             editSafetensors(dir + "/model.safetensors", [](nlohmann::json &h, QByteArray &) {
+                 h["model.layers.1.input_layernorm.weight"]["data_offsets"] =
+                     h["model.layers.0.input_layernorm.weight"]["data_offsets"];
+             });
+         }},
+        {"offsets out of range",
+         [](const QString &dir) {
+             editSafetensors(dir + "/model.safetensors", [](nlohmann::json &h, QByteArray &data) {
+                 const uint64_t end = uint64_t(data.size());
+                 h["model.norm.weight"]["data_offsets"] = {end + 1000, end + 1256};
+             });
+         }},
+        {"dtype and size disagree",
+         [](const QString &dir) {
+             editSafetensors(dir + "/model.safetensors",
+                             [](nlohmann::json &h, QByteArray &) { h["model.embed_tokens.weight"]["dtype"] = "F32"; });
+         }},
+        {"shape disagrees with config.json",
+         [](const QString &dir) {
+             editSafetensors(dir + "/model.safetensors", [](nlohmann::json &h, QByteArray &) {
+                 auto &shape = h["model.layers.0.self_attn.q_proj.weight"]["shape"];
+                 shape = {shape[0].get<int64_t>() / 2, shape[1].get<int64_t>() * 2};  // same bytes
+             });
+         }},
+        {"missing tensor",
+         [](const QString &dir) {
+             editSafetensors(dir + "/model.safetensors", [](nlohmann::json &h, QByteArray &) {
+                 h["model.final_norm.weight"] = h["model.norm.weight"];
+                 h.erase("model.norm.weight");
+             });
+         }},
+        {"no weights", [](const QString &dir) { QFile::remove(dir + "/model.safetensors"); }},
+        {"config.json not JSON", [](const QString &dir) { writeAll(dir + "/config.json", "{\"architectures\": [\"Llama"); }},
+        {"config.json without hidden_size",
+         [](const QString &dir) { editJsonFile(dir + "/config.json", [](nlohmann::json &c) { c.erase("hidden_size"); }); }},
+        {"unknown architecture",
+         [](const QString &dir) {
+             editJsonFile(dir + "/config.json", [](nlohmann::json &c) {
+                 c["architectures"] = {"GPT2LMHeadModel"};
+                 c["model_type"] = "gpt2";
+             });
+         }},
+        {"no config.json", [](const QString &dir) { QFile::remove(dir + "/config.json"); }},
+        {"no tokenizer", [](const QString &dir) { QFile::remove(dir + "/tokenizer.json"); }},
+        {"tokenizer.json not JSON", [](const QString &dir) { writeAll(dir + "/tokenizer.json", "{\"model\": {\"type\": "); }},
+        {"tokenizer.json without model",
+         [](const QString &dir) {
+             editJsonFile(dir + "/tokenizer.json", [](nlohmann::json &t) { t.erase("model"); });
+         }},
+        {"tokenizer_config.json not JSON", [](const QString &dir) { writeAll(dir + "/tokenizer_config.json", "[1, 2"); }},
+        {"no model folder", [](const QString &dir) { QDir(dir).removeRecursively(); }},
+    };
+    return table;
+}
+
+QStringList substituted(QStringList args, const QMap<QString, QString> &values) {
+    for (QString &arg : args)
+        for (auto it = values.begin(); it != values.end(); ++it)
+            arg.replace(it.key(), it.value());
+    return args;
+}
+
+} // namespace
+
+class CliTest : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_root;
+    QString m_demo, m_model, m_dataset, m_trainConfig, m_adapter;
+    int64_t m_vocab = 0;
+
+    QMap<QString, QString> placeholders(const QString &tmp) const {
+        return {{"{demo}", m_demo}, {"{model}", m_model}, {"{dataset}", m_dataset}, {"{tmp}", tmp}};
+    }
+
+private slots:
+    void initTestCase() {
+        QVERIFY2(QFileInfo(test::binPath("headroom-cli")).isExecutable(),
+                 qPrintable("no headroom-cli in HEADROOM_BIN_DIR: " + test::binPath("headroom-cli")));
+        QVERIFY(m_root.isValid());
+        m_demo = m_root.filePath("demo");
+        const CliRun run = runCli({"--json", "make-demo", m_demo});
+        checkSuccess(run);
+        const QJsonObject result = run.json();
+        for (const char *key : {"model_dir", "dataset"})
+            QVERIFY2(result.contains(key), qPrintable(QString("make-demo --json lacks ") + key + "\n" + run.describe()));
+        m_model = result["model_dir"].toString();
+        m_dataset = result["dataset"].toString();
+        QCOMPARE(QDir(m_model).canonicalPath(), QDir(m_demo + "/model").canonicalPath());
+        for (const char *file : {"config.json", "model.safetensors", "tokenizer.json"})
+            QVERIFY2(QFile::exists(m_model + "/" + file), file);
+        QVERIFY(QFile::exists(m_dataset));
+        m_trainConfig = m_demo + "/train.json";
+        QVERIFY(QFile::exists(m_trainConfig));
+        m_vocab = nlohmann::json::parse(readAll(m_model + "/config.json").toStdString()).at("vocab_size").get<int64_t>();
+    }
+
+    void makeDemoRefusesAForeignFolder() {
+        QTemporaryDir dir;
+        writeAll(dir.filePath("notes.txt"), "mine");
+        checkError(runCli({"make-demo", dir.path()}), 2, {dir.path(), "not empty"});
+        QCOMPARE(readAll(dir.filePath("notes.txt")), QByteArray("mine"));
+    }
+
+    void inspectJson() {
+        const CliRun run = runCli({"inspect", m_model, "--json"});
+        checkSuccess(run);
+        const QJsonObject result = run.json();
+        const auto expected = keySet({"architecture", "model_type", "parameters", "layers", "hidden_size", "heads",
+                                      "kv_heads", "head_dim", "intermediate_size", "vocab_size", "dtype", "tokenizer",
+                                      "chat_template"});
+        QCOMPARE(keyText(keysOf(result)), keyText(expected));
+        QCOMPARE(result["architecture"].toString(), QString("LlamaForCausalLM"));
+        QCOMPARE(result["model_type"].toString(), QString("llama"));
+        QCOMPARE(result["vocab_size"].toInteger(), m_vocab);
+        QCOMPARE(result["dtype"].toString(), QString("bfloat16"));
+        QCOMPARE(result["tokenizer"].toString(), QString("tokenizer.json"));
+        QVERIFY(result["parameters"].toInteger() > 0);
+        QCOMPARE(result["head_dim"].toInteger() * result["heads"].toInteger(), result["hidden_size"].toInteger());
+    }
+
+    void tokenizeRoundTrip() {
+        const QString text = "Is this review positive or negative?";
+        const CliRun encoded = runCli({"tokenize", m_model, "--text", text, "--json"});
+        checkSuccess(encoded);
+        const QJsonArray ids = encoded.json()["ids"].toArray();
+        QVERIFY2(!ids.isEmpty(), qPrintable(encoded.describe()));
+        QStringList idText;
+        for (const QJsonValue &id : ids) {
+            QVERIFY(id.toInteger() >= 0 && id.toInteger() < m_vocab);
+            idText << QString::number(id.toInteger());
+        }
+        const CliRun decoded = runCli({"detokenize", m_model, "--ids", idText.join(","), "--json"});
+        checkSuccess(decoded);
+        QCOMPARE(decoded.json()["text"].toString(), text);
+
+        // --file: one JSON array per line.
+        QTemporaryDir dir;
+        writeAll(dir.filePath("texts.jsonl"), "\"positive\"\n\"negative\"\n");
+        const CliRun file = runCli({"tokenize", m_model, "--file", dir.filePath("texts.jsonl")});
+        checkSuccess(file);
+        QCOMPARE(file.out.trimmed().split('\n').size(), 2);
+    }
+
+    void forwardWritesLogits_data() {
+        QTest::addColumn<QStringList>("extra");
+        QTest::newRow("float32") << QStringList{};
+        QTest::newRow("nf4") << QStringList{"--quant", "nf4"};
+        QTest::newRow("fp4 bfloat16 no double quant")
+            << QStringList{"--quant", "fp4", "--no-double-quant", "--dtype", "bfloat16"};
+    }
+    void forwardWritesLogits() {
+        QFETCH(QStringList, extra);
+        QTemporaryDir dir;
+        const QString out = dir.filePath("logits.safetensors");
+        const CliRun run = runCli(QStringList{"forward", m_model, "--ids", "1,5,9,42,7", "--out", out} + extra);
+        checkSuccess(run);
+        const auto file = SafetensorsFile::open(out.toStdString());
+        const TensorInfo *logits = file->find("logits");
+        QVERIFY(logits);
+        QVERIFY(logits->dtype == Dtype::F32);
+        QVERIFY2(logits->shape == (std::vector<int64_t>{5, m_vocab}), formatShape(logits->shape).c_str());
+        const auto values = test::readTensor(*file, "logits");
+        QVERIFY(torch::isfinite(values).all().item<bool>());
+        QVERIFY(values.abs().max().item<float>() > 0);
+    }
+
+    void generateJson() {
+        const CliRun run = runCli({"generate", m_model, "--prompt", "Is this review positive", "--max-new-tokens",
+                                   "6", "--temperature", "0", "--json"});
+        checkSuccess(run);
+        const QJsonObject result = run.json();
+        QCOMPARE(keyText(keysOf(result)), keyText(keySet({"text", "tokens", "tokens_per_s"})));
+        QVERIFY(result["text"].isString());
+        QVERIFY(!result["tokens"].toArray().isEmpty() && result["tokens"].toArray().size() <= 6);
+        QVERIFY(result["tokens_per_s"].toDouble() > 0);
+    }
+
+    void trainThenGenerateWithAdapter() {
+        QTemporaryDir dir;
+        const QString output = dir.filePath("run");
+        const CliRun run = runCli({"train", m_trainConfig, "--max-steps", "2", "--json", "--set",
+                                   "training.output_dir=" + output, "--set", "training.logging_steps=1"});
+        checkSuccess(run);
+        const QJsonObject summary = run.json();
+        const QSet<QString> keys = keysOf(summary);
+        for (const char *key : {"steps", "final_loss", "adapter_dir", "peak_bytes", "tokens_per_s"})
+            QVERIFY2(keys.contains(key), qPrintable(QString("train --json lacks ") + key + "\n" + run.describe()));
+        QCOMPARE(summary["steps"].toInteger(), qint64(2));
+        QVERIFY(std::isfinite(summary["final_loss"].toDouble()) && summary["final_loss"].toDouble() > 0);
+        QVERIFY(summary["peak_bytes"].toInteger() > 0);
+        QVERIFY(summary["tokens_per_s"].toDouble() > 0);
+        m_adapter = summary["adapter_dir"].toString();
+        QVERIFY2(QFile::exists(m_adapter + "/adapter_config.json"), qPrintable(m_adapter));
+        QVERIFY(QFile::exists(m_adapter + "/adapter_model.safetensors"));
+        QVERIFY(QFile::exists(output + "/metrics.jsonl"));
+        QVERIFY(QFile::exists(output + "/config.json"));
+
+        const CliRun compare = runCli({"generate", m_model, "--prompt", "Is this review positive", "--adapter",
+                                       m_adapter, "--compare", "--max-new-tokens", "4", "--temperature", "0",
+                                       "--json"});
+        checkSuccess(compare);
+        const QJsonObject result = compare.json();
+        for (const char *key : {"text", "tokens", "tokens_per_s", "base_text", "base_tokens"})
+            QVERIFY2(result.contains(key), qPrintable(QString("generate --compare lacks ") + key + "\n" + compare.describe()));
+        QVERIFY2(compare.err.contains("base model"), qPrintable(compare.describe()));
+
+        // The adapter also applies to a forward pass.
+        const CliRun forward = runCli({"forward", m_model, "--ids", "1,2,3", "--adapter", m_adapter, "--out",
+                                       dir.filePath("logits.safetensors")});
+        checkSuccess(forward);
+
+        // A bad adapter folder is bad input too.
+        writeAll(dir.filePath("run/adapter/adapter_config.json"), "{");
+        checkError(runCli({"forward", m_model, "--ids", "1,2,3", "--adapter", m_adapter, "--out",
+                           dir.filePath("x.safetensors")}),
+                   2, {"adapter_config.json"});
+    }
+
+    // --help exits 0 on the top level and on every subcommand it lists (at least the documented ones).
+    void helpOnEverySubcommand() {
+        const CliRun top = runCli({"--help"});
+        checkSuccess(top);
+        QStringList commands;
+        bool inList = false;
+        for (const QString &line : QString::fromUtf8(top.out).split('\n')) {
+            if (line.startsWith("Subcommands:")) {
+                inList = true;
+            } else if (inList && line.startsWith("  ") && !line.trimmed().isEmpty()) {
+                commands << line.trimmed().split(' ').first();
+            } else if (inList && !line.startsWith(" ")) {
+                inList = false;
+            }
+        }
+        for (const char *command : {"inspect", "tokenize", "detokenize", "forward", "generate", "make-demo", "train"})
+            QVERIFY2(commands.contains(command), qPrintable(QString("--help does not list ") + command + "\n" + top.describe()));
+        QList<QStringList> argLists;
+        for (const QString &command : commands)
+            argLists << QStringList{command, "--help"};
+        const QList<CliRun> runs = runCliAll(argLists);
+        for (int i = 0; i < runs.size(); ++i) {
+            const CliRun &run = runs[i];
+            const QString what = commands[i] + " --help\n" + run.describe();
+            QVERIFY2(run.finished && run.exitStatus == QProcess::NormalExit && run.exitCode == 0, qPrintable(what));
+            QVERIFY2(run.out.contains("Usage: headroom-cli " + commands[i].toUtf8()), qPrintable(what));
+            QVERIFY2(run.err.trimmed().isEmpty(), qPrintable(what));
+        }
+    }
+
+    // A damaged copy of the demo model folder, then a command on it.
+    void badModel_data() {
+        QTest::addColumn<QString>("corruption");
+        QTest::addColumn<QStringList>("args");  // {dir}: the damaged folder, {tmp}: a scratch folder
+        QTest::addColumn<QStringList>("needles");
+        const QStringList inspect{"inspect", "{dir}"};
+        const QStringList forward{"forward", "{dir}", "--ids", "1,2,3", "--out", "{tmp}/logits.safetensors"};
+        const QStringList tokenize{"tokenize", "{dir}", "--text", "hello"};
+        QTest::newRow("truncated") << "truncated" << inspect << QStringList{"model.safetensors", "data buffer is only"};
+        QTest::newRow("empty safetensors") << "empty safetensors" << inspect << QStringList{"model.safetensors", "too short"};
+        QTest::newRow("header length past the end")
+            << "header length past the end" << inspect << QStringList{"model.safetensors", "header length", "past the end"};
+        QTest::newRow("header not JSON") << "header not JSON" << forward << QStringList{"model.safetensors", "header"};
+        QTest::newRow("overlapping offsets")
+            << "overlapping offsets" << inspect << QStringList{"model.safetensors", "input_layernorm", "overlapping"};
+        QTest::newRow("offsets out of range")
+            << "offsets out of range" << inspect << QStringList{"model.safetensors", "model.norm.weight", "data_offsets"};
+        QTest::newRow("dtype and size disagree")
+            << "dtype and size disagree" << forward
+            << QStringList{"model.safetensors", "model.embed_tokens.weight", "F32", "bytes"};
+        QTest::newRow("shape disagrees with config.json")
+            << "shape disagrees with config.json" << forward
+            << QStringList{"model.safetensors", "model.layers.0.self_attn.q_proj.weight", "config.json"};
+        QTest::newRow("missing tensor") << "missing tensor" << forward << QStringList{"model.norm.weight", "not found"};
+        QTest::newRow("no weights") << "no weights" << forward << QStringList{"model.safetensors"};
+        QTest::newRow("config.json not JSON") << "config.json not JSON" << inspect << QStringList{"config.json", "JSON"};
+        QTest::newRow("config.json without hidden_size")
+            << "config.json without hidden_size" << inspect << QStringList{"config.json", "hidden_size"};
+        QTest::newRow("unknown architecture")
+            << "unknown architecture" << inspect << QStringList{"config.json", "GPT2LMHeadModel", "LlamaForCausalLM"};
+        QTest::newRow("no config.json") << "no config.json" << inspect << QStringList{"config.json"};
+        QTest::newRow("no tokenizer") << "no tokenizer" << inspect << QStringList{"tokenizer.json", "tokenizer.model"};
+        QTest::newRow("no tokenizer (tokenize)") << "no tokenizer" << tokenize << QStringList{"tokenizer.json"};
+        QTest::newRow("tokenizer.json not JSON") << "tokenizer.json not JSON" << tokenize << QStringList{"tokenizer.json"};
+        QTest::newRow("tokenizer.json without model")
+            << "tokenizer.json without model" << tokenize << QStringList{"tokenizer.json", "model"};
+        QTest::newRow("tokenizer_config.json not JSON")
+            << "tokenizer_config.json not JSON" << tokenize << QStringList{"tokenizer_config.json"};
+        QTest::newRow("no model folder (inspect)") << "no model folder" << inspect << QStringList{"{dir}", "not a folder"};
+        QTest::newRow("no model folder (forward)") << "no model folder" << forward << QStringList{"{dir}", "not a folder"};
+    }
+    void badModel() {
+        QFETCH(QString, corruption);
+        QFETCH(QStringList, args);
+        QFETCH(QStringList, needles);
+        QTemporaryDir tmp;
+        const QString dir = tmp.filePath("model");
+        QVERIFY(copyFolder(m_model, dir));
+        const auto it = corruptions().find(corruption);
+        QVERIFY2(it != corruptions().end(), qPrintable(corruption));
+        it->second(dir);
+        if (QTest::currentTestFailed())
+            return;
+        QMap<QString, QString> values = placeholders(tmp.path());
+        values["{dir}"] = dir;
+        checkError(runCli(substituted(args, values)), 2, substituted(needles, values));
+    }
+
+    // Bad flags and values on the intact demo.
+    void badCommandLine_data() {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<int>("exitCode");
+        QTest::addColumn<QStringList>("needles");
+        const QStringList out{"--out", "{tmp}/logits.safetensors"};
+        QTest::newRow("no subcommand") << QStringList{} << 2 << QStringList{"subcommand"};
+        // Known bug (app/cli/main.cpp): the message is "A subcommand is required" and does not name
+        // the unknown word; badCommandLine expects that needle to fail until main.cpp is fixed.
+        QTest::newRow("unknown subcommand") << QStringList{"frobnicate", "{model}"} << 2 << QStringList{"frobnicate"};
+        QTest::newRow("unknown flag") << QStringList{"inspect", "{model}", "--colour"} << 2 << QStringList{"--colour"};
+        QTest::newRow("missing MODEL_DIR") << QStringList{"inspect"} << 2 << QStringList{"MODEL_DIR"};
+        QTest::newRow("forward --ids 1,x")
+            << (QStringList{"forward", "{model}", "--ids", "1,x"} + out) << 2 << QStringList{"--ids", "'x'"};
+        QTest::newRow("forward id out of range")
+            << (QStringList{"forward", "{model}", "--ids", "1,999999"} + out) << 2 << QStringList{"--ids", "999999"};
+        QTest::newRow("forward --quant nf5")
+            << (QStringList{"forward", "{model}", "--ids", "1", "--quant", "nf5"} + out) << 2 << QStringList{"--quant"};
+        QTest::newRow("forward --dtype float8")
+            << (QStringList{"forward", "{model}", "--ids", "1", "--dtype", "float8"} + out) << 2 << QStringList{"--dtype"};
+        QTest::newRow("forward --out into a missing folder")
+            << QStringList{"forward", "{model}", "--ids", "1", "--out", "{tmp}/no/such/dir/x.safetensors"} << 1
+            << QStringList{"{tmp}/no/such/dir/x.safetensors"};
+        QTest::newRow("forward --device cuda")
+            << (QStringList{"--device", "cuda", "forward", "{model}", "--ids", "1"} + out) << 2
+            << QStringList{"--device cuda", "cpu"};
+        QTest::newRow("detokenize id out of range")
+            << QStringList{"detokenize", "{model}", "--ids", "1,999999"} << 2 << QStringList{"--ids", "999999"};
+        QTest::newRow("tokenize without text") << QStringList{"tokenize", "{model}"} << 2 << QStringList{"--text"};
+        QTest::newRow("tokenize --file missing")
+            << QStringList{"tokenize", "{model}", "--file", "{tmp}/none.jsonl"} << 2 << QStringList{"{tmp}/none.jsonl"};
+        QTest::newRow("tokenize --file bad line")
+            << QStringList{"tokenize", "{model}", "--file", "{tmp}/texts.jsonl"} << 2 << QStringList{"{tmp}/texts.jsonl:2"};
+        QTest::newRow("generate --top-p 0")
+            << QStringList{"generate", "{model}", "--prompt", "hi", "--top-p", "0"} << 2 << QStringList{"top-p"};
+        QTest::newRow("generate --temperature -1")
+            << QStringList{"generate", "{model}", "--prompt", "hi", "--temperature", "-1"} << 2
+            << QStringList{"--temperature"};
+        QTest::newRow("generate --max-new-tokens 0")
+            << QStringList{"generate", "{model}", "--prompt", "hi", "--max-new-tokens", "0"} << 2
+            << QStringList{"--max-new-tokens"};
+        QTest::newRow("generate --max-new-tokens beyond positions")
+            << QStringList{"generate", "{model}", "--prompt", "hi", "--max-new-tokens", "100000"} << 2
+            << QStringList{"max_position_embeddings"};
+        QTest::newRow("generate --compare without --adapter")
+            << QStringList{"generate", "{model}", "--prompt", "hi", "--compare"} << 2 << QStringList{"--adapter"};
+        QTest::newRow("generate --adapter missing")
+            << QStringList{"generate", "{model}", "--prompt", "hi", "--adapter", "{tmp}/none"} << 2
+            << QStringList{"{tmp}/none"};
+        QTest::newRow("--threads x") << QStringList{"--threads", "x", "inspect", "{model}"} << 2 << QStringList{"--threads"};
+        QTest::newRow("train missing config") << QStringList{"train", "{tmp}/none.json"} << 2 << QStringList{"{tmp}/none.json"};
+        QTest::newRow("train --max-steps 0") << QStringList{"train", "{demo}/train.json", "--max-steps", "0"} << 2
+                                             << QStringList{"--max-steps"};
+        QTest::newRow("train --set unknown key")
+            << QStringList{"train", "{demo}/train.json", "--set", "training.learning_rat=1e-4"} << 2
+            << QStringList{"training.learning_rat", "training.learning_rate"};
+        QTest::newRow("train --set bad value")
+            << QStringList{"train", "{demo}/train.json", "--set", "lora.r=many"} << 2 << QStringList{"lora.r", "many"};
+        QTest::newRow("train --device cuda")
+            << QStringList{"--device", "cuda", "train", "{demo}/train.json", "--set", "training.output_dir={tmp}/run"} << 2
+            << QStringList{"--device cuda"};
+    }
+    void badCommandLine() {
+        QFETCH(QStringList, args);
+        QFETCH(int, exitCode);
+        QFETCH(QStringList, needles);
+        QTemporaryDir tmp;
+        writeAll(tmp.filePath("texts.jsonl"), "\"fine\"\nnot json\n");
+        const auto values = placeholders(tmp.path());
+        checkError(runCli(substituted(args, values)), exitCode, substituted(needles, values));
+    }
+
+    // The demo training configuration with one thing wrong; output goes to a scratch folder.
+    void badTrainConfig_data() {
+        QTest::addColumn<QString>("patch");       // a JSON merge patch applied to the demo's train.json
+        QTest::addColumn<QByteArray>("dataset");  // replaces the dataset when not null
+        QTest::addColumn<QStringList>("needles");
+        QTest::newRow("unknown field")
+            << R"({"training": {"learning_rat": 0.001}})" << QByteArray() << QStringList{"train.json", "training.learning_rat", "training.learning_rate"};
+        QTest::newRow("wrong type") << R"({"training": {"learning_rate": "fast"}})" << QByteArray()
+                                    << QStringList{"train.json", "training.learning_rate"};
+        QTest::newRow("rank 0") << R"({"lora": {"r": 0}})" << QByteArray() << QStringList{"train.json", "lora.r"};
+        QTest::newRow("fp16 and bf16") << R"({"training": {"fp16": true, "bf16": true}})" << QByteArray()
+                                       << QStringList{"train.json", "training.fp16", "training.bf16"};
+        QTest::newRow("unknown optimizer") << R"({"training": {"optim": "sgd9000"}})" << QByteArray()
+                                           << QStringList{"training.optim", "sgd9000"};
+        QTest::newRow("malformed JSONL line")
+            << "{}" << QByteArray("{\"instruction\": \"a\", \"input\": \"\", \"output\": \"b\"}\n{\"instruction\": \"c\", \n")
+            << QStringList{"data.jsonl:2"};
+        QTest::newRow("empty dataset") << "{}" << QByteArray("") << QStringList{"data.jsonl", "empty"};
+        QTest::newRow("dataset missing") << R"({"dataset": {"path": "nowhere.jsonl"}})" << QByteArray()
+                                         << QStringList{"nowhere.jsonl"};
+        QTest::newRow("max_seq_length beyond the model")
+            << R"({"dataset": {"max_seq_length": 4096}})" << QByteArray()
+            << QStringList{"dataset.max_seq_length", "4096", "max_position_embeddings"};
+        QTest::newRow("config not JSON") << "not json" << QByteArray() << QStringList{"train.json:1"};
+    }
+    void badTrainConfig() {
+        QFETCH(QString, patch);
+        QFETCH(QByteArray, dataset);
+        QFETCH(QStringList, needles);
+        QTemporaryDir tmp;
+        const QString configPath = tmp.filePath("train.json");
+        if (patch == "not json") {
+            writeAll(configPath, "{\"model\": \"model\",,}");
+        } else {
+            nlohmann::json config = nlohmann::json::parse(readAll(m_trainConfig).toStdString());
+            config["model"] = m_model.toStdString();
+            config["dataset"]["path"] = m_dataset.toStdString();
+            config["training"]["output_dir"] = tmp.filePath("run").toStdString();
+            if (!dataset.isNull()) {
+                writeAll(tmp.filePath("data.jsonl"), dataset);
+                config["dataset"]["path"] = "data.jsonl";
+            }
+            config.merge_patch(nlohmann::json::parse(patch.toStdString()));
+            writeAll(configPath, QByteArray::fromStdString(config.dump(2)));
+        }
+        checkError(runCli({"train", configPath, "--max-steps", "1"}), 2, needles);
+    }
+};
+
+QTEST_GUILESS_MAIN(CliTest)
+#include "cli_test.moc"
