@@ -7,6 +7,10 @@
 #include "headroom/lora_count.h"
 #include "headroom/mixed_precision.h"
 #include "headroom/runtime.h"
+#include "headroom/safetensors.h"
+
+#include <cstring>
+#include <filesystem>
 #include "model/linear.h"
 #include "test_support.h"
 
@@ -212,6 +216,59 @@ private slots:
         QVERIFY(torch::allclose(x1.grad(), x2.grad(), 1e-5, 1e-6));
         // 4.127 bits per parameter with double quantization, against 32 for the dense fp32 weight.
         QVERIFY(quantized.baseBytes() < weight.numel() * 4 / 7);
+    }
+
+    void checkpointSavedPrequantizedLoadsAsStored() {
+        // Write the fixture the way transformers + bitsandbytes save a 4-bit model (W, W.absmax,
+        // W.quant_map, W.nested_absmax, W.nested_quant_map, W.quant_state.bitsandbytes__nf4), load it
+        // without quantization options, and compare with quantizing the dense checkpoint on load.
+        const auto dir = fixture("llama_gqa_tied_bias_llama3rope");
+        QTemporaryDir out;
+        std::filesystem::copy_file(dir + "/config.json", out.path().toStdString() + "/config.json");
+        const auto source = SafetensorsFile::open(dir + "/model.safetensors");
+        std::vector<torch::Tensor> keep;
+        std::vector<std::string> jsonKeep;
+        std::vector<std::pair<std::string, TensorBytes>> tensors;
+        auto add = [&](const std::string &name, Dtype dtype, torch::Tensor t) {
+            keep.push_back(t.contiguous());
+            tensors.push_back({name, {dtype, keep.back().sizes().vec(), keep.back().data_ptr()}});
+        };
+        int quantized = 0;
+        for (const auto &info : source->tensors()) {
+            auto t = test::readTensor(*source, info.name);
+            const bool linear = info.name.find("_proj.weight") != std::string::npos;
+            if (!linear) {
+                add(info.name, Dtype::F32, t);
+                continue;
+            }
+            ++quantized;
+            const auto q = quantize4(t, Quant4Type::NF4, 64, true);
+            add(info.name, Dtype::U8, q.packed.view({-1, 1}));
+            add(info.name + ".absmax", Dtype::U8, q.absmax);
+            const auto &code = quant4Codebook(Quant4Type::NF4);
+            add(info.name + ".quant_map", Dtype::F32, torch::tensor(std::vector<float>(code.begin(), code.end())));
+            add(info.name + ".nested_absmax", Dtype::F32, q.nestedAbsmax);
+            add(info.name + ".nested_quant_map", Dtype::F32, torch::tensor(dynamicMap(true)));
+            const std::string state = nlohmann::json{{"quant_type", "nf4"}, {"blocksize", 64}, {"dtype", "float32"},
+                                                     {"shape", info.shape}, {"nested_blocksize", 256},
+                                                     {"nested_dtype", "float32"}, {"nested_offset", q.nestedOffset}}
+                                          .dump();
+            auto bytes = torch::empty({int64_t(state.size())}, torch::kUInt8);
+            std::memcpy(bytes.data_ptr(), state.data(), state.size());
+            add(info.name + ".quant_state.bitsandbytes__nf4", Dtype::U8, bytes);
+        }
+        QCOMPARE(quantized, 14);
+        writeSafetensors(out.path().toStdString() + "/model.safetensors", tensors, {{"format", "pt"}});
+
+        auto prequantized = CausalLM::load(out.path().toStdString());
+        ModelLoadOptions options;
+        options.quantization = {true, Quant4Type::NF4, 64, true};
+        auto quantizedOnLoad = CausalLM::load(dir, options);
+        // The loaded model also keeps each tensor's 256-entry nested_quant_map (float32).
+        QCOMPARE(prequantized->baseWeightBytes(), quantizedOnLoad->baseWeightBytes() + quantized * 256 * 4);
+        const auto batch = fixtureBatch(dir);
+        torch::NoGradGuard noGrad;
+        QVERIFY(torch::equal(prequantized->forward(batch.ids, batch.mask), quantizedOnLoad->forward(batch.ids, batch.mask)));
     }
 
     void lossScalerSkipsAStepOnInfAndRecovers() {

@@ -31,10 +31,17 @@ ModelSummary ModelSummary::inspect(const std::string &modelDir) {
     s.checkpointBytes = checkpoint.totalBytes();
     const auto embed = checkpoint.find("model.embed_tokens.weight");
     s.dtype = storageDtypeName(embed.info->dtype);
+    bool prequantized = false;
     for (const auto &name : checkpoint.names()) {
+        prequantized = prequantized || name.find(".quant_state.") != std::string::npos;
         if (s.config.tieWordEmbeddings && name == "lm_head.weight")
             continue;
         s.parameters += checkpoint.find(name).info->numel();
+    }
+    // A bitsandbytes 4-bit checkpoint stores two parameters per byte plus scales: count from the config.
+    if (prequantized) {
+        s.parameters = s.config.totalParameters();
+        s.dtype = "nf4/fp4 (bitsandbytes) + " + s.dtype;
     }
     const auto tokenizer = Tokenizer::load(modelDir);
     s.tokenizer = tokenizer->kind();

@@ -10,6 +10,7 @@
 #include "model/checkpointed_layer.h"
 #include "model/decoder_layer.h"
 #include "model/linear.h"
+#include "model/prequantized.h"
 #include "model/rotary.h"
 
 namespace headroom {
@@ -41,6 +42,14 @@ struct CausalLM::Impl {
     Linear loadLinear(const SafetensorsCheckpoint &ckpt, const std::string &prefix, int64_t in, int64_t out,
                       bool bias) const {
         const auto &q = options.quantization;
+        if (isPrequantized(ckpt, prefix)) {
+            // Saved 4-bit by transformers + bitsandbytes: used as stored.
+            Linear linear(torch::Tensor(), bias ? readCheckpointTensor(ckpt, prefix + ".bias", {out}, options.dtype,
+                                                                       options.device)
+                                                : torch::Tensor());
+            linear.setQuantized(readPrequantized(ckpt, prefix, {out, in}, options.device));
+            return linear;
+        }
         // Quantize tensor by tensor while loading: peak memory stays near the 4-bit size plus one tensor.
         auto weight = readCheckpointTensor(ckpt, prefix + ".weight", {out, in},
                                            q.enabled ? torch::kFloat32 : options.dtype, options.device);
