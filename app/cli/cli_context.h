@@ -31,6 +31,7 @@ void addMakeDemoCommand(CLI::App &app, CliContext &ctx);
 void addTrainCommand(CLI::App &app, CliContext &ctx);
 void addMakeModelCommand(CLI::App &app, CliContext &ctx);
 void addBenchCommand(CLI::App &app, CliContext &ctx);
+void addEstimateCommand(CLI::App &app, CliContext &ctx);
 
 // "1,2,3" -> ids; throws invalidInput naming the flag.
 std::vector<int64_t> parseIdList(const std::string &text, const std::string &flag);

@@ -1,0 +1,54 @@
+#include "headroom/gpu_presets.h"
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/memory_estimate_internal.h"
+
+namespace headroom {
+
+namespace {
+
+std::vector<GpuPreset> loadPresets() {
+    std::vector<GpuPreset> presets;
+    // Embedded at build time from resources/gpu-presets.json (core/CMakeLists.txt).
+    for (const auto &p : nlohmann::json::parse(detail::embeddedGpuPresets())) {
+        GpuPreset preset;
+        preset.name = p.at("name").get<std::string>();
+        preset.label = p.at("label").get<std::string>();
+        preset.memoryBytes = p.at("memory_bytes").get<int64_t>();
+        preset.bf16 = p.at("bf16").get<bool>();
+        preset.computeCapability = p.value("compute_capability", 0.0);
+        presets.push_back(preset);
+    }
+    GpuPreset cpu;
+    cpu.name = "cpu";
+    cpu.label = "this machine's RAM";
+    cpu.memoryBytes = int64_t(sysconf(_SC_PHYS_PAGES)) * int64_t(sysconf(_SC_PAGESIZE));
+    presets.push_back(cpu);
+    return presets;
+}
+
+} // namespace
+
+const std::vector<GpuPreset> &gpuPresets() {
+    static const std::vector<GpuPreset> presets = loadPresets();
+    return presets;
+}
+
+const GpuPreset *findGpuPreset(const std::string &name) {
+    for (const auto &p : gpuPresets())
+        if (p.name == name)
+            return &p;
+    return nullptr;
+}
+
+std::string gpuPresetNameList() {
+    std::string list;
+    for (const auto &p : gpuPresets())
+        list += (list.empty() ? "" : ", ") + p.name;
+    return list;
+}
+
+} // namespace headroom

@@ -1,0 +1,366 @@
+// The memory estimator's arithmetic: hand-computed numbers for a tiny config, the exactly counted
+// categories against the real thing (Optimizer::stateBytes() over the same shapes,
+// CausalLM::baseWeightBytes() of loaded fixtures and the demo), the calibration cache, bundled
+// configs and GPU presets, suggestFit(), and `headroom-cli estimate` (JSON result, exit codes).
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest/QtTest>
+
+#include <fstream>
+#include <unistd.h>
+
+#include "headroom/causal_lm.h"
+#include "headroom/demo.h"
+#include "headroom/error.h"
+#include "headroom/gpu_presets.h"
+#include "headroom/lora_count.h"
+#include "headroom/memory_estimate.h"
+#include "headroom/optimizer.h"
+#include "headroom/runtime.h"
+#include "headroom/train_config.h"
+#include "test_support.h"
+
+using namespace headroom;
+
+namespace {
+
+// hidden 8, intermediate 16, 2 layers, 2 heads of 4 over 1 kv head, vocab 32, tied embeddings.
+ModelConfig tinyConfig() {
+    return ModelConfig::fromJson({{"architectures", {"LlamaForCausalLM"}}, {"hidden_size", 8},
+                                  {"intermediate_size", 16}, {"num_hidden_layers", 2}, {"num_attention_heads", 2},
+                                  {"num_key_value_heads", 1}, {"vocab_size", 32}, {"tie_word_embeddings", true}},
+                                 "tiny");
+}
+
+EstimateSettings tinySettings() {
+    EstimateSettings s;
+    s.loraR = 2;
+    s.loraDropout = 0;
+    s.targetModules = {"q_proj", "v_proj"};
+    s.quant = "nf4";
+    s.doubleQuant = true;
+    s.microBatch = 1;
+    s.accumulation = 1;
+    s.seqLength = 4;
+    s.precision = "fp32";
+    s.gradientCheckpointing = true;
+    s.optimizer = "adamw_torch";
+    s.device = "cpu";
+    return s;
+}
+
+struct CliRun {
+    int exitCode = -1;
+    QByteArray out, err;
+};
+
+CliRun runCli(const QStringList &args) {
+    QProcess process;
+    process.start(test::binPath("headroom-cli"), args);
+    CliRun run;
+    if (!process.waitForFinished(60000) || process.exitStatus() != QProcess::NormalExit)
+        return run;
+    run.exitCode = process.exitCode();
+    run.out = process.readAllStandardOutput();
+    run.err = process.readAllStandardError();
+    return run;
+}
+
+} // namespace
+
+class MemoryEstimateTest : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_dir;
+
+private slots:
+    void initTestCase() {
+        QVERIFY(m_dir.isValid());
+        initRuntime({});
+    }
+
+    void weightsOfATinyConfigByHand() {
+        const auto c = tinyConfig();
+        auto s = tinySettings();
+        // Embedding 32x8 + final norm 8, float32: 1056. Per layer: two norms (64) and the 4-bit
+        // linears: q and o 64 elements -> 32 packed + 1 block; k and v 32 -> 16 + 1 block; gate, up
+        // and down 128 -> 64 + 2 blocks. Double quant: a uint8 per block + one float32 per 256
+        // blocks + the float32 offset; without it a float32 per block.
+        QCOMPARE(estimateWeightBytes(c, s), int64_t(1056 + 2 * (64 + 2 * (32 + 9) + 2 * (16 + 9) + 3 * (64 + 10))));
+        s.doubleQuant = false;
+        QCOMPARE(estimateWeightBytes(c, s), int64_t(1056 + 2 * (64 + 2 * (32 + 4) + 2 * (16 + 4) + 3 * (64 + 8))));
+        s.quant = "none";
+        QCOMPARE(estimateWeightBytes(c, s), int64_t(1056 + 2 * (64 + 4 * (64 + 32 + 32 + 64 + 3 * 128))));
+        s.precision = "bf16";
+        QCOMPARE(estimateWeightBytes(c, s), int64_t(528 + 2 * (32 + 2 * (64 + 32 + 32 + 64 + 3 * 128))));
+    }
+
+    void parametersAdaptersAndOptimizerByHand() {
+        const auto c = tinyConfig();
+        auto s = tinySettings();
+        const auto e = estimateMemory(c, s);
+        // q: r * (8 + 8), v: r * (8 + 4), two layers.
+        QCOMPARE(e.trainableParameters, int64_t(2 * (2 * 16 + 2 * 12)));
+        QCOMPARE(e.trainableParameters, loraParameterCount(c, 2, s.targetModules));
+        QCOMPARE(e.totalParameters, c.totalParameters() + e.trainableParameters);
+        QCOMPARE(e.adapters, 4 * e.trainableParameters);
+        QCOMPARE(e.gradients, 4 * e.trainableParameters);
+        QCOMPARE(e.optimizer, 8 * e.trainableParameters);  // AdamW: two float32 moments
+        s.optimizer = "adamw_8bit";                        // every tensor < 4096 elements: float32
+        QCOMPARE(estimateMemory(c, s).optimizer, 8 * e.trainableParameters);
+        s.optimizer = "sgd";
+        QCOMPARE(estimateMemory(c, s).optimizer, int64_t(0));
+        s.microBatch = 2;
+        s.accumulation = 16;
+        s.gpus = 3;
+        QCOMPARE(estimateMemory(c, s).effectiveBatch, int64_t(96));
+    }
+
+    void oneLayersSavedTensorsByHand() {
+        // B 1, T 4 (N 4), float32, checkpointing (the layer input is the checkpoint's: no copy),
+        // LoRA r 2 on q and v without dropout; 2 heads of 4 over 1 kv head.
+        const auto e = estimateMemory(tinyConfig(), tinySettings());
+        std::map<std::string, int64_t> terms;
+        for (const auto &t : e.perLayer)
+            terms[t.name] = t.bytes;
+        QCOMPARE(terms.at("input_layernorm: squared input, float32 [B,T,H] (kept by mean's backward)"), int64_t(4 * 4 * 8));
+        QCOMPARE(terms.at("input_layernorm: 1/rms, float32 [B,T,1]"), int64_t(4 * 4));
+        QCOMPARE(terms.at("q_proj LoRA: A·x [B,T,r]"), int64_t(4 * 4 * 2));
+        QCOMPARE(terms.at("softmax output, float32 [B,heads,T,T] (our attention materialises it)"), int64_t(4 * 2 * 4 * 4));
+        QCOMPARE(terms.at("mask of disallowed keys, bool [B,1,1,T,T] (kept by masked_fill)"), int64_t(16));
+        QCOMPARE(terms.at("gate output (SiLU input) [B,T,I]"), int64_t(4 * 4 * 16));
+        QVERIFY(!terms.count("input_layernorm: input in float32 [B,T,H]"));
+        // norm1 144 + q/v LoRA (A·x twice, shared input) 192 + q, k^T, mask, softmax, v 400 +
+        // norm2 272 + gate, SiLU, up 768.
+        int64_t total = 0;
+        for (const auto &t : e.perLayer)
+            total += t.bytes;
+        QCOMPARE(total, int64_t(1776));
+    }
+
+    void eightBitStateEqualsTheRealOptimizer() {
+        // Mixed sizes: some LoRA tensors under 4096 elements (float32 states), some above (blocks).
+        const auto c = ModelConfig::fromJson({{"architectures", {"LlamaForCausalLM"}}, {"hidden_size", 320},
+                                              {"intermediate_size", 1000}, {"num_hidden_layers", 2},
+                                              {"num_attention_heads", 5}, {"num_key_value_heads", 1},
+                                              {"vocab_size", 100}},
+                                             "mixed");
+        for (const int64_t r : {4, 16}) {
+            for (const std::string optim : {"adamw_8bit", "paged_adamw_8bit", "adamw_torch", "sgd"}) {
+                EstimateSettings s;
+                s.loraR = r;
+                s.targetModules = {"all-linear"};
+                s.optimizer = optim;
+                std::vector<NamedTensor> params;
+                for (int64_t layer = 0; layer < c.numLayers; ++layer)
+                    for (const auto &module : allLinearModules()) {
+                        const auto [in, out] = moduleShape(c, module);
+                        params.push_back({module + std::to_string(layer) + ".A", torch::zeros({r, in})});
+                        params.push_back({module + std::to_string(layer) + ".B", torch::zeros({out, r})});
+                    }
+                const auto optimizer = Optimizer::create(optim, params, {});
+                QCOMPARE(estimateOptimizerBytes(c, s), optimizer->stateBytes());
+            }
+        }
+    }
+
+    void weightsEqualLoadedModels_data() {
+        QTest::addColumn<QString>("model");
+        for (const char *name : {"llama_mha_untied", "llama_gqa_tied_bias_llama3rope", "qwen2_bias_gqa",
+                                 "mistral_headdim_linear", "mistral_mqa_window_large", "llama_bf16"})
+            QTest::newRow(name) << test::dataPath(QString("models/") + name);
+        QTest::newRow("demo") << QString();
+    }
+
+    void weightsEqualLoadedModels() {
+        QFETCH(QString, model);
+        std::string dir = model.toStdString();
+        if (dir.empty())
+            dir = makeDemo((m_dir.path() + "/demo").toStdString()).modelDir;
+        const auto config = ModelConfig::fromFile(dir + "/config.json");
+        struct Variant {
+            std::string quant;
+            bool doubleQuant;
+            int64_t blocksize;
+            std::string precision;
+        };
+        for (const auto &v : {Variant{"none", true, 64, "fp32"}, Variant{"none", true, 64, "bf16"},
+                              Variant{"nf4", true, 64, "fp32"}, Variant{"nf4", false, 64, "bf16"},
+                              Variant{"fp4", true, 32, "fp16"}, Variant{"nf4", true, 128, "bf16"}}) {
+            ModelLoadOptions options;
+            options.dtype = v.precision == "fp32" ? torch::kFloat32 : v.precision == "bf16" ? torch::kBFloat16 : torch::kFloat16;
+            options.quantization.enabled = v.quant != "none";
+            options.quantization.type = v.quant == "fp4" ? Quant4Type::FP4 : Quant4Type::NF4;
+            options.quantization.doubleQuant = v.doubleQuant;
+            options.quantization.blocksize = v.blocksize;
+            EstimateSettings s;
+            s.quant = v.quant;
+            s.doubleQuant = v.doubleQuant;
+            s.quantBlocksize = v.blocksize;
+            s.precision = v.precision;
+            const auto loaded = CausalLM::load(dir, options);
+            QCOMPARE(estimateWeightBytes(config, s), loaded->baseWeightBytes());
+        }
+    }
+
+    void calibrationCacheRoundTrips() {
+        const auto path = (m_dir.path() + "/cache/calibration.json").toStdString();
+        const auto c = tinyConfig();
+        const auto key = calibrationKey(c, "cpu");
+        QVERIFY(!calibrationRatio(path, key));
+        QCOMPARE(calibrateActivations(path, key, 1100, 1000), 1.1);
+        QCOMPARE(*calibrationRatio(path, key), 1.1);
+        QVERIFY(!calibrationRatio(path, calibrationKey(c, "cuda")));
+        calibrateActivations(path, calibrationKey(c, "cuda"), 900, 1000);
+        QCOMPARE(*calibrationRatio(path, key), 1.1);  // other entries are kept
+        // Applied through the settings: activations scale, nothing else does.
+        auto s = tinySettings();
+        const auto plain = estimateMemory(c, s);
+        s.activationScale = *calibrationRatio(path, key);
+        const auto scaled = estimateMemory(c, s);
+        QCOMPARE(scaled.activations, int64_t(double(plain.activations) * 1.1));
+        QCOMPARE(scaled.weights, plain.weights);
+        std::ofstream(path) << "{not json";
+        QVERIFY(!calibrationRatio(path, key));  // a damaged cache is an empty one
+        QVERIFY_THROWS_EXCEPTION(Error, calibrateActivations(path, key, 0, 1000));
+    }
+
+    void bundledConfigsAndPresets() {
+        const auto names = bundledModelNames();
+        QVERIFY(names.size() >= 10);
+        for (const auto &name : names)
+            bundledModelConfig(name);
+        QCOMPARE(bundledModelConfig("llama-3.1-8b").totalParameters(), int64_t(8030261248));
+        QCOMPARE(bundledModelConfig("qwen2.5-0.5b").totalParameters(), int64_t(494032768));
+        QVERIFY_THROWS_EXCEPTION(Error, bundledModelConfig("llama-9b"));
+        const auto *t4 = findGpuPreset("t4");
+        QVERIFY(t4);
+        QCOMPARE(t4->memoryBytes, int64_t(16106127360));
+        QVERIFY(!t4->bf16);
+        QCOMPARE(findGpuPreset("h100-80g")->memoryBytes, int64_t(85520809984));
+        const auto *cpu = findGpuPreset("cpu");
+        QVERIFY(cpu && cpu->isCpu());
+        QCOMPARE(cpu->memoryBytes, int64_t(sysconf(_SC_PHYS_PAGES)) * int64_t(sysconf(_SC_PAGESIZE)));
+        QVERIFY(!findGpuPreset("t5"));
+        QCOMPARE(QString::fromStdString(gpuPresetNameList()).split(", ").size(), int(gpuPresets().size()));
+    }
+
+    void settingsComeFromATrainingConfigAndAreChecked() {
+        TrainConfig config;
+        config.quantization.loadIn4bit = false;
+        config.training.bf16 = false;
+        config.training.perDeviceTrainBatchSize = 3;
+        config.dataset.maxSeqLength = 700;
+        config.device = "cpu";
+        const auto s = EstimateSettings::fromTrainConfig(config);
+        QCOMPARE(s.quant, std::string("none"));
+        QCOMPARE(s.precision, std::string("fp32"));
+        QCOMPARE(s.microBatch, int64_t(3));
+        QCOMPARE(s.seqLength, int64_t(700));
+        QCOMPARE(s.device, std::string("cpu"));
+        QCOMPARE(s.optimizer, config.training.optim);
+        auto bad = s;
+        bad.quant = "int3";
+        try {
+            bad.validate();
+            QFAIL("no error for --quant int3");
+        } catch (const Error &e) {
+            QVERIFY(std::string(e.what()).find("--quant") != std::string::npos);
+        }
+        bad = s;
+        bad.targetModules = {"qproj"};
+        QVERIFY_THROWS_EXCEPTION(Error, bad.validate());
+    }
+
+    void activationsGrowWithBatchSeqAndFallWithCheckpointing() {
+        const auto c = bundledModelConfig("llama-3.2-1b");
+        EstimateSettings s;
+        s.microBatch = 2;
+        s.seqLength = 1024;
+        s.gradientCheckpointing = false;
+        const auto base = estimateMemory(c, s).activations;
+        s.microBatch = 4;
+        QVERIFY(estimateMemory(c, s).activations > base);
+        s.microBatch = 2;
+        s.seqLength = 2048;
+        QVERIFY(estimateMemory(c, s).activations > base);
+        s.seqLength = 1024;
+        s.gradientCheckpointing = true;
+        QVERIFY(estimateMemory(c, s).activations < base / 3);
+    }
+
+    void suggestionFitsAndIsTheMildest() {
+        const auto c = bundledModelConfig("llama-3.1-8b");
+        EstimateSettings s;
+        s.microBatch = 8;
+        s.accumulation = 4;
+        s.seqLength = 2048;
+        const int64_t budget = findGpuPreset("t4")->memoryBytes;
+        QVERIFY(estimateMemory(c, s).total() > budget);
+        const auto fit = suggestFit(c, s, budget);
+        QVERIFY(fit);
+        QVERIFY(fit->estimate.total() <= budget);
+        QVERIFY(fit->settings.microBatch < 8);
+        QCOMPARE(fit->settings.microBatch * fit->settings.accumulation, int64_t(32));  // same effective batch
+        auto larger = fit->settings;
+        ++larger.microBatch;
+        QVERIFY(estimateMemory(c, larger).total() > budget);
+        // Nothing makes an 8B model fit in 4 GiB.
+        QVERIFY(!suggestFit(c, s, int64_t(4) << 30));
+    }
+
+    void cliEstimateJsonAndErrors() {
+        QVERIFY2(QFileInfo(test::binPath("headroom-cli")).isExecutable(), "headroom-cli is not built");
+        const auto ok = runCli({"--json", "estimate", "--config", "llama-3.1-8b", "--gpu", "t4", "--batch", "2",
+                                "--seq", "2048", "--precision", "fp16"});
+        QCOMPARE(ok.exitCode, 0);
+        const auto json = nlohmann::json::parse(ok.out.toStdString());
+        for (const char *key : {"trainable_params", "total_params", "effective_batch", "bytes", "budget", "fits"})
+            QVERIFY2(json.contains(key), key);
+        for (const char *key : {"weights", "adapters", "gradients", "optimizer", "activations", "other", "total"})
+            QVERIFY2(json.at("bytes").contains(key), key);
+        QCOMPARE(json.at("budget").get<int64_t>(), int64_t(16106127360));
+        EstimateSettings s;
+        s.microBatch = 2;
+        s.seqLength = 2048;
+        s.precision = "fp16";
+        QCOMPARE(json.at("bytes").at("total").get<int64_t>(), estimateMemory(bundledModelConfig("llama-3.1-8b"), s).total());
+
+        // A training config: its settings are the defaults, flags override them.
+        const QString dir = m_dir.path() + "/train";
+        QDir().mkpath(dir);
+        std::ofstream(dir.toStdString() + "/train.json")
+            << nlohmann::json{{"model", test::dataPath("models/qwen2_bias_gqa").toStdString()},
+                              {"dataset", {{"path", "data.jsonl"}, {"max_seq_length", 64}}},
+                              {"lora", {{"r", 4}}},
+                              {"training", {{"per_device_train_batch_size", 3}, {"bf16", false}}}}
+                   .dump();
+        const auto fromConfig = runCli({"--json", "estimate", "--config", dir + "/train.json", "--accum", "5", "--gpu",
+                                        "cpu"});
+        QCOMPARE(fromConfig.exitCode, 0);
+        const auto j = nlohmann::json::parse(fromConfig.out.toStdString());
+        QCOMPARE(j.at("effective_batch").get<int64_t>(), int64_t(15));
+        QCOMPARE(j.at("trainable_params").get<int64_t>(),
+                 loraParameterCount(ModelConfig::fromFile(test::dataPath("models/qwen2_bias_gqa/config.json").toStdString()),
+                                    4, {"q_proj", "k_proj", "v_proj", "o_proj"}));
+
+        for (const auto &[args, needle] :
+             {std::pair{QStringList{"estimate", "--config", "llama-3.1-8b", "--gpu", "t5"}, "--gpu: 't5'"},
+              std::pair{QStringList{"estimate", "--config", "llama-9b"}, "--config: 'llama-9b'"},
+              std::pair{QStringList{"estimate", "--model", "/nonexistent"}, "--model"},
+              std::pair{QStringList{"estimate", "--config", "llama-3.1-8b", "--quant", "int3"}, "--quant"},
+              std::pair{QStringList{"estimate", "--config", "llama-3.1-8b", "--budget", "12XB"}, "--budget"}}) {
+            const auto run = runCli(args);
+            QCOMPARE(run.exitCode, 2);
+            const QString err = QString::fromUtf8(run.err).trimmed();
+            QVERIFY2(err.startsWith("error: ") && err.contains(needle), qPrintable(err));
+        }
+        const auto presets = runCli({"estimate", "--config", "llama-3.1-8b", "--gpu", "t5"});
+        QVERIFY(QString::fromUtf8(presets.err).contains(QString::fromStdString(gpuPresetNameList())));
+        const auto models = runCli({"estimate", "--config", "llama-9b"});
+        QVERIFY(QString::fromUtf8(models.err).contains("llama-3.1-8b"));
+    }
+};
+
+QTEST_APPLESS_MAIN(MemoryEstimateTest)
+#include "memory_estimate_test.moc"
