@@ -10,6 +10,16 @@ torch::Device CliContext::startRuntime() const {
     return resolveDevice(device);
 }
 
+std::vector<std::string> splitList(const std::string &text) {
+    std::vector<std::string> items;
+    std::stringstream stream(text);
+    std::string item;
+    while (std::getline(stream, item, ','))
+        if (!item.empty())
+            items.push_back(item);
+    return items;
+}
+
 std::vector<int64_t> parseIdList(const std::string &text, const std::string &flag) {
     std::vector<int64_t> ids;
     std::stringstream stream(text);

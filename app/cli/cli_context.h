@@ -33,6 +33,8 @@ void addMakeModelCommand(CLI::App &app, CliContext &ctx);
 void addBenchCommand(CLI::App &app, CliContext &ctx);
 void addEstimateCommand(CLI::App &app, CliContext &ctx);
 
+// "a,b,,c" -> {"a", "b", "c"}.
+std::vector<std::string> splitList(const std::string &text);
 // "1,2,3" -> ids; throws invalidInput naming the flag.
 std::vector<int64_t> parseIdList(const std::string &text, const std::string &flag);
 

@@ -12,16 +12,6 @@ namespace headroom::cli {
 
 namespace {
 
-std::vector<std::string> splitList(const std::string &text) {
-    std::vector<std::string> items;
-    std::stringstream stream(text);
-    std::string item;
-    while (std::getline(stream, item, ','))
-        if (!item.empty())
-            items.push_back(item);
-    return items;
-}
-
 // One sweepable flag: its values as given, and how one value changes the configuration.
 struct SweepFlag {
     std::string name;

@@ -71,16 +71,6 @@ ModelConfig resolveModel(const std::string &value, const std::string &flag, std:
                        bundledList() + ")");
 }
 
-std::vector<std::string> splitComma(const std::string &text) {
-    std::vector<std::string> items;
-    std::stringstream stream(text);
-    std::string item;
-    while (std::getline(stream, item, ','))
-        if (!item.empty())
-            items.push_back(item);
-    return items;
-}
-
 struct Budget {
     std::optional<int64_t> bytes;
     std::string source;  // "t4: NVIDIA Tesla T4 16 GB", "--budget", "this machine's RAM"
@@ -244,7 +234,7 @@ void addEstimateCommand(CLI::App &app, CliContext &ctx) {
         if (r->count()) s.loraR = args.r;
         if (alpha->count()) s.loraAlpha = args.alpha;
         if (dropout->count()) s.loraDropout = args.dropout;
-        if (targets->count()) s.targetModules = splitComma(args.targets);
+        if (targets->count()) s.targetModules = splitList(args.targets);
         if (quant->count()) s.quant = args.quant;
         if (doubleQuant->count()) s.doubleQuant = args.doubleQuant;
         if (batch->count()) s.microBatch = args.batch;

@@ -21,6 +21,19 @@ void decoupledWeightDecay(torch::Tensor &p, double lr, double weightDecay) {
         p.mul_(1.0 - lr * weightDecay);
 }
 
+// torch.optim.AdamW's update of `p` from gradient `g` with float32 moments m and v (step `step`):
+// m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).
+void adamwUpdate(torch::Tensor p, const torch::Tensor &g, torch::Tensor &m, torch::Tensor &v, double lr,
+                 int64_t step, const OptimizerSettings &s) {
+    const double bc1 = 1.0 - std::pow(s.beta1, double(step));
+    const double bc2 = 1.0 - std::pow(s.beta2, double(step));
+    decoupledWeightDecay(p, lr, s.weightDecay);
+    m.mul_(s.beta1).add_(g, 1.0 - s.beta1);
+    v.mul_(s.beta2).addcmul_(g, g, 1.0 - s.beta2);
+    auto denom = (v.sqrt() / std::sqrt(bc2)).add_(s.epsilon);
+    p.addcdiv_(m, denom, -lr / bc1);
+}
+
 class AdamW final : public Optimizer {
 public:
     AdamW(std::vector<NamedTensor> params, const OptimizerSettings &s) : Optimizer("adamw_torch", std::move(params), s) {
@@ -33,19 +46,10 @@ public:
     void step(double lr) override {
         torch::NoGradGuard noGrad;
         ++m_steps;
-        const double bc1 = 1.0 - std::pow(m_settings.beta1, double(m_steps));
-        const double bc2 = 1.0 - std::pow(m_settings.beta2, double(m_steps));
         for (size_t i = 0; i < m_parameters.size(); ++i) {
-            auto p = m_parameters[i].tensor;
-            const auto g = p.grad();
-            if (!g.defined())
-                continue;
-            decoupledWeightDecay(p, lr, m_settings.weightDecay);
-            m_expAvg[i].mul_(m_settings.beta1).add_(g, 1.0 - m_settings.beta1);
-            m_expAvgSq[i].mul_(m_settings.beta2).addcmul_(g, g, 1.0 - m_settings.beta2);
-            // torch.optim.AdamW: p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)
-            auto denom = (m_expAvgSq[i].sqrt() / std::sqrt(bc2)).add_(m_settings.epsilon);
-            p.addcdiv_(m_expAvg[i], denom, -lr / bc1);
+            const auto g = m_parameters[i].tensor.grad();
+            if (g.defined())
+                adamwUpdate(m_parameters[i].tensor, g, m_expAvg[i], m_expAvgSq[i], lr, m_steps, m_settings);
         }
     }
 
@@ -104,8 +108,6 @@ public:
     void step(double lr) override {
         torch::NoGradGuard noGrad;
         ++m_steps;
-        const double bc1 = 1.0 - std::pow(m_settings.beta1, double(m_steps));
-        const double bc2 = 1.0 - std::pow(m_settings.beta2, double(m_steps));
         for (size_t i = 0; i < m_parameters.size(); ++i) {
             auto p = m_parameters[i].tensor;
             const auto g = p.grad();
@@ -114,12 +116,7 @@ public:
             auto &st = m_states[i];
             auto m = st.quantized ? dequantizeBlockwise8(st.m8) : st.m;
             auto v = st.quantized ? dequantizeBlockwise8(st.v8) : st.v;
-            const auto gf = g.reshape({-1}).to(torch::kFloat32);
-            decoupledWeightDecay(p, lr, m_settings.weightDecay);
-            m.mul_(m_settings.beta1).add_(gf, 1.0 - m_settings.beta1);
-            v.mul_(m_settings.beta2).addcmul_(gf, gf, 1.0 - m_settings.beta2);
-            auto denom = (v.sqrt() / std::sqrt(bc2)).add_(m_settings.epsilon);
-            p.view({-1}).addcdiv_(m, denom, -lr / bc1);
+            adamwUpdate(p.view({-1}), g.reshape({-1}).to(torch::kFloat32), m, v, lr, m_steps, m_settings);
             if (st.quantized) {
                 quantizeBlockwise8Into(m, st.m8);
                 quantizeBlockwise8Into(v, st.v8);

@@ -231,6 +231,16 @@ private:
         return m;
     }
 
+    LossSum batchLoss(const MicroBatch &batch, bool training) const {
+        ForwardInputs in;
+        in.inputIds = batch.ids;
+        in.attentionMask = batch.mask;
+        in.positions = batch.positions;
+        in.segmentIds = batch.segments;
+        in.training = training;
+        return chunkedCrossEntropySum(m_model->hiddenStates(in), m_model->lmHeadWeight(), batch.labels);
+    }
+
     // One optimizer step; returns false when a stop request abandoned it.
     bool trainStep(StepEvent &event) {
         const auto &t = m_config.training;
@@ -249,13 +259,7 @@ private:
             std::vector<const TokenizedExample *> part(rows.begin() + micro * t.perDeviceTrainBatchSize,
                                                        rows.begin() + (micro + 1) * t.perDeviceTrainBatchSize);
             const auto batch = collateMicroBatch(part, m_config.dataset.packing, m_device);
-            ForwardInputs in;
-            in.inputIds = batch.ids;
-            in.attentionMask = batch.mask;
-            in.positions = batch.positions;
-            in.segmentIds = batch.segments;
-            in.training = true;
-            const auto loss = chunkedCrossEntropySum(m_model->hiddenStates(in), m_model->lmHeadWeight(), batch.labels);
+            const auto loss = batchLoss(batch, true);
             (loss.sum * (m_scaler->scale() / divisor)).backward();
             lossSum += loss.sum.item<double>();
             tokens += batch.tokens;
@@ -297,12 +301,7 @@ private:
             for (size_t i = start; i < std::min(validation.size(), start + size_t(b)); ++i)
                 part.push_back(&validation[i]);
             const auto batch = collateMicroBatch(part, m_config.dataset.packing, m_device);
-            ForwardInputs in;
-            in.inputIds = batch.ids;
-            in.attentionMask = batch.mask;
-            in.positions = batch.positions;
-            in.segmentIds = batch.segments;
-            const auto loss = chunkedCrossEntropySum(m_model->hiddenStates(in), m_model->lmHeadWeight(), batch.labels);
+            const auto loss = batchLoss(batch, false);
             lossSum += loss.sum.item<double>();
             targets += loss.tokens;
         }
