@@ -5,6 +5,8 @@
 #include <thread>
 
 #include "headroom/error.h"
+#include "headroom/mixed_precision.h"
+#include "headroom/runtime.h"
 #include "headroom/trainer.h"
 #include "headroom/training_sinks.h"
 
@@ -51,6 +53,7 @@ void addTrainCommand(CLI::App &app, CliContext &ctx) {
         std::string config;
         std::vector<std::string> overrides;
         std::string resumeDir;
+        std::string precision;
         int64_t maxSteps = 0;
     };
     static Args args;
@@ -69,6 +72,10 @@ void addTrainCommand(CLI::App &app, CliContext &ctx) {
                            : "must be a positive integer, got '" + value + "'";
             },
             "POSITIVE"));
+    cmd->add_option("--precision", args.precision,
+                    "auto (bf16 where the device computes it natively, fp16 on older GPUs, else fp32), fp32, bf16 "
+                    "or fp16; sets training.bf16/fp16")
+        ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16"}));
     cmd->callback([&ctx, resume] {
         auto config = TrainConfig::fromFile(args.config);
         for (const auto &assignment : args.overrides)
@@ -79,6 +86,17 @@ void addTrainCommand(CLI::App &app, CliContext &ctx) {
             config.device = ctx.device;
         if (ctx.threads > 0)
             config.threads = ctx.threads;
+        if (!args.precision.empty()) {
+            std::string reason;
+            const Precision chosen = args.precision == "auto" ? autoPrecision(resolveDevice(config.device), &reason)
+                                   : args.precision == "bf16" ? Precision::BF16
+                                   : args.precision == "fp16" ? Precision::FP16
+                                                              : Precision::FP32;
+            config.training.bf16 = chosen == Precision::BF16;
+            config.training.fp16 = chosen == Precision::FP16;
+            if (!reason.empty())
+                std::fprintf(stderr, "precision %s: %s\n", precisionName(chosen).c_str(), reason.c_str());
+        }
         config.validate(args.config);
 
         ConsoleProgressSink console(stderr, config.training.loggingSteps);
