@@ -13,6 +13,7 @@
 #include <fstream>
 #include <random>
 
+#include "headroom/bench.h"
 #include "headroom/dataset.h"
 #include "headroom/memory.h"
 #include "headroom/memory_estimate.h"
@@ -56,20 +57,6 @@ nlohmann::json modelShape(const std::string &name) {
             {"intermediate_size", 256}, {"num_hidden_layers", 3},      {"num_attention_heads", 3},
             {"num_key_value_heads", 1}, {"vocab_size", 768},           {"max_position_embeddings", 4096},
             {"tie_word_embeddings", false}, {"rms_norm_eps", 1e-6}, {"use_sliding_window", false}};
-}
-
-std::vector<TokenizedExample> randomRows(int64_t count, int64_t length, int64_t vocab) {
-    std::mt19937_64 rng(7);
-    std::uniform_int_distribution<int32_t> token(0, int32_t(vocab - 1));
-    std::vector<TokenizedExample> rows(static_cast<size_t>(count));
-    for (auto &row : rows) {
-        row.ids.resize(size_t(length));
-        for (auto &id : row.ids)
-            id = token(rng);
-        row.labels = row.ids;
-        row.labels[0] = kIgnoreLabel;
-    }
-    return rows;
 }
 
 std::vector<std::string> targetList(const std::string &targets) {
@@ -177,7 +164,7 @@ class MemoryAgreementTest : public QObject {
         t.saveStrategy = "no";
         const auto vocab = modelShape(c.model).at("vocab_size").get<int64_t>();
         LastStep observer;
-        runTrainingOn(config, TrainingDataset::fromExamples(randomRows(2 * c.batch, c.seq, vocab), {}), observer, nullptr);
+        runTrainingOn(config, TrainingDataset::fromExamples(randomTokenRows(2 * c.batch, c.seq, vocab, 7), {}), observer, nullptr);
         return observer.last.memory;
     }
 

@@ -28,23 +28,14 @@
 #include <sstream>
 #include <thread>
 
+#include "test_files.h"
+
 using namespace headroom;
 
 namespace {
 
-std::string testData(const std::string &relative)
-{
-    const char *root = std::getenv("HEADROOM_TEST_DATA");
-    return std::string(root ? root : "tests/data") + "/" + relative;
-}
-
-std::string readFile(const std::string &path)
-{
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream out;
-    out << in.rdbuf();
-    return out.str();
-}
+using test::readFile;
+using test::testData;
 
 void writeFile(const std::string &path, const std::string &content)
 {

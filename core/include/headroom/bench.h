@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "headroom/dataset.h"
 #include "headroom/memory.h"
 #include "headroom/train_config.h"
 
@@ -25,6 +26,9 @@ struct BenchRow {
     std::string error;           // "out of memory: ..." when the setting did not fit
     nlohmann::json toJson() const;
 };
+
+// `count` rows of `length` random token ids in [0, vocab), every token but the first a target.
+std::vector<TokenizedExample> randomTokenRows(int64_t count, int64_t length, int64_t vocab, uint64_t seed);
 
 BenchRow benchTraining(const TrainConfig &config, int64_t seqLength, int steps, int warmupSteps,
                        const nlohmann::json &settings);

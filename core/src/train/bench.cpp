@@ -33,7 +33,9 @@ public:
     void onStep(const StepEvent &e) override { steps.push_back(e); }
 };
 
-std::vector<TokenizedExample> randomRows(int64_t count, int64_t length, int64_t vocab, uint64_t seed) {
+} // namespace
+
+std::vector<TokenizedExample> randomTokenRows(int64_t count, int64_t length, int64_t vocab, uint64_t seed) {
     std::mt19937_64 rng(seed);
     std::uniform_int_distribution<int32_t> token(0, int32_t(vocab - 1));
     std::vector<TokenizedExample> rows(static_cast<size_t>(count));
@@ -46,8 +48,6 @@ std::vector<TokenizedExample> randomRows(int64_t count, int64_t length, int64_t 
     }
     return rows;
 }
-
-} // namespace
 
 BenchRow benchTraining(const TrainConfig &base, int64_t seqLength, int steps, int warmupSteps,
                        const nlohmann::json &settings) {
@@ -69,7 +69,7 @@ BenchRow benchTraining(const TrainConfig &base, int64_t seqLength, int steps, in
     config.validate("bench");
 
     const int64_t rows = t.perDeviceTrainBatchSize * t.gradientAccumulationSteps * t.maxSteps;
-    auto data = TrainingDataset::fromExamples(randomRows(rows, seqLength, model.vocabSize, uint64_t(t.seed)), {});
+    auto data = TrainingDataset::fromExamples(randomTokenRows(rows, seqLength, model.vocabSize, uint64_t(t.seed)), {});
     BenchRow row;
     row.settings = settings;
     StepCollector collector;
