@@ -27,7 +27,6 @@ Inputs come from numpy's legacy RandomState (a frozen stream), so the file regen
 
 import argparse
 import json
-import struct
 import sys
 import tempfile
 from pathlib import Path
@@ -36,44 +35,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import quant_reference as ref  # noqa: E402
+from hf_llama_reference import Bf16, write_safetensors  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 OUT_FILE = REPO_ROOT / "tests" / "data" / "quant" / "quant_goldens.safetensors"
 VERSION = "1"
 f32 = np.float32
-
-
-class Bf16:
-    """bfloat16 bit patterns to be stored as BF16."""
-
-    def __init__(self, bits):
-        self.bits = np.asarray(bits, dtype=np.uint16)
-
-
-_DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.float16): "F16", np.dtype(np.uint8): "U8"}
-
-
-def write_safetensors(path, tensors, metadata):
-    """A minimal safetensors writer: tensors in insertion order, contiguous, header padded to 8."""
-    header = {"__metadata__": metadata}
-    blobs, offset = [], 0
-    for name, value in tensors.items():
-        if isinstance(value, Bf16):
-            dtype, array = "BF16", value.bits
-        else:
-            array = np.asarray(value)
-            dtype = _DTYPES[array.dtype]
-        data = np.ascontiguousarray(array.astype(array.dtype.newbyteorder("<"))).tobytes()
-        header[name] = {"dtype": dtype, "shape": list(array.shape), "data_offsets": [offset, offset + len(data)]}
-        blobs.append(data)
-        offset += len(data)
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for data in blobs:
-            f.write(data)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -142,7 +109,7 @@ def add_4bit(tensors, name, w, quant_type, blocksize, double_quant, with_half_ou
     deq = ref.dequantize_4bit(packed, absmax, quant_type, blocksize, n).reshape(w.shape)
     tensors[f"{name}.dequant_f32"] = deq
     if with_half_outputs:
-        tensors[f"{name}.dequant_bf16"] = Bf16(ref.bf16_bits(deq))
+        tensors[f"{name}.dequant_bf16"] = Bf16(np.asarray(ref.bf16_bits(deq), dtype=np.uint16))
         tensors[f"{name}.dequant_f16"] = deq.astype(np.float16)
 
 
