@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU check: on a machine with a CUDA GPU and PyTorch 2.x (+ transformers, peft) but no Qt and
-# no network, builds core + CLI against that torch, then
+# no network, builds and runs Headroom's CUDA kernels' parity test and benchmark (kernels/, no
+# LibTorch needed), builds core + CLI against that torch (with the kernels when they built), then
 #   1. logits parity: our forward vs transformers' on the reference fixtures and on a generated
 #      Llama-3.2-1B-shaped checkpoint (fp32 and bf16),
 #   2. PEFT's trainable-parameter counts for the bundled model configs vs ours,
@@ -21,14 +22,51 @@ torch_prefix=$($python -c 'import torch; print(torch.utils.cmake_prefix_path)')
 jobs=$(nproc)
 start=$(date +%s)
 
-echo "== build core + CLI against $($python -c 'import torch; print(torch.__version__)')"
-cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DHEADROOM_BUILD_UI=OFF -DHEADROOM_BUILD_TESTS=OFF \
-  -DCMAKE_PREFIX_PATH="$torch_prefix;${HEADROOM_DEPS_PREFIX:-/usr}" > "$work/configure.log" 2>&1 \
-  || { tail -30 "$work/configure.log"; exit 1; }
-cmake --build build-gpu -j "$jobs" --target headroom-cli > "$work/build.log" 2>&1 || { grep -E "error" -A3 "$work/build.log" | head -60; exit 1; }
+# The CUDA kernels on their own (their own CMake project): parity test, then throughput. A failure
+# here is reported and the rest runs without the kernels.
+nvcc=${CUDACXX:-$(command -v nvcc || true)}
+[ -n "$nvcc" ] || [ ! -x /usr/local/cuda/bin/nvcc ] || nvcc=/usr/local/cuda/bin/nvcc
+arch=$($python -c 'import torch; m, n = torch.cuda.get_device_capability(); print(f"{m}{n}")')
+kernels_log="$work/kernels.log"
+with_kernels=OFF
+echo "== CUDA kernels (sm_$arch): build, parity test, benchmark"
+{
+  if [ -z "$nvcc" ]; then
+    echo "kernels: no nvcc found (set CUDACXX)"
+  elif ! CUDACXX="$nvcc" cmake -S kernels -B build-kernels -G Ninja -DCMAKE_BUILD_TYPE=Release \
+         -DCMAKE_CUDA_ARCHITECTURES="$arch" > "$work/kernels-configure.log" 2>&1; then
+    echo "kernels: configure failed"; tail -20 "$work/kernels-configure.log"
+  elif ! cmake --build build-kernels -j "$jobs" > "$work/kernels-build.log" 2>&1; then
+    echo "kernels: build failed"; grep -E "error" -A3 "$work/kernels-build.log" | head -40
+  else
+    with_kernels=ON
+    build-kernels/bin/kernels_test || echo "kernels_test: exit code $?"
+    build-kernels/bin/kernels_bench || echo "kernels_bench: exit code $?"
+  fi
+} > "$kernels_log" 2>&1
+grep -E "^(FAIL|SKIP)|failure|exit code|kernels:|GB/s" "$kernels_log" || true
+
+echo "== build core + CLI against $($python -c 'import torch; print(torch.__version__)') (CUDA kernels: $with_kernels)"
+build_cli() {
+  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DHEADROOM_BUILD_UI=OFF -DHEADROOM_BUILD_TESTS=OFF \
+    -DHEADROOM_BUILD_KERNELS="$1" ${nvcc:+-DCMAKE_CUDA_COMPILER=$nvcc} -DCMAKE_CUDA_ARCHITECTURES="$arch" \
+    -DCMAKE_PREFIX_PATH="$torch_prefix;${HEADROOM_DEPS_PREFIX:-/usr}" > "$work/configure.log" 2>&1 \
+    || { tail -30 "$work/configure.log"; return 1; }
+  cmake --build build-gpu -j "$jobs" --target headroom-cli > "$work/build.log" 2>&1 || { grep -E "error" -A3 "$work/build.log" | head -60; return 1; }
+}
+if ! build_cli "$with_kernels"; then
+  [ "$with_kernels" = ON ] || exit 1
+  # The torch-side glue (core/src/cuda) is compiled only here: keep its errors, run the rest without it.
+  cp "$work/build.log" "$work/build-with-kernels.log"
+  echo "core + CLI failed to build with the CUDA kernels (errors in $work/build-with-kernels.log); building without" \
+    | tee -a "$kernels_log"
+  with_kernels=OFF
+  build_cli OFF || exit 1
+fi
+echo "core + CLI built with the CUDA kernels: $with_kernels" >> "$kernels_log"
 cli=$PWD/build-gpu/bin/headroom-cli
 echo "   built in $(( $(date +%s) - start )) s"
 
 $python scripts/gpu_check/gpu_check.py --cli "$cli" --work "$work" --steps "$steps" --report "$report" \
-  --source "$PWD"
+  --source "$PWD" --kernels-log "$kernels_log"
 echo "== report: $report ($(( $(date +%s) - start )) s in all)"

@@ -220,6 +220,7 @@ def main():
     ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--report", required=True)
+    ap.add_argument("--kernels-log", help="output of the kernels' parity test and benchmark (gpu-check.sh)")
     a = ap.parse_args()
     import transformers, peft
     lines = [f"# GPU check — {datetime.date.today()}", "",
@@ -235,6 +236,15 @@ def main():
             lines.extend(["FAILED:", "```", traceback.format_exc()[-3000:], "```"])
         lines.extend([f"({time.time() - t0:.0f} s)", ""])
         print("\n".join(lines[-12:]), flush=True)
+
+    def kernels():
+        lines.append("Headroom's CUDA kernels (kernels/, docs/kernels.md): parity with the plain C++ references of "
+                     "tests/kernels_test*.cpp, then kernels_bench (median of 20 runs; GB/s against the card's nominal "
+                     "bandwidth where known).")
+        with open(a.kernels_log) as f:
+            lines.extend(["", "```", f.read().rstrip(), "```"])
+    if a.kernels_log:
+        section("CUDA kernels", kernels)
 
     def parity():
         lines.append("Our `forward` (fp32) against transformers' eager forward (fp32) on the reference fixtures:")
