@@ -21,10 +21,10 @@ template <typename Out, bool Vector> __global__ void dequantize4Kernel(hr_quant4
     __shared__ float book[16];
     loadCodebook(q.type, book);
     const int64_t groups = (q.numel + kGroup - 1) / kGroup;
-    const int shift = __ffsll(q.blocksize) - 1;
+    const int shift = log2Exact(q.blocksize), nestedShift = log2Exact(q.nested_blocksize);
     for (int64_t g = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; g < groups; g += int64_t(gridDim.x) * blockDim.x) {
         const int64_t first = g * kGroup;
-        const float scale = blockScale(q, first >> shift);
+        const float scale = blockScale(q, first >> shift, nestedShift);
         if (Vector && first + kGroup <= q.numel) {
             const uint32_t word = reinterpret_cast<const uint32_t *>(q.packed)[g];
             alignas(16) Out values[kGroup];

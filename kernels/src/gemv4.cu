@@ -23,7 +23,7 @@ template <typename T, bool Vector> __global__ void gemv4Kernel(hr_quant4 q, int6
     __shared__ float book[16];
     loadCodebook(q.type, book);
     const int lane = threadIdx.x % 32;
-    const int shift = __ffsll(q.blocksize) - 1;
+    const int shift = log2Exact(q.blocksize), nestedShift = log2Exact(q.nested_blocksize);
     for (int64_t row = blockIdx.x * int64_t(kWarps) + threadIdx.x / 32; row < rows; row += int64_t(gridDim.x) * kWarps) {
         const int64_t rowStart = row * cols;
         float acc = 0.0f;
@@ -43,14 +43,14 @@ template <typename T, bool Vector> __global__ void gemv4Kernel(hr_quant4 q, int6
                     sum += book[byte >> 4] * toFloat(xs[2 * k]);
                     sum += book[byte & 0x0F] * toFloat(xs[2 * k + 1]);
                 }
-                acc += sum * blockScale(q, (rowStart + chunk * kChunk) >> shift);
+                acc += sum * blockScale(q, (rowStart + chunk * kChunk) >> shift, nestedShift);
             }
         } else {
             for (int64_t c = lane; c < cols; c += 32) {
                 const int64_t e = rowStart + c;
                 const uint8_t byte = q.packed[e >> 1];
                 const unsigned nibble = (e & 1) ? (byte & 0x0F) : (byte >> 4);
-                acc += book[nibble] * blockScale(q, e >> shift) * toFloat(x[c]);
+                acc += book[nibble] * blockScale(q, e >> shift, nestedShift) * toFloat(x[c]);
             }
         }
         acc = warpSum(acc);

@@ -38,12 +38,16 @@ template <> __device__ __forceinline__ __half fromFloat<__half>(float v) { retur
 // kCodebooks[type * 16 + nibble]: NF4 then FP4.
 static __constant__ float kCodebooks[32] = {HR_CODEBOOKS};
 
-// The scale of 4-bit block b (see hr_quant4 in headroom_kernels.h).
-__device__ __forceinline__ float blockScale(const hr_quant4 &q, int64_t b) {
+// log2 of a power of two.
+__device__ __forceinline__ int log2Exact(int64_t powerOfTwo) { return __ffsll(powerOfTwo) - 1; }
+
+// The scale of 4-bit block b (see hr_quant4 in headroom_kernels.h); nestedShift =
+// log2Exact(q.nested_blocksize).
+__device__ __forceinline__ float blockScale(const hr_quant4 &q, int64_t b, int nestedShift) {
     if (q.absmax_codes == nullptr)
         return __ldg(q.absmax + b);
     const float decoded = __fmul_rn(__ldg(q.nested_map + __ldg(q.absmax_codes + b)),
-                                    __ldg(q.nested_absmax + b / q.nested_blocksize));
+                                    __ldg(q.nested_absmax + (b >> nestedShift)));
     return __fadd_rn(decoded, q.nested_offset);
 }
 
