@@ -5,8 +5,10 @@
 //   adamw_8bit        bitsandbytes' 8-bit AdamW: moments quantized blockwise (256) with the signed
 //                     (first) and unsigned (second) dynamic maps; tensors under 4096 elements keep
 //                     float32 states, as bitsandbytes does (~2.03 bytes / parameter otherwise)
-//   paged_adamw_8bit  bitsandbytes pages these states to host memory on CUDA; that paging is not
-//                     implemented yet, so it runs as adamw_8bit (create() says so through `notice`)
+//   paged_adamw_8bit  adamw_8bit whose states of tensors over 1e5 elements live, on CUDA, in managed
+//                     memory the driver pages to the host under pressure (bitsandbytes' paged
+//                     optimizer); elsewhere, or without the CUDA kernels, it runs as adamw_8bit
+//                     (create() says so through `notice`)
 //   sgd               plain gradient descent
 #pragma once
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "cuda/cuda_kernels.h"
 #include "headroom/error.h"
 #include "headroom/quantization.h"
 
@@ -82,24 +83,27 @@ private:
 };
 
 // bitsandbytes' 8-bit AdamW, blockwise: each step dequantizes a tensor's moments, applies the
-// float32 AdamW update, and re-quantizes them with fresh block scales.
+// float32 AdamW update, and re-quantizes them with fresh block scales (on CUDA, where the kernels
+// are built, one fused kernel does all three). Paged: on CUDA the states of large tensors live in
+// managed memory the driver can move to the host under pressure, prefetched before each step.
 class AdamW8bit final : public Optimizer {
 public:
     static constexpr int64_t kMinQuantizedElements = 4096;  // bitsandbytes' min_8bit_size
+    static constexpr int64_t kMinPagedElements = 100000;    // bitsandbytes pages tensors above 1e5
     static constexpr int64_t kBlocksize = 256;
 
-    AdamW8bit(std::string name, std::vector<NamedTensor> params, const OptimizerSettings &s)
+    AdamW8bit(std::string name, std::vector<NamedTensor> params, const OptimizerSettings &s, bool paged)
         : Optimizer(std::move(name), std::move(params), s) {
         for (const auto &p : m_parameters) {
             State st;
             st.quantized = p.tensor.numel() >= kMinQuantizedElements;
             auto zeros = torch::zeros({p.tensor.numel()}, p.tensor.options().dtype(torch::kFloat32));
-            if (st.quantized) {
-                st.m8 = quantizeBlockwise8(zeros, true, kBlocksize);
-                st.v8 = quantizeBlockwise8(zeros, false, kBlocksize);
-            } else {
+            if (!st.quantized) {
                 st.m = zeros.clone();
                 st.v = zeros.clone();
+            } else if (!(paged && p.tensor.numel() >= kMinPagedElements && pagedStates(p.tensor, st))) {
+                st.m8 = quantizeBlockwise8(zeros, true, kBlocksize);
+                st.v8 = quantizeBlockwise8(zeros, false, kBlocksize);
             }
             m_states.push_back(std::move(st));
         }
@@ -114,6 +118,13 @@ public:
             if (!g.defined())
                 continue;
             auto &st = m_states[i];
+#ifdef HEADROOM_WITH_CUDA_KERNELS
+            if (st.paged)
+                for (const auto *t : {&st.m8.codes, &st.m8.absmax, &st.v8.codes, &st.v8.absmax})
+                    cuda::prefetchToDevice(*t);
+            if (st.quantized && cuda::adamw8bitStep(p, g, st.m8, st.v8, lr, m_steps, m_settings))
+                continue;
+#endif
             auto m = st.quantized ? dequantizeBlockwise8(st.m8) : st.m;
             auto v = st.quantized ? dequantizeBlockwise8(st.v8) : st.v;
             adamwUpdate(p.view({-1}), g.reshape({-1}).to(torch::kFloat32), m, v, lr, m_steps, m_settings);
@@ -168,9 +179,31 @@ public:
 private:
     struct State {
         bool quantized = false;
+        bool paged = false;   // m8 and v8 in managed memory
         Blockwise8 m8, v8;    // quantized moments
         torch::Tensor m, v;   // float32 moments of small tensors
     };
+
+    // Zeroed states in managed memory for a CUDA parameter. False, leaving st as it is, off CUDA,
+    // in builds without the CUDA kernels, or when the card has less free memory than they need (they
+    // are then allocated as usual, where the caching allocator's reserve may still hold them).
+    static bool pagedStates(const torch::Tensor &p, State &st) {
+#ifdef HEADROOM_WITH_CUDA_KERNELS
+        if (!p.is_cuda())
+            return false;
+        auto m = cuda::pagedBlockwise8(p.numel(), true, kBlocksize, p.device());
+        auto v = m ? cuda::pagedBlockwise8(p.numel(), false, kBlocksize, p.device()) : std::nullopt;
+        if (!m || !v)
+            return false;
+        st.m8 = std::move(*m);
+        st.v8 = std::move(*v);
+        st.paged = true;
+        return true;
+#else
+        return false;
+#endif
+    }
+
     std::vector<State> m_states;
 };
 
@@ -200,11 +233,18 @@ std::unique_ptr<Optimizer> Optimizer::create(const std::string &name, std::vecto
     if (name == "adamw_torch")
         return std::make_unique<AdamW>(std::move(parameters), settings);
     if (name == "adamw_8bit")
-        return std::make_unique<AdamW8bit>(name, std::move(parameters), settings);
+        return std::make_unique<AdamW8bit>(name, std::move(parameters), settings, false);
     if (name == "paged_adamw_8bit") {
+#ifdef HEADROOM_WITH_CUDA_KERNELS
+        const bool onCuda = !parameters.empty() && parameters.front().tensor.is_cuda();
+        if (notice && !onCuda)
+            *notice = "paged_adamw_8bit: states are paged only on CUDA; running it as adamw_8bit";
+#else
         if (notice)
-            *notice = "paged_adamw_8bit: paging states to host memory is not implemented yet; running it as adamw_8bit";
-        return std::make_unique<AdamW8bit>(name, std::move(parameters), settings);
+            *notice = "paged_adamw_8bit: paging states to host memory needs a CUDA build with Headroom's kernels; "
+                      "running it as adamw_8bit";
+#endif
+        return std::make_unique<AdamW8bit>(name, std::move(parameters), settings, true);
     }
     if (name == "sgd")
         return std::make_unique<Sgd>(std::move(parameters), settings);
