@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(build-essential cmake ninja-build ccache pkg-config
-          libtorch-dev libopenblas0-openmp
+          libtorch-dev libopenblas0-openmp libgloo-dev
           qt6-base-dev libqcustomplot-dev nlohmann-json3-dev libcli11-dev
           libsentencepiece-dev sentencepiece libpcre2-dev libicu-dev
           xvfb xauth imagemagick)

@@ -4,6 +4,7 @@
 #include <csignal>
 #include <thread>
 
+#include "headroom/distributed.h"
 #include "headroom/error.h"
 #include "headroom/mixed_precision.h"
 #include "headroom/runtime.h"
@@ -53,8 +54,9 @@ void addTrainCommand(CLI::App &app, CliContext &ctx) {
         std::string config;
         std::vector<std::string> overrides;
         std::string resumeDir;
-        std::string precision;
+        std::string precision, budget;
         int64_t maxSteps = 0;
+        int nproc = 0;
     };
     static Args args;
     auto *cmd = app.add_subcommand("train", "Fine-tune a LoRA/QLoRA adapter as CONFIG.json says");
@@ -76,16 +78,19 @@ void addTrainCommand(CLI::App &app, CliContext &ctx) {
                     "auto (bf16 where the device computes it natively, fp16 on older GPUs, else fp32), fp32, bf16 "
                     "or fp16; sets training.bf16/fp16")
         ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16"}));
+    cmd->add_option("--nproc", args.nproc,
+                    "data-parallel worker processes on this machine (one per GPU, or CPU workers with Gloo); "
+                    "workers started by torchrun or Slurm read RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT instead")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--budget", args.budget,
+                    "memory budget: a GPU preset (t4, ...) or a size (6GiB); a step past it runs out of memory as on "
+                    "that card (sets training.memory_budget)");
     cmd->callback([&ctx, resume] {
-        auto config = TrainConfig::fromFile(args.config);
-        for (const auto &assignment : args.overrides)
-            config.applyOverride(assignment);
+        auto config = loadTrainConfig(args.config, args.overrides, ctx);
         if (args.maxSteps > 0)
             config.training.maxSteps = args.maxSteps;
-        if (ctx.device != "auto")
-            config.device = ctx.device;
-        if (ctx.threads > 0)
-            config.threads = ctx.threads;
+        if (!args.budget.empty())
+            config.training.memoryBudget = args.budget;
         if (!args.precision.empty()) {
             std::string reason;
             const Precision chosen = args.precision == "auto" ? autoPrecision(resolveDevice(config.device), &reason)
@@ -99,7 +104,36 @@ void addTrainCommand(CLI::App &app, CliContext &ctx) {
         }
         config.validate(args.config);
 
+        // A process that finds WORLD_SIZE set is a worker (of --nproc, torchrun or Slurm).
+        const auto env = DistributedEnv::fromEnvironment();
+        if (env && args.nproc > 0 && args.nproc != env->worldSize)
+            throw invalidInput("--nproc " + std::to_string(args.nproc) + " but the environment says WORLD_SIZE=" +
+                               std::to_string(env->worldSize) + " (drop --nproc under torchrun or Slurm)");
+        if (!env && args.nproc > 1) {
+            if (!distributedSupported())
+                throw invalidInput("--nproc " + std::to_string(args.nproc) +
+                                   ": this build has no multi-process training (LibTorch's c10d headers or gloo were "
+                                   "missing when it was built; on Debian install libgloo-dev and rebuild)");
+            // Time for the others to hit their own timeout and say so before they are terminated.
+            const int grace = int(std::min<int64_t>(config.training.ddpTimeout + 5, 60));
+            const auto launched = launchLocalWorkers(args.nproc, grace);
+            if (launched.exitCode == 0)
+                return;
+            const std::string message = launched.failure + "; the run ended (--resume continues from the latest "
+                                        "complete checkpoint in " + config.training.outputDir + ", if one was written)";
+            throw launched.exitCode == 2 ? invalidInput(message) : runtimeFailure(message);
+        }
+        std::unique_ptr<DistributedContext> distributed;
+        if (env && env->worldSize > 1) {
+            const bool cuda = resolveDevice(config.device).is_cuda();
+            if (cuda)
+                config.device = "cuda:" + std::to_string(env->localRank);
+            distributed = DistributedContext::connect(*env, cuda, std::chrono::seconds(config.training.ddpTimeout));
+        }
+        const bool main = !distributed || distributed->isMain();
+
         ConsoleProgressSink console(stderr, config.training.loggingSteps);
+        TrainingObserver silent;  // ranks other than 0 report only through their exit code and error line
         TrainingControl control;
         ResumeRequest request;
         request.resume = resume->count() > 0;
@@ -107,9 +141,10 @@ void addTrainCommand(CLI::App &app, CliContext &ctx) {
         TrainSummary summary;
         {
             InterruptWatcher watcher(control);
-            summary = runTraining(config, console, &control, request);
+            summary = runTraining(config, main ? static_cast<TrainingObserver &>(console) : silent, &control, request,
+                                  distributed.get());
         }
-        if (ctx.json)
+        if (ctx.json && main)
             ctx.printJson(summary.toJson());
         if (summary.stopped)
             throw runtimeFailure("interrupted at step " + std::to_string(summary.steps) +

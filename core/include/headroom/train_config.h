@@ -79,6 +79,7 @@ struct TrainingSettings {
     int64_t saveSteps = 500;                 // save_steps: steps between checkpoints ("steps")
     int64_t saveTotalLimit = 3;              // save_total_limit: checkpoints kept; 0 = all
     int64_t seed = 42;                       // seed: data order, split, adapter init, dropout
+    int64_t ddpTimeout = 1800;               // ddp_timeout: seconds a collective waits for other ranks
     double adamBeta1 = 0.9;                  // adam_beta1 (extension)
     double adamBeta2 = 0.999;                // adam_beta2 (extension)
     double adamEpsilon = 1e-8;               // adam_epsilon (extension)

@@ -39,8 +39,10 @@ struct TrainSummary {
     nlohmann::json toJson() const;  // the `train --json` result of interfaces.md
 };
 
+class DistributedContext;
+// With `distributed` (distributed.h), this process is one rank of a data-parallel run.
 TrainSummary runTraining(const TrainConfig &config, TrainingObserver &observer, TrainingControl *control,
-                         const ResumeRequest &resume);
+                         const ResumeRequest &resume, DistributedContext *distributed = nullptr);
 
 class TrainingDataset;
 // The same run on rows prepared by the caller instead of config.dataset (benchmarks, find-batch):

@@ -293,6 +293,11 @@ std::vector<FieldDescriptor> describeFields()
               "Seeds the data order, the validation split, adapter initialisation and dropout: the "
               "same seed gives the same run.")
             .atLeast(0),
+        Field("training.ddp_timeout", [](auto &c) -> auto & { return c.training.ddpTimeout; },
+              "Multi-process training: seconds a collective (gradient all-reduce, rendezvous) waits "
+              "for the other ranks before the run ends with an error naming the cause; no effect on "
+              "one process.")
+            .atLeast(1),
         Field("training.adam_beta1", [](auto &c) -> auto & { return c.training.adamBeta1; },
               "AdamW's decay rate of the gradient average; no effect on memory or speed.")
             .atLeast(0).below(1),

@@ -9,6 +9,7 @@
 #include "headroom/causal_lm.h"
 #include "headroom/chunked_loss.h"
 #include "headroom/dataset.h"
+#include "headroom/distributed.h"
 #include "headroom/error.h"
 #include "headroom/lr_schedule.h"
 #include "headroom/memory.h"
@@ -47,19 +48,22 @@ int64_t tensorBytes(const torch::Tensor &t) { return t.defined() ? t.numel() * i
 class TrainingRun {
 public:
     TrainingRun(const TrainConfig &config, TrainingObserver &observer, TrainingControl *control,
-                std::optional<TrainingDataset> presetData = std::nullopt)
-        : m_config(config), m_userObserver(observer), m_control(control), m_presetData(std::move(presetData)) {}
+                std::optional<TrainingDataset> presetData = std::nullopt, DistributedContext *distributed = nullptr)
+        : m_config(config), m_userObserver(observer), m_control(control), m_presetData(std::move(presetData)),
+          m_dist(distributed) {}
 
     TrainSummary run(const ResumeRequest &resume) {
         setUp();
         if (resume.resume)
             loadCheckpoint(resume.checkpointDir);
+        if (m_dist)
+            joinRanks();
         RunStartEvent start;
         start.totalSteps = m_totalSteps;
         start.startStep = m_step;
         start.trainExamples = int64_t(m_data.train().size());
         start.validationExamples = int64_t(m_data.validation().size());
-        start.effectiveBatch = m_config.effectiveBatch();
+        start.effectiveBatch = m_config.effectiveBatch(worldSize());
         start.trainableParameters = m_model->trainableParameters();
         start.totalParameters = m_model->config().totalParameters() + start.trainableParameters;
         start.precision = precisionName(m_precision);
@@ -75,6 +79,19 @@ public:
 
 private:
     void warn(const std::string &message) { m_warnings.push_back(message); }
+    int worldSize() const { return m_dist ? m_dist->worldSize() : 1; }
+    bool isMain() const { return !m_dist || m_dist->isMain(); }
+
+    // Data parallelism: every rank must train on the same rows from the same step, and starts from
+    // rank 0's adapter weights; dropout draws differ per rank (rank 0 keeps the 1-process stream).
+    void joinRanks() {
+        m_dist->requireSame(int64_t(m_data.train().size()), "the number of training rows");
+        m_dist->requireSame(m_step, "the step to start from");
+        m_dist->requireSame(m_totalSteps, "the number of steps");
+        m_dist->broadcastFromMain(m_parameters);
+        if (!isMain())
+            torch::manual_seed(uint64_t(m_config.training.seed) + 1000003ULL * uint64_t(m_dist->rank()) + uint64_t(m_step));
+    }
 
     void setUp() {
         m_config.validate();
@@ -85,13 +102,13 @@ private:
         requirePrecisionSupported(m_precision, m_device, t.fp16 ? "training.fp16" : "training.bf16");
         m_outputDir = fs::absolute(t.outputDir);
         fs::create_directories(m_outputDir);
-        {
+        m_observer.add(&m_userObserver);
+        if (isMain()) {  // only rank 0 writes the run's files
             std::ofstream out(m_outputDir / "config.json");
             out << m_config.toJson().dump(2) << "\n";
+            m_metrics = std::make_unique<JsonlMetricsSink>((m_outputDir / "metrics.jsonl").string());
+            m_observer.add(m_metrics.get());
         }
-        m_metrics = std::make_unique<JsonlMetricsSink>((m_outputDir / "metrics.jsonl").string());
-        m_observer.add(&m_userObserver);
-        m_observer.add(m_metrics.get());
 
         if (m_device.is_cpu())
             installMemoryTracking();
@@ -147,7 +164,7 @@ private:
             m_parameters.push_back(p.tensor);
         m_scaler = std::make_unique<LossScaler>(m_precision == Precision::FP16);
 
-        m_perStep = t.perDeviceTrainBatchSize * t.gradientAccumulationSteps;
+        m_perStep = t.perDeviceTrainBatchSize * t.gradientAccumulationSteps * worldSize();  // rows of all ranks
         const int64_t rows = int64_t(m_data.train().size());
         m_totalSteps = t.maxSteps > 0 ? t.maxSteps
                                       : std::max<int64_t>(1, int64_t(std::ceil(t.numTrainEpochs * double(rows) / double(m_perStep))));
@@ -172,6 +189,12 @@ private:
             m_optimizer->loadStateTensors(loaded.tensors);
             m_scaler->loadState(state.at("scaler"));
             m_step = state.at("step").get<int64_t>();
+            // The data position is global; it maps onto this run's steps when micro x accum x ranks is the same.
+            if (state.contains("data_position") && state.at("data_position").get<int64_t>() != m_step * m_perStep)
+                throw invalidInput(dir + ": written at data position " + state.at("data_position").dump() +
+                                   " (step " + std::to_string(m_step) + ") with another effective batch than this run's " +
+                                   std::to_string(m_perStep) + " (micro-batch x accumulation x processes): keep it equal "
+                                   "to resume, e.g. double gradient_accumulation_steps when halving the processes");
             m_lastLoss = state.value("loss", 0.0);
             for (const auto &[key, device] : rngDevices()) {
                 const auto rng = loaded.tensors.find(key);
@@ -251,18 +274,29 @@ private:
         const double divisor = double(std::max<int64_t>(1, targets));
         double lossSum = 0;
         int64_t tokens = 0;
+        const StepShard shard = stepShard(int64_t(rows.size()), m_dist ? m_dist->rank() : 0, worldSize());
+        if (m_dist && m_dist->any(m_control && m_control->stopRequested()))  // all ranks stop at the same step
+            return false;
         for (int64_t micro = 0; micro < t.gradientAccumulationSteps; ++micro) {
-            if (m_control && (m_control->stopRequested() || (m_control->paused() && !m_control->waitWhilePaused()))) {
+            if (!m_dist && m_control &&
+                (m_control->stopRequested() || (m_control->paused() && !m_control->waitWhilePaused()))) {
                 m_optimizer->zeroGrad();
                 return false;
             }
-            std::vector<const TokenizedExample *> part(rows.begin() + micro * t.perDeviceTrainBatchSize,
-                                                       rows.begin() + (micro + 1) * t.perDeviceTrainBatchSize);
+            const auto first = rows.begin() + shard.begin + micro * t.perDeviceTrainBatchSize;
+            std::vector<const TokenizedExample *> part(first, first + t.perDeviceTrainBatchSize);
             const auto batch = collateMicroBatch(part, m_config.dataset.packing, m_device);
             const auto loss = batchLoss(batch, true);
             (loss.sum * (m_scaler->scale() / divisor)).backward();
             lossSum += loss.sum.item<double>();
             tokens += batch.tokens;
+        }
+        if (m_dist) {  // each rank's gradients are its share of the sum over the step's targets
+            m_dist->sumGradients(m_parameters);
+            std::vector<double> totals = {lossSum, double(tokens)};
+            m_dist->sumInPlace(totals);
+            lossSum = totals[0];
+            tokens = int64_t(totals[1]);
         }
         const bool finite = m_scaler->unscaleAndCheck(m_parameters);
         double norm = 0;
@@ -296,7 +330,8 @@ private:
         double lossSum = 0;
         int64_t targets = 0;
         const int64_t b = m_config.training.perDeviceTrainBatchSize;
-        for (size_t start = 0; start < validation.size(); start += size_t(b)) {
+        const size_t rank = size_t(m_dist ? m_dist->rank() : 0);
+        for (size_t start = rank * size_t(b); start < validation.size(); start += size_t(b * worldSize())) {
             std::vector<const TokenizedExample *> part;
             for (size_t i = start; i < std::min(validation.size(), start + size_t(b)); ++i)
                 part.push_back(&validation[i]);
@@ -304,6 +339,12 @@ private:
             const auto loss = batchLoss(batch, false);
             lossSum += loss.sum.item<double>();
             targets += loss.tokens;
+        }
+        if (m_dist) {
+            std::vector<double> totals = {lossSum, double(targets)};
+            m_dist->sumInPlace(totals);
+            lossSum = totals[0];
+            targets = int64_t(totals[1]);
         }
         return targets ? lossSum / double(targets) : 0.0;
     }
@@ -328,6 +369,8 @@ private:
     }
 
     std::string saveCheckpoint() {
+        if (!isMain())
+            return {};
         CheckpointContents contents;
         contents.trainerState = {{"step", m_step},
                                  {"total_steps", m_totalSteps},
@@ -405,7 +448,8 @@ private:
             if (m_config.training.saveStrategy != "no")
                 saveCheckpoint();
             s.adapterDir = (m_outputDir / "adapter").string();
-            saveAdapter(*m_model, s.adapterDir, card());
+            if (isMain())
+                saveAdapter(*m_model, s.adapterDir, card());
         }
         FinishEvent e;
         e.steps = s.steps;
@@ -422,6 +466,7 @@ private:
     TrainingObserver &m_userObserver;
     TrainingControl *m_control;
     std::optional<TrainingDataset> m_presetData;
+    DistributedContext *m_dist;  // null for one process
     ObserverFanout m_observer;
     std::unique_ptr<JsonlMetricsSink> m_metrics;
     std::vector<std::string> m_warnings;
@@ -443,8 +488,8 @@ private:
 } // namespace
 
 TrainSummary runTraining(const TrainConfig &config, TrainingObserver &observer, TrainingControl *control,
-                         const ResumeRequest &resume) {
-    TrainingRun run(config, observer, control);
+                         const ResumeRequest &resume, DistributedContext *distributed) {
+    TrainingRun run(config, observer, control, std::nullopt, distributed);
     try {
         return run.run(resume);
     } catch (const std::exception &e) {

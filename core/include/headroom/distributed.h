@@ -1,0 +1,106 @@
+// Data-parallel training over several processes, on PyTorch's own distributed engine (c10d):
+// rendezvous through a TCPStore (rank 0 serves it), collectives through Gloo on CPU and NCCL on
+// CUDA where the LibTorch build has them.
+//
+//   // a launcher (torchrun, Slurm, `headroom-cli train --nproc N`) set RANK, WORLD_SIZE, ...
+//   if (auto env = DistributedEnv::fromEnvironment()) {
+//       auto context = DistributedContext::connect(*env, /*cuda=*/false, std::chrono::seconds(1800));
+//       runTraining(config, observer, &control, resume, context.get());
+//   }
+//
+// Every rank holds the whole model and adapters and trains on its own share of each optimizer
+// step's examples (stepShard); the trainer sums the gradients of the trainable parameters over the
+// ranks, so N ranks x accumulation A compute the same step as 1 rank x accumulation N*A. A
+// collective that waits longer than the timeout (a rank died or hangs) throws runtimeFailure.
+// launchLocalWorkers() is the `--nproc` launcher: it re-executes this program N times with those
+// variables set and reports which rank failed, and why.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace at {
+class Tensor;
+}
+
+namespace headroom {
+
+// True when this build has c10d with Gloo (HEADROOM_WITH_DISTRIBUTED); without it, a world size
+// above 1 is refused with an error saying so.
+bool distributedSupported();
+// True when this build also has NCCL (a CUDA LibTorch with c10d's NCCL process group).
+bool ncclSupported();
+// CUDA devices visible to this process (0 without CUDA): what "GPUs: N" can offer.
+int cudaDeviceCount();
+
+// The standard launcher variables (the names torchrun and torch.distributed use).
+struct DistributedEnv {
+    int rank = 0, worldSize = 1, localRank = 0;
+    std::string masterAddr = "127.0.0.1";
+    int masterPort = 29500;
+
+    // The variables of this process: nullopt when WORLD_SIZE is not set. Throws invalidInput naming
+    // the variable when one is malformed or out of range (e.g. RANK >= WORLD_SIZE).
+    static std::optional<DistributedEnv> fromEnvironment();
+};
+
+// The rows [begin, end) of one optimizer step's `stepRows` examples that `rank` trains on:
+// contiguous, equal blocks (stepRows is micro-batch x accumulation x world size).
+struct StepShard {
+    int64_t begin = 0, end = 0;
+};
+StepShard stepShard(int64_t stepRows, int rank, int worldSize);
+
+// One process's membership of the process group. Every call is a collective: all ranks must make
+// the same calls in the same order.
+class DistributedContext {
+public:
+    // Rendezvous (rank 0 starts the TCPStore on masterAddr:masterPort) and the process group: NCCL
+    // when `cuda` and this build has it, else Gloo. `timeout` bounds the rendezvous and every
+    // collective. Throws runtimeFailure when the other ranks do not arrive in time.
+    static std::unique_ptr<DistributedContext> connect(const DistributedEnv &env, bool cuda,
+                                                       std::chrono::seconds timeout);
+    ~DistributedContext();
+
+    int rank() const;
+    int worldSize() const;
+    bool isMain() const { return rank() == 0; }
+    const char *backendName() const;  // "gloo" or "nccl"
+
+    // Element-wise sums over all ranks, in place. Gradients go through flat buckets of
+    // kBucketBytes, one all-reduce each, like DistributedDataParallel's default bucket size.
+    static constexpr int64_t kBucketBytes = 25 << 20;
+    void sumInPlace(std::vector<double> &values);
+    void sumGradients(const std::vector<at::Tensor> &parameters);
+    // Copies rank 0's values of `tensors` into every rank's.
+    void broadcastFromMain(const std::vector<at::Tensor> &tensors);
+    // True on every rank when `flag` is true on any rank (stop requests agree this way).
+    bool any(bool flag);
+    // Throws invalidInput naming `what` when `value` differs between ranks.
+    void requireSame(int64_t value, const std::string &what);
+
+private:
+    struct Impl;
+    explicit DistributedContext(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> m_impl;
+};
+
+// `headroom-cli train --nproc N`: runs this process's own command line (/proc/self/exe with the
+// arguments of /proc/self/cmdline) in N child processes with MASTER_ADDR=127.0.0.1, a free
+// MASTER_PORT, RANK, LOCAL_RANK and WORLD_SIZE set (a process that finds WORLD_SIZE set is a
+// worker, not a launcher), and OMP_NUM_THREADS = cores / N unless already set. Returns when all
+// have ended. When one fails, the others get `graceSeconds` to end on their own (they see the
+// failure in their next collective) and are then terminated.
+struct LaunchResult {
+    int exitCode = 0;      // the first failed rank's exit code (1 for a signal); 0 when all succeeded
+    std::string failure;   // e.g. "rank 1 (pid 123) was killed by signal 9 (Killed)"; empty on success
+};
+LaunchResult launchLocalWorkers(int nproc, int graceSeconds);
+// A TCP port on 127.0.0.1 that nobody listens on now (the kernel's pick), for MASTER_PORT.
+int freeLocalPort();
+
+} // namespace headroom

@@ -1,0 +1,255 @@
+// DistributedContext on c10d: a TCPStore for the rendezvous and a Gloo (CPU) or NCCL (CUDA)
+// process group for the collectives. Without HEADROOM_WITH_DISTRIBUTED (c10d or gloo headers
+// missing at build time) connect() refuses with an error saying so.
+#include "headroom/distributed.h"
+
+#include <torch/torch.h>
+
+#include "headroom/error.h"
+
+// CMake found c10d's and gloo's headers; LibTorch's own definitions say what it was built with.
+#if defined(HEADROOM_WITH_DISTRIBUTED) && defined(USE_C10D_GLOO)
+#define HEADROOM_HAVE_C10D 1
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#if defined(USE_C10D_NCCL) && __has_include(<nccl.h>)
+#define HEADROOM_HAVE_NCCL 1
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+#endif
+
+namespace headroom {
+
+bool distributedSupported() {
+#ifdef HEADROOM_HAVE_C10D
+    return true;
+#else
+    return false;
+#endif
+}
+
+bool ncclSupported() {
+#ifdef HEADROOM_HAVE_NCCL
+    return true;
+#else
+    return false;
+#endif
+}
+
+int cudaDeviceCount() { return torch::cuda::is_available() ? int(torch::cuda::device_count()) : 0; }
+
+#ifdef HEADROOM_HAVE_C10D
+
+namespace {
+
+// The two collectives the trainer uses, over either process group type (they share no base class
+// across LibTorch 1.13 and 2.x: ProcessGroup there, Backend here).
+class Collectives {
+public:
+    virtual ~Collectives() = default;
+    virtual c10::intrusive_ptr<c10d::Work> allReduce(std::vector<at::Tensor> &tensors, c10d::ReduceOp op) = 0;
+    virtual c10::intrusive_ptr<c10d::Work> broadcast(std::vector<at::Tensor> &tensors) = 0;
+};
+
+template <typename Group>
+class GroupCollectives : public Collectives {
+public:
+    explicit GroupCollectives(c10::intrusive_ptr<Group> group) : m_group(std::move(group)) {}
+    c10::intrusive_ptr<c10d::Work> allReduce(std::vector<at::Tensor> &tensors, c10d::ReduceOp op) override {
+        c10d::AllreduceOptions options;
+        options.reduceOp = op;
+        return m_group->allreduce(tensors, options);
+    }
+    c10::intrusive_ptr<c10d::Work> broadcast(std::vector<at::Tensor> &tensors) override {
+        c10d::BroadcastOptions options;
+        options.rootRank = 0;
+        return m_group->broadcast(tensors, options);
+    }
+
+private:
+    c10::intrusive_ptr<Group> m_group;
+};
+
+bool isLoopback(const std::string &address) {
+    return address == "localhost" || address.rfind("127.", 0) == 0 || address == "::1";
+}
+
+std::shared_ptr<gloo::transport::Device> glooDevice(const DistributedEnv &env) {
+    if (const char *name = std::getenv("GLOO_SOCKET_IFNAME"); name && *name)
+        return c10d::ProcessGroupGloo::createDeviceForInterface(name);
+    if (isLoopback(env.masterAddr))
+        return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+    return c10d::ProcessGroupGloo::createDefaultDevice();
+}
+
+} // namespace
+
+struct DistributedContext::Impl {
+    DistributedEnv env;
+    std::chrono::seconds timeout{0};
+    c10::intrusive_ptr<c10d::Store> store;
+    std::unique_ptr<Collectives> group;
+    const char *backend = "gloo";
+    torch::Device device = torch::kCPU;
+
+    // Who the failure most likely concerns: with two ranks it can only be the other one.
+    std::string peer() const {
+        return env.worldSize == 2 ? "rank " + std::to_string(1 - env.rank) : "another rank";
+    }
+
+    void wait(const c10::intrusive_ptr<c10d::Work> &work, const char *what) const {
+        try {
+            work->wait();
+        } catch (const std::exception &e) {
+            const c10::Error *c10 = dynamic_cast<const c10::Error *>(&e);
+            throw runtimeFailure("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) + ": the " +
+                                 what + " failed: " + peer() + " ended or did not answer within training.ddp_timeout (" +
+                                 std::to_string(timeout.count()) + " s) [" + backend + ": " +
+                                 (c10 ? c10->what_without_backtrace() : e.what()) + "]");
+        }
+    }
+};
+
+std::unique_ptr<DistributedContext> DistributedContext::connect(const DistributedEnv &env, bool cuda,
+                                                                std::chrono::seconds timeout) {
+    auto impl = std::make_unique<Impl>();
+    impl->env = env;
+    impl->timeout = timeout;
+    const std::string where = env.masterAddr + ":" + std::to_string(env.masterPort);
+    try {
+        c10d::TCPStoreOptions options;
+        options.port = uint16_t(env.masterPort);
+        options.isServer = env.rank == 0;
+        options.numWorkers = size_t(env.worldSize);
+        options.waitWorkers = true;
+        options.timeout = timeout;
+        impl->store = c10::make_intrusive<c10d::TCPStore>(env.masterAddr, options);
+        if (cuda) {
+#ifdef HEADROOM_HAVE_NCCL
+            auto nccl = c10d::ProcessGroupNCCL::Options::create();
+            nccl->timeout = timeout;
+            impl->group = std::make_unique<GroupCollectives<c10d::ProcessGroupNCCL>>(
+                c10::make_intrusive<c10d::ProcessGroupNCCL>(impl->store, env.rank, env.worldSize, nccl));
+            impl->backend = "nccl";
+            impl->device = torch::Device(torch::kCUDA, env.localRank);
+#else
+            throw invalidInput("multi-process training on CUDA needs NCCL, and this build has none (a LibTorch "
+                               "with USE_C10D_NCCL and nccl.h at build time); train on --device cpu with Gloo");
+#endif
+        } else {
+            auto gloo = c10d::ProcessGroupGloo::Options::create(timeout);
+            gloo->devices.push_back(glooDevice(env));
+            impl->group = std::make_unique<GroupCollectives<c10d::ProcessGroupGloo>>(
+                c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.worldSize, gloo));
+        }
+    } catch (const Error &) {
+        throw;
+    } catch (const std::exception &e) {
+        const c10::Error *c10 = dynamic_cast<const c10::Error *>(&e);
+        throw runtimeFailure("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) +
+                             ": rendezvous at " + where + " failed within training.ddp_timeout (" +
+                             std::to_string(timeout.count()) + " s): " + (c10 ? c10->what_without_backtrace() : e.what()));
+    }
+    return std::unique_ptr<DistributedContext>(new DistributedContext(std::move(impl)));
+}
+
+DistributedContext::DistributedContext(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+DistributedContext::~DistributedContext() = default;
+
+int DistributedContext::rank() const { return m_impl->env.rank; }
+int DistributedContext::worldSize() const { return m_impl->env.worldSize; }
+const char *DistributedContext::backendName() const { return m_impl->backend; }
+
+void DistributedContext::sumInPlace(std::vector<double> &values) {
+    std::vector<at::Tensor> tensors = {torch::tensor(values, torch::kFloat64).to(m_impl->device)};
+    m_impl->wait(m_impl->group->allReduce(tensors, c10d::ReduceOp::SUM), "all-reduce of the step's totals");
+    const auto summed = tensors[0].cpu();
+    for (size_t i = 0; i < values.size(); ++i)
+        values[i] = summed[int64_t(i)].item<double>();
+}
+
+void DistributedContext::sumGradients(const std::vector<at::Tensor> &parameters) {
+    torch::NoGradGuard noGrad;
+    // Buckets of same-dtype gradients up to kBucketBytes, flattened, summed, copied back.
+    std::vector<at::Tensor> bucket;
+    int64_t bytes = 0;
+    const auto flush = [&] {
+        if (bucket.empty())
+            return;
+        std::vector<at::Tensor> flat = {torch::cat(bucket)};
+        m_impl->wait(m_impl->group->allReduce(flat, c10d::ReduceOp::SUM), "gradient all-reduce");
+        int64_t offset = 0;
+        for (const auto &g : bucket) {
+            g.copy_(flat[0].slice(0, offset, offset + g.numel()).view_as(g));
+            offset += g.numel();
+        }
+        bucket.clear();
+        bytes = 0;
+    };
+    for (const auto &p : parameters) {
+        at::Tensor grad = p.mutable_grad();
+        if (!grad.defined())  // a rank whose share left a parameter unused still takes part
+            grad = p.mutable_grad() = torch::zeros_like(p);
+        else if (!grad.is_contiguous())
+            grad = p.mutable_grad() = grad.contiguous();
+        if (!bucket.empty() && bucket.front().scalar_type() != grad.scalar_type())
+            flush();
+        bucket.push_back(grad.view(-1));
+        bytes += grad.numel() * int64_t(grad.element_size());
+        if (bytes >= kBucketBytes)
+            flush();
+    }
+    flush();
+}
+
+void DistributedContext::broadcastFromMain(const std::vector<at::Tensor> &tensors) {
+    torch::NoGradGuard noGrad;
+    for (const auto &t : tensors) {
+        std::vector<at::Tensor> one = {t.detach()};
+        m_impl->wait(m_impl->group->broadcast(one), "broadcast of rank 0's adapter weights");
+    }
+}
+
+bool DistributedContext::any(bool flag) {
+    std::vector<double> values = {flag ? 1.0 : 0.0};
+    sumInPlace(values);
+    return values[0] > 0;
+}
+
+void DistributedContext::requireSame(int64_t value, const std::string &what) {
+    std::vector<at::Tensor> extremes = {torch::tensor({value, -value}, torch::kInt64).to(m_impl->device)};
+    m_impl->wait(m_impl->group->allReduce(extremes, c10d::ReduceOp::MAX), "consistency check");
+    const auto cpu = extremes[0].cpu();
+    const int64_t high = cpu[0].item<int64_t>(), low = -cpu[1].item<int64_t>();
+    if (high != low)
+        throw invalidInput("rank " + std::to_string(rank()) + ": " + what + " differs between ranks (" +
+                           std::to_string(low) + " to " + std::to_string(high) +
+                           "): every rank must read the same config, model and dataset");
+}
+
+#else  // no c10d/gloo in this build
+
+struct DistributedContext::Impl {};
+
+// connect() always throws here, so no context exists; the members only satisfy the linker.
+
+std::unique_ptr<DistributedContext> DistributedContext::connect(const DistributedEnv &env, bool, std::chrono::seconds) {
+    throw invalidInput("WORLD_SIZE=" + std::to_string(env.worldSize) +
+                       ": this build has no multi-process training (LibTorch's c10d headers or gloo were missing "
+                       "when it was built; on Debian install libgloo-dev and rebuild)");
+}
+
+DistributedContext::DistributedContext(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
+DistributedContext::~DistributedContext() = default;
+int DistributedContext::rank() const { return 0; }
+int DistributedContext::worldSize() const { return 1; }
+const char *DistributedContext::backendName() const { return "none"; }
+void DistributedContext::sumInPlace(std::vector<double> &) {}
+void DistributedContext::sumGradients(const std::vector<at::Tensor> &) {}
+void DistributedContext::broadcastFromMain(const std::vector<at::Tensor> &) {}
+bool DistributedContext::any(bool flag) { return flag; }
+void DistributedContext::requireSame(int64_t, const std::string &) {}
+
+#endif
+
+} // namespace headroom
