@@ -32,6 +32,7 @@ void addTrainCommand(CLI::App &app, CliContext &ctx);
 void addMakeModelCommand(CLI::App &app, CliContext &ctx);
 void addBenchCommand(CLI::App &app, CliContext &ctx);
 void addEstimateCommand(CLI::App &app, CliContext &ctx);
+void addExportCommand(CLI::App &app, CliContext &ctx);
 
 // "a,b,,c" -> {"a", "b", "c"}.
 std::vector<std::string> splitList(const std::string &text);

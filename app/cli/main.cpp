@@ -23,6 +23,7 @@ int main(int argc, char **argv) {
     cli::addMakeModelCommand(app, ctx);
     cli::addBenchCommand(app, ctx);
     cli::addEstimateCommand(app, ctx);
+    cli::addExportCommand(app, ctx);
     try {
         app.parse(argc, argv);
         return 0;

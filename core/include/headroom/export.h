@@ -1,0 +1,70 @@
+// Exports of a fine-tune for deployment: the LoRA adapter in PEFT's layout, a merged Hugging Face
+// model folder, and a GGUF LoRA adapter for llama.cpp / Ollama.
+//
+// Intended usage (what `headroom-cli export ...` calls):
+//   exportAdapter("runs/demo", "out/adapter");                       // run, checkpoint or adapter folder
+//   MergedExportOptions merged;  merged.baseDir = "models/base";  merged.dtype = Dtype::BF16;
+//   exportMerged("runs/demo", "out/merged", merged);
+//   GgufLoraOptions gguf;  gguf.baseDir = "models/base";
+//   exportGgufLora("runs/demo", "out/adapter.gguf", gguf);
+// Every export is written under a temporary name beside its destination and renamed when complete,
+// so a failure leaves nothing that looks whole. Bad input (no adapter, missing or mismatched base
+// model, corrupt files) throws invalidInput naming the file; I/O failures throw runtimeFailure.
+// No LibTorch in this header.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "headroom/safetensors.h"
+
+namespace headroom {
+
+// Where the adapter of a run, a checkpoint or an adapter folder is, and what the run was.
+struct AdapterSource {
+    std::string adapterDir;    // holds adapter_config.json and adapter_model.safetensors
+    std::string checkpointDir; // the checkpoint-N it came from, if any
+    nlohmann::json trainConfig; // the run's training config when found beside it, else null
+};
+// Accepts an adapter folder, a checkpoint-N folder (its adapter/), or a run's output folder (its
+// adapter/, else its newest complete checkpoint). Throws invalidInput naming the folder otherwise.
+AdapterSource findAdapter(const std::string &runCheckpointOrAdapterDir);
+
+struct ExportResult {
+    std::string path;
+    uint64_t bytes = 0;  // of everything written
+};
+
+// PEFT folder: adapter_config.json (every LoraConfig field PEFT writes), adapter_model.safetensors
+// (PEFT's keys, float32, metadata {"format": "pt"}) and a README.md model card.
+ExportResult exportAdapter(const std::string &source, const std::string &outDir);
+
+enum class MergeOnto {
+    Original,     // the base's stored weights (what a full-precision deployment runs)
+    Dequantized,  // the 4-bit weights the QLoRA run trained against, dequantized (PEFT's
+                  // merge_and_unload on a 4-bit-loaded model)
+};
+
+struct MergedExportOptions {
+    std::string baseDir;                        // empty: adapter_config.json's base_model_name_or_path
+    Dtype dtype = Dtype::BF16;                  // BF16, F16 or F32
+    uint64_t maxShardBytes = 5'000'000'000ull;  // transformers' default max_shard_size "5GB"
+    MergeOnto onto = MergeOnto::Original;
+};
+// An HF model folder: config.json (torch_dtype set), model.safetensors or shards +
+// model.safetensors.index.json, generation_config.json, the base's tokenizer files. Streams tensor by
+// tensor (large untouched tensors in row chunks), so memory stays near one weight plus its adapter.
+ExportResult exportMerged(const std::string &source, const std::string &outDir, const MergedExportOptions &options);
+
+struct GgufLoraOptions {
+    std::string baseDir;      // empty: adapter_config.json's base_model_name_or_path (config.json is enough)
+    bool f16 = false;         // tensor data F16 instead of F32
+    std::string ollamaFrom;   // the Modelfile's FROM; empty: the base model's name
+};
+// A GGUF v3 LoRA adapter as llama.cpp's convert_lora_to_gguf.py writes it, plus "Modelfile" for
+// Ollama beside it. Returns the .gguf (bytes: the .gguf alone).
+ExportResult exportGgufLora(const std::string &source, const std::string &outFile, const GgufLoraOptions &options);
+
+} // namespace headroom

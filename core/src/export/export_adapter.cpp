@@ -1,0 +1,88 @@
+// export adapter: the adapter of a run, checkpoint or adapter folder as a clean PEFT folder. No base
+// model needed: tensor names and ranks are checked against adapter_config.json, weights rewritten
+// as float32 under PEFT's names (without the ".default" some tools add).
+#include <algorithm>
+#include <regex>
+#include <sstream>
+
+#include "export/export_internal.h"
+#include "headroom/adapter_io.h"
+#include "headroom/error.h"
+#include "headroom/lora_count.h"
+#include "model/checkpoint_tensors.h"
+
+namespace headroom {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// PEFT writes a README.md of its own; a folder without one gets this short card.
+std::string plainCard(const LoraOptions &lora, const std::string &baseModel) {
+    std::ostringstream md;
+    md << "---\nbase_model: " << baseModel << "\nlibrary_name: peft\ntags:\n- lora\n---\n\n"
+       << "# LoRA adapter for " << baseModel << "\n\n"
+       << "Exported by Headroom (`headroom-cli export adapter`); r " << lora.r << ", lora_alpha " << lora.alpha
+       << (lora.useRslora ? ", rsLoRA" : "") << ". Training details were not available.\n\n"
+       << "Load it with `PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(\"" << baseModel
+       << "\"), \"path/to/this/folder\")`.\n";
+    return md.str();
+}
+
+} // namespace
+
+ExportResult exportAdapter(const std::string &sourcePath, const std::string &outDir) {
+    const auto source = findAdapter(sourcePath);
+    const auto adapter = exporting::openAdapter(source.adapterDir);
+    const auto &file = *adapter.weights;
+    static const std::regex key(R"(base_model\.model\.model\.layers\.[0-9]+\.(self_attn|mlp)\.[a-z_]+_proj\.lora_(A|B)(\.default)?\.weight)");
+    std::vector<std::pair<std::string, torch::Tensor>> tensors;
+    for (const auto &info : file.tensors()) {
+        std::smatch match;
+        if (!std::regex_match(info.name, match, key))
+            throw invalidInput(file.path() + ": tensor '" + info.name + "' is not a PEFT LoRA weight of a decoder projection");
+        const bool isA = match[2] == "A";
+        if (info.shape.size() != 2 || info.shape[isA ? 0 : 1] != adapter.lora.r)
+            throw invalidInput(file.path() + ": tensor '" + info.name + "' has shape " + formatShape(info.shape) +
+                               " but adapter_config.json says r = " + std::to_string(adapter.lora.r));
+        const auto type = toTorchDtype(info.dtype, file.path() + ": tensor '" + info.name + "'");
+        std::string name = info.name;
+        if (match[3].matched)
+            name.erase(name.rfind(".default"), 8);
+        tensors.emplace_back(name, torch::from_blob(const_cast<std::uint8_t *>(file.data(info)), info.shape, type)
+                                       .to(torch::kFloat32)
+                                       .contiguous());
+    }
+    if (tensors.empty())
+        throw invalidInput(file.path() + ": holds no tensors");
+    std::sort(tensors.begin(), tensors.end(), [](const auto &x, const auto &y) { return x.first < y.first; });
+
+    exporting::StagedPath staged(outDir);
+    staged.createFolder();
+    {
+        SafetensorsWriter writer((staged.tmp() / "adapter_model.safetensors").string(), {{"format", "pt"}});
+        for (const auto &[name, t] : tensors)
+            writer.declare(name, Dtype::F32, t.sizes().vec());
+        for (const auto &[name, t] : tensors)
+            writer.writeTensor(name, t.data_ptr(), uint64_t(t.numel()) * 4);
+        writer.finish();
+    }
+    // PEFT writes the modules it found, never the "all-linear" shorthand (a list holding that
+    // word would make PEFT look for a module named "all-linear").
+    auto lora = adapter.lora;
+    lora.targetModules = resolveTargetModules(lora.targetModules, adapter.dir + "/adapter_config.json: target_modules");
+    exporting::writeTextFile(staged.tmp() / "adapter_config.json", peftAdapterConfig(lora, adapter.baseModel).dump(2) + "\n");
+    const fs::path card = fs::path(source.adapterDir) / "README.md";
+    if (fs::exists(card)) {
+        std::error_code ec;
+        fs::copy_file(card, staged.tmp() / "README.md", ec);
+        if (ec)
+            throw runtimeFailure((staged.tmp() / "README.md").string() + ": cannot write (" + ec.message() + ")");
+    } else {
+        exporting::writeTextFile(staged.tmp() / "README.md", plainCard(adapter.lora, adapter.baseModel));
+    }
+    staged.commit();
+    return {staged.final().string(), exporting::bytesUnder(staged.final())};
+}
+
+} // namespace headroom

@@ -1,0 +1,68 @@
+// What the exports share: a staged output path that only appears when complete, the adapter's
+// tensors paired per targeted projection and checked against the base model's config, and finding
+// the base model.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "headroom/causal_lm.h"
+#include "headroom/export.h"
+#include "headroom/model_config.h"
+#include "headroom/safetensors.h"
+
+namespace headroom::exporting {
+
+// Output written at "<final>.tmp-<pid>" (a file or a folder) and renamed onto `final` by commit()
+// (replacing what was there); removed on destruction unless committed.
+class StagedPath {
+public:
+    explicit StagedPath(std::filesystem::path finalPath);
+    ~StagedPath();
+    StagedPath(const StagedPath &) = delete;
+    StagedPath &operator=(const StagedPath &) = delete;
+
+    const std::filesystem::path &tmp() const { return m_tmp; }
+    const std::filesystem::path &final() const { return m_final; }
+    // Creates tmp() as a folder; runtimeFailure naming the destination when it cannot.
+    void createFolder() const;
+    void commit();
+
+private:
+    std::filesystem::path m_final, m_tmp;
+    bool m_committed = false;
+};
+
+// adapter_config.json (parsed by readAdapterConfig) and the opened adapter_model.safetensors.
+struct AdapterFiles {
+    std::string dir;
+    LoraOptions lora;
+    std::string baseModel;  // base_model_name_or_path, may be empty
+    std::shared_ptr<SafetensorsFile> weights;
+};
+AdapterFiles openAdapter(const std::string &adapterDir);
+
+// One adapted projection: base weight `model.layers.N.<self_attn|mlp>.<module>.weight`.
+struct LoraPair {
+    int64_t layer = 0;
+    std::string module;      // q_proj ... down_proj
+    std::string baseTensor;  // HF name of the adapted weight
+    std::string peftPrefix;  // base_model.model.<baseTensor without .weight>
+    torch::Tensor a;         // float32 [r, in]
+    torch::Tensor b;         // float32 [out, r]
+};
+// Every layer x targeted module, in layer order, with shapes checked against `config`. Throws
+// invalidInput naming the file and tensor for a missing, extra or mis-shaped tensor.
+std::vector<LoraPair> readLoraPairs(const AdapterFiles &adapter, const ModelConfig &config);
+
+// --base, else base_model_name_or_path when it is a local folder with config.json.
+std::string resolveBaseDir(const AdapterFiles &adapter, const std::string &baseOverride);
+
+void writeTextFile(const std::filesystem::path &path, const std::string &text);
+uint64_t bytesUnder(const std::filesystem::path &path);  // a file's size, or a folder's files summed
+
+} // namespace headroom::exporting

@@ -1,0 +1,210 @@
+// export merged: folds scaling * B @ A into each adapted weight and writes a Hugging Face model
+// folder, one tensor at a time: a tensor is read from the memory-mapped base, merged in float32 when
+// adapted, cast, written, and its mapped pages dropped, so memory stays near the largest tensor.
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <optional>
+
+#include "export/export_internal.h"
+#include "headroom/error.h"
+#include "headroom/quantization.h"
+#include "model/checkpoint_tensors.h"
+
+namespace headroom {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Quant4Settings {
+    Quant4Type type = Quant4Type::NF4;
+    int64_t blocksize = 64;
+    bool doubleQuant = true;
+};
+
+// The 4-bit settings the run trained with, from its training config.
+Quant4Settings runQuantization(const AdapterSource &source) {
+    if (source.trainConfig.is_null())
+        throw invalidInput(source.adapterDir + ": merging onto the dequantized 4-bit weights needs the run's "
+                           "quantization settings; export from the run or checkpoint folder, not a bare adapter folder");
+    const auto q = source.trainConfig.value("quantization", nlohmann::json::object());
+    if (!q.value("load_in_4bit", false))
+        throw invalidInput(source.adapterDir + ": the run did not load the base in 4 bits (quantization.load_in_4bit "
+                           "is false), so there are no 4-bit weights to merge onto; use --onto original");
+    Quant4Settings s;
+    s.type = q.value("bnb_4bit_quant_type", std::string("nf4")) == "fp4" ? Quant4Type::FP4 : Quant4Type::NF4;
+    s.blocksize = q.value("bnb_4bit_blocksize", int64_t(64));
+    s.doubleQuant = q.value("bnb_4bit_use_double_quant", true);
+    return s;
+}
+
+std::string hfDtypeName(Dtype dtype) {
+    switch (dtype) {
+    case Dtype::BF16: return "bfloat16";
+    case Dtype::F16: return "float16";
+    case Dtype::F32: return "float32";
+    default: throw invalidInput("merged export: dtype " + dtypeName(dtype) + " is not bfloat16, float16 or float32");
+    }
+}
+
+bool isFloat(Dtype d) { return d == Dtype::F16 || d == Dtype::BF16 || d == Dtype::F32 || d == Dtype::F64; }
+
+struct MergeContext {
+    const SafetensorsCheckpoint &base;
+    std::map<std::string, const exporting::LoraPair *> pairs;  // by base tensor name
+    double scaling = 1;
+    Dtype dtype = Dtype::BF16;
+    std::optional<Quant4Settings> quant;
+};
+
+Dtype outputDtype(const MergeContext &m, const TensorInfo &info) { return isFloat(info.dtype) ? m.dtype : info.dtype; }
+
+void writeMergedTensor(SafetensorsWriter &writer, const MergeContext &m, const std::string &name) {
+    const auto ref = m.base.find(name);
+    const auto &info = *ref.info;
+    const Dtype out = outputDtype(m, info);
+    const std::string context = ref.file->path() + ": tensor '" + name + "'";
+    auto *bytes = const_cast<std::uint8_t *>(ref.file->data(info));
+    const auto pair = m.pairs.find(name);
+    if (pair == m.pairs.end() && info.dtype == out) {
+        writer.writeTensor(name, bytes, info.byteSize());  // straight from the mapping
+    } else {
+        auto tensor = torch::from_blob(bytes, info.shape, toTorchDtype(info.dtype, context));
+        if (pair != m.pairs.end()) {
+            auto weight = tensor.to(torch::kFloat32, false, /*copy=*/true);
+            if (m.quant)
+                weight = dequantize4(quantize4(weight, m.quant->type, m.quant->blocksize, m.quant->doubleQuant),
+                                     torch::kFloat32);
+            weight.addmm_(pair->second->b, pair->second->a, 1.0, m.scaling);
+            tensor = weight;
+        }
+        const auto converted = tensor.to(toTorchDtype(out, context)).contiguous();
+        writer.writeTensor(name, converted.data_ptr(), info.numel() * dtypeSize(out));
+    }
+    ref.file->releasePages(info);
+}
+
+// Consecutive tensors in storage order, a new shard whenever the next would pass maxBytes.
+std::vector<std::vector<std::string>> planShards(const MergeContext &m, uint64_t maxBytes) {
+    std::vector<std::vector<std::string>> shards(1);
+    uint64_t used = 0;
+    for (const auto &name : m.base.names()) {
+        const auto &info = *m.base.find(name).info;
+        const uint64_t bytes = uint64_t(info.numel()) * dtypeSize(outputDtype(m, info));
+        if (!shards.back().empty() && used + bytes > maxBytes) {
+            shards.emplace_back();
+            used = 0;
+        }
+        shards.back().push_back(name);
+        used += bytes;
+    }
+    return shards;
+}
+
+std::string shardName(size_t index, size_t count) {
+    if (count == 1)
+        return "model.safetensors";
+    char name[64];
+    std::snprintf(name, sizeof name, "model-%05zu-of-%05zu.safetensors", index + 1, count);
+    return name;
+}
+
+nlohmann::json readJson(const fs::path &path) {
+    std::ifstream in(path);
+    try {
+        return nlohmann::json::parse(in);
+    } catch (const nlohmann::json::parse_error &e) {
+        throw invalidInput(path.string() + ": not valid JSON (" + std::string(e.what()) + ")");
+    }
+}
+
+void copyIfPresent(const fs::path &from, const fs::path &to) {
+    if (!fs::exists(from))
+        return;
+    std::error_code ec;
+    fs::copy_file(from, to, ec);
+    if (ec)
+        throw runtimeFailure(to.string() + ": cannot write (" + ec.message() + ")");
+}
+
+void writeModelFiles(const fs::path &baseDir, const fs::path &out, const ModelConfig &config, Dtype dtype) {
+    auto json = readJson(baseDir / "config.json");
+    json["torch_dtype"] = hfDtypeName(dtype);
+    if (json.contains("dtype"))
+        json["dtype"] = hfDtypeName(dtype);
+    exporting::writeTextFile(out / "config.json", json.dump(2) + "\n");
+    if (fs::exists(baseDir / "generation_config.json")) {
+        copyIfPresent(baseDir / "generation_config.json", out / "generation_config.json");
+    } else {
+        nlohmann::json generation = {{"_from_model_config", true}};
+        if (config.bosTokenId)
+            generation["bos_token_id"] = *config.bosTokenId;
+        if (config.eosTokenIds.size() == 1)
+            generation["eos_token_id"] = config.eosTokenIds[0];
+        else if (!config.eosTokenIds.empty())
+            generation["eos_token_id"] = config.eosTokenIds;
+        exporting::writeTextFile(out / "generation_config.json", generation.dump(2) + "\n");
+    }
+    for (const char *file : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
+                             "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json"})
+        copyIfPresent(baseDir / file, out / file);
+}
+
+} // namespace
+
+ExportResult exportMerged(const std::string &sourcePath, const std::string &outDir, const MergedExportOptions &options) {
+    hfDtypeName(options.dtype);  // validates
+    if (options.maxShardBytes == 0)
+        throw invalidInput("merged export: the shard size must be positive");
+    const auto source = findAdapter(sourcePath);
+    const auto adapter = exporting::openAdapter(source.adapterDir);
+    const fs::path baseDir = exporting::resolveBaseDir(adapter, options.baseDir);
+    const auto config = ModelConfig::fromFile((baseDir / "config.json").string());
+    if (readJson(baseDir / "config.json").contains("quantization_config"))
+        throw invalidInput((baseDir / "config.json").string() + ": the base is saved 4-bit quantized; merging needs "
+                           "the full-precision base model (--base)");
+    const auto pairs = exporting::readLoraPairs(adapter, config);
+    const auto base = SafetensorsCheckpoint::openDir(baseDir.string());
+
+    MergeContext m{base, {}, adapter.lora.scaling(), options.dtype, std::nullopt};
+    if (options.onto == MergeOnto::Dequantized)
+        m.quant = runQuantization(source);
+    for (const auto &pair : pairs) {
+        if (!base.contains(pair.baseTensor))
+            throw invalidInput(baseDir.string() + ": tensor '" + pair.baseTensor + "' not found");
+        const auto &info = *base.find(pair.baseTensor).info;
+        const std::vector<int64_t> shape = {pair.b.size(0), pair.a.size(1)};
+        if (info.shape != shape)
+            throw invalidInput(base.find(pair.baseTensor).file->path() + ": tensor '" + pair.baseTensor + "' has shape " +
+                               formatShape(info.shape) + " but the adapter needs " + formatShape(shape));
+        m.pairs[pair.baseTensor] = &pair;
+    }
+
+    exporting::StagedPath staged(outDir);
+    staged.createFolder();
+    const auto shards = planShards(m, options.maxShardBytes);
+    nlohmann::json weightMap = nlohmann::json::object();
+    uint64_t totalBytes = 0;
+    for (size_t s = 0; s < shards.size(); ++s) {
+        const std::string file = shardName(s, shards.size());
+        SafetensorsWriter writer((staged.tmp() / file).string(), {{"format", "pt"}});
+        for (const auto &name : shards[s]) {
+            const auto &info = *base.find(name).info;
+            writer.declare(name, outputDtype(m, info), info.shape);
+            weightMap[name] = file;
+            totalBytes += uint64_t(info.numel()) * dtypeSize(outputDtype(m, info));
+        }
+        for (const auto &name : shards[s])
+            writeMergedTensor(writer, m, name);
+        writer.finish();
+    }
+    if (shards.size() > 1)
+        exporting::writeTextFile(staged.tmp() / "model.safetensors.index.json",
+                                 nlohmann::json{{"metadata", {{"total_size", totalBytes}}}, {"weight_map", weightMap}}.dump(2) + "\n");
+    writeModelFiles(baseDir, staged.tmp(), config, options.dtype);
+    staged.commit();
+    return {staged.final().string(), exporting::bytesUnder(staged.final())};
+}
+
+} // namespace headroom
