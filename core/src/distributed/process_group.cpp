@@ -10,6 +10,7 @@
 // CMake found c10d's and gloo's headers; LibTorch's own definitions say what it was built with.
 #if defined(HEADROOM_WITH_DISTRIBUTED) && defined(USE_C10D_GLOO)
 #define HEADROOM_HAVE_C10D 1
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #if defined(USE_C10D_NCCL) && __has_include(<nccl.h>)
@@ -74,6 +75,24 @@ bool isLoopback(const std::string &address) {
     return address == "localhost" || address.rfind("127.", 0) == 0 || address == "::1";
 }
 
+// torchrun may already serve a store at MASTER_PORT (its own agent's); workers then join it as
+// clients under a per-attempt prefix, as torch.distributed does.
+c10::intrusive_ptr<c10d::Store> rendezvousStore(const DistributedEnv &env, std::chrono::seconds timeout) {
+    const char *agentStore = std::getenv("TORCHELASTIC_USE_AGENT_STORE");
+    const bool useAgentStore = agentStore && std::string(agentStore) == "True";
+    c10d::TCPStoreOptions options;
+    options.port = uint16_t(env.masterPort);
+    options.isServer = env.rank == 0 && !useAgentStore;
+    options.numWorkers = size_t(env.worldSize);
+    options.waitWorkers = true;
+    options.timeout = timeout;
+    auto store = c10::make_intrusive<c10d::TCPStore>(env.masterAddr, options);
+    if (!useAgentStore)
+        return store;
+    const char *attempt = std::getenv("TORCHELASTIC_RESTART_COUNT");
+    return c10::make_intrusive<c10d::PrefixStore>("/worker/attempt_" + std::string(attempt ? attempt : "0"), store);
+}
+
 std::shared_ptr<gloo::transport::Device> glooDevice(const DistributedEnv &env) {
     if (const char *name = std::getenv("GLOO_SOCKET_IFNAME"); name && *name)
         return c10d::ProcessGroupGloo::createDeviceForInterface(name);
@@ -117,13 +136,7 @@ std::unique_ptr<DistributedContext> DistributedContext::connect(const Distribute
     impl->timeout = timeout;
     const std::string where = env.masterAddr + ":" + std::to_string(env.masterPort);
     try {
-        c10d::TCPStoreOptions options;
-        options.port = uint16_t(env.masterPort);
-        options.isServer = env.rank == 0;
-        options.numWorkers = size_t(env.worldSize);
-        options.waitWorkers = true;
-        options.timeout = timeout;
-        impl->store = c10::make_intrusive<c10d::TCPStore>(env.masterAddr, options);
+        impl->store = rendezvousStore(env, timeout);
         if (cuda) {
 #ifdef HEADROOM_HAVE_NCCL
             auto nccl = c10d::ProcessGroupNCCL::Options::create();
