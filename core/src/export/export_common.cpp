@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 
@@ -130,9 +131,19 @@ AdapterFiles openAdapter(const std::string &adapterDir) {
     return adapter;
 }
 
+std::string projectionWeightName(int64_t layer, const std::string &module) {
+    const bool attention = module == "q_proj" || module == "k_proj" || module == "v_proj" || module == "o_proj";
+    return "model.layers." + std::to_string(layer) + (attention ? ".self_attn." : ".mlp.") + module + ".weight";
+}
+
 std::vector<LoraPair> readLoraPairs(const AdapterFiles &adapter, const ModelConfig &config) {
     const auto &file = *adapter.weights;
-    const auto modules = resolveTargetModules(adapter.lora.targetModules, adapter.dir + "/adapter_config.json: target_modules");
+    // In the block's order (q, k, v, o, gate, up, down), whatever order target_modules lists them in.
+    const auto targets = resolveTargetModules(adapter.lora.targetModules, adapter.dir + "/adapter_config.json: target_modules");
+    std::vector<std::string> modules;
+    for (const auto &module : allLinearModules())
+        if (std::find(targets.begin(), targets.end(), module) != targets.end())
+            modules.push_back(module);
     std::map<std::string, bool> used;
     for (const auto &info : file.tensors())
         used[info.name] = false;
@@ -159,13 +170,11 @@ std::vector<LoraPair> readLoraPairs(const AdapterFiles &adapter, const ModelConf
     const int64_t r = adapter.lora.r;
     for (int64_t layer = 0; layer < config.numLayers; ++layer)
         for (const auto &module : modules) {
-            const bool attention = module == "q_proj" || module == "k_proj" || module == "v_proj" || module == "o_proj";
             LoraPair pair;
             pair.layer = layer;
             pair.module = module;
-            const std::string path = "model.layers." + std::to_string(layer) + (attention ? ".self_attn." : ".mlp.") + module;
-            pair.baseTensor = path + ".weight";
-            pair.peftPrefix = "base_model.model." + path;
+            pair.baseTensor = projectionWeightName(layer, module);
+            pair.peftPrefix = "base_model.model." + pair.baseTensor.substr(0, pair.baseTensor.size() - 7);
             const auto [in, out] = moduleShape(config, module);
             pair.a = read(pair.peftPrefix, "lora_A", {r, in});
             pair.b = read(pair.peftPrefix, "lora_B", {out, r});

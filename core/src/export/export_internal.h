@@ -55,6 +55,9 @@ struct LoraPair {
     torch::Tensor a;         // float32 [r, in]
     torch::Tensor b;         // float32 [out, r]
 };
+// "model.layers.N.self_attn.q_proj.weight", "model.layers.N.mlp.down_proj.weight", ...
+std::string projectionWeightName(int64_t layer, const std::string &module);
+
 // Every layer x targeted module, in layer order, with shapes checked against `config`. Throws
 // invalidInput naming the file and tensor for a missing, extra or mis-shaped tensor.
 std::vector<LoraPair> readLoraPairs(const AdapterFiles &adapter, const ModelConfig &config);

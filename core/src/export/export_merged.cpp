@@ -5,9 +5,11 @@
 #include <fstream>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "export/export_internal.h"
 #include "headroom/error.h"
+#include "headroom/lora_count.h"
 #include "headroom/quantization.h"
 #include "model/checkpoint_tensors.h"
 
@@ -53,6 +55,7 @@ bool isFloat(Dtype d) { return d == Dtype::F16 || d == Dtype::BF16 || d == Dtype
 struct MergeContext {
     const SafetensorsCheckpoint &base;
     std::map<std::string, const exporting::LoraPair *> pairs;  // by base tensor name
+    std::set<std::string> projections;                          // every block's linear weights (4-bit in QLoRA)
     double scaling = 1;
     Dtype dtype = Dtype::BF16;
     std::optional<Quant4Settings> quant;
@@ -67,16 +70,18 @@ void writeMergedTensor(SafetensorsWriter &writer, const MergeContext &m, const s
     const std::string context = ref.file->path() + ": tensor '" + name + "'";
     auto *bytes = const_cast<std::uint8_t *>(ref.file->data(info));
     const auto pair = m.pairs.find(name);
-    if (pair == m.pairs.end() && info.dtype == out) {
+    const bool dequantize = m.quant && m.projections.count(name);
+    if (pair == m.pairs.end() && !dequantize && info.dtype == out) {
         writer.writeTensor(name, bytes, info.byteSize());  // straight from the mapping
     } else {
         auto tensor = torch::from_blob(bytes, info.shape, toTorchDtype(info.dtype, context));
-        if (pair != m.pairs.end()) {
+        if (pair != m.pairs.end() || dequantize) {
             auto weight = tensor.to(torch::kFloat32, false, /*copy=*/true);
-            if (m.quant)
+            if (dequantize)
                 weight = dequantize4(quantize4(weight, m.quant->type, m.quant->blocksize, m.quant->doubleQuant),
                                      torch::kFloat32);
-            weight.addmm_(pair->second->b, pair->second->a, 1.0, m.scaling);
+            if (pair != m.pairs.end())
+                weight.addmm_(pair->second->b, pair->second->a, 1.0, m.scaling);
             tensor = weight;
         }
         const auto converted = tensor.to(toTorchDtype(out, context)).contiguous();
@@ -167,9 +172,13 @@ ExportResult exportMerged(const std::string &sourcePath, const std::string &outD
     const auto pairs = exporting::readLoraPairs(adapter, config);
     const auto base = SafetensorsCheckpoint::openDir(baseDir.string());
 
-    MergeContext m{base, {}, adapter.lora.scaling(), options.dtype, std::nullopt};
-    if (options.onto == MergeOnto::Dequantized)
+    MergeContext m{base, {}, {}, adapter.lora.scaling(), options.dtype, std::nullopt};
+    if (options.onto == MergeOnto::Dequantized) {
         m.quant = runQuantization(source);
+        for (int64_t layer = 0; layer < config.numLayers; ++layer)
+            for (const auto &module : allLinearModules())
+                m.projections.insert(exporting::projectionWeightName(layer, module));
+    }
     for (const auto &pair : pairs) {
         if (!base.contains(pair.baseTensor))
             throw invalidInput(baseDir.string() + ": tensor '" + pair.baseTensor + "' not found");
