@@ -1,0 +1,503 @@
+// Exports for deployment (export.h): PEFT adapter folders, merged HF models, GGUF LoRA adapters, and
+// what a failed export leaves behind. References: the PEFT-style adapter and its logits written by
+// tests/reference/make_peft_adapter.py (numpy, base + scaling * B A x), PEFT's field list and key
+// layout, llama.cpp's tensor names and GGUF layout re-derived here by an independent parser.
+#include <QProcess>
+#include <QTemporaryDir>
+#include <QtTest/QtTest>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "headroom/adapter_io.h"
+#include "headroom/causal_lm.h"
+#include "headroom/error.h"
+#include "headroom/export.h"
+#include "test_support.h"
+
+using namespace headroom;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char *const kBase = "models/llama_gqa_tied_bias_llama3rope";
+const char *const kPeftAdapter = "export/peft_rslora_adapter";
+// The fixture adapter (make_peft_adapter.py): r 4, alpha 8, rsLoRA, these modules, 2 layers.
+const int64_t kRank = 4, kLayers = 2, kHidden = 64, kInter = 96, kHeads = 4, kKvHeads = 2, kHeadDim = 16;
+const std::vector<std::string> kTargets = {"q_proj", "k_proj", "v_proj", "down_proj"};
+
+std::string data(const char *relative) { return test::dataPath(relative).toStdString(); }
+
+nlohmann::json readJson(const fs::path &path) {
+    std::ifstream in(path);
+    return nlohmann::json::parse(in);
+}
+
+// (in, out) of each projection of the fixture, from its config.json's numbers.
+std::pair<int64_t, int64_t> projection(const std::string &module) {
+    if (module == "q_proj") return {kHidden, kHeads * kHeadDim};
+    if (module == "k_proj" || module == "v_proj") return {kHidden, kKvHeads * kHeadDim};
+    if (module == "down_proj") return {kInter, kHidden};
+    throw std::runtime_error(module);
+}
+
+std::string peftKey(int64_t layer, const std::string &module, const char *which) {
+    const bool attention = module != "down_proj";
+    return "base_model.model.model.layers." + std::to_string(layer) + (attention ? ".self_attn." : ".mlp.") + module +
+           "." + which + ".weight";
+}
+
+torch::Tensor logitsOf(const CausalLM &model, const SafetensorsFile &expected) {
+    torch::NoGradGuard noGrad;
+    return model.forward(test::readTensor(expected, "input_ids"), test::readTensor(expected, "attention_mask"))
+        .to(torch::kFloat32);
+}
+
+double maxDiffOnTokens(const torch::Tensor &a, const torch::Tensor &b, const torch::Tensor &mask) {
+    const auto valid = mask.to(torch::kBool).unsqueeze(-1).expand_as(a);
+    return (a - b).abs().masked_select(valid).max().item<double>();
+}
+
+std::unique_ptr<CausalLM> baseWithAdapter(const std::string &adapterDir, const ModelLoadOptions &options = {}) {
+    auto model = CausalLM::load(data(kBase), options);
+    loadAdapter(*model, adapterDir);
+    return model;
+}
+
+// --- an independent GGUF reader (GGUF v3 as ggml's docs/gguf.md specifies it) -------------------
+struct GgufTensor {
+    std::string name;
+    std::vector<uint64_t> ne;
+    uint32_t type = 0;
+    uint64_t offset = 0;
+};
+struct GgufFile {
+    uint32_t version = 0;
+    std::map<std::string, std::pair<uint32_t, std::string>> strings;  // key -> (type, raw bytes)
+    std::vector<GgufTensor> tensors;
+    uint64_t dataStart = 0;
+    std::string bytes;
+};
+
+GgufFile parseGguf(const std::string &path) {
+    GgufFile f;
+    std::ifstream in(path, std::ios::binary);
+    f.bytes.assign(std::istreambuf_iterator<char>(in), {});
+    size_t at = 0;
+    auto take = [&](size_t n) {
+        if (at + n > f.bytes.size())
+            throw std::runtime_error("GGUF truncated at " + std::to_string(at));
+        std::string s = f.bytes.substr(at, n);
+        at += n;
+        return s;
+    };
+    auto u32 = [&] { uint32_t v; std::memcpy(&v, take(4).data(), 4); return v; };
+    auto u64 = [&] { uint64_t v; std::memcpy(&v, take(8).data(), 8); return v; };
+    auto str = [&] { return take(u64()); };
+    if (take(4) != "GGUF")
+        throw std::runtime_error("bad magic");
+    f.version = u32();
+    const uint64_t tensorCount = u64(), kvCount = u64();
+    for (uint64_t i = 0; i < kvCount; ++i) {
+        const std::string key = str();
+        const uint32_t type = u32();
+        std::string value;
+        if (type == 8)
+            value = str();
+        else if (type == 4 || type == 6)
+            value = take(4);
+        else
+            throw std::runtime_error("unexpected KV type " + std::to_string(type) + " for " + key);
+        f.strings[key] = {type, value};
+    }
+    for (uint64_t i = 0; i < tensorCount; ++i) {
+        GgufTensor t;
+        t.name = str();
+        const uint32_t dims = u32();
+        for (uint32_t d = 0; d < dims; ++d)
+            t.ne.push_back(u64());
+        t.type = u32();
+        t.offset = u64();
+        f.tensors.push_back(t);
+    }
+    f.dataStart = (at + 31) / 32 * 32;
+    return f;
+}
+
+float kvFloat(const GgufFile &f, const std::string &key) {
+    float v;
+    std::memcpy(&v, f.strings.at(key).second.data(), 4);
+    return v;
+}
+
+torch::Tensor ggufTensorData(const GgufFile &f, const GgufTensor &t) {
+    const auto type = t.type == 0 ? torch::kFloat32 : torch::kFloat16;
+    const int64_t rows = int64_t(t.ne[1]), cols = int64_t(t.ne[0]);
+    const size_t bytes = size_t(rows * cols) * (t.type == 0 ? 4 : 2);
+    if (f.dataStart + t.offset + bytes > f.bytes.size())
+        throw std::runtime_error(t.name + " data past the end of the file");
+    return torch::from_blob(const_cast<char *>(f.bytes.data()) + f.dataStart + t.offset, {rows, cols}, type)
+        .to(torch::kFloat32)
+        .clone();
+}
+
+// convert_hf_to_gguf.py's q/k permutation, written as index arithmetic: within each head of
+// `headDim` rows, new row 2i + j comes from old row j * headDim / 2 + i.
+torch::Tensor permutedRows(const torch::Tensor &rows, int64_t heads) {
+    const int64_t headDim = rows.size(0) / heads;
+    auto out = torch::empty_like(rows);
+    for (int64_t h = 0; h < heads; ++h)
+        for (int64_t i = 0; i < headDim / 2; ++i)
+            for (int64_t j = 0; j < 2; ++j)
+                out[h * headDim + 2 * i + j] = rows[h * headDim + j * headDim / 2 + i];
+    return out;
+}
+
+// --- running the CLI ----------------------------------------------------------------------------
+struct CliResult {
+    int exitCode = -1;
+    QString out, err;
+};
+
+CliResult runCli(const QStringList &args) {
+    QProcess process;
+    process.start(test::binPath("headroom-cli"), args);
+    process.waitForFinished(120000);
+    CliResult r;
+    r.exitCode = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
+    r.out = QString::fromUtf8(process.readAllStandardOutput());
+    r.err = QString::fromUtf8(process.readAllStandardError());
+    return r;
+}
+
+QStringList entriesIn(const QString &dir) {
+    return QDir(dir).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden);
+}
+
+} // namespace
+
+class ExportTest : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir m_tmp;
+    std::string tmp(const std::string &name) const { return m_tmp.filePath(QString::fromStdString(name)).toStdString(); }
+
+private slots:
+    void initTestCase() {
+        torch::manual_seed(0);
+        QVERIFY(m_tmp.isValid());
+    }
+
+    void peftStyleRsloraAdapterLoadsAndMatchesReferenceLogits() {
+        const auto expected = SafetensorsFile::open(data("export/peft_rslora_expected.safetensors"));
+        const auto model = baseWithAdapter(data(kPeftAdapter));
+        QCOMPARE(model->lora()->scaling(), 8.0 / 2.0);  // alpha / sqrt(r)
+        const auto reference = test::readTensor(*expected, "logits");
+        const double diff = maxDiffOnTokens(logitsOf(*model, *expected), reference, test::readTensor(*expected, "attention_mask"));
+        QVERIFY2(diff < 2e-4, qPrintable(QString("max |logit - reference| = %1").arg(diff)));
+        // The adapter matters: without it the logits are far from the reference.
+        const auto base = CausalLM::load(data(kBase));
+        QVERIFY(maxDiffOnTokens(logitsOf(*base, *expected), reference, test::readTensor(*expected, "attention_mask")) > 0.05);
+    }
+
+    void exportedAdapterHasPeftFieldsKeysAndShapes() {
+        const auto result = exportAdapter(data(kPeftAdapter), tmp("adapter_out"));
+        const fs::path out = result.path;
+        const auto config = readJson(out / "adapter_config.json");
+        // Every field PEFT's LoraConfig saves that a LoRA load reads (reference-facts.md).
+        for (const char *field : {"task_type", "peft_type", "base_model_name_or_path", "revision", "r", "lora_alpha",
+                                  "lora_dropout", "target_modules", "bias", "fan_in_fan_out", "use_rslora", "use_dora",
+                                  "modules_to_save", "init_lora_weights", "layers_to_transform", "layers_pattern",
+                                  "rank_pattern", "alpha_pattern", "inference_mode"})
+            QVERIFY2(config.contains(field), field);
+        QCOMPARE(config["peft_type"].get<std::string>(), std::string("LORA"));
+        QCOMPARE(config["task_type"].get<std::string>(), std::string("CAUSAL_LM"));
+        QCOMPARE(config["inference_mode"].get<bool>(), true);
+        QCOMPARE(config["use_rslora"].get<bool>(), true);
+        QCOMPARE(config["r"].get<int64_t>(), kRank);
+        QCOMPARE(config["lora_alpha"].get<double>(), 8.0);
+        QCOMPARE(config["bias"].get<std::string>(), std::string("none"));
+        auto targets = config["target_modules"].get<std::vector<std::string>>();
+        std::sort(targets.begin(), targets.end());
+        auto want = kTargets;
+        std::sort(want.begin(), want.end());
+        QVERIFY(targets == want);
+        QCOMPARE(config["base_model_name_or_path"].get<std::string>(), std::string("headroom-fixtures/llama_gqa_tied_bias_llama3rope"));
+
+        const auto weights = SafetensorsFile::open((out / "adapter_model.safetensors").string());
+        QCOMPARE(weights->metadata().at("format"), std::string("pt"));
+        QCOMPARE(int64_t(weights->tensors().size()), kLayers * int64_t(kTargets.size()) * 2);
+        for (int64_t layer = 0; layer < kLayers; ++layer)
+            for (const auto &module : kTargets) {
+                const auto [in, outFeatures] = projection(module);
+                const auto *a = weights->find(peftKey(layer, module, "lora_A"));
+                const auto *b = weights->find(peftKey(layer, module, "lora_B"));
+                QVERIFY2(a && b, peftKey(layer, module, "lora_A").c_str());
+                QVERIFY(a->shape == (std::vector<int64_t>{kRank, in}));
+                QVERIFY(b->shape == (std::vector<int64_t>{outFeatures, kRank}));
+                QCOMPARE(a->dtype, Dtype::F32);
+            }
+        QVERIFY(fs::exists(out / "README.md"));
+        QCOMPARE(result.bytes, fs::file_size(out / "adapter_config.json") + fs::file_size(out / "adapter_model.safetensors") +
+                                   fs::file_size(out / "README.md"));
+    }
+
+    void adapterRoundTripGivesIdenticalLogits() {
+        const auto exported = exportAdapter(data(kPeftAdapter), tmp("roundtrip")).path;
+        const auto expected = SafetensorsFile::open(data("export/peft_rslora_expected.safetensors"));
+        const auto original = logitsOf(*baseWithAdapter(data(kPeftAdapter)), *expected);
+        const auto again = logitsOf(*baseWithAdapter(exported), *expected);
+        QVERIFY(torch::equal(original, again));
+    }
+
+    void findsTheAdapterOfRunsAndCheckpoints() {
+        const fs::path run = tmp("run");
+        fs::create_directories(run / "checkpoint-2");
+        fs::create_directories(run / "checkpoint-10");
+        fs::copy(data(kPeftAdapter), run / "checkpoint-2" / "adapter");
+        fs::copy(data(kPeftAdapter), run / "checkpoint-10" / "adapter");
+        fs::create_directories(run / "checkpoint-11" / "adapter");  // incomplete: no trainer_state.json
+        const nlohmann::json trainConfig = {{"lora", {{"r", 4}}}, {"quantization", {{"load_in_4bit", true}}}};
+        for (const char *ckpt : {"checkpoint-2", "checkpoint-10"})
+            std::ofstream(run / ckpt / "trainer_state.json") << nlohmann::json{{"step", 1}, {"config", trainConfig}}.dump();
+        std::ofstream(run / "config.json") << trainConfig.dump();
+
+        // A stopped run (no adapter/ yet): its newest complete checkpoint.
+        auto source = findAdapter(run.string());
+        QCOMPARE(source.adapterDir, (run / "checkpoint-10" / "adapter").string());
+        QCOMPARE(source.trainConfig, trainConfig);
+        // A finished run: its adapter/.
+        fs::copy(data(kPeftAdapter), run / "adapter");
+        source = findAdapter(run.string());
+        QCOMPARE(source.adapterDir, (run / "adapter").string());
+        QCOMPARE(source.trainConfig, trainConfig);
+        QCOMPARE(findAdapter((run / "checkpoint-2").string()).adapterDir, (run / "checkpoint-2" / "adapter").string());
+        QCOMPARE(findAdapter((run / "checkpoint-2" / "adapter").string()).checkpointDir, (run / "checkpoint-2").string());
+        QVERIFY(findAdapter(data(kPeftAdapter)).trainConfig.is_null());
+        QVERIFY_EXCEPTION_THROWN(findAdapter(data("models")), headroom::Error);
+    }
+
+    void mergedModelLogitsEqualBaseWithAdapter() {
+        // A base folder with tokenizer and generation files, to see them carried over.
+        const fs::path base = tmp("base_with_tokenizer");
+        fs::copy(data(kBase), base);
+        std::ofstream(base / "tokenizer.json") << "{\"model\": {}}";
+        std::ofstream(base / "generation_config.json") << "{\"bos_token_id\": 1, \"eos_token_id\": 2, \"do_sample\": false}";
+        const auto expected = SafetensorsFile::open(data("export/peft_rslora_expected.safetensors"));
+        const auto mask = test::readTensor(*expected, "attention_mask");
+        const auto withAdapter = logitsOf(*baseWithAdapter(data(kPeftAdapter)), *expected);
+
+        MergedExportOptions options;
+        options.baseDir = base.string();
+        options.dtype = Dtype::F32;
+        const fs::path merged32 = exportMerged(data(kPeftAdapter), tmp("merged32"), options).path;
+        const double diff32 = maxDiffOnTokens(logitsOf(*CausalLM::load(merged32.string()), *expected), withAdapter, mask);
+        QVERIFY2(diff32 < 1e-4, qPrintable(QString("float32 merge: max diff %1").arg(diff32)));
+        QCOMPARE(readJson(merged32 / "config.json")["torch_dtype"].get<std::string>(), std::string("float32"));
+        QVERIFY(fs::exists(merged32 / "tokenizer.json"));
+        QCOMPARE(readJson(merged32 / "generation_config.json")["do_sample"].get<bool>(), false);
+        QVERIFY(!fs::exists(merged32 / "model.safetensors.index.json"));
+
+        options.dtype = Dtype::BF16;
+        const fs::path merged16 = exportMerged(data(kPeftAdapter), tmp("merged16"), options).path;
+        QCOMPARE(readJson(merged16 / "config.json")["torch_dtype"].get<std::string>(), std::string("bfloat16"));
+        const auto weights = SafetensorsFile::open((merged16 / "model.safetensors").string());
+        QCOMPARE(weights->find("model.layers.0.self_attn.q_proj.weight")->dtype, Dtype::BF16);
+        // bf16 rounds each weight by up to 2^-9 relative: the logits move by a few hundredths.
+        const double diff16 = maxDiffOnTokens(logitsOf(*CausalLM::load(merged16.string()), *expected), withAdapter, mask);
+        QVERIFY2(diff16 < 0.05, qPrintable(QString("bfloat16 merge: max diff %1").arg(diff16)));
+        // Exactness of the fold itself: an adapted weight equals W + scaling * B A.
+        const auto baseFile = SafetensorsFile::open(data(kBase) + "/model.safetensors");
+        const auto adapterFile = SafetensorsFile::open(data(kPeftAdapter) + "/adapter_model.safetensors");
+        const auto merged32File = SafetensorsFile::open((merged32 / "model.safetensors").string());
+        const std::string name = "model.layers.1.mlp.down_proj.weight";
+        const auto want = test::readTensor(*baseFile, name) +
+                          4.0 * test::readTensor(*adapterFile, peftKey(1, "down_proj", "lora_B"))
+                                    .matmul(test::readTensor(*adapterFile, peftKey(1, "down_proj", "lora_A")));
+        QVERIFY(torch::allclose(test::readTensor(*merged32File, name), want, 1e-6, 1e-6));
+        // An untouched projection is copied as it was.
+        QVERIFY(torch::equal(test::readTensor(*merged32File, "model.layers.1.self_attn.o_proj.weight"),
+                             test::readTensor(*baseFile, "model.layers.1.self_attn.o_proj.weight")));
+    }
+
+    void mergedExportShardsWithAnIndex() {
+        MergedExportOptions options;
+        options.baseDir = data(kBase);
+        options.dtype = Dtype::F32;
+        options.maxShardBytes = 40000;  // the fixture holds ~150 kB in float32
+        const fs::path out = exportMerged(data(kPeftAdapter), tmp("sharded"), options).path;
+        const auto index = readJson(out / "model.safetensors.index.json");
+        std::map<std::string, std::string> weightMap = index["weight_map"].get<std::map<std::string, std::string>>();
+        const auto base = SafetensorsCheckpoint::openDir(data(kBase));
+        QCOMPARE(weightMap.size(), base.names().size());
+        std::set<std::string> shards;
+        uint64_t total = 0;
+        for (const auto &[name, file] : weightMap) {
+            shards.insert(file);
+            const auto shard = SafetensorsFile::open((out / file).string());
+            QVERIFY2(shard->find(name), name.c_str());
+            total += shard->find(name)->byteSize();
+        }
+        QVERIFY(shards.size() > 2);
+        char first[64];
+        std::snprintf(first, sizeof first, "model-00001-of-%05zu.safetensors", shards.size());
+        QVERIFY2(shards.count(first), first);
+        QCOMPARE(index["metadata"]["total_size"].get<uint64_t>(), total);
+        const auto expected = SafetensorsFile::open(data("export/peft_rslora_expected.safetensors"));
+        const auto withAdapter = logitsOf(*baseWithAdapter(data(kPeftAdapter)), *expected);
+        QVERIFY(maxDiffOnTokens(logitsOf(*CausalLM::load(out.string()), *expected), withAdapter,
+                                test::readTensor(*expected, "attention_mask")) < 1e-4);
+    }
+
+    void mergeOntoDequantizedWeightsMatchesTheQloraModel() {
+        // A QLoRA run folder: its config says the base was loaded NF4 with double quantization.
+        const fs::path run = tmp("qlora_run");
+        fs::create_directories(run);
+        fs::copy(data(kPeftAdapter), run / "adapter");
+        std::ofstream(run / "config.json") << nlohmann::json{
+            {"lora", {{"r", 4}}},
+            {"quantization", {{"load_in_4bit", true}, {"bnb_4bit_quant_type", "nf4"}, {"bnb_4bit_use_double_quant", true}}}}.dump();
+        MergedExportOptions options;
+        options.baseDir = data(kBase);
+        options.dtype = Dtype::F32;
+        options.onto = MergeOnto::Dequantized;
+        const fs::path out = exportMerged(run.string(), tmp("merged_nf4"), options).path;
+
+        ModelLoadOptions qlora;
+        qlora.quantization.enabled = true;
+        const auto expected = SafetensorsFile::open(data("export/peft_rslora_expected.safetensors"));
+        const auto mask = test::readTensor(*expected, "attention_mask");
+        const auto qloraLogits = logitsOf(*baseWithAdapter(data(kPeftAdapter), qlora), *expected);
+        const auto merged = logitsOf(*CausalLM::load(out.string()), *expected);
+        QVERIFY2(maxDiffOnTokens(merged, qloraLogits, mask) < 1e-4,
+                 qPrintable(QString("max diff %1").arg(maxDiffOnTokens(merged, qloraLogits, mask))));
+        // ... and differs from the merge onto the original weights by the 4-bit rounding.
+        const auto original = logitsOf(*baseWithAdapter(data(kPeftAdapter)), *expected);
+        QVERIFY(maxDiffOnTokens(merged, original, mask) > 1e-3);
+        // A bare adapter folder does not say how the run quantized: refused, not guessed.
+        QVERIFY_EXCEPTION_THROWN(exportMerged(data(kPeftAdapter), tmp("merged_nf4_bare"), options), headroom::Error);
+    }
+
+    void ggufLoraHasLlamaCppNamesShapesAlignmentAndData() {
+        GgufLoraOptions options;
+        options.baseDir = data(kBase);
+        fs::create_directories(tmp("gguf"));
+        const auto result = exportGgufLora(data(kPeftAdapter), tmp("gguf/adapter.gguf"), options);
+        const auto gguf = parseGguf(result.path);
+        QCOMPARE(gguf.version, 3u);
+        QCOMPARE(result.bytes, uint64_t(gguf.bytes.size()));
+        QCOMPARE(gguf.strings.at("general.architecture").second, std::string("llama"));
+        QCOMPARE(gguf.strings.at("general.type").second, std::string("adapter"));
+        QCOMPARE(gguf.strings.at("adapter.type").second, std::string("lora"));
+        QCOMPARE(gguf.strings.at("adapter.lora.alpha").first, 6u);  // float32
+        // llama.cpp scales by alpha / r: that must equal rsLoRA's alpha / sqrt(r) = 8 / 2.
+        QCOMPARE(double(kvFloat(gguf, "adapter.lora.alpha")) / double(kRank), 4.0);
+        uint32_t alignment;
+        std::memcpy(&alignment, gguf.strings.at("general.alignment").second.data(), 4);
+        QCOMPARE(alignment, 32u);
+
+        const std::map<std::string, std::string> ggufNames = {
+            {"q_proj", "attn_q"}, {"k_proj", "attn_k"}, {"v_proj", "attn_v"}, {"down_proj", "ffn_down"}};
+        const auto adapter = SafetensorsFile::open(data(kPeftAdapter) + "/adapter_model.safetensors");
+        std::map<std::string, const GgufTensor *> byName;
+        for (const auto &t : gguf.tensors)
+            byName[t.name] = &t;
+        QCOMPARE(int64_t(byName.size()), kLayers * int64_t(kTargets.size()) * 2);
+        for (int64_t layer = 0; layer < kLayers; ++layer)
+            for (const auto &module : kTargets) {
+                const std::string base = "blk." + std::to_string(layer) + "." + ggufNames.at(module) + ".weight";
+                QVERIFY2(byName.count(base + ".lora_a") && byName.count(base + ".lora_b"), base.c_str());
+                const auto &a = *byName.at(base + ".lora_a");
+                const auto &b = *byName.at(base + ".lora_b");
+                const auto [in, out] = projection(module);
+                // llama-adapter.cpp: a.ne = [in, r], b.ne = [r, out] (base weight ne = [in, out]).
+                QVERIFY2(a.ne == (std::vector<uint64_t>{uint64_t(in), uint64_t(kRank)}), a.name.c_str());
+                QVERIFY2(b.ne == (std::vector<uint64_t>{uint64_t(kRank), uint64_t(out)}), b.name.c_str());
+                QCOMPARE(a.type, 0u);
+                QCOMPARE(a.offset % 32, 0ull);
+                QCOMPARE(b.offset % 32, 0ull);
+                QVERIFY(torch::equal(ggufTensorData(gguf, a), test::readTensor(*adapter, peftKey(layer, module, "lora_A"))));
+                auto wantB = test::readTensor(*adapter, peftKey(layer, module, "lora_B"));
+                if (module == "q_proj")
+                    wantB = permutedRows(wantB, kHeads);
+                if (module == "k_proj")
+                    wantB = permutedRows(wantB, kKvHeads);
+                QVERIFY2(torch::equal(ggufTensorData(gguf, b), wantB), b.name.c_str());
+            }
+        QCOMPARE(gguf.dataStart % 32, 0ull);
+
+        std::ifstream modelfile(fs::path(result.path).parent_path() / "Modelfile");
+        const std::string text((std::istreambuf_iterator<char>(modelfile)), {});
+        QVERIFY2(text.find("\nFROM headroom-fixtures/llama_gqa_tied_bias_llama3rope\n") != std::string::npos, text.c_str());
+        QVERIFY2(text.find("\nADAPTER ./adapter.gguf\n") != std::string::npos, text.c_str());
+
+        options.f16 = true;
+        const auto half = parseGguf(exportGgufLora(data(kPeftAdapter), tmp("gguf/adapter-f16.gguf"), options).path);
+        const auto &a0 = *std::find_if(half.tensors.begin(), half.tensors.end(),
+                                       [](const GgufTensor &t) { return t.name == "blk.0.attn_v.weight.lora_a"; });
+        QCOMPARE(a0.type, 1u);
+        QVERIFY(torch::equal(ggufTensorData(half, a0),
+                             test::readTensor(*adapter, peftKey(0, "v_proj", "lora_A")).to(torch::kHalf).to(torch::kFloat32)));
+    }
+
+    void failedExportsSayWhyAndLeaveNothingWhole_data() {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<int>("exitCode");
+        QTest::addColumn<QString>("mentions");
+        const QString adapter = test::dataPath(kPeftAdapter), base = test::dataPath(kBase);
+        const QString out = m_tmp.filePath("fail/out");
+        QTest::newRow("merged: base model missing") << QStringList{"export", "merged", adapter, out} << 2 << "base model";
+        QTest::newRow("gguf: base model missing") << QStringList{"export", "gguf-lora", adapter, out + ".gguf"} << 2 << "base model";
+        QTest::newRow("merged: adapter for another base")
+            << QStringList{"export", "merged", adapter, out, "--base", test::dataPath("models/llama_mha_untied")} << 2 << "shape";
+        QTest::newRow("merged: corrupt adapter") << QStringList{"export", "merged", m_tmp.filePath("fail/corrupt"), out, "--base", base}
+                                                 << 2 << "adapter_model.safetensors";
+        QTest::newRow("adapter: not an adapter") << QStringList{"export", "adapter", base, out} << 2 << "not an adapter folder";
+        QTest::newRow("merged: unwritable path")
+            << QStringList{"export", "merged", adapter, m_tmp.filePath("fail/a_file/out"), "--base", base} << 1 << "a_file/out";
+        QTest::newRow("gguf: folder missing")
+            << QStringList{"export", "gguf-lora", adapter, m_tmp.filePath("fail/nowhere/x.gguf"), "--base", base} << 1 << "nowhere";
+        QTest::newRow("merged: bad dtype") << QStringList{"export", "merged", adapter, out, "--base", base, "--dtype", "int8"} << 2 << "--dtype";
+    }
+
+    void failedExportsSayWhyAndLeaveNothingWhole() {
+        QFETCH(QStringList, args);
+        QFETCH(int, exitCode);
+        QFETCH(QString, mentions);
+        const QString dir = m_tmp.filePath("fail");
+        QDir().mkpath(dir);
+        fs::remove_all(m_tmp.filePath("fail/corrupt").toStdString());
+        fs::copy(data(kPeftAdapter), m_tmp.filePath("fail/corrupt").toStdString());
+        fs::resize_file(m_tmp.filePath("fail/corrupt/adapter_model.safetensors").toStdString(), 5000);
+        std::ofstream(m_tmp.filePath("fail/a_file").toStdString()) << "not a folder";
+        const QStringList before = entriesIn(dir);
+
+        const CliResult run = runCli(args);
+        const QStringList errLines = run.err.trimmed().split('\n');
+        QVERIFY2(run.exitCode == exitCode, qPrintable(QString("exit %1\n%2").arg(run.exitCode).arg(run.err)));
+        QCOMPARE(errLines.size(), 1);
+        QVERIFY2(errLines[0].startsWith("error: ") && errLines[0].contains(mentions), qPrintable(errLines[0]));
+        QCOMPARE(entriesIn(dir), before);  // no output, no temporary left behind
+    }
+
+    void cliExportPrintsPathAndBytes() {
+        const QString out = m_tmp.filePath("cli/merged");
+        const CliResult run = runCli({"--json", "export", "merged", test::dataPath(kPeftAdapter), out, "--base",
+                                      test::dataPath(kBase), "--dtype", "float16"});
+        QVERIFY2(run.exitCode == 0, qPrintable(run.err));
+        const auto json = nlohmann::json::parse(run.out.toStdString());
+        QCOMPARE(json["path"].get<std::string>(), fs::absolute(out.toStdString()).lexically_normal().string());
+        uint64_t bytes = 0;
+        for (const auto &entry : fs::directory_iterator(out.toStdString()))
+            bytes += entry.file_size();
+        QCOMPARE(json["bytes"].get<uint64_t>(), bytes);
+        QCOMPARE(readJson(out.toStdString() + "/config.json")["torch_dtype"].get<std::string>(), std::string("float16"));
+    }
+};
+
+QTEST_GUILESS_MAIN(ExportTest)
+#include "export_test.moc"
