@@ -1,14 +1,16 @@
-// Tests of the studio's first window: it opens a model folder (or the model a training config names)
-// and shows its summary, shows problems in the window instead of failing, and creates the bundled
-// demo in a worker thread while the event loop keeps running. The models are made with
-// headroom::makeDemo in temporary folders.
+// Tests of the studio's Model page: it opens a model folder (or the model a training config names)
+// and shows its summary, lists the models of a Hugging Face cache, shows problems in the window
+// instead of failing, and creates the bundled demo in a worker thread while the event loop keeps
+// running. The models are made with headroom::makeDemo in temporary folders.
 #include "main_window.h"
+#include "studio_session.h"
 
 #include "headroom/demo.h"
 #include "headroom/model_summary.h"
 
 #include <QAction>
 #include <QLabel>
+#include <QListWidget>
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
 
@@ -51,6 +53,7 @@ private slots:
     void initTestCase()
     {
         QVERIFY(m_dir.isValid());
+        qputenv("HF_HUB_CACHE", m_dir.filePath("no-hub-cache").toUtf8());   // not this machine's cache
         m_modelDir = QString::fromStdString(headroom::makeDemo(m_dir.filePath("fixture").toStdString()).modelDir);
         m_vocabSize = headroom::ModelSummary::inspect(m_modelDir.toStdString()).config.vocabSize;
     }
@@ -67,6 +70,29 @@ private slots:
         QVERIFY(text(window, "checkpointSizeValue").contains("iB"));
         QCOMPARE(text(window, "folderValue"), QDir::toNativeSeparators(m_modelDir));
         QCOMPARE(text(window, "titleLabel"), QDir(m_modelDir).dirName());
+    }
+
+    void listsAndOpensTheModelsOfTheHfCache()
+    {
+        QTemporaryDir hub;
+        const QString snapshot = hub.filePath("models--SomeOrg--tiny-llama/snapshots/0123456789abcdef");
+        QVERIFY(QDir().mkpath(snapshot));
+        QVERIFY(QDir().mkpath(hub.filePath("models--SomeOrg--no-config/snapshots/fedcba")));
+        for (const QString &name : QDir(m_modelDir).entryList(QDir::Files))
+            QVERIFY(QFile::copy(m_modelDir + "/" + name, snapshot + "/" + name));
+
+        MainWindow window(m_dir.filePath("unused-demo"), hub.path());
+        auto *list = window.findChild<QListWidget *>("modelList");
+        QVERIFY(list);
+        QCOMPARE(list->count(), 2);   // the demo and the one snapshot with a config.json
+        QCOMPARE(list->item(1)->text(), QString("SomeOrg/tiny-llama (0123456)"));
+        list->scrollToItem(list->item(1));
+        window.show();
+        QTest::mouseClick(list->viewport(), Qt::LeftButton, {}, list->visualItemRect(list->item(1)).center());
+        QTRY_COMPARE(text(window, "architectureValue"), QString("LlamaForCausalLM"));
+        QCOMPARE(text(window, "folderValue"), QDir::toNativeSeparators(snapshot));
+        QCOMPARE(window.session()->modelDir(), snapshot);
+        QVERIFY(window.session()->modelConfig().has_value());
     }
 
     void showsAnErrorForAFolderWithoutConfig()
@@ -110,6 +136,8 @@ private slots:
         QVERIFY(text(window, "busyLabel").startsWith("Creating the demo"));
         QTRY_COMPARE_WITH_TIMEOUT(text(window, "architectureValue"), QString("LlamaForCausalLM"), kDemoTimeoutMs);
         QVERIFY(!shown(window, "busyLabel"));
+        // the demo's training configuration came with it
+        QCOMPARE(window.session()->config().dataset.path, m_dir.filePath("demo/demo.jsonl").toStdString());
         QCOMPARE(digits(text(window, "vocabSizeValue")), QString::number(m_vocabSize));
         QCOMPARE(text(window, "titleLabel"), QString("Demo model"));
 

@@ -1,129 +1,182 @@
 #include "main_window.h"
 
-#include "demo_creator.h"
-#include "model_summary_view.h"
+#include "config_page.h"
+#include "data_page.h"
+#include "export_page.h"
+#include "hf_cache.h"
+#include "lab_page.h"
+#include "model_page.h"
+#include "studio_session.h"
+#include "train_page.h"
 
 #include "headroom/error.h"
-#include "headroom/model_summary.h"
 #include "headroom/train_config.h"
 
 #include <QAction>
+#include <QCloseEvent>
+#include <QMessageBox>
+#include <QSaveFile>
+#include <QSettings>
 #include <QDir>
 #include <QFileDialog>
 #include <QFileInfo>
-#include <QLabel>
 #include <QMenu>
 #include <QMenuBar>
-#include <QProgressBar>
 #include <QStyle>
+#include <QStatusBar>
+#include <QTabWidget>
 #include <QToolBar>
-#include <QVBoxLayout>
 
-#include <utility>
-
-namespace {
-
-const char *const kErrorStyle = "QLabel#errorLabel { color: #7a1c16; background: #fdecea;"
-                                " border: 1px solid #e6a8a3; border-radius: 4px; padding: 12px; }";
-
-// The model folder that a training configuration names. Throws headroom::Error.
-QString modelDirFromConfig(const QString &configPath)
-{
-    const std::string path = QDir::toNativeSeparators(configPath).toStdString();
-    const std::string model = headroom::TrainConfig::fromFile(path).model;
-    if (model.empty())
-        throw headroom::invalidInput(path + ": field 'model' is empty (the HF model folder to fine-tune)");
-    return QString::fromStdString(model);
-}
-
-} // namespace
-
-MainWindow::MainWindow(const QString &demoDir, QWidget *parent)
-    : QMainWindow(parent), m_demoDir(demoDir), m_demoCreator(new DemoCreator),
-      m_busyPage(new QWidget), m_busyLabel(new QLabel), m_errorLabel(new QLabel),
-      m_summaryView(new ModelSummaryView)
+MainWindow::MainWindow(const QString &demoDir, const QString &hubCacheDir, QWidget *parent)
+    : QMainWindow(parent), m_session(new StudioSession(this)), m_tabs(new QTabWidget)
 {
     setWindowTitle(tr("Headroom"));
-    resize(1000, 700);
+    resize(1200, 780);
+    m_modelPage = new ModelPage(m_session, demoDir, hubCacheDir.isEmpty() ? defaultHfHubCache() : hubCacheDir);
+    m_modelPage->setObjectName("modelPage");
+    m_tabs->setObjectName("pageTabs");
+    m_tabs->setDocumentMode(true);
+    m_tabs->addTab(m_modelPage, tr("&Model"));
+    auto *dataPage = new DataPage(m_session);
+    dataPage->setObjectName("dataPage");
+    m_tabs->addTab(dataPage, tr("&Data"));
+    auto *configPage = new ConfigPage(m_session);
+    configPage->setObjectName("configPage");
+    m_tabs->addTab(configPage, tr("&Configure"));
+    m_trainPage = new TrainPage(m_session);
+    m_trainPage->setObjectName("trainPage");
+    m_tabs->addTab(m_trainPage, tr("&Train"));
+    auto *labPage = new LabPage(m_session);
+    labPage->setObjectName("labPage");
+    m_tabs->addTab(labPage, tr("Trade-off &lab"));
+    auto *exportPage = new ExportPage(m_session);
+    exportPage->setObjectName("exportPage");
+    m_tabs->addTab(exportPage, tr("&Export"));
+    connect(m_trainPage, &TrainPage::runEnded, this, [this] {
+        if (m_closeWhenStopped)
+            close();
+    });
+    setCentralWidget(m_tabs);
     createActions();
-
-    m_busyLabel->setObjectName("busyLabel");
-    auto *progress = new QProgressBar;
-    progress->setRange(0, 0);
-    progress->setMaximumWidth(320);
-    auto *busyLayout = new QVBoxLayout(m_busyPage);
-    busyLayout->setContentsMargins(0, 0, 0, 0);
-    busyLayout->addWidget(m_busyLabel);
-    busyLayout->addWidget(progress);
-
-    m_errorLabel->setObjectName("errorLabel");
-    m_errorLabel->setStyleSheet(kErrorStyle);
-    m_errorLabel->setTextFormat(Qt::PlainText);
-    m_errorLabel->setWordWrap(true);
-    m_errorLabel->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    m_summaryView->setObjectName("modelSummaryView");
-
-    auto *central = new QWidget;
-    auto *layout = new QVBoxLayout(central);
-    layout->setContentsMargins(24, 24, 24, 24);
-    m_pages = {m_busyPage, m_errorLabel, m_summaryView};
-    for (QWidget *page : std::as_const(m_pages)) {
-        page->hide();
-        layout->addWidget(page);
-    }
-    layout->addStretch();
-    setCentralWidget(central);
-
-    m_demoCreator->moveToThread(&m_demoThread);
-    connect(&m_demoThread, &QThread::finished, m_demoCreator, &QObject::deleteLater);
-    connect(m_demoCreator, &DemoCreator::finished, this, [this](const QString &modelDir) {
-        m_openDemoAction->setEnabled(true);
-        if (m_waitingForDemo)
-            open(modelDir);
-    });
-    connect(m_demoCreator, &DemoCreator::failed, this, [this](const QString &message) {
-        m_openDemoAction->setEnabled(true);
-        if (m_waitingForDemo)
-            showError(tr("Could not create the demo: %1").arg(message));
-    });
-    m_demoThread.start();
+    connect(m_session, &StudioSession::modelChanged, this, &MainWindow::rememberModel);
+    connect(m_modelPage, &ModelPage::demoCreationChanged, this,
+            [this](bool running) { m_openDemoAction->setEnabled(!running); });
 }
 
-MainWindow::~MainWindow()
-{
-    // A demo being written is finished first: makeDemo has no stop point.
-    m_demoThread.quit();
-    m_demoThread.wait();
-}
+MainWindow::~MainWindow() = default;
 
 void MainWindow::open(const QString &path)
 {
-    m_waitingForDemo = false;
-    try {
-        showModel(QFileInfo(path).isDir() ? path : modelDirFromConfig(path));
-    } catch (const std::exception &error) {
-        showError(QString::fromStdString(error.what()));
-    }
+    showTab(m_modelPage);
+    if (QFileInfo(path).isDir())
+        m_modelPage->openModel(path);
+    else
+        openConfig(path);
 }
 
 void MainWindow::openDemo()
 {
-    m_waitingForDemo = false;
+    showTab(m_modelPage);
+    m_modelPage->openDemo();
+}
+
+// A training configuration: it becomes the session's, and the model it names is opened.
+void MainWindow::openConfig(const QString &path)
+{
+    const std::string file = QDir::toNativeSeparators(path).toStdString();
     try {
-        showModel(demoModelDir());
-    } catch (const std::exception &) {
-        createDemo();   // first use, or a demo left half-written (makeDemo replaces only a demo)
+        const headroom::TrainConfig config = headroom::TrainConfig::fromFile(file);
+        if (config.model.empty())
+            throw headroom::invalidInput(file + ": field 'model' is empty (the HF model folder to fine-tune)");
+        m_session->setConfig(config);
+        m_modelPage->openModel(QString::fromStdString(config.model));
+    } catch (const std::exception &error) {
+        m_modelPage->showError(QString::fromStdString(error.what()));
     }
+}
+
+namespace {
+
+constexpr int kRecentModels = 8;
+const char *const kRecentModelsKey = "recentModels";
+const char *const kLastConfigKey = "lastConfig";
+
+} // namespace
+
+bool MainWindow::restoreLastConfig()
+{
+    const QString json = QSettings().value(kLastConfigKey).toString();
+    if (json.isEmpty())
+        return false;
+    try {
+        const auto config = headroom::TrainConfig::fromJson(nlohmann::json::parse(json.toStdString()), "last configuration");
+        if (config.model.empty() || !QFileInfo::exists(QString::fromStdString(config.model)))
+            return false;
+        m_session->setConfig(config);
+        m_modelPage->openModel(QString::fromStdString(config.model));
+        return true;
+    } catch (const std::exception &) {
+        return false;   // an old or damaged entry: start as without one
+    }
+}
+
+void MainWindow::saveConfig(const QString &path) const
+{
+    QSaveFile file(path);   // written under a temporary name, renamed when complete
+    if (!file.open(QIODevice::WriteOnly | QIODevice::Text))
+        throw headroom::runtimeFailure(path.toStdString() + ": " + file.errorString().toStdString());
+    file.write(QByteArray::fromStdString(m_session->config().toJson().dump(2) + "\n"));
+    if (!file.commit())
+        throw headroom::runtimeFailure(path.toStdString() + ": " + file.errorString().toStdString());
+}
+
+void MainWindow::chooseConfigToOpen()
+{
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open training configuration"), {}, tr("JSON (*.json)"));
+    if (!path.isEmpty())
+        open(path);
+}
+
+void MainWindow::chooseConfigToSave()
+{
+    const QString path = QFileDialog::getSaveFileName(this, tr("Save training configuration"), "train.json", tr("JSON (*.json)"));
+    if (path.isEmpty())
+        return;
+    try {
+        saveConfig(path);
+        statusBar()->showMessage(tr("Saved %1").arg(QDir::toNativeSeparators(path)), 5000);
+    } catch (const std::exception &error) {
+        QMessageBox::warning(this, tr("Could not save"), QString::fromStdString(error.what()));
+    }
+}
+
+void MainWindow::rememberModel()
+{
+    QSettings settings;
+    QStringList recent = settings.value(kRecentModelsKey).toStringList();
+    recent.removeAll(m_session->modelDir());
+    recent.prepend(m_session->modelDir());
+    settings.setValue(kRecentModelsKey, recent.mid(0, kRecentModels));
+    fillRecentMenu();
+}
+
+void MainWindow::fillRecentMenu()
+{
+    m_recentMenu->clear();
+    for (const QString &dir : QSettings().value(kRecentModelsKey).toStringList())
+        m_recentMenu->addAction(QDir::toNativeSeparators(dir), this, [this, dir] { open(dir); });
+    m_recentMenu->setEnabled(!m_recentMenu->isEmpty());
 }
 
 void MainWindow::createActions()
 {
     auto *openAction = new QAction(style()->standardIcon(QStyle::SP_DirOpenIcon), tr("&Open model folder…"), this);
     openAction->setShortcut(QKeySequence::Open);
-    connect(openAction, &QAction::triggered, this, &MainWindow::chooseModelFolder);
+    connect(openAction, &QAction::triggered, m_modelPage, &ModelPage::chooseModelFolder);
 
     m_openDemoAction = new QAction(style()->standardIcon(QStyle::SP_ComputerIcon), tr("Open &demo"), this);
     m_openDemoAction->setObjectName("openDemoAction");
+    m_openDemoAction->setShortcut(QKeySequence(tr("Ctrl+D")));
     connect(m_openDemoAction, &QAction::triggered, this, &MainWindow::openDemo);
 
     auto *quitAction = new QAction(tr("&Quit"), this);
@@ -131,9 +184,21 @@ void MainWindow::createActions()
     quitAction->setMenuRole(QAction::QuitRole);
     connect(quitAction, &QAction::triggered, this, &QWidget::close);
 
+    auto *openConfigAction = new QAction(tr("Open &configuration…"), this);
+    openConfigAction->setShortcut(QKeySequence(tr("Ctrl+Shift+O")));
+    connect(openConfigAction, &QAction::triggered, this, &MainWindow::chooseConfigToOpen);
+    auto *saveConfigAction = new QAction(style()->standardIcon(QStyle::SP_DialogSaveButton), tr("&Save configuration…"), this);
+    saveConfigAction->setShortcut(QKeySequence::Save);
+    connect(saveConfigAction, &QAction::triggered, this, &MainWindow::chooseConfigToSave);
+
     QMenu *fileMenu = menuBar()->addMenu(tr("&File"));
     fileMenu->addAction(openAction);
     fileMenu->addAction(m_openDemoAction);
+    m_recentMenu = fileMenu->addMenu(tr("&Recent models"));
+    fillRecentMenu();
+    fileMenu->addSeparator();
+    fileMenu->addAction(openConfigAction);
+    fileMenu->addAction(saveConfigAction);
     fileMenu->addSeparator();
     fileMenu->addAction(quitAction);
 
@@ -143,47 +208,39 @@ void MainWindow::createActions()
     toolBar->setToolButtonStyle(Qt::ToolButtonTextBesideIcon);
     toolBar->addAction(openAction);
     toolBar->addAction(m_openDemoAction);
+    toolBar->addAction(saveConfigAction);
+
+    // Alt+1..7 switch pages (the tab titles' mnemonics work too).
+    for (int i = 0; i < m_tabs->count(); ++i) {
+        auto *goTo = new QAction(this);
+        goTo->setShortcut(QKeySequence(Qt::ALT | Qt::Key(Qt::Key_1 + i)));
+        connect(goTo, &QAction::triggered, this, [this, i] { m_tabs->setCurrentIndex(i); });
+        addAction(goTo);
+    }
 }
 
-void MainWindow::chooseModelFolder()
+// Closing mid-run asks first; yes stops the run, which writes a checkpoint, and the window closes
+// when the run has ended (the event loop keeps running meanwhile).
+void MainWindow::closeEvent(QCloseEvent *event)
 {
-    const QString dir = QFileDialog::getExistingDirectory(this, tr("Open model folder"));
-    if (!dir.isEmpty())
-        open(dir);
+    if (!m_trainPage->isTraining()) {
+        QSettings().setValue(kLastConfigKey, QString::fromStdString(m_session->config().toJson().dump()));
+        event->accept();
+        return;
+    }
+    event->ignore();
+    if (m_closeWhenStopped)
+        return;
+    const auto answer = QMessageBox::question(this, tr("Training is running"),
+                                              tr("Stop training and close? A checkpoint is written first, so the run "
+                                                 "can be resumed later from its output folder."));
+    if (answer != QMessageBox::Yes)
+        return;
+    m_closeWhenStopped = true;
+    m_trainPage->stopTraining();
 }
 
-void MainWindow::createDemo()
+void MainWindow::showTab(QWidget *page)
 {
-    m_waitingForDemo = true;
-    m_openDemoAction->setEnabled(false);
-    m_busyLabel->setText(tr("Creating the demo…\nA small Llama-architecture model and a dataset, in %1")
-                             .arg(QDir::toNativeSeparators(m_demoDir)));
-    showPage(m_busyPage);
-    QMetaObject::invokeMethod(m_demoCreator, [creator = m_demoCreator, dir = m_demoDir] { creator->create(dir); });
-}
-
-// Throws what ModelSummary::inspect throws; the caller shows it.
-void MainWindow::showModel(const QString &modelDir)
-{
-    const headroom::ModelSummary summary = headroom::ModelSummary::inspect(modelDir.toStdString());
-    const bool isDemo = QFileInfo(modelDir) == QFileInfo(demoModelDir());
-    m_summaryView->setSummary(isDemo ? tr("Demo model") : QDir(modelDir).dirName(), modelDir, summary);
-    showPage(m_summaryView);
-}
-
-QString MainWindow::demoModelDir() const
-{
-    return m_demoDir + "/model";   // headroom::makeDemo's layout
-}
-
-void MainWindow::showError(const QString &message)
-{
-    m_errorLabel->setText(message);
-    showPage(m_errorLabel);
-}
-
-void MainWindow::showPage(QWidget *page)
-{
-    for (QWidget *candidate : std::as_const(m_pages))
-        candidate->setVisible(candidate == page);
+    m_tabs->setCurrentWidget(page);
 }

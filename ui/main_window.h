@@ -1,49 +1,55 @@
-// MainWindow is the studio's top-level window. For now it opens one model and shows its summary:
-// a model folder, the model named by a training configuration's "model" field, or the bundled demo,
-// which it creates on first use in a worker thread (DemoCreator) while the window stays responsive.
-// Problems (a bad folder, invalid JSON, a failed demo) are shown in the window, never thrown.
-// It only assembles pages and actions; each page is its own class.
+// MainWindow is the studio's top-level window: it only assembles the pages (one class each) as tabs
+// over one StudioSession, and holds the actions (open a model folder, the demo or a training
+// configuration; save the configuration; quit). It remembers recent models and the last
+// configuration (QSettings). Problems are shown in the window, never thrown.
 #pragma once
 
-#include <QList>
 #include <QMainWindow>
-#include <QThread>
 
-class DemoCreator;
-class ModelSummaryView;
+class ModelPage;
 class QAction;
-class QLabel;
+class QMenu;
+class QTabWidget;
+class StudioSession;
+class TrainPage;
 
 class MainWindow : public QMainWindow
 {
     Q_OBJECT
 
 public:
-    // `demoDir` is where the bundled demo lives (created there on first use).
-    explicit MainWindow(const QString &demoDir, QWidget *parent = nullptr);
+    // `demoDir` is where the bundled demo lives (created there on first use); `hubCacheDir` the
+    // Hugging Face cache whose models the Model page lists (empty: defaultHfHubCache()).
+    explicit MainWindow(const QString &demoDir, const QString &hubCacheDir = {}, QWidget *parent = nullptr);
     ~MainWindow() override;
 
     // A model folder, or a training configuration (.json) whose "model" field names one.
     void open(const QString &path);
     void openDemo();
+    // Opens the configuration used when the window last closed (QSettings); false when there is
+    // none or it no longer loads.
+    bool restoreLastConfig();
+    // Writes the session's configuration as the CLI's JSON. Throws headroom::Error.
+    void saveConfig(const QString &path) const;
+    StudioSession *session() const { return m_session; }
+
+protected:
+    void closeEvent(QCloseEvent *event) override;
 
 private:
     void createActions();
-    void chooseModelFolder();
-    void createDemo();
-    void showModel(const QString &modelDir);
-    QString demoModelDir() const;
-    void showError(const QString &message);
-    void showPage(QWidget *page);
+    void openConfig(const QString &path);
+    void chooseConfigToOpen();
+    void chooseConfigToSave();
+    void rememberModel();
+    void fillRecentMenu();
+    void showTab(QWidget *page);
 
-    QString m_demoDir;
-    QThread m_demoThread;
-    DemoCreator *m_demoCreator;
-    bool m_waitingForDemo = false;   // an open() while the demo is being created wins over it
+    StudioSession *m_session;
+    QTabWidget *m_tabs;
+    ModelPage *m_modelPage;
+    TrainPage *m_trainPage;
+    bool m_closeWhenStopped = false;
     QAction *m_openDemoAction = nullptr;
-    QWidget *m_busyPage;
-    QLabel *m_busyLabel;
-    QLabel *m_errorLabel;
-    ModelSummaryView *m_summaryView;
-    QList<QWidget *> m_pages;   // one of them is visible at a time
+    QMenu *m_recentMenu = nullptr;
 };

@@ -1,6 +1,6 @@
-// headroom: the Qt desktop studio. Until the full studio lands it opens one model and shows its
-// summary:
-//   headroom                  the bundled demo, created on first use in ~/.local/share/headroom/demo
+// headroom: the Qt desktop studio (docs/studio.md). It starts with
+//   headroom                  the configuration open when the window last closed, else the bundled
+//                             demo, created on first use in ~/.local/share/headroom/demo
 //                             (or $HEADROOM_DEMO_DIR, as scripts/demo.sh)
 //   headroom MODEL_DIR        that HF model folder
 //   headroom CONFIG.json      the model that the training configuration's "model" field names
@@ -44,8 +44,10 @@ int main(int argc, char *argv[])
                                    QApplication::applicationName() + "/demo";
     MainWindow window(qEnvironmentVariable("HEADROOM_DEMO_DIR", defaultDemoDir));
     window.show();
-    if (paths.isEmpty())
-        window.openDemo();
+    if (paths.isEmpty()) {
+        if (!window.restoreLastConfig())
+            window.openDemo();
+    }
     else
         window.open(paths.first());
     return QApplication::exec();

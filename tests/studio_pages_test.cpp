@@ -1,0 +1,354 @@
+// Tests of the studio's Configure and Train pages, driving the real widgets: a setting changed with
+// the keyboard changes the memory chart's numbers, which must equal an independent estimateMemory
+// call for the same settings; a configuration that does not fit shows suggestFit's change and
+// applies it; the demo trains a few steps in a worker thread while a QTimer keeps ticking on the
+// GUI thread, and every plot receives its points; pause holds the run, stop ends it with a
+// checkpoint, and a resumed run continues after the stopped step; the Data page shows the demo's
+// format, examples and lengths and names a bad line; the trade-off lab sweeps precision and exports
+// its table and plot. The demo comes from
+// headroom::makeDemo in a temporary folder.
+#include "export_page.h"
+#include "lab_page.h"
+#include "main_window.h"
+#include "studio_session.h"
+#include "train_page.h"
+#include "training_controller.h"
+
+#include "headroom/demo.h"
+#include "headroom/gpu_presets.h"
+#include "headroom/memory_estimate.h"
+#include "headroom/model_config.h"
+#include "headroom/train_config.h"
+
+#include <QCheckBox>
+#include <QComboBox>
+#include <QLabel>
+#include <QLineEdit>
+#include <QPlainTextEdit>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QSpinBox>
+#include <QTableWidget>
+#include <QTabWidget>
+#include <QTemporaryDir>
+#include <QTextBrowser>
+#include <QtTest/QtTest>
+#include <qcustomplot.h>
+
+namespace {
+
+constexpr int kTrainTimeoutMs = 120'000;
+
+qint64 bytesOf(const MainWindow &window, const QString &label)
+{
+    const auto *widget = window.findChild<QLabel *>(label);
+    return widget ? widget->property("bytes").toLongLong() : -1;
+}
+
+QString text(const MainWindow &window, const QString &name)
+{
+    const auto *label = window.findChild<QLabel *>(name);
+    return label ? label->text() : "<no label " + name + ">";
+}
+
+// Types `value` into a spin box as a person would: select all, type, Enter.
+void typeInto(QSpinBox *spin, int value)
+{
+    spin->setFocus();
+    spin->selectAll();
+    QTest::keyClicks(spin, QString::number(value));
+    QTest::keyClick(spin, Qt::Key_Return);
+}
+
+void choosePreset(MainWindow &window, const QString &name)
+{
+    auto *combo = window.findChild<QComboBox *>("gpuPresetCombo");
+    QVERIFY(combo);
+    const int index = combo->findData(name);
+    QVERIFY(index >= 0);
+    combo->setCurrentIndex(index);
+}
+
+headroom::MemoryEstimate independentEstimate(const headroom::TrainConfig &config, const std::string &device)
+{
+    const auto model = headroom::ModelConfig::fromFile(config.model + "/config.json");
+    auto settings = headroom::EstimateSettings::fromTrainConfig(config);
+    settings.device = device;
+    return headroom::estimateMemory(model, settings);
+}
+
+QCustomPlot *plot(const MainWindow &window, const QString &name)
+{
+    return window.findChild<QCustomPlot *>(name);
+}
+
+} // namespace
+
+class StudioPagesTest : public QObject
+{
+    Q_OBJECT
+
+private slots:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        qputenv("HF_HUB_CACHE", m_dir.filePath("no-hub-cache").toUtf8());
+        m_demo = headroom::makeDemo(m_dir.filePath("demo").toStdString());
+    }
+
+    void aSettingTypedInChangesTheChartsNumbers()
+    {
+        MainWindow window(m_dir.filePath("demo"));
+        window.show();
+        window.open(QString::fromStdString(m_demo.config));
+        choosePreset(window, "t4");
+        window.findChild<QTabWidget *>("pageTabs")->setCurrentWidget(window.findChild<QWidget *>("configPage"));
+
+        headroom::TrainConfig config = window.session()->config();
+        headroom::MemoryEstimate expected = independentEstimate(config, "cuda");
+        QCOMPARE(bytesOf(window, "totalValue"), expected.total());
+        QCOMPARE(bytesOf(window, "activationsValue"), expected.activations);
+        QCOMPARE(bytesOf(window, "budgetValue"), headroom::findGpuPreset("t4")->memoryBytes);
+
+        auto *microBatch = window.findChild<QSpinBox *>("training.per_device_train_batch_size");
+        QVERIFY(microBatch);
+        const qint64 activationsBefore = bytesOf(window, "activationsValue");
+        typeInto(microBatch, 32);
+        QCOMPARE(window.session()->config().training.perDeviceTrainBatchSize, int64_t(32));
+        config.training.perDeviceTrainBatchSize = 32;
+        expected = independentEstimate(config, "cuda");
+        QCOMPARE(bytesOf(window, "activationsValue"), expected.activations);
+        QVERIFY(bytesOf(window, "activationsValue") > activationsBefore);
+        QCOMPARE(bytesOf(window, "totalValue"), expected.total());
+        const int64_t accumulation = config.training.gradientAccumulationSteps;
+        QCOMPARE(text(window, "effectiveBatchLabel"),
+                 QString("32 x %1 x 1 GPU = %2").arg(accumulation).arg(32 * accumulation));
+
+        // The chart's activations bar holds the same figure (in MiB: the demo is small).
+        QCustomPlot *chart = plot(window, "memoryPlot");
+        QVERIFY(chart);
+        auto *activations = qobject_cast<QCPBars *>(chart->plottable(4));
+        QCOMPARE(activations->name(), QString("activations"));
+        QCOMPARE(activations->data()->at(0)->value, expected.activations / (1024.0 * 1024.0));
+
+        // Checkpointing off: more activation memory, as the estimator says.
+        auto *checkpointing = window.findChild<QCheckBox *>("training.gradient_checkpointing");
+        QVERIFY(checkpointing && checkpointing->isChecked());
+        QTest::mouseClick(checkpointing, Qt::LeftButton, {}, QPoint(4, checkpointing->height() / 2));
+        config.training.gradientCheckpointing = false;
+        QCOMPARE(bytesOf(window, "activationsValue"), independentEstimate(config, "cuda").activations);
+    }
+
+    void theDataPageShowsFormatExamplesLengthsAndBadLines()
+    {
+        MainWindow window(m_dir.filePath("demo"));
+        window.show();
+        window.open(QString::fromStdString(m_demo.config));
+        auto *summary = window.findChild<QLabel *>("datasetSummary");
+        QVERIFY(summary);
+        QTRY_COMPARE_WITH_TIMEOUT(summary->property("format").toString(), QString("alpaca"), kTrainTimeoutMs);
+        const int records = int(headroom::demoExamples(false).size());
+        QVERIFY2(summary->text().contains(QString("%1 records").arg(records)), qPrintable(summary->text()));
+        QCustomPlot *histogram = plot(window, "lengthHistogram");
+        double counted = 0;
+        auto *bars = qobject_cast<QCPBars *>(histogram->plottable(0));
+        for (int i = 0; i < bars->data()->size(); ++i)
+            counted += bars->data()->at(i)->value;
+        QCOMPARE(int(counted), records);
+        const QString examples = window.findChild<QTextBrowser *>("datasetExamples")->toHtml();
+        QVERIFY(examples.contains(QString::fromStdString(headroom::demoExamples(false).front().output)));
+
+        // A record that is not JSON on line 2 is named with its line; the others are still shown.
+        const QString bad = m_dir.filePath("bad.jsonl");
+        QFile file(bad);
+        QVERIFY(file.open(QIODevice::WriteOnly));
+        file.write("{\"instruction\": \"a\", \"input\": \"\", \"output\": \"b\"}\n{not json\n"
+                   "{\"instruction\": \"c\", \"input\": \"\", \"output\": \"d\"}\n");
+        file.close();
+        auto *path = window.findChild<QLineEdit *>("datasetPath");
+        path->setFocus();
+        path->selectAll();
+        QTest::keyClicks(path, bad);
+        QTest::keyClick(path, Qt::Key_Return);
+        QTRY_VERIFY_WITH_TIMEOUT(summary->text().contains("2 records (1 skipped)"), kTrainTimeoutMs);
+        const QString problems = window.findChild<QPlainTextEdit *>("datasetProblems")->toPlainText();
+        QVERIFY2(problems.contains("bad.jsonl") && problems.contains("line 2"), qPrintable(problems));
+    }
+
+    void aConfigurationThatDoesNotFitShowsTheChangeAndAppliesIt()
+    {
+        MainWindow window(m_dir.filePath("demo"));
+        window.show();
+        window.open(QString::fromStdString(m_demo.config));
+        headroom::TrainConfig config = window.session()->config();
+        config.quantization.loadIn4bit = false;
+        config.training.perDeviceTrainBatchSize = 8;
+        config.training.gradientCheckpointing = false;
+        config.dataset.maxSeqLength = 4096;
+        window.session()->setConfig(config);
+        const headroom::ModelConfig big = headroom::bundledModelConfig("llama-3.1-8b");
+        window.session()->setModel(QString::fromStdString(config.model), big);
+        choosePreset(window, "t4");
+        window.findChild<QTabWidget *>("pageTabs")->setCurrentWidget(window.findChild<QWidget *>("configPage"));
+
+        auto settings = headroom::EstimateSettings::fromTrainConfig(window.session()->config());
+        settings.device = "cuda";
+        const int64_t budget = headroom::findGpuPreset("t4")->memoryBytes;
+        QVERIFY(headroom::estimateMemory(big, settings).total() > budget);
+        const auto suggestion = headroom::suggestFit(big, settings, budget);
+        QVERIFY(suggestion);
+        QVERIFY2(text(window, "fitLabel").contains(QString::fromStdString(suggestion->change)), qPrintable(text(window, "fitLabel")));
+        auto *apply = window.findChild<QPushButton *>("applySuggestionButton");
+        QVERIFY(apply && apply->isVisible());
+        QTest::mouseClick(apply, Qt::LeftButton);
+        QCOMPARE(bytesOf(window, "totalValue"), suggestion->estimate.total());
+        QVERIFY2(text(window, "fitLabel").startsWith("Fits"), qPrintable(text(window, "fitLabel")));
+        QVERIFY(!apply->isVisible());
+    }
+
+    void trainsTheDemoWhileTheEventLoopRunsAndPlotsEveryStep()
+    {
+        MainWindow window(m_dir.filePath("demo"));
+        window.show();
+        window.open(QString::fromStdString(m_demo.config));
+        headroom::TrainConfig config = window.session()->config();
+        config.training.maxSteps = 3;
+        config.training.outputDir = m_dir.filePath("run-three").toStdString();
+        window.session()->setConfig(config);
+
+        int ticks = 0;
+        QTimer ticker;
+        connect(&ticker, &QTimer::timeout, [&ticks] { ++ticks; });
+        ticker.start(20);
+        auto *controller = window.findChild<TrainPage *>("trainPage")->controller();
+        QSignalSpy steps(controller, &TrainingController::stepDone);
+        QSignalSpy finished(controller, &TrainingController::finished);
+        QTest::mouseClick(window.findChild<QPushButton *>("startButton"), Qt::LeftButton);
+        QVERIFY(controller->isRunning());
+        const int ticksAtStart = ticks;
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, kTrainTimeoutMs);
+        // The GUI thread kept serving its timer while the worker trained.
+        QVERIFY2(ticks - ticksAtStart >= 10, qPrintable(QString::number(ticks - ticksAtStart)));
+        QCOMPARE(steps.count(), 3);
+        QCOMPARE(finished.first().at(0).toBool(), false);
+        QVERIFY(QFileInfo::exists(finished.first().at(2).toString() + "/adapter_model.safetensors"));
+
+        QCOMPARE(plot(window, "lossPlot")->graph(0)->dataCount(), 3);
+        QCOMPARE(plot(window, "lossPlot")->graph(1)->dataCount(), 3);
+        QCOMPARE(plot(window, "lrPlot")->graph(0)->dataCount(), 3);
+        QCOMPARE(plot(window, "lossScalePlot")->graph(0)->dataCount(), 3);
+        QCustomPlot *memory = plot(window, "memoryTimePlot");
+        for (int i = 0; i < memory->graphCount(); ++i)
+            QCOMPARE(memory->graph(i)->dataCount(), 3);
+        QCOMPARE(memory->itemCount(), 6);   // the estimate, one dashed line per category
+        const auto last = qvariant_cast<TrainingStep>(steps.last().at(0));
+        QCOMPARE(plot(window, "lossPlot")->graph(0)->data()->at(2)->value, last.loss);
+        QCOMPARE(window.findChild<QProgressBar *>("trainProgress")->value(), 3);
+
+        // Export the run's adapter in PEFT's layout, then compare base and base + adapter.
+        auto *exportPage = window.findChild<ExportPage *>("exportPage");
+        QCOMPARE(window.findChild<QLineEdit *>("exportRunDir")->text(), m_dir.filePath("run-three"));
+        QSignalSpy exported(exportPage, &ExportPage::exportDone);
+        const QString adapterOut = m_dir.filePath("exported-adapter");
+        exportPage->exportTo(adapterOut);
+        QTRY_COMPARE_WITH_TIMEOUT(exported.count(), 1, kTrainTimeoutMs);
+        QVERIFY2(exported.first().at(0).toBool(), qPrintable(exported.first().at(1).toString()));
+        QVERIFY(QFileInfo::exists(adapterOut + "/adapter_config.json"));
+        QVERIFY(QFileInfo::exists(adapterOut + "/adapter_model.safetensors"));
+
+        QSignalSpy generated(exportPage, &ExportPage::generationDone);
+        QTest::keyClicks(window.findChild<QPlainTextEdit *>("playgroundPrompt"), "Is this review positive or negative?");
+        window.findChild<QSpinBox *>("playgroundMaxTokens")->setValue(4);
+        QTest::mouseClick(window.findChild<QPushButton *>("generateButton"), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(generated.count(), 1, kTrainTimeoutMs);
+        QVERIFY2(generated.first().at(0).toBool(), qPrintable(text(window, "playgroundStatus")));
+        QVERIFY(text(window, "playgroundStatus").contains("tokens/s"));
+    }
+
+    void pauseHoldsTheRunStopCheckpointsItAndResumeContinues()
+    {
+        MainWindow window(m_dir.filePath("demo"));
+        window.show();
+        window.open(QString::fromStdString(m_demo.config));
+        headroom::TrainConfig config = window.session()->config();
+        config.training.maxSteps = 60;   // bounds the test should a stop go unheard
+        const QString outputDir = m_dir.filePath("run-stopped");
+        config.training.outputDir = outputDir.toStdString();
+        window.session()->setConfig(config);
+
+        auto *page = window.findChild<TrainPage *>("trainPage");
+        auto *controller = page->controller();
+        QSignalSpy steps(controller, &TrainingController::stepDone);
+        QSignalSpy finished(controller, &TrainingController::finished);
+        auto *pause = window.findChild<QPushButton *>("pauseButton");
+        QTest::mouseClick(window.findChild<QPushButton *>("startButton"), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(steps.count() >= 1, kTrainTimeoutMs);
+        QTest::mouseClick(pause, Qt::LeftButton);
+        QVERIFY(controller->isPaused());
+        QCOMPARE(pause->text(), QString("Resume"));
+        QTest::qWait(3000);   // a step under way may still finish, then nothing more
+        const int stepsWhenHeld = int(steps.count());
+        QTest::qWait(3000);
+        QCOMPARE(int(steps.count()), stepsWhenHeld);
+
+        QTest::mouseClick(window.findChild<QPushButton *>("stopButton"), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, kTrainTimeoutMs);
+        QCOMPARE(finished.first().at(0).toBool(), true);
+        const qint64 stoppedAt = finished.first().at(1).toLongLong();
+        QVERIFY(stoppedAt < 60);
+        QVERIFY(QFileInfo::exists(finished.first().at(3).toString()));
+
+        steps.clear();
+        page->resumeRun(outputDir);
+        QTRY_VERIFY_WITH_TIMEOUT(steps.count() >= 1, kTrainTimeoutMs);
+        QCOMPARE(qvariant_cast<TrainingStep>(steps.first().at(0)).step, stoppedAt + 1);
+        page->stopTraining();
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, kTrainTimeoutMs);
+    }
+
+    void theLabSweepsPrecisionAndExportsTableAndPlot()
+    {
+        MainWindow window(m_dir.filePath("demo"));
+        window.show();
+        window.open(QString::fromStdString(m_demo.config));
+        auto *lab = window.findChild<LabPage *>("labPage");
+        auto *sweep = window.findChild<QComboBox *>("sweepCombo");
+        sweep->setCurrentIndex(1);   // precision fp32 / bf16
+        window.findChild<QSpinBox *>("benchSteps")->setValue(1);
+        QSignalSpy finished(lab, &LabPage::sweepFinished);
+        QTest::mouseClick(window.findChild<QPushButton *>("runSweepButton"), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, kTrainTimeoutMs);
+        auto *table = window.findChild<QTableWidget *>("benchTable");
+        QCOMPARE(table->rowCount(), 2);
+        QCOMPARE(table->item(0, 0)->text(), QString("fp32"));
+        QCOMPARE(table->item(1, 0)->text(), QString("bf16"));
+        QCOMPARE(plot(window, "tradeoffPlot")->graph(0)->dataCount(), 2);
+
+        const QString csv = m_dir.filePath("sweep.csv");
+        lab->exportCsv(csv);
+        QFile file(csv);
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        const QStringList lines = QString::fromUtf8(file.readAll()).split('\n', Qt::SkipEmptyParts);
+        QCOMPARE(lines.size(), 3);
+        QCOMPARE(lines[0], QString("setting,tokens_per_s,step_s,peak_bytes,error"));
+        for (int row = 0; row < 2; ++row) {
+            const QStringList fields = lines[row + 1].split(',');
+            QCOMPARE(fields[0], table->item(row, 0)->text());
+            QVERIFY(fields[1].toDouble() > 0);
+            QVERIFY(fields[3].toLongLong() > 0);
+        }
+        lab->savePlot(m_dir.filePath("sweep.png"));
+        QVERIFY(!QImage(m_dir.filePath("sweep.png")).isNull());
+        lab->savePlot(m_dir.filePath("sweep.pdf"));
+        QFile pdf(m_dir.filePath("sweep.pdf"));
+        QVERIFY(pdf.open(QIODevice::ReadOnly));
+        QVERIFY(pdf.read(5) == "%PDF-");
+    }
+
+private:
+    QTemporaryDir m_dir;
+    headroom::DemoPaths m_demo;
+};
+
+QTEST_MAIN(StudioPagesTest)
+#include "studio_pages_test.moc"

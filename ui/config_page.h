@@ -1,0 +1,66 @@
+// ConfigPage edits the session's training configuration beside a live memory breakdown. Each
+// setting is a FieldEditor (range and tooltip from TrainConfig's field table); quantization and
+// precision are one choice each ("none / nf4 / fp4", "fp32 / bf16 / fp16") over their several
+// fields. Every change re-estimates memory at once (estimateMemory is arithmetic, microseconds)
+// for the chosen GPU preset's budget, shows the effective-batch formula with its numbers, whether
+// the settings fit and, when not, suggestFit's change with a button to apply it. "Find max batch"
+// runs findMaxMicroBatch in a worker thread. The numbers are labels with objectNames
+// ("weightsValue", ..., "totalValue", "budgetValue", "effectiveBatchLabel", "fitLabel") whose
+// "bytes" property holds the exact figure, so tests can read them.
+#pragma once
+
+#include <QThread>
+#include <QWidget>
+
+#include <vector>
+
+class FieldEditor;
+class FindBatchWorker;
+class MemoryChart;
+class QComboBox;
+class QFormLayout;
+class QLabel;
+class QPushButton;
+class StudioSession;
+
+class ConfigPage : public QWidget
+{
+    Q_OBJECT
+
+public:
+    explicit ConfigPage(StudioSession *session, QWidget *parent = nullptr);
+    ~ConfigPage() override;
+
+    // The chosen budget: a preset name from gpu_presets.h ("t4", ..., "cpu").
+    QString gpuPreset() const;
+    void setGpuPreset(const QString &name);
+
+private:
+    QWidget *createForm();
+    QWidget *createSummary();
+    FieldEditor *addField(QFormLayout *form, const QString &label, const std::string &path);
+    void loadFromSession();
+    void storeToSession();
+    void updateEstimate();
+    void applySuggestion();
+    void findMaxBatch();
+
+    StudioSession *m_session;
+    std::vector<FieldEditor *> m_editors;
+    QComboBox *m_quantization;
+    QComboBox *m_precision;
+    QComboBox *m_gpuPreset;
+    MemoryChart *m_chart;
+    std::vector<QLabel *> m_categoryValues;
+    QLabel *m_totalValue;
+    QLabel *m_budgetValue;
+    QLabel *m_effectiveBatch;
+    QLabel *m_fit;
+    QLabel *m_problem;
+    QPushButton *m_applySuggestion;
+    QPushButton *m_findBatch;
+    QLabel *m_findBatchStatus;
+    QThread m_findBatchThread;
+    FindBatchWorker *m_findBatchWorker;
+    bool m_findingBatch = false;
+};

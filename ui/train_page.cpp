@@ -1,0 +1,347 @@
+#include "train_page.h"
+
+#include "memory_categories.h"
+#include "studio_session.h"
+#include "training_controller.h"
+
+#include "headroom/memory_estimate.h"
+#include "headroom/train_config.h"
+
+#include <QDir>
+#include <QFileDialog>
+#include <QGridLayout>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QTimer>
+#include <QVBoxLayout>
+#include <qcustomplot.h>
+
+namespace {
+
+constexpr double kSmoothing = 0.9;     // exponential moving average of the loss
+constexpr int kReplotIntervalMs = 250;
+constexpr double kMiB = 1024.0 * 1024.0;
+
+QString formatDuration(double seconds)
+{
+    const qint64 s = qint64(seconds + 0.5);
+    return s >= 3600 ? QStringLiteral("%1:%2:%3").arg(s / 3600).arg(s / 60 % 60, 2, 10, QChar('0')).arg(s % 60, 2, 10, QChar('0'))
+                     : QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QChar('0'));
+}
+
+} // namespace
+
+TrainPage::TrainPage(StudioSession *session, QWidget *parent)
+    : QWidget(parent), m_session(session), m_controller(new TrainingController(this)),
+      m_start(new QPushButton(tr("Start"))), m_pause(new QPushButton(tr("Pause"))), m_stop(new QPushButton(tr("Stop"))),
+      m_resumeRun(new QPushButton(tr("Resume a run…"))), m_applyOom(new QPushButton(tr("Apply and continue"))),
+      m_progress(new QProgressBar), m_speed(new QLabel), m_status(new QLabel), m_oom(new QLabel),
+      m_replotTimer(new QTimer(this))
+{
+    m_start->setObjectName("startButton");
+    m_pause->setObjectName("pauseButton");
+    m_stop->setObjectName("stopButton");
+    m_resumeRun->setObjectName("resumeRunButton");
+    m_applyOom->setObjectName("applyOomButton");
+    m_progress->setObjectName("trainProgress");
+    m_speed->setObjectName("speedLabel");
+    m_status->setObjectName("trainStatus");
+    m_oom->setObjectName("oomLabel");
+    m_start->setShortcut(QKeySequence(tr("Ctrl+R")));
+    m_start->setToolTip(tr("Train the configuration of the Configure page (Ctrl+R)."));
+    m_pause->setToolTip(tr("Hold the run between micro-batches; Resume continues it."));
+    m_stop->setToolTip(tr("End the run after writing a checkpoint; Resume a run continues it later."));
+    m_resumeRun->setToolTip(tr("Continue a run from the latest checkpoint in its output folder."));
+    m_status->setWordWrap(true);
+    m_status->setTextInteractionFlags(Qt::TextSelectableByMouse);
+    m_oom->setWordWrap(true);
+    m_oom->setStyleSheet("color: #a3201a;");
+    m_progress->setFormat(tr("step %v / %m"));
+    m_progress->setValue(0);
+
+    connect(m_start, &QPushButton::clicked, this, &TrainPage::startTraining);
+    connect(m_pause, &QPushButton::clicked, this, [this] {
+        if (m_controller->isPaused())
+            m_controller->resume();
+        else
+            m_controller->pause();
+    });
+    connect(m_stop, &QPushButton::clicked, this, &TrainPage::stopTraining);
+    connect(m_resumeRun, &QPushButton::clicked, this, &TrainPage::chooseRunToResume);
+    connect(m_applyOom, &QPushButton::clicked, this, &TrainPage::applyOomChange);
+
+    auto *buttons = new QHBoxLayout;
+    for (QPushButton *button : {m_start, m_pause, m_stop, m_resumeRun})
+        buttons->addWidget(button);
+    buttons->addWidget(m_progress, 1);
+    buttons->addWidget(m_speed);
+
+    m_lossPlot = createPlot("lossPlot", tr("Loss per optimizer step"), tr("loss"));
+    m_lossPlot->addGraph()->setName(tr("raw"));
+    m_lossPlot->graph(0)->setPen(QPen(QColor(0x4c, 0x72, 0xb0, 110)));
+    m_lossPlot->addGraph()->setName(tr("smoothed"));
+    m_lossPlot->graph(1)->setPen(QPen(QColor(0x4c, 0x72, 0xb0), 2));
+    m_lossPlot->legend->setVisible(true);
+    m_lrPlot = createPlot("lrPlot", tr("Learning rate"), tr("lr"));
+    m_lrPlot->addGraph()->setPen(QPen(QColor(0xdd, 0x84, 0x52), 2));
+    m_scalePlot = createPlot("lossScalePlot", tr("Loss scale (fp16; 1 otherwise)"), tr("scale"));
+    m_scalePlot->addGraph()->setPen(QPen(QColor(0x55, 0xa8, 0x68), 2));
+    m_memoryPlot = createPlot("memoryTimePlot", tr("Memory by category (solid: measured, dashed: estimate)"),
+                              tr("MiB (log scale)"));
+    for (const MemoryCategory &category : memoryCategories())
+        m_memoryPlot->addGraph()->setName(category.name);
+    for (int i = 0; i < int(memoryCategories().size()); ++i)
+        m_memoryPlot->graph(i)->setPen(QPen(memoryCategories()[size_t(i)].color, 2));
+    // Categories span KiB (adapters of a small model) to GiB (weights): a log axis shows them all.
+    m_memoryPlot->yAxis->setScaleType(QCPAxis::stLogarithmic);
+    m_memoryPlot->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>::create());
+    m_memoryPlot->yAxis->setNumberFormat("gb");
+    // The legend beside the axes, where it hides no line.
+    m_memoryPlot->legend->setVisible(true);
+    m_memoryPlot->legend->setFont(font());
+    m_memoryPlot->axisRect()->insetLayout()->take(m_memoryPlot->legend);
+    m_memoryPlot->plotLayout()->addElement(1, 1, m_memoryPlot->legend);
+    m_memoryPlot->plotLayout()->setColumnStretchFactor(1, 0.001);
+    m_plots = {m_lossPlot, m_lrPlot, m_scalePlot, m_memoryPlot};
+
+    auto *grid = new QGridLayout;
+    grid->addWidget(m_lossPlot, 0, 0);
+    grid->addWidget(m_lrPlot, 0, 1);
+    grid->addWidget(m_scalePlot, 1, 0);
+    grid->addWidget(m_memoryPlot, 1, 1);
+
+    auto *oomRow = new QHBoxLayout;
+    oomRow->addWidget(m_oom, 1);
+    oomRow->addWidget(m_applyOom);
+
+    auto *layout = new QVBoxLayout(this);
+    layout->addLayout(buttons);
+    layout->addWidget(m_status);
+    layout->addLayout(oomRow);
+    layout->addLayout(grid, 1);
+    m_oom->hide();
+    m_applyOom->hide();
+
+    connect(m_controller, &TrainingController::started, this, &TrainPage::onStarted);
+    connect(m_controller, &TrainingController::stepDone, this, &TrainPage::onStep);
+    connect(m_controller, &TrainingController::outOfMemory, this, &TrainPage::onOutOfMemory);
+    connect(m_controller, &TrainingController::finished, this, &TrainPage::onFinished);
+    connect(m_controller, &TrainingController::failed, this, &TrainPage::onFailed);
+    connect(m_controller, &TrainingController::pausedChanged, this, [this](bool paused) {
+        m_status->setText(paused ? tr("Paused (the current micro-batch finishes first).") : tr("Training…"));
+        updateButtons();
+    });
+    connect(m_controller, &TrainingController::checkpointSaved, this, [this](qint64 step, const QString &path) {
+        m_status->setText(tr("Checkpoint of step %1 written to %2").arg(step).arg(QDir::toNativeSeparators(path)));
+    });
+    connect(m_controller, &TrainingController::warning, this,
+            [this](const QString &message) { m_status->setText(tr("Warning: %1").arg(message)); });
+
+    m_replotTimer->setInterval(kReplotIntervalMs);
+    connect(m_replotTimer, &QTimer::timeout, this, &TrainPage::replot);
+    m_status->setText(tr("Press Start to train the configuration of the Configure page."));
+    updateButtons();
+}
+
+TrainPage::~TrainPage() = default;
+
+QCustomPlot *TrainPage::createPlot(const QString &objectName, const QString &title, const QString &yLabel)
+{
+    auto *plot = new QCustomPlot;
+    plot->setObjectName(objectName);
+    plot->setMinimumSize(320, 200);
+    plot->plotLayout()->insertRow(0);
+    plot->plotLayout()->addElement(0, 0, new QCPTextElement(plot, title, QFont(font().family(), font().pointSize(), QFont::Bold)));
+    plot->xAxis->setLabel(tr("step"));
+    plot->yAxis->setLabel(yLabel);
+    return plot;
+}
+
+bool TrainPage::isTraining() const
+{
+    return m_controller->isRunning();
+}
+
+void TrainPage::startTraining()
+{
+    start(false);
+}
+
+void TrainPage::resumeRun(const QString &outputDir)
+{
+    try {
+        headroom::TrainConfig config = headroom::TrainConfig::fromFile((outputDir + "/config.json").toStdString());
+        config.training.outputDir = outputDir.toStdString();
+        m_session->setConfig(config);
+    } catch (const std::exception &error) {
+        onFailed(QString::fromStdString(error.what()));
+        return;
+    }
+    start(true);
+}
+
+void TrainPage::chooseRunToResume()
+{
+    const QString dir = QFileDialog::getExistingDirectory(this, tr("Resume the run in folder"),
+                                                          QString::fromStdString(m_session->config().training.outputDir));
+    if (!dir.isEmpty())
+        resumeRun(dir);
+}
+
+void TrainPage::stopTraining()
+{
+    if (!isTraining())
+        return;
+    m_status->setText(tr("Stopping: writing a checkpoint…"));
+    m_controller->stop();
+}
+
+void TrainPage::start(bool resume)
+{
+    if (isTraining())
+        return;
+    m_resuming = resume;
+    m_oom->hide();
+    m_applyOom->hide();
+    clearPlots();
+    m_status->setText(resume ? tr("Resuming…") : tr("Starting: reading the data and loading the model…"));
+    m_controller->start(m_session->config(), resume);
+    updateButtons();
+    m_replotTimer->start();
+}
+
+void TrainPage::clearPlots()
+{
+    for (QCustomPlot *plot : m_plots) {
+        for (int i = 0; i < plot->graphCount(); ++i)
+            plot->graph(i)->data()->clear();
+    }
+    m_memoryPlot->clearItems();
+    m_haveSmoothed = false;
+}
+
+void TrainPage::onStarted(qint64 totalSteps, qint64 startStep, const QString &outputDir, const QString &device)
+{
+    m_progress->setRange(0, int(totalSteps));
+    m_progress->setValue(int(startStep));
+    m_status->setText(tr("Training on %1 into %2").arg(device, QDir::toNativeSeparators(outputDir)));
+    drawEstimate(device);
+    updateButtons();
+}
+
+// The estimate for the settings being trained, as dashed lines across the memory plot.
+void TrainPage::drawEstimate(const QString &device)
+{
+    const auto &model = m_session->modelConfig();
+    if (!model)
+        return;
+    try {
+        headroom::EstimateSettings settings = headroom::EstimateSettings::fromTrainConfig(m_session->config());
+        settings.device = device.startsWith("cuda") ? "cuda" : "cpu";
+        const auto bytes = categoryBytes(headroom::estimateMemory(*model, settings));
+        for (size_t i = 0; i < bytes.size(); ++i) {
+            auto *line = new QCPItemStraightLine(m_memoryPlot);
+            line->setPen(QPen(memoryCategories()[i].color, 1, Qt::DashLine));
+            line->point1->setCoords(0, bytes[i] / kMiB);
+            line->point2->setCoords(1, bytes[i] / kMiB);
+            line->setProperty("estimateBytes", qint64(bytes[i]));
+        }
+    } catch (const std::exception &error) {
+        m_status->setText(tr("No estimate: %1").arg(QString::fromStdString(error.what())));
+    }
+}
+
+void TrainPage::onStep(const TrainingStep &step)
+{
+    m_progress->setValue(int(step.step));
+    m_speed->setText(tr("ETA %1 · %2 tokens/s").arg(formatDuration(step.etaSeconds)).arg(step.tokensPerSecond, 0, 'f', 0));
+    const double x = double(step.step);
+    if (!step.skipped) {
+        m_smoothedLoss = m_haveSmoothed ? kSmoothing * m_smoothedLoss + (1 - kSmoothing) * step.loss : step.loss;
+        m_haveSmoothed = true;
+        m_lossPlot->graph(0)->addData(x, step.loss);
+        m_lossPlot->graph(1)->addData(x, m_smoothedLoss);
+    }
+    m_lrPlot->graph(0)->addData(x, step.learningRate);
+    m_scalePlot->graph(0)->addData(x, step.lossScale);
+    for (size_t i = 0; i < step.memory.size(); ++i)
+        m_memoryPlot->graph(int(i))->addData(x, step.memory[i] / kMiB);
+}
+
+void TrainPage::onOutOfMemory(const OutOfMemoryAdvice &advice)
+{
+    m_oom->setText(tr("Out of memory: %1").arg(advice.description));
+    m_oom->show();
+    m_oomOverrides = advice.overridesJson;
+    m_oomNeedsRestart = advice.needsRestart;
+    m_applyOom->setVisible(!advice.applied && advice.overridesJson != "{}");
+}
+
+// Puts the out-of-memory change into the configuration and trains on: from the checkpoint the
+// stop wrote, or afresh when the change needs that (quantization, shorter rows).
+void TrainPage::applyOomChange()
+{
+    headroom::TrainConfig config = m_session->config();
+    try {
+        const nlohmann::json overrides = nlohmann::json::parse(m_oomOverrides.toStdString());
+        for (const auto &[key, value] : overrides.items())
+            config.applyOverride(key + "=" + (value.is_string() ? value.get<std::string>() : value.dump()));
+    } catch (const std::exception &error) {
+        onFailed(QString::fromStdString(error.what()));
+        return;
+    }
+    m_session->setConfig(config);
+    start(!m_oomNeedsRestart);
+}
+
+void TrainPage::onFinished(bool stopped, qint64 steps, const QString &adapterDir, const QString &checkpointDir)
+{
+    m_controller->wait(-1);   // the worker has returned; its thread is ending
+    m_replotTimer->stop();
+    replot();
+    if (stopped)
+        m_status->setText(tr("Stopped after step %1; checkpoint in %2 (Resume a run continues from it).")
+                              .arg(steps).arg(QDir::toNativeSeparators(checkpointDir)));
+    else
+        m_status->setText(tr("Finished %1 steps; adapter in %2").arg(steps).arg(QDir::toNativeSeparators(adapterDir)));
+    m_status->setProperty("adapterDir", adapterDir);
+    updateButtons();
+    emit runEnded();
+}
+
+// Fits every plot to its data; the memory plot also to the estimate's dashed lines.
+void TrainPage::replot()
+{
+    for (QCustomPlot *plot : m_plots)
+        plot->rescaleAxes();
+    QCPRange memory = m_memoryPlot->yAxis->range();
+    for (int i = 0; i < m_memoryPlot->itemCount(); ++i) {
+        const double estimate = m_memoryPlot->item(i)->property("estimateBytes").toLongLong() / kMiB;
+        if (estimate > 0)
+            memory.expand(estimate);
+    }
+    m_memoryPlot->yAxis->setRange(memory.lower / 1.5, memory.upper * 1.5);
+    for (QCustomPlot *plot : m_plots)
+        plot->replot(QCustomPlot::rpQueuedReplot);
+}
+
+void TrainPage::onFailed(const QString &message)
+{
+    m_controller->wait(-1);
+    m_replotTimer->stop();
+    m_status->setText(tr("Training failed: %1").arg(message));
+    updateButtons();
+    emit runEnded();
+}
+
+void TrainPage::updateButtons()
+{
+    const bool running = isTraining();
+    m_start->setEnabled(!running);
+    m_resumeRun->setEnabled(!running);
+    m_pause->setEnabled(running);
+    m_stop->setEnabled(running);
+    m_pause->setText(m_controller->isPaused() ? tr("Resume") : tr("Pause"));
+}

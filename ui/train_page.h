@@ -1,0 +1,70 @@
+// TrainPage runs the session's configuration (TrainingController: a worker thread) and shows it
+// live: start, pause/resume, stop (with a checkpoint), resume a previous run from its output
+// folder; a progress bar with ETA and tokens/s; plots of the loss per optimizer step (raw and
+// smoothed), the learning rate, the loss scale, and memory by category over the steps with the
+// estimate for the same settings drawn beside as dashed lines. An out-of-memory stop shows the
+// suggested change and a button that applies it and continues. Plots are redrawn on a timer, not
+// on every event.
+#pragma once
+
+#include <QWidget>
+
+#include <array>
+
+class QCustomPlot;
+class QLabel;
+class QProgressBar;
+class QPushButton;
+class QTimer;
+class StudioSession;
+class TrainingController;
+struct OutOfMemoryAdvice;
+struct TrainingStep;
+
+class TrainPage : public QWidget
+{
+    Q_OBJECT
+
+public:
+    explicit TrainPage(StudioSession *session, QWidget *parent = nullptr);
+    ~TrainPage() override;
+
+    bool isTraining() const;
+    TrainingController *controller() const { return m_controller; }
+    void startTraining();
+    // Continues the run whose output folder is `outputDir` from its latest checkpoint.
+    void resumeRun(const QString &outputDir);
+    void stopTraining();
+
+signals:
+    void runEnded();
+
+private:
+    QCustomPlot *createPlot(const QString &objectName, const QString &title, const QString &yLabel);
+    void start(bool resume);
+    void clearPlots();
+    void onStarted(qint64 totalSteps, qint64 startStep, const QString &outputDir, const QString &device);
+    void onStep(const TrainingStep &step);
+    void onOutOfMemory(const OutOfMemoryAdvice &advice);
+    void onFinished(bool stopped, qint64 steps, const QString &adapterDir, const QString &checkpointDir);
+    void onFailed(const QString &message);
+    void applyOomChange();
+    void chooseRunToResume();
+    void drawEstimate(const QString &device);
+    void replot();
+    void updateButtons();
+
+    StudioSession *m_session;
+    TrainingController *m_controller;
+    QPushButton *m_start, *m_pause, *m_stop, *m_resumeRun, *m_applyOom;
+    QProgressBar *m_progress;
+    QLabel *m_speed, *m_status, *m_oom;
+    QCustomPlot *m_lossPlot, *m_lrPlot, *m_scalePlot, *m_memoryPlot;
+    std::array<QCustomPlot *, 4> m_plots{};
+    QTimer *m_replotTimer;
+    double m_smoothedLoss = 0;
+    bool m_haveSmoothed = false;
+    bool m_resuming = false;
+    QString m_oomOverrides;
+    bool m_oomNeedsRestart = false;
+};

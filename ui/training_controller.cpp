@@ -1,0 +1,130 @@
+// LibTorch (through trainer.h) before Qt: Qt's `slots` macro breaks LibTorch's headers.
+#include "headroom/trainer.h"
+#include "headroom/training_events.h"
+
+#include "training_controller.h"
+
+#include <QThread>
+
+namespace {
+
+// The adapter: trainer events to the controller's signals, called on the worker thread.
+class SignalObserver : public headroom::TrainingObserver
+{
+public:
+    explicit SignalObserver(TrainingController *controller) : m_controller(controller) {}
+
+    void onRunStart(const headroom::RunStartEvent &event) override
+    {
+        emit m_controller->started(event.totalSteps, event.startStep, QString::fromStdString(event.outputDir),
+                                   QString::fromStdString(event.device));
+    }
+    void onStep(const headroom::StepEvent &event) override
+    {
+        TrainingStep step;
+        step.step = event.step;
+        step.totalSteps = event.totalSteps;
+        step.epoch = event.epoch;
+        step.loss = event.loss;
+        step.learningRate = event.learningRate;
+        step.gradNorm = event.gradNorm;
+        step.lossScale = event.lossScale;
+        step.tokensPerSecond = event.tokensPerSecond;
+        step.elapsedSeconds = event.elapsedSeconds;
+        step.etaSeconds = event.etaSeconds;
+        step.skipped = event.skipped;
+        const headroom::MemoryBreakdown &m = event.memory;
+        step.memory = {m.weights, m.adapters, m.gradients, m.optimizer, m.activations, m.other};
+        step.peakBytes = m.peak;
+        emit m_controller->stepDone(step);
+    }
+    void onEval(const headroom::EvalEvent &event) override { emit m_controller->evaluated(event.step, event.evalLoss); }
+    void onCheckpoint(int64_t step, const std::string &path) override
+    {
+        emit m_controller->checkpointSaved(step, QString::fromStdString(path));
+    }
+    void onWarning(const std::string &message) override { emit m_controller->warning(QString::fromStdString(message)); }
+    void onOutOfMemory(const headroom::OutOfMemoryEvent &event) override
+    {
+        emit m_controller->outOfMemory({QString::fromStdString(event.describe()), QString::fromStdString(event.overrides.dump()),
+                                        event.applied, event.needsRestart});
+    }
+    // onFinish and onError: runTraining's return and exception say the same, in one place below.
+
+private:
+    TrainingController *m_controller;
+};
+
+} // namespace
+
+TrainingController::TrainingController(QObject *parent) : QObject(parent)
+{
+    qRegisterMetaType<TrainingStep>();
+    qRegisterMetaType<OutOfMemoryAdvice>();
+}
+
+TrainingController::~TrainingController()
+{
+    stop();
+    wait(-1);
+}
+
+void TrainingController::start(const headroom::TrainConfig &config, bool resume)
+{
+    if (isRunning())
+        return;
+    delete m_thread;
+    m_control = std::make_unique<headroom::TrainingControl>();
+    headroom::TrainingControl *control = m_control.get();
+    m_thread = QThread::create([this, config, resume, control] {
+        SignalObserver observer(this);
+        headroom::ResumeRequest request;
+        request.resume = resume;
+        try {
+            const headroom::TrainSummary summary = headroom::runTraining(config, observer, control, request);
+            emit finished(summary.stopped, summary.steps, QString::fromStdString(summary.adapterDir),
+                          QString::fromStdString(summary.checkpointDir));
+        } catch (const std::exception &error) {
+            emit failed(QString::fromStdString(error.what()));
+        }
+    });
+    m_thread->setObjectName("training");
+    m_thread->start();
+}
+
+void TrainingController::pause()
+{
+    if (!isRunning() || m_control->paused())
+        return;
+    m_control->requestPause();
+    emit pausedChanged(true);
+}
+
+void TrainingController::resume()
+{
+    if (!isRunning() || !m_control->paused())
+        return;
+    m_control->requestResume();
+    emit pausedChanged(false);
+}
+
+void TrainingController::stop()
+{
+    if (isRunning())
+        m_control->requestStop();
+}
+
+bool TrainingController::isRunning() const
+{
+    return m_thread && m_thread->isRunning();
+}
+
+bool TrainingController::isPaused() const
+{
+    return isRunning() && m_control->paused();
+}
+
+bool TrainingController::wait(int ms)
+{
+    return !m_thread || m_thread->wait(ms < 0 ? QDeadlineTimer(QDeadlineTimer::Forever) : QDeadlineTimer(ms));
+}
