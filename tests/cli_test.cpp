@@ -437,6 +437,34 @@ private slots:
                    2, {"adapter_config.json"});
     }
 
+    void findBatchJson() {
+        QTemporaryDir dir;
+        const CliRun run = runCli({"find-batch", m_trainConfig, "--budget", "12MiB", "--max", "16", "--json", "--set",
+                                   "training.output_dir=" + dir.filePath("run")});
+        checkSuccess(run);
+        const QJsonObject result = run.json();
+        for (const char *key : {"max_micro_batch", "gradient_accumulation_steps", "effective_batch", "tried"})
+            QVERIFY2(result.contains(key), qPrintable(QString("find-batch --json lacks ") + key + "\n" + run.describe()));
+        const qint64 micro = result["max_micro_batch"].toInteger();
+        QVERIFY(micro >= 1 && micro < 16);
+        QCOMPARE(result["gradient_accumulation_steps"].toInteger(), (32 + micro - 1) / micro);
+        QCOMPARE(result["effective_batch"].toInteger(), micro * ((32 + micro - 1) / micro));
+        for (const auto &t : result["tried"].toArray())
+            QCOMPARE(t.toObject()["fits"].toBool(), t.toObject()["micro_batch"].toInteger() <= micro);
+    }
+
+    void trainOutOfMemoryNamesTheChange() {
+        QTemporaryDir dir;
+        const QStringList common = {"train", m_trainConfig, "--max-steps", "1", "--budget", "5MiB", "--set",
+                                    "training.output_dir=" + dir.filePath("run")};
+        const CliRun stopped = runCli(common);
+        checkError(stopped, 1, {"out of memory in step 1", "activations", "--set training.per_device_train_batch_size="});
+        const CliRun adapted = runCli(common + QStringList{"--set", "training.on_oom=adapt", "--json"});
+        checkSuccess(adapted);
+        QVERIFY2(adapted.err.contains("continuing with micro-batch"), qPrintable(adapted.describe()));
+        QCOMPARE(adapted.json()["steps"].toInteger(), qint64(1));
+    }
+
     // --help exits 0 on the top level and on every subcommand it lists (at least the documented ones).
     void helpOnEverySubcommand() {
         const CliRun top = runCli({"--help"});
@@ -586,6 +614,25 @@ private slots:
         QTest::newRow("train --device cuda")
             << QStringList{"--device", "cuda", "train", "{demo}/train.json", "--set", "training.output_dir={tmp}/run"} << 2
             << QStringList{"--device cuda"};
+        QTest::newRow("train --budget nonsense")
+            << QStringList{"train", "{demo}/train.json", "--budget", "lots", "--set", "training.output_dir={tmp}/run"}
+            << 2 << QStringList{"training.memory_budget", "lots", "t4"};
+        QTest::newRow("train under a budget too small for the weights")
+            << QStringList{"train", "{demo}/train.json", "--budget", "64KiB", "--set", "training.output_dir={tmp}/run"}
+            << 1 << QStringList{"out of memory while loading the model", "weights"};
+        QTest::newRow("find-batch missing config")
+            << QStringList{"find-batch", "{tmp}/none.json", "--budget", "1GiB"} << 2 << QStringList{"{tmp}/none.json"};
+        QTest::newRow("find-batch --gpu unknown")
+            << QStringList{"find-batch", "{demo}/train.json", "--gpu", "voodoo3"} << 2 << QStringList{"--gpu", "voodoo3", "t4"};
+        QTest::newRow("find-batch --budget nonsense")
+            << QStringList{"find-batch", "{demo}/train.json", "--budget", "-3"} << 2 << QStringList{"--budget", "-3"};
+        QTest::newRow("find-batch --target-effective-batch 0")
+            << QStringList{"find-batch", "{demo}/train.json", "--target-effective-batch", "0"} << 2
+            << QStringList{"--target-effective-batch"};
+        QTest::newRow("find-batch nothing fits")
+            << QStringList{"find-batch", "{demo}/train.json", "--budget", "3MiB", "--max", "2", "--set",
+                           "training.output_dir={tmp}/run"}
+            << 1 << QStringList{"micro-batch 1 does not fit"};
     }
     void badCommandLine() {
         QFETCH(QStringList, args);

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "headroom/safetensors.h"
+#include "headroom/training_events.h"
 
 namespace headroom::test {
 
@@ -31,5 +32,16 @@ inline torch::Tensor readTensor(const SafetensorsFile &file, const std::string &
     }
     return torch::from_blob(const_cast<std::uint8_t *>(file.data(*info)), info->shape, type).clone();
 }
+
+// Keeps what a training run reported, for the assertions.
+class RecordingObserver : public TrainingObserver {
+public:
+    std::vector<StepEvent> steps;
+    std::vector<int64_t> checkpoints;
+    std::vector<OutOfMemoryEvent> outOfMemory;
+    void onStep(const StepEvent &e) override { steps.push_back(e); }
+    void onCheckpoint(int64_t step, const std::string &) override { checkpoints.push_back(step); }
+    void onOutOfMemory(const OutOfMemoryEvent &e) override { outOfMemory.push_back(e); }
+};
 
 } // namespace headroom::test

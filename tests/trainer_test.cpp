@@ -19,13 +19,7 @@ using namespace headroom;
 
 namespace {
 
-class Recorder : public TrainingObserver {
-public:
-    std::vector<StepEvent> steps;
-    std::vector<int64_t> checkpoints;
-    void onStep(const StepEvent &e) override { steps.push_back(e); }
-    void onCheckpoint(int64_t step, const std::string &) override { checkpoints.push_back(step); }
-};
+using Recorder = test::RecordingObserver;
 
 // Stops the run once `afterSteps` steps have completed.
 class StopAfter : public Recorder {

@@ -10,6 +10,17 @@ torch::Device CliContext::startRuntime() const {
     return resolveDevice(device);
 }
 
+TrainConfig loadTrainConfig(const std::string &path, const std::vector<std::string> &overrides, const CliContext &ctx) {
+    auto config = TrainConfig::fromFile(path);
+    for (const auto &assignment : overrides)
+        config.applyOverride(assignment);
+    if (ctx.device != "auto")
+        config.device = ctx.device;
+    if (ctx.threads > 0)
+        config.threads = ctx.threads;
+    return config;
+}
+
 std::vector<std::string> splitList(const std::string &text) {
     std::vector<std::string> items;
     std::stringstream stream(text);

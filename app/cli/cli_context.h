@@ -9,6 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "headroom/train_config.h"
+
 namespace headroom::cli {
 
 struct CliContext {
@@ -33,6 +35,11 @@ void addMakeModelCommand(CLI::App &app, CliContext &ctx);
 void addBenchCommand(CLI::App &app, CliContext &ctx);
 void addEstimateCommand(CLI::App &app, CliContext &ctx);
 void addExportCommand(CLI::App &app, CliContext &ctx);
+void addFindBatchCommand(CLI::App &app, CliContext &ctx);
+
+// A training configuration as a command gets it: the file, then `--set` overrides, then the global
+// --device/--threads (not validated yet: the command may still change it).
+TrainConfig loadTrainConfig(const std::string &path, const std::vector<std::string> &overrides, const CliContext &ctx);
 
 // "a,b,,c" -> {"a", "b", "c"}.
 std::vector<std::string> splitList(const std::string &text);

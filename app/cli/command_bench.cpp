@@ -6,6 +6,7 @@
 
 #include "headroom/bench.h"
 #include "headroom/error.h"
+#include "headroom/gpu_presets.h"
 #include "headroom/memory.h"
 
 namespace headroom::cli {
@@ -90,14 +91,16 @@ void addBenchCommand(CLI::App &app, CliContext &ctx) {
         cmd->add_option("--" + flag.name, flag.values, "comma list")->capture_default_str();
     cmd->add_option("--steps", args.steps, "timed optimizer steps per setting")->capture_default_str();
     cmd->add_option("--warmup", args.warmup, "untimed steps first")->capture_default_str();
-    cmd->add_option("--budget", args.budget, "simulated memory budget on CPU (e.g. 16GiB): OOM past it");
+    auto *budget = cmd->add_option("--budget", args.budget, "memory budget (e.g. 16GiB): a setting past it runs out of memory");
+    cmd->add_option("--gpu", args.gpu, "budget of this card's memory: " + gpuPresetNameList())->excludes(budget);
     cmd->callback([&ctx] {
         ctx.startRuntime();
-        if (!args.budget.empty()) {
-            installMemoryTracking();
-            setMemoryBudget(parseByteSize(args.budget, "--budget"));
-        }
         TrainConfig base;
+        if (!args.budget.empty())
+            parseByteSize(args.budget, "--budget");
+        if (!args.gpu.empty())
+            parseMemoryBudget(args.gpu, "--gpu");
+        base.training.memoryBudget = args.gpu.empty() ? args.budget : args.gpu;
         base.model = args.model;
         base.device = ctx.device;
         base.threads = ctx.threads;

@@ -24,6 +24,7 @@ int main(int argc, char **argv) {
     cli::addBenchCommand(app, ctx);
     cli::addEstimateCommand(app, ctx);
     cli::addExportCommand(app, ctx);
+    cli::addFindBatchCommand(app, ctx);
     try {
         app.parse(argc, argv);
         return 0;

@@ -29,4 +29,8 @@ const std::vector<GpuPreset> &gpuPresets();
 const GpuPreset *findGpuPreset(const std::string &name);
 std::string gpuPresetNameList();  // comma-separated names
 
+// A memory budget as the user gives it: a preset name ("t4": its memory) or a size ("6GiB").
+// Empty means no budget (0). Throws invalidInput naming `field` and the valid forms.
+int64_t parseMemoryBudget(const std::string &text, const std::string &field);
+
 } // namespace headroom

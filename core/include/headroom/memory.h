@@ -15,6 +15,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "headroom/byte_size.h"
+
 namespace headroom {
 
 struct MemoryBreakdown {
@@ -36,6 +38,11 @@ bool memoryTrackingInstalled();
 // 0 = no budget. With a budget, an allocation that would take bytes in use past it throws
 // c10::OutOfMemoryError (after releasing cached blocks).
 void setMemoryBudget(int64_t bytes);
+// The same for any device: the CPU's simulated budget, or a cap on CUDA's caching allocator.
+void setDeviceMemoryBudget(const torch::Device &device, int64_t bytes);
+// The bytes a step may use on `device`: the budget set, else the card's memory (0 on a CPU
+// without a budget: unlimited).
+int64_t deviceMemoryBudget(const torch::Device &device);
 AllocatorStats allocatorStats(const torch::Device &device);
 void resetPeakMemory(const torch::Device &device);
 // Frees the cached blocks (CPU) / empties the CUDA cache.
@@ -43,8 +50,5 @@ void releaseCachedMemory(const torch::Device &device);
 // Resident set size of this process (CPU baseline for "other").
 int64_t processResidentBytes();
 
-// Parses "123", "512MiB", "16GiB", "1.5GB"; throws invalidInput naming `field`.
-int64_t parseByteSize(const std::string &text, const std::string &field);
-std::string formatBytes(int64_t bytes);  // "1.24 GiB"
 
 } // namespace headroom

@@ -83,6 +83,9 @@ struct TrainingSettings {
     double adamBeta1 = 0.9;                  // adam_beta1 (extension)
     double adamBeta2 = 0.999;                // adam_beta2 (extension)
     double adamEpsilon = 1e-8;               // adam_epsilon (extension)
+    std::string memoryBudget;                // memory_budget (extension): preset or size, "" = device's
+    std::string onOom = "stop";              // on_oom (extension): stop or adapt
+    int64_t memoryTimelineStep = 0;          // memory_timeline_step (extension): 0 = none
 };
 
 struct TrainConfig;

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "headroom/error.h"
 #include "headroom/train_config.h"
 #include "headroom/training_events.h"
 
@@ -25,6 +26,19 @@ namespace headroom {
 struct ResumeRequest {
     bool resume = false;
     std::string checkpointDir;  // empty: the latest complete checkpoint in output_dir
+};
+
+// A step ran out of memory and training.on_oom is "stop" (or nothing the run can change fits): the
+// last completed step was checkpointed, and `event` says what crossed the budget and what fits.
+// A runtime failure (exit 1).
+class TrainingOutOfMemory : public Error {
+public:
+    explicit TrainingOutOfMemory(OutOfMemoryEvent event)
+        : Error(ErrorKind::RuntimeFailure, "out of memory " + event.describe()), m_event(std::move(event)) {}
+    const OutOfMemoryEvent &event() const { return m_event; }
+
+private:
+    OutOfMemoryEvent m_event;
 };
 
 struct TrainSummary {

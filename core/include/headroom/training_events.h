@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "headroom/memory.h"
+#include "headroom/memory_timeline.h"
 
 namespace headroom {
 
@@ -40,7 +41,26 @@ struct StepEvent {
     double elapsedSeconds = 0, etaSeconds = 0;
     bool skipped = false;            // fp16 step skipped on inf/NaN gradients
     MemoryBreakdown memory;
+    // Filled in the step training.memory_timeline_step names (also written to
+    // OUTPUT_DIR/memory_timeline.json); empty otherwise.
+    std::vector<MemoryTimelinePoint> timeline;
     nlohmann::json toJson() const;   // the metrics.jsonl line of interfaces.md
+};
+
+// A step ran out of memory (a real OOM, or the simulated budget). With training.on_oom "adapt" the
+// change is applied and the step retried; with "stop" the run ends after a checkpoint of the last
+// completed step, from which `--resume` with `overrides` continues.
+struct OutOfMemoryEvent {
+    int64_t step = 0;                 // the optimizer step that did not fit (1-based)
+    std::string category;             // the category that crossed the budget: weights, optimizer, activations
+    int64_t budgetBytes = 0;
+    int64_t fixedBytes = 0;           // weights + adapters + gradients + optimizer
+    std::string message;              // the allocator's
+    std::string change;               // "micro-batch 4 -> 2 with accumulation 8 -> 16 keeps effective batch 32"
+    nlohmann::json overrides = nlohmann::json::object();  // {"training.per_device_train_batch_size": 2, ...}
+    bool applied = false;             // the run goes on with the change
+    bool needsRestart = false;        // the change (quantization, shorter rows) needs a fresh run
+    std::string describe() const;     // "in step 3: activations crossed ...", for people
 };
 
 struct EvalEvent {
@@ -66,6 +86,7 @@ public:
     virtual void onEval(const EvalEvent &) {}
     virtual void onCheckpoint(int64_t step, const std::string &path) {}
     virtual void onWarning(const std::string &message) {}
+    virtual void onOutOfMemory(const OutOfMemoryEvent &) {}
     virtual void onFinish(const FinishEvent &) {}
     virtual void onError(const std::string &message) {}
 };

@@ -22,6 +22,7 @@ public:
     void onEval(const EvalEvent &event) override;
     void onCheckpoint(int64_t step, const std::string &path) override;
     void onWarning(const std::string &message) override;
+    void onOutOfMemory(const OutOfMemoryEvent &event) override;
     void onFinish(const FinishEvent &event) override;
     void onError(const std::string &message) override;
 
@@ -57,6 +58,7 @@ public:
     void onEval(const EvalEvent &e) override { for (auto *o : m_observers) o->onEval(e); }
     void onCheckpoint(int64_t s, const std::string &p) override { for (auto *o : m_observers) o->onCheckpoint(s, p); }
     void onWarning(const std::string &m) override { for (auto *o : m_observers) o->onWarning(m); }
+    void onOutOfMemory(const OutOfMemoryEvent &e) override { for (auto *o : m_observers) o->onOutOfMemory(e); }
     void onFinish(const FinishEvent &e) override { for (auto *o : m_observers) o->onFinish(e); }
     void onError(const std::string &m) override { for (auto *o : m_observers) o->onError(m); }
 

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/memory_estimate_internal.h"
+#include "headroom/byte_size.h"
+#include "headroom/error.h"
 
 namespace headroom {
 
@@ -49,6 +51,19 @@ std::string gpuPresetNameList() {
     for (const auto &p : gpuPresets())
         list += (list.empty() ? "" : ", ") + p.name;
     return list;
+}
+
+int64_t parseMemoryBudget(const std::string &text, const std::string &field) {
+    if (text.empty())
+        return 0;
+    if (const GpuPreset *preset = findGpuPreset(text))
+        return preset->memoryBytes;
+    try {
+        return parseByteSize(text, field);
+    } catch (const Error &) {
+        throw invalidInput(field + ": '" + text + "' is neither a GPU preset (" + gpuPresetNameList() +
+                           ") nor a size such as 6GiB");
+    }
 }
 
 } // namespace headroom

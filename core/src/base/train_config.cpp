@@ -1,6 +1,8 @@
 // TrainConfig: reading, writing, overriding and validating, all by walking TrainConfig::fields().
 #include "headroom/train_config.h"
 
+#include "headroom/gpu_presets.h"
+
 #include "headroom/error.h"
 
 #include "base/json_text.h"
@@ -206,6 +208,7 @@ void TrainConfig::validate(const std::string &context) const
     if (training.bf16 && training.fp16)
         throw invalidInput(prefix + "training.fp16 and training.bf16 are both true; choose one (bf16 "
                            "where the GPU supports it)");
+    parseMemoryBudget(training.memoryBudget, prefix + "training.memory_budget");
     if (training.numTrainEpochs <= 0 && training.maxSteps <= 0)
         throw invalidInput(prefix + "training.num_train_epochs: must be > 0 unless training.max_steps "
                            "is > 0 (nothing to train otherwise)");

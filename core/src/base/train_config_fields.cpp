@@ -307,6 +307,18 @@ std::vector<FieldDescriptor> describeFields()
         Field("training.adam_epsilon", [](auto &c) -> auto & { return c.training.adamEpsilon; },
               "AdamW's term added to the denominator for numerical stability.")
             .above(0),
+        Field("training.memory_budget", [](auto &c) -> auto & { return c.training.memoryBudget; },
+              "Simulated memory limit: a GPU preset (t4, a10, ...) or a size such as 6GiB; past it a "
+              "step runs out of memory as on that card (empty: the device's own memory)."),
+        Field("training.on_oom", [](auto &c) -> auto & { return c.training.onOom; },
+              "When a step runs out of memory: stop with a checkpoint and the change that fits, or "
+              "adapt (apply that change, e.g. halve the micro-batch and double accumulation, and go "
+              "on).")
+            .oneOf({"stop", "adapt"}),
+        Field("training.memory_timeline_step", [](auto &c) -> auto & { return c.training.memoryTimelineStep; },
+              "Record memory after each layer's forward and backward and after the optimizer in this "
+              "optimizer step, into memory_timeline.json (0: none); costs nothing in other steps.")
+            .atLeast(0),
     };
 }
 

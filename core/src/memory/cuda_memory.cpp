@@ -40,6 +40,12 @@ int64_t cudaFreeMemory(const torch::Device &device) {
     return int64_t(freeBytes);
 }
 
+void setCudaMemoryBudget(const torch::Device &device, int64_t bytes) {
+    const int64_t total = cudaTotalMemory(device);
+    const double fraction = bytes > 0 && bytes < total ? double(bytes) / double(total) : 1.0;
+    c10::cuda::CUDACachingAllocator::setMemoryFraction(fraction, device.index());
+}
+
 #else
 
 namespace {
@@ -51,6 +57,7 @@ void resetCudaPeak(const torch::Device &) { noCuda(); }
 void releaseCudaCache(const torch::Device &) { noCuda(); }
 int64_t cudaTotalMemory(const torch::Device &) { noCuda(); }
 int64_t cudaFreeMemory(const torch::Device &) { noCuda(); }
+void setCudaMemoryBudget(const torch::Device &, int64_t) { noCuda(); }
 
 #endif
 

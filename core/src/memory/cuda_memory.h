@@ -11,5 +11,8 @@ void resetCudaPeak(const torch::Device &device);
 void releaseCudaCache(const torch::Device &device);
 int64_t cudaTotalMemory(const torch::Device &device);
 int64_t cudaFreeMemory(const torch::Device &device);
+// Caps the caching allocator at `bytes` (0: the whole card), so an allocation past it raises the
+// same out-of-memory error a smaller card would.
+void setCudaMemoryBudget(const torch::Device &device, int64_t bytes);
 
 } // namespace headroom

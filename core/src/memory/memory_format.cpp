@@ -1,5 +1,3 @@
-#include <cmath>
-#include <cstdio>
 #include <fstream>
 #include <unistd.h>
 
@@ -19,38 +17,6 @@ int64_t processResidentBytes() {
     int64_t size = 0, resident = 0;
     statm >> size >> resident;
     return resident * int64_t(sysconf(_SC_PAGESIZE));
-}
-
-int64_t parseByteSize(const std::string &text, const std::string &field) {
-    size_t used = 0;
-    double value = 0;
-    try {
-        value = std::stod(text, &used);
-    } catch (const std::exception &) {
-        used = 0;
-    }
-    const std::string suffix = text.substr(used);
-    static const std::vector<std::pair<std::string, double>> units = {
-        {"", 1}, {"B", 1}, {"KiB", 1024.0}, {"MiB", 1024.0 * 1024}, {"GiB", 1024.0 * 1024 * 1024},
-        {"TiB", 1024.0 * 1024 * 1024 * 1024}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}};
-    if (used > 0 && value > 0)
-        for (const auto &[name, factor] : units)
-            if (suffix == name)
-                return int64_t(std::llround(value * factor));
-    throw invalidInput(field + ": '" + text + "' is not a size (expected e.g. 16GiB, 512MiB, 1.5GB or a byte count)");
-}
-
-std::string formatBytes(int64_t bytes) {
-    const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double value = double(bytes);
-    int unit = 0;
-    while (std::abs(value) >= 1024 && unit < 4) {
-        value /= 1024;
-        ++unit;
-    }
-    char buffer[32];
-    std::snprintf(buffer, sizeof buffer, unit == 0 ? "%.0f %s" : "%.2f %s", value, units[unit]);
-    return buffer;
 }
 
 } // namespace headroom

@@ -5,6 +5,7 @@
 
 #include "headroom/error.h"
 #include "headroom/lora_count.h"
+#include "headroom/memory_timeline.h"
 #include "headroom/safetensors.h"
 #include "model/checkpoint_tensors.h"
 #include "model/checkpointed_layer.h"
@@ -18,6 +19,17 @@ namespace headroom {
 namespace fs = std::filesystem;
 
 namespace {
+
+// Memory timeline marks: after layer i's forward, and (by a gradient hook on its output) when the
+// backward pass has come back down to it, i.e. after the backward of every layer above it.
+void markLayerTimeline(torch::Tensor &output, size_t layer) {
+    markMemory("forward layer " + std::to_string(layer));
+    if (output.requires_grad())
+        output.register_hook([layer](const torch::Tensor &grad) {
+            markMemory("backward reached layer " + std::to_string(layer) + " output");
+            return grad;
+        });
+}
 
 std::string modulePath(int64_t layer, const std::string &module) {
     const bool attention = module == "q_proj" || module == "k_proj" || module == "v_proj" || module == "o_proj";
@@ -168,9 +180,13 @@ torch::Tensor CausalLM::hiddenStates(const ForwardInputs &in) const {
     // frozen, so mark its output (transformers' enable_input_require_grads does the same).
     if (checkpoint)
         x.requires_grad_(true);
-    for (const auto &layer : m.layers)
-        x = checkpoint ? checkpointedLayerForward(layer, x, layerInputs, m.config)
-                       : layer.forward(x, layerInputs, m.config);
+    const bool timeline = memoryTimelineActive() && torch::GradMode::is_enabled();
+    for (size_t i = 0; i < m.layers.size(); ++i) {
+        x = checkpoint ? checkpointedLayerForward(m.layers[i], x, layerInputs, m.config)
+                       : m.layers[i].forward(x, layerInputs, m.config);
+        if (timeline)
+            markLayerTimeline(x, i);
+    }
     if (in.cache)
         in.cache->advance(t);
     return rmsNorm(x, m.finalNorm, m.config.rmsNormEps);

@@ -76,8 +76,9 @@ BenchRow benchTraining(const TrainConfig &base, int64_t seqLength, int steps, in
     std::error_code ec;
     try {
         runTrainingOn(config, std::move(data), collector, nullptr);
-    } catch (const c10::OutOfMemoryError &e) {
-        row.error = std::string("out of memory: ") + e.what_without_backtrace();
+    } catch (const TrainingOutOfMemory &e) {
+        const std::string &message = e.event().message;
+        row.error = message.rfind("out of memory", 0) == 0 ? message : "out of memory: " + message;
     } catch (...) {
         fs::remove_all(scratch, ec);
         throw;

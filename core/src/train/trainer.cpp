@@ -11,8 +11,11 @@
 #include "headroom/dataset.h"
 #include "headroom/distributed.h"
 #include "headroom/error.h"
+#include "headroom/gpu_presets.h"
 #include "headroom/lr_schedule.h"
 #include "headroom/memory.h"
+#include "headroom/memory_estimate.h"
+#include "headroom/memory_timeline.h"
 #include "headroom/mixed_precision.h"
 #include "headroom/optimizer.h"
 #include "headroom/runtime.h"
@@ -20,6 +23,7 @@
 #include "headroom/training_sinks.h"
 #include "train/checkpoint_store.h"
 #include "train/micro_batch.h"
+#include "train/out_of_memory.h"
 
 namespace headroom {
 
@@ -45,6 +49,37 @@ Precision precisionOf(const TrainingSettings &t) {
 
 int64_t tensorBytes(const torch::Tensor &t) { return t.defined() ? t.numel() * int64_t(t.element_size()) : 0; }
 
+// training.memory_budget for the length of a run; the budget in force before is restored after it.
+class MemoryBudgetScope {
+public:
+    void apply(const torch::Device &device, int64_t bytes) {
+        m_device = device;
+        m_previous = device.is_cpu() ? allocatorStats(device).budget : 0;
+        setDeviceMemoryBudget(device, bytes);
+        m_active = true;
+    }
+    ~MemoryBudgetScope() {
+        if (m_active)
+            setDeviceMemoryBudget(m_device, m_previous);
+    }
+
+private:
+    torch::Device m_device = torch::kCPU;
+    int64_t m_previous = 0;
+    bool m_active = false;
+};
+
+void writeJsonAtomically(const fs::path &path, const nlohmann::json &json) {
+    const fs::path partial = path.string() + ".partial";
+    {
+        std::ofstream out(partial);
+        out << json.dump(2) << "\n";
+        if (!out)
+            throw runtimeFailure(partial.string() + ": cannot write");
+    }
+    fs::rename(partial, path);
+}
+
 class TrainingRun {
 public:
     TrainingRun(const TrainConfig &config, TrainingObserver &observer, TrainingControl *control,
@@ -53,7 +88,13 @@ public:
           m_dist(distributed) {}
 
     TrainSummary run(const ResumeRequest &resume) {
-        setUp();
+        try {
+            setUp();
+        } catch (const c10::OutOfMemoryError &e) {
+            auto event = m_oomAdvisor.diagnoseLoading(m_config, m_device, e.what_without_backtrace());
+            m_observer.onOutOfMemory(event);
+            throw TrainingOutOfMemory(std::move(event));
+        }
         if (resume.resume)
             loadCheckpoint(resume.checkpointDir);
         if (m_dist)
@@ -112,6 +153,8 @@ private:
 
         if (m_device.is_cpu())
             installMemoryTracking();
+        if (const int64_t budget = parseMemoryBudget(t.memoryBudget, "training.memory_budget"))
+            m_budget.apply(m_device, budget);
         if (m_device.is_cpu() && m_precision == Precision::BF16 && !cpuSupportsBf16())
             warn("bf16 on a CPU without AVX512-BF16/AMX is emulated and slow; consider fp32 (training.bf16 false)");
         if (m_precision == Precision::FP16 && m_device.is_cpu())
@@ -229,6 +272,16 @@ private:
         return rows;
     }
 
+    // Tokens in the longest row of optimizer step `step` (what its micro-batches are padded to at most).
+    int64_t longestRow(int64_t step) {
+        if (m_config.dataset.packing)
+            return m_config.dataset.maxSeqLength;
+        size_t longest = 0;
+        for (const auto *row : stepRows(step))
+            longest = std::max(longest, row->ids.size());
+        return int64_t(longest);
+    }
+
     double epochAt(int64_t step) const { return double(step * m_perStep) / double(m_data.train().size()); }
 
     bool crossesEpoch(int64_t step) const {
@@ -277,6 +330,9 @@ private:
         const StepShard shard = stepShard(int64_t(rows.size()), m_dist ? m_dist->rank() : 0, worldSize());
         if (m_dist && m_dist->any(m_control && m_control->stopRequested()))  // all ranks stop at the same step
             return false;
+        std::optional<MemoryTimelineRecording> timeline;
+        if (t.memoryTimelineStep == m_step + 1)
+            timeline.emplace(m_device);
         for (int64_t micro = 0; micro < t.gradientAccumulationSteps; ++micro) {
             if (!m_dist && m_control &&
                 (m_control->stopRequested() || (m_control->paused() && !m_control->waitWhilePaused()))) {
@@ -287,7 +343,9 @@ private:
             std::vector<const TokenizedExample *> part(first, first + t.perDeviceTrainBatchSize);
             const auto batch = collateMicroBatch(part, m_config.dataset.packing, m_device);
             const auto loss = batchLoss(batch, true);
+            markMemory("loss of micro-batch " + std::to_string(micro + 1));
             (loss.sum * (m_scaler->scale() / divisor)).backward();
+            markMemory("backward of micro-batch " + std::to_string(micro + 1) + " done");
             lossSum += loss.sum.item<double>();
             tokens += batch.tokens;
         }
@@ -312,6 +370,7 @@ private:
                     if (p.grad().defined())
                         p.grad().mul_(t.maxGradNorm / (norm + 1e-6));
             m_optimizer->step(m_schedule.at(m_step));
+            markMemory("optimizer step");
         }
         m_scaler->update(!finite);
         event.learningRate = m_schedule.at(m_step);
@@ -320,6 +379,8 @@ private:
         event.loss = lossSum / divisor;
         event.tokens = tokens;
         event.memory = measureMemory();  // before the gradients are cleared: they belong to the step
+        if (timeline)
+            event.timeline = timeline->points();
         m_optimizer->zeroGrad();
         return true;
     }
@@ -394,12 +455,19 @@ private:
     void trainLoop() {
         const auto &t = m_config.training;
         const auto runStart = Clock::now();
-        const int64_t firstStep = m_step;
+        m_firstStep = m_step;
         while (m_step < m_totalSteps) {
             resetPeakMemory(m_device);
             const auto stepStart = Clock::now();
             StepEvent event;
-            if (!trainStep(event)) {
+            bool completed = false;
+            try {
+                completed = trainStep(event);
+            } catch (const c10::OutOfMemoryError &e) {
+                handleOutOfMemory(e.what_without_backtrace());  // throws unless the run adapts
+                continue;                                       // the same step with the change
+            }
+            if (!completed) {
                 m_stopped = true;
                 break;
             }
@@ -415,8 +483,11 @@ private:
             event.tokensPerSecond = stepSeconds > 0 ? double(event.tokens) / stepSeconds : 0;
             event.lossScale = m_scaler->scale();
             event.elapsedSeconds = elapsed;
-            event.etaSeconds = elapsed / double(m_step - firstStep) * double(m_totalSteps - m_step);
+            event.etaSeconds = elapsed / double(m_step - m_firstStep) * double(m_totalSteps - m_step);
             m_elapsed = elapsed;
+            m_oomAdvisor.recordStep(m_model->config(), m_config, m_device, longestRow(m_step - 1), event.memory);
+            if (!event.timeline.empty() && isMain())
+                writeTimeline(event);
             m_observer.onStep(event);
 
             const bool epochEnd = crossesEpoch(m_step - 1);
@@ -431,6 +502,43 @@ private:
             if (saveNow)
                 saveCheckpoint();
         }
+    }
+
+    void writeTimeline(const StepEvent &event) const {
+        nlohmann::json points = nlohmann::json::array();
+        for (const auto &p : event.timeline)
+            points.push_back(p.toJson());
+        const auto *peak = timelinePeak(event.timeline);
+        const auto &m = event.memory;
+        writeJsonAtomically(m_outputDir / "memory_timeline.json",
+                            {{"step", event.step},
+                             {"fixed", {{"weights", m.weights}, {"adapters", m.adapters}, {"gradients", m.gradients},
+                                        {"optimizer", m.optimizer}}},
+                             {"peak", {{"bytes", m.peak}, {"reached_by", peak ? peak->event : ""}}},
+                             {"points", points}});
+    }
+
+    // Frees what the failed step held, says what crossed the budget and what fits, and either
+    // applies that change (training.on_oom adapt) or checkpoints the last completed step and ends.
+    void handleOutOfMemory(const std::string &message) {
+        m_optimizer->zeroGrad();
+        releaseCachedMemory(m_device);
+        auto event = m_oomAdvisor.diagnose(m_config, *m_model, m_optimizer->stateBytes(), m_device, m_step + 1,
+                                           longestRow(m_step), message);
+        // With several processes the ranks must keep the same settings: adapting one is not possible.
+        if (m_config.training.onOom == "adapt" && !m_dist && !event.change.empty() && !event.needsRestart) {
+            for (const auto &[key, value] : event.overrides.items())
+                TrainConfig::field(key)->set(m_config, value);
+            m_model->setGradientCheckpointing(m_config.training.gradientCheckpointing);
+            writeJsonAtomically(m_outputDir / "config.json", m_config.toJson());
+            event.applied = true;
+            m_observer.onOutOfMemory(event);
+            return;
+        }
+        m_observer.onOutOfMemory(event);
+        if (m_step > m_firstStep && !m_dist)  // other ranks are mid-collective: their last checkpoint stands
+            saveCheckpoint();
+        throw TrainingOutOfMemory(std::move(event));
     }
 
     TrainSummary finish() {
@@ -463,6 +571,8 @@ private:
     }
 
     TrainConfig m_config;
+    MemoryBudgetScope m_budget;
+    OutOfMemoryAdvisor m_oomAdvisor;
     TrainingObserver &m_userObserver;
     TrainingControl *m_control;
     std::optional<TrainingDataset> m_presetData;
@@ -480,7 +590,7 @@ private:
     std::vector<torch::Tensor> m_parameters;
     LrSchedule m_schedule;
     std::map<int64_t, std::vector<size_t>> m_orders;
-    int64_t m_perStep = 1, m_totalSteps = 0, m_step = 0, m_tokens = 0, m_peak = 0;
+    int64_t m_perStep = 1, m_totalSteps = 0, m_step = 0, m_firstStep = 0, m_tokens = 0, m_peak = 0;
     double m_lastLoss = 0, m_lastEvalLoss = -1, m_elapsed = 0;
     bool m_stopped = false;
 };

@@ -15,6 +15,23 @@ nlohmann::json StepEvent::toJson() const {
             {"memory", memory.toJson()}};
 }
 
+std::string OutOfMemoryEvent::describe() const {
+    std::string text = (step > 0 ? "in step " + std::to_string(step) : std::string("while loading the model")) + ": " + category + " crossed the budget of " +
+                       formatBytes(budgetBytes) + " (weights, adapters, gradients and optimizer take " +
+                       formatBytes(fixedBytes) + ")";
+    if (change.empty())
+        return text + "; no change of micro-batch, sequence length, checkpointing or quantization fits";
+    text += "; " + std::string(applied ? "continuing with " : needsRestart ? "a fresh run fits with " : "fits with ") +
+            change;
+    if (!applied) {
+        std::string sets;
+        for (const auto &[key, value] : overrides.items())
+            sets += " --set " + key + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
+        text += needsRestart ? " (train again with" + sets + ")" : " (continue: train --resume" + sets + ")";
+    }
+    return text;
+}
+
 nlohmann::json EvalEvent::toJson() const { return {{"step", step}, {"eval_loss", evalLoss}}; }
 
 void TrainingControl::requestPause() { m_paused = true; }

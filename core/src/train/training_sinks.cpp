@@ -63,6 +63,11 @@ void ConsoleProgressSink::onStep(const StepEvent &e) {
                      formatBytes(e.memory.peak).c_str(), duration(e.etaSeconds).c_str(),
                      e.skipped ? "  (skipped: inf/NaN gradients)" : "");
     }
+    if (const auto *peak = timelinePeak(e.timeline)) {
+        endBar();
+        std::fprintf(m_stream, "memory timeline of step %lld (%zu points) in memory_timeline.json: peak %s reached by \"%s\"\n",
+                     (long long)e.step, e.timeline.size(), formatBytes(e.memory.peak).c_str(), peak->event.c_str());
+    }
     std::fflush(m_stream);
 }
 
@@ -81,6 +86,14 @@ void ConsoleProgressSink::onCheckpoint(int64_t step, const std::string &path) {
 void ConsoleProgressSink::onWarning(const std::string &message) {
     endBar();
     std::fprintf(m_stream, "warning: %s\n", message.c_str());
+    std::fflush(m_stream);
+}
+
+void ConsoleProgressSink::onOutOfMemory(const OutOfMemoryEvent &e) {
+    if (!e.applied)
+        return;  // the run ends with this as its error
+    endBar();
+    std::fprintf(m_stream, "out of memory %s\n", e.describe().c_str());
     std::fflush(m_stream);
 }
 

@@ -1,0 +1,50 @@
+// The memory timeline of one training step: bytes in use after each layer's forward, as the
+// backward pass reaches each layer, after the loss and after the optimizer, so the step's peak and
+// its cause are visible (training.memory_timeline_step, the studio's timeline view).
+//
+//   MemoryTimelineRecording recording(device);   // marks are recorded while it lives
+//   ... markMemory("forward layer 3") ...         // from the model and the trainer; a no-op otherwise
+//   std::vector<MemoryTimelinePoint> points = recording.points();
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+namespace headroom {
+
+struct MemoryTimelinePoint {
+    std::string event;       // "forward layer 3", "backward reached layer 3", "loss", "optimizer step"
+    int64_t allocated = 0;   // bytes in use at that moment
+    int64_t peak = 0;        // the step's peak so far
+    nlohmann::json toJson() const;
+};
+
+// One recording at a time per process; marks may come from autograd's threads.
+class MemoryTimelineRecording {
+public:
+    explicit MemoryTimelineRecording(const torch::Device &device);
+    ~MemoryTimelineRecording();
+    MemoryTimelineRecording(const MemoryTimelineRecording &) = delete;
+    MemoryTimelineRecording &operator=(const MemoryTimelineRecording &) = delete;
+    std::vector<MemoryTimelinePoint> points() const;
+
+private:
+    friend void markMemory(const std::string &event);
+    void mark(const std::string &event);
+    torch::Device m_device;
+    mutable std::mutex m_mutex;
+    std::vector<MemoryTimelinePoint> m_points;
+};
+
+// True while a recording is active (the model registers its backward hooks only then).
+bool memoryTimelineActive();
+void markMemory(const std::string &event);
+// The point where the step's peak was first reached (the last point when none reached it exactly).
+const MemoryTimelinePoint *timelinePeak(const std::vector<MemoryTimelinePoint> &points);
+
+} // namespace headroom

@@ -1,0 +1,126 @@
+#include "train/out_of_memory.h"
+
+#include "headroom/gpu_presets.h"
+
+namespace headroom {
+
+namespace {
+
+EstimateSettings settingsOf(const TrainConfig &config, const torch::Device &device) {
+    auto settings = EstimateSettings::fromTrainConfig(config);
+    settings.device = device.is_cuda() ? "cuda" : "cpu";
+    return settings;
+}
+
+std::string microBatchChange(const TrainingSettings &t, int64_t micro, int64_t accumulation) {
+    return "micro-batch " + std::to_string(t.perDeviceTrainBatchSize) + " -> " + std::to_string(micro) +
+           " with accumulation " + std::to_string(t.gradientAccumulationSteps) + " -> " + std::to_string(accumulation) +
+           " keeps effective batch " + std::to_string(micro * accumulation);
+}
+
+} // namespace
+
+void OutOfMemoryAdvisor::recordStep(const ModelConfig &shape, const TrainConfig &config, const torch::Device &device,
+                                    int64_t rowLength, const MemoryBreakdown &measured) {
+    if (measured.activations <= 0)
+        return;
+    auto settings = settingsOf(config, device);
+    settings.seqLength = rowLength;
+    const int64_t estimated = estimateMemory(shape, settings).activations;
+    if (estimated > 0)
+        m_activationRatio = double(measured.activations) / double(estimated);
+}
+
+OutOfMemoryEvent OutOfMemoryAdvisor::diagnose(const TrainConfig &config, const CausalLM &model, int64_t optimizerBytes,
+                                              const torch::Device &device, int64_t step, int64_t rowLength,
+                                              const std::string &message) const {
+    const auto &t = config.training;
+    OutOfMemoryEvent e;
+    e.step = step;
+    e.message = message;
+    e.budgetBytes = deviceMemoryBudget(device);
+    if (e.budgetBytes <= 0)
+        e.budgetBytes = findGpuPreset("cpu")->memoryBytes;
+    const int64_t weights = model.baseWeightBytes();
+    int64_t adapters = 0;
+    for (const auto &p : model.loraParameters())
+        adapters += p.tensor.numel() * int64_t(p.tensor.element_size());
+    e.fixedBytes = weights + 2 * adapters + optimizerBytes;  // gradients: one fp32 copy of the adapters
+    e.category = weights > e.budgetBytes ? "weights" : e.fixedBytes > e.budgetBytes ? "optimizer" : "activations";
+
+    const ModelConfig &shape = model.config();
+    const auto current = settingsOf(config, device);
+    auto thisStep = current;
+    thisStep.seqLength = rowLength;
+    auto predictedTotal = [&](const EstimateSettings &s) {
+        return e.fixedBytes + int64_t(m_activationRatio * double(estimateMemory(shape, s).activations));
+    };
+    if (e.category == "activations") {
+        // The largest proper divisor of the micro-batch predicted to fit: accumulation grows by the
+        // same factor, so every optimizer step still sees the same examples.
+        const int64_t micro = t.perDeviceTrainBatchSize;
+        int64_t chosen = 0;
+        for (int64_t d = micro - 1; d >= 1 && !chosen; --d) {
+            auto s = thisStep;
+            s.microBatch = d;
+            if (micro % d == 0 && predictedTotal(s) <= e.budgetBytes)
+                chosen = d;
+        }
+        if (chosen > 0) {
+            const int64_t accumulation = t.gradientAccumulationSteps * (micro / chosen);
+            e.change = microBatchChange(t, chosen, accumulation);
+            e.overrides = {{"training.per_device_train_batch_size", chosen},
+                           {"training.gradient_accumulation_steps", accumulation}};
+            return e;
+        }
+        if (!t.gradientCheckpointing) {
+            e.change = "gradient checkpointing on";
+            e.overrides = {{"training.gradient_checkpointing", true}};
+            return e;
+        }
+    }
+    // Nothing the running run can change fits: what a fresh run could do.
+    suggestFreshRun(shape, current, e);
+    return e;
+}
+
+OutOfMemoryEvent OutOfMemoryAdvisor::diagnoseLoading(const TrainConfig &config, const torch::Device &device,
+                                                     const std::string &message) const {
+    OutOfMemoryEvent e;
+    e.message = message;
+    e.category = "weights";
+    e.budgetBytes = deviceMemoryBudget(device);
+    if (e.budgetBytes <= 0)
+        e.budgetBytes = findGpuPreset("cpu")->memoryBytes;
+    const auto shape = ModelConfig::fromFile(config.model + "/config.json");
+    const auto current = settingsOf(config, device);
+    e.fixedBytes = estimateWeightBytes(shape, current);
+    suggestFreshRun(shape, current, e);
+    return e;
+}
+
+void OutOfMemoryAdvisor::suggestFreshRun(const ModelConfig &shape, const EstimateSettings &current,
+                                         OutOfMemoryEvent &e) const {
+    auto s = current;
+    s.activationScale = m_activationRatio;
+    const auto fit = suggestFit(shape, s, e.budgetBytes);
+    if (!fit)
+        return;
+    e.change = fit->change;
+    e.needsRestart = true;
+    const auto &f = fit->settings;
+    if (f.microBatch != current.microBatch)
+        e.overrides["training.per_device_train_batch_size"] = f.microBatch;
+    if (f.accumulation != current.accumulation)
+        e.overrides["training.gradient_accumulation_steps"] = f.accumulation;
+    if (f.seqLength != current.seqLength)
+        e.overrides["dataset.max_seq_length"] = f.seqLength;
+    if (f.gradientCheckpointing != current.gradientCheckpointing)
+        e.overrides["training.gradient_checkpointing"] = f.gradientCheckpointing;
+    if (f.quant != current.quant) {
+        e.overrides["quantization.load_in_4bit"] = f.quant != "none";
+        e.overrides["quantization.bnb_4bit_quant_type"] = f.quant;
+    }
+}
+
+} // namespace headroom
