@@ -59,10 +59,8 @@ AdapterSource findAdapter(const std::string &pathText) {
     const fs::path dir = path.has_filename() ? path : path.parent_path();
     if (hasAdapter(dir)) {
         const fs::path parent = dir.parent_path();
-        if (fs::exists(parent / "trainer_state.json") && dir.filename() == "adapter") {
-            auto source = fromCheckpoint(parent);
-            return source;
-        }
+        if (fs::exists(parent / "trainer_state.json") && dir.filename() == "adapter")
+            return fromCheckpoint(parent);
         AdapterSource source;
         source.adapterDir = dir.string();
         if (dir.filename() == "adapter")
