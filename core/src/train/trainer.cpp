@@ -509,12 +509,14 @@ private:
         for (const auto &p : event.timeline)
             points.push_back(p.toJson());
         const auto *peak = timelinePeak(event.timeline);
+        const std::string after = peak && peak != &event.timeline.front() ? (peak - 1)->event : "";
         const auto &m = event.memory;
         writeJsonAtomically(m_outputDir / "memory_timeline.json",
                             {{"step", event.step},
                              {"fixed", {{"weights", m.weights}, {"adapters", m.adapters}, {"gradients", m.gradients},
                                         {"optimizer", m.optimizer}}},
-                             {"peak", {{"bytes", m.peak}, {"reached_by", peak ? peak->event : ""}}},
+                             // The peak fell between point `after` and point `reached_by`.
+                             {"peak", {{"bytes", m.peak}, {"after", after}, {"reached_by", peak ? peak->event : ""}}},
                              {"points", points}});
     }
 

@@ -65,8 +65,11 @@ void ConsoleProgressSink::onStep(const StepEvent &e) {
     }
     if (const auto *peak = timelinePeak(e.timeline)) {
         endBar();
-        std::fprintf(m_stream, "memory timeline of step %lld (%zu points) in memory_timeline.json: peak %s reached by \"%s\"\n",
-                     (long long)e.step, e.timeline.size(), formatBytes(e.memory.peak).c_str(), peak->event.c_str());
+        const std::string after = peak != &e.timeline.front() ? (peak - 1)->event : "step start";
+        std::fprintf(m_stream, "memory timeline of step %lld (%zu points) in memory_timeline.json: peak %s between "
+                               "\"%s\" and \"%s\"\n",
+                     (long long)e.step, e.timeline.size(), formatBytes(e.memory.peak).c_str(), after.c_str(),
+                     peak->event.c_str());
     }
     std::fflush(m_stream);
 }
