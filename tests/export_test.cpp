@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -163,9 +164,17 @@ struct CliResult {
     QString out, err;
 };
 
-CliResult runCli(const QStringList &args) {
+// limitFiles: through sh with `ulimit -f 8` (4 KiB) and SIGXFSZ ignored, so that writing a
+// larger file fails part way with EFBIG, as on a full disk.
+CliResult runCli(const QStringList &args, const QString &workingDir = {}, bool limitFiles = false) {
     QProcess process;
-    process.start(test::binPath("headroom-cli"), args);
+    if (!workingDir.isEmpty())
+        process.setWorkingDirectory(workingDir);
+    if (limitFiles)
+        process.start("/bin/sh", QStringList{"-c", "trap '' XFSZ; ulimit -f 8; exec \"$0\" \"$@\"",
+                                             test::binPath("headroom-cli")} + args);
+    else
+        process.start(test::binPath("headroom-cli"), args);
     process.waitForFinished(120000);
     CliResult r;
     r.exitCode = process.exitStatus() == QProcess::NormalExit ? process.exitCode() : -1;
@@ -176,6 +185,29 @@ CliResult runCli(const QStringList &args) {
 
 QStringList entriesIn(const QString &dir) {
     return QDir(dir).entryList(QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden);
+}
+
+// Every file and folder under `dir` with its size, to see that nothing was touched.
+std::map<std::string, uintmax_t> treeOf(const fs::path &dir) {
+    std::map<std::string, uintmax_t> tree;
+    for (const auto &entry : fs::recursive_directory_iterator(dir))
+        tree[fs::relative(entry.path(), dir).string()] = entry.is_regular_file() ? entry.file_size() : 0;
+    return tree;
+}
+
+std::string readText(const fs::path &path) {
+    std::ifstream in(path);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
+// Siblings of `path` named like an export's temporary or set-aside copy.
+int leftoversBeside(const fs::path &path) {
+    int count = 0;
+    for (const auto &entry : fs::directory_iterator(path.parent_path())) {
+        const std::string name = entry.path().filename().string(), stem = path.filename().string();
+        count += name.rfind(stem + ".tmp-", 0) == 0 || name.rfind(stem + ".old-", 0) == 0;
+    }
+    return count;
 }
 
 } // namespace
@@ -430,13 +462,16 @@ private slots:
             }
         QCOMPARE(gguf.dataStart % 32, 0ull);
 
-        std::ifstream modelfile(fs::path(result.path).parent_path() / "Modelfile");
-        const std::string text((std::istreambuf_iterator<char>(modelfile)), {});
+        const std::string text = readText(tmp("gguf/adapter.Modelfile"));
         QVERIFY2(text.find("\nFROM headroom-fixtures/llama_gqa_tied_bias_llama3rope\n") != std::string::npos, text.c_str());
         QVERIFY2(text.find("\nADAPTER ./adapter.gguf\n") != std::string::npos, text.c_str());
+        QVERIFY(!fs::exists(tmp("gguf/Modelfile")));
 
+        // A second adapter in the same folder gets its own Modelfile; the first one's stays.
         options.f16 = true;
         const auto half = parseGguf(exportGgufLora(data(kPeftAdapter), tmp("gguf/adapter-f16.gguf"), options).path);
+        QVERIFY(readText(tmp("gguf/adapter-f16.Modelfile")).find("\nADAPTER ./adapter-f16.gguf\n") != std::string::npos);
+        QCOMPARE(readText(tmp("gguf/adapter.Modelfile")), text);
         const auto &a0 = *std::find_if(half.tensors.begin(), half.tensors.end(),
                                        [](const GgufTensor &t) { return t.name == "blk.0.attn_v.weight.lora_a"; });
         QCOMPARE(a0.type, 1u);
@@ -448,26 +483,34 @@ private slots:
         QTest::addColumn<QStringList>("args");
         QTest::addColumn<int>("exitCode");
         QTest::addColumn<QString>("mentions");
+        QTest::addColumn<bool>("limitFiles");
         const QString adapter = test::dataPath(kPeftAdapter), base = test::dataPath(kBase);
         const QString out = m_tmp.filePath("fail/out");
-        QTest::newRow("merged: base model missing") << QStringList{"export", "merged", adapter, out} << 2 << "base model";
-        QTest::newRow("gguf: base model missing") << QStringList{"export", "gguf-lora", adapter, out + ".gguf"} << 2 << "base model";
+        QTest::newRow("merged: base model missing") << QStringList{"export", "merged", adapter, out} << 2 << "base model" << false;
+        QTest::newRow("gguf: base model missing") << QStringList{"export", "gguf-lora", adapter, out + ".gguf"} << 2 << "base model" << false;
         QTest::newRow("merged: adapter for another base")
-            << QStringList{"export", "merged", adapter, out, "--base", test::dataPath("models/llama_mha_untied")} << 2 << "shape";
+            << QStringList{"export", "merged", adapter, out, "--base", test::dataPath("models/llama_mha_untied")} << 2 << "shape" << false;
         QTest::newRow("merged: corrupt adapter") << QStringList{"export", "merged", m_tmp.filePath("fail/corrupt"), out, "--base", base}
-                                                 << 2 << "adapter_model.safetensors";
-        QTest::newRow("adapter: not an adapter") << QStringList{"export", "adapter", base, out} << 2 << "not an adapter folder";
+                                                 << 2 << "adapter_model.safetensors" << false;
+        QTest::newRow("adapter: not an adapter") << QStringList{"export", "adapter", base, out} << 2 << "not an adapter folder" << false;
         QTest::newRow("merged: unwritable path")
-            << QStringList{"export", "merged", adapter, m_tmp.filePath("fail/a_file/out"), "--base", base} << 1 << "a_file/out";
+            << QStringList{"export", "merged", adapter, m_tmp.filePath("fail/a_file/out"), "--base", base} << 1 << "a_file/out" << false;
         QTest::newRow("gguf: folder missing")
-            << QStringList{"export", "gguf-lora", adapter, m_tmp.filePath("fail/nowhere/x.gguf"), "--base", base} << 1 << "nowhere";
-        QTest::newRow("merged: bad dtype") << QStringList{"export", "merged", adapter, out, "--base", base, "--dtype", "int8"} << 2 << "--dtype";
+            << QStringList{"export", "gguf-lora", adapter, m_tmp.filePath("fail/nowhere/x.gguf"), "--base", base} << 1 << "nowhere" << false;
+        QTest::newRow("merged: bad dtype") << QStringList{"export", "merged", adapter, out, "--base", base, "--dtype", "int8"} << 2 << "--dtype" << false;
+        // Writes that fail once the staged output has begun (EFBIG past a 4 KiB file-size limit).
+        QTest::newRow("merged: write fails part way")
+            << QStringList{"export", "merged", adapter, out, "--base", base, "--dtype", "float32"} << 1 << "File too large" << true;
+        QTest::newRow("gguf: write fails part way")
+            << QStringList{"export", "gguf-lora", adapter, out + ".gguf", "--base", base} << 1 << "File too large" << true;
+        QTest::newRow("adapter: write fails part way") << QStringList{"export", "adapter", adapter, out} << 1 << "File too large" << true;
     }
 
     void failedExportsSayWhyAndLeaveNothingWhole() {
         QFETCH(QStringList, args);
         QFETCH(int, exitCode);
         QFETCH(QString, mentions);
+        QFETCH(bool, limitFiles);
         const QString dir = m_tmp.filePath("fail");
         QDir().mkpath(dir);
         fs::remove_all(m_tmp.filePath("fail/corrupt").toStdString());
@@ -476,12 +519,160 @@ private slots:
         std::ofstream(m_tmp.filePath("fail/a_file").toStdString()) << "not a folder";
         const QStringList before = entriesIn(dir);
 
-        const CliResult run = runCli(args);
+        const CliResult run = runCli(args, {}, limitFiles);
         const QStringList errLines = run.err.trimmed().split('\n');
         QVERIFY2(run.exitCode == exitCode, qPrintable(QString("exit %1\n%2").arg(run.exitCode).arg(run.err)));
         QCOMPARE(errLines.size(), 1);
         QVERIFY2(errLines[0].startsWith("error: ") && errLines[0].contains(mentions), qPrintable(errLines[0]));
         QCOMPARE(entriesIn(dir), before);  // no output, no temporary left behind
+    }
+
+    // A folder with a finished run (run/adapter, run/config.json), a base model, an unrelated
+    // folder and file; the refused exports below run with it as the working folder.
+    fs::path guardFolder() const {
+        const fs::path guard = tmp("guard");
+        if (fs::exists(guard))
+            return guard;
+        fs::create_directories(guard / "run");
+        fs::copy(data(kPeftAdapter), guard / "run" / "adapter");
+        std::ofstream(guard / "run" / "config.json") << nlohmann::json{{"lora", {{"r", 4}}}}.dump();
+        fs::copy(data(kBase), guard / "base");
+        fs::create_directories(guard / "notes");
+        std::ofstream(guard / "notes" / "keep.txt") << "mine";
+        std::ofstream(guard / "notes.txt") << "mine too";
+        return guard;
+    }
+
+    void destinationsThatAreInputsOrNotEarlierExportsAreRefused_data() {
+        QTest::addColumn<QStringList>("args");
+        QTest::addColumn<QString>("mentions");
+        const QString guard = QString::fromStdString(guardFolder().string()) + "/";
+        // Exports of the run in guardFolder() to `destination` (relative to it).
+        auto row = [](const char *name, const QString &kind, const QString &destination, const QString &mentions) {
+            QStringList args{"export", kind, "run", destination};
+            if (kind != "adapter")
+                args << "--base" << "base";
+            QTest::newRow(name) << args << mentions;
+        };
+        row("adapter into its run folder", "adapter", "run", guard + "run: is a folder this export reads");
+        row("adapter into the run's adapter/", "adapter", "run/adapter/", guard + "run/adapter: is a folder this export reads");
+        row("adapter into a new folder inside the run", "adapter", "run/out", guard + "run/out: lies inside");
+        row("merged into the base folder", "merged", "base", guard + "base: is a folder this export reads");
+        row("merged into a folder holding the run", "merged", "./", guard.chopped(1) + ": holds");
+        row("merged into an unrelated folder", "merged", "notes", guard + "notes: is a folder that is not an earlier merged export");
+        row("adapter into an unrelated folder", "adapter", "notes", guard + "notes: is a folder that is not an earlier adapter export");
+        row("merged onto a file", "merged", "notes.txt", guard + "notes.txt: exists and is not a folder");
+        row("gguf into the run folder", "gguf-lora", "run/adapter.gguf", guard + "run/adapter.gguf: lies inside");
+        row("gguf onto an existing folder", "gguf-lora", "notes", guard + "notes: is a folder");
+        row("gguf to out/", "gguf-lora", "out/", "out/: names a folder");
+        row("gguf to ./", "gguf-lora", "./", "./: names a folder");
+        row("gguf onto a file that is not GGUF", "gguf-lora", "notes.txt", guard + "notes.txt: exists and is not a GGUF file");
+    }
+
+    void destinationsThatAreInputsOrNotEarlierExportsAreRefused() {
+        QFETCH(QStringList, args);
+        QFETCH(QString, mentions);
+        const fs::path guard = guardFolder();
+        const auto before = treeOf(guard);
+        const CliResult run = runCli(args, QString::fromStdString(guard.string()));
+        const QStringList errLines = run.err.trimmed().split('\n');
+        QVERIFY2(run.exitCode == 2, qPrintable(QString("exit %1\n%2").arg(run.exitCode).arg(run.err)));
+        QCOMPARE(errLines.size(), 1);
+        QVERIFY2(errLines[0].startsWith("error: ") && errLines[0].contains(mentions), qPrintable(errLines[0]));
+        QVERIFY(treeOf(guard) == before);  // the run, the base and the other files all still there, nothing added
+        QVERIFY(before.count("run/adapter/adapter_model.safetensors") && before.count("base/model.safetensors"));
+    }
+
+    void exportReplacesAnEarlierExportOfTheSameKind() {
+        const fs::path adapterOut = tmp("again/adapter");
+        exportAdapter(data(kPeftAdapter), adapterOut.string());
+        std::ofstream(adapterOut / "stale.txt") << "from the first export";
+        exportAdapter(data(kPeftAdapter), adapterOut.string());
+        QVERIFY(fs::exists(adapterOut / "adapter_config.json"));
+        QVERIFY(!fs::exists(adapterOut / "stale.txt"));
+        QCOMPARE(leftoversBeside(adapterOut), 0);
+
+        MergedExportOptions merged;
+        merged.baseDir = data(kBase);
+        const fs::path mergedOut = tmp("again/merged");
+        fs::create_directories(mergedOut);  // an empty folder is fine too
+        exportMerged(data(kPeftAdapter), mergedOut.string(), merged);
+        std::ofstream(mergedOut / "stale.txt") << "from the first export";
+        exportMerged(data(kPeftAdapter), mergedOut.string(), merged);
+        QVERIFY(fs::exists(mergedOut / "model.safetensors") && !fs::exists(mergedOut / "stale.txt"));
+        QCOMPARE(leftoversBeside(mergedOut), 0);
+
+        GgufLoraOptions gguf;
+        gguf.baseDir = data(kBase);
+        const fs::path ggufOut = tmp("again/adapter.gguf");
+        exportGgufLora(data(kPeftAdapter), ggufOut.string(), gguf);
+        const auto size = fs::file_size(ggufOut);
+        gguf.f16 = true;
+        exportGgufLora(data(kPeftAdapter), ggufOut.string(), gguf);
+        QVERIFY(fs::file_size(ggufOut) < size);
+        QCOMPARE(leftoversBeside(ggufOut), 0);
+    }
+
+    void runFolderExportsTheNewerOfAdapterAndCheckpoint() {
+        // A run that finished (adapter/, card written by saveAdapter) and has checkpoint-10.
+        const fs::path run = tmp("resumed_run");
+        fs::create_directories(run / "checkpoint-10");
+        fs::copy(data(kPeftAdapter), run / "checkpoint-10" / "adapter");
+        std::ofstream(run / "checkpoint-10" / "trainer_state.json") << nlohmann::json{{"step", 10}}.dump();
+        const auto model = baseWithAdapter(data(kPeftAdapter));
+        AdapterCard card;
+        card.baseModel = "base";
+        for (const int64_t adapterSteps : {12, 10, 6}) {
+            card.steps = adapterSteps;
+            saveAdapter(*model, (run / "adapter").string(), card);
+            const auto source = findAdapter(run.string());
+            // The checkpoint only when it is strictly newer: on a tie the run's final adapter/.
+            const fs::path want = adapterSteps < 10 ? run / "checkpoint-10" / "adapter" : run / "adapter";
+            QCOMPARE(source.adapterDir, want.string());
+            QVERIFY2(source.chosen.find("step " + std::to_string(adapterSteps)) != std::string::npos, source.chosen.c_str());
+        }
+        // The stale adapter/ (step 6) is passed over, and the CLI says so.
+        const CliResult cli = runCli({"export", "adapter", QString::fromStdString(run.string()), m_tmp.filePath("resumed_out")});
+        QVERIFY2(cli.exitCode == 0, qPrintable(cli.err));
+        QVERIFY2(cli.out.contains("from " + QString::fromStdString((run / "checkpoint-10" / "adapter").string()) +
+                                  ": checkpoint-10's adapter, newer than the run's adapter/ (step 6"),
+                 qPrintable(cli.out));
+    }
+
+    void adapterHoldingANameWithAndWithoutDefaultIsRefusedNamingTheInput() {
+        const fs::path dir = tmp("duplicate_adapter");
+        fs::create_directories(dir);
+        fs::copy_file(data(kPeftAdapter) + "/adapter_config.json", dir / "adapter_config.json");
+        const auto original = SafetensorsFile::open(data(kPeftAdapter) + "/adapter_model.safetensors");
+        const std::string first = peftKey(0, "q_proj", "lora_A");
+        std::string duplicate = first;
+        duplicate.insert(duplicate.rfind(".weight"), ".default");
+        {
+            SafetensorsWriter writer((dir / "adapter_model.safetensors").string(), {{"format", "pt"}});
+            for (const auto &info : original->tensors())
+                writer.declare(info.name, info.dtype, info.shape);
+            writer.declare(duplicate, original->find(first)->dtype, original->find(first)->shape);
+            for (const auto &info : original->tensors())
+                writer.writeTensor(info.name, original->data(info), info.byteSize());
+            writer.writeTensor(duplicate, original->data(*original->find(first)), original->find(first)->byteSize());
+            writer.finish();
+        }
+        const std::string input = (dir / "adapter_model.safetensors").string();
+        GgufLoraOptions gguf;
+        gguf.baseDir = data(kBase);
+        for (const auto &exportIt : std::vector<std::function<void()>>{
+                 [&] { exportAdapter(dir.string(), tmp("duplicate_out")); },
+                 [&] { exportGgufLora(dir.string(), tmp("duplicate_out.gguf"), gguf); }}) {
+            try {
+                exportIt();
+                QFAIL("exported an adapter holding a weight twice");
+            } catch (const headroom::Error &e) {
+                const std::string message = e.what();
+                QCOMPARE(e.exitCode(), 2);
+                QVERIFY2(message.rfind(input + ": holds both", 0) == 0, e.what());
+            }
+        }
+        QVERIFY(!fs::exists(tmp("duplicate_out")) && !fs::exists(tmp("duplicate_out.gguf")));
     }
 
     void cliExportPrintsPathAndBytes() {

@@ -13,7 +13,8 @@ void report(const CliContext &ctx, const ExportResult &result, const std::string
     if (ctx.json)
         ctx.printJson({{"path", result.path}, {"bytes", result.bytes}});
     else
-        ctx.human() << "wrote " << what << " to " << result.path << " (" << formatBytes(int64_t(result.bytes)) << ")\n";
+        ctx.human() << "wrote " << what << " to " << result.path << " (" << formatBytes(int64_t(result.bytes)) << ")\n"
+                     << "from " << result.source.adapterDir << ": " << result.source.chosen << "\n";
 }
 
 Dtype mergedDtype(const std::string &name) {
@@ -66,9 +67,9 @@ void addExportCommand(CLI::App &app, CliContext &ctx) {
         report(ctx, exportMerged(args.source, args.out, options), "the merged model");
     });
 
-    auto *gguf = cmd->add_subcommand("gguf-lora", "The adapter as a GGUF LoRA for llama.cpp, plus an Ollama Modelfile");
+    auto *gguf = cmd->add_subcommand("gguf-lora", "The adapter as a GGUF LoRA for llama.cpp, plus an Ollama NAME.Modelfile");
     gguf->add_option("SOURCE", args.source, sourceHelp)->required();
-    gguf->add_option("OUT_GGUF", args.out, "the .gguf file to write (Modelfile goes beside it)")->required();
+    gguf->add_option("OUT_GGUF", args.out, "the .gguf file to write (NAME.Modelfile goes beside it)")->required();
     gguf->add_option("--base", args.base, "base model folder, for its config.json (default: base_model_name_or_path)");
     gguf->add_option("--outtype", args.outtype, "tensor data: f32 or f16")
         ->capture_default_str()

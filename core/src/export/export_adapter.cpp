@@ -2,6 +2,7 @@
 // model needed: tensor names and ranks are checked against adapter_config.json, weights rewritten
 // as float32 under PEFT's names (without the ".default" some tools add).
 #include <algorithm>
+#include <map>
 #include <regex>
 #include <sstream>
 
@@ -33,10 +34,12 @@ std::string plainCard(const LoraOptions &lora, const std::string &baseModel) {
 
 ExportResult exportAdapter(const std::string &sourcePath, const std::string &outDir) {
     const auto source = findAdapter(sourcePath);
+    exporting::StagedPath staged(outDir, exporting::OutputKind::AdapterFolder, exporting::inputFolders(source));
     const auto adapter = exporting::openAdapter(source.adapterDir);
     const auto &file = *adapter.weights;
     static const std::regex key(R"(base_model\.model\.model\.layers\.[0-9]+\.(self_attn|mlp)\.[a-z_]+_proj\.lora_(A|B)(\.default)?\.weight)");
     std::vector<std::pair<std::string, torch::Tensor>> tensors;
+    std::map<std::string, std::string> readAs;  // PEFT name -> the name in the file
     for (const auto &info : file.tensors()) {
         std::smatch match;
         if (!std::regex_match(info.name, match, key))
@@ -49,6 +52,9 @@ ExportResult exportAdapter(const std::string &sourcePath, const std::string &out
         std::string name = info.name;
         if (match[3].matched)
             name.erase(name.rfind(".default"), 8);
+        if (!readAs.emplace(name, info.name).second)
+            throw invalidInput(file.path() + ": holds both '" + readAs.at(name) + "' and '" + info.name +
+                               "', the same PEFT weight with and without the adapter name; which one is meant?");
         tensors.emplace_back(name, torch::from_blob(const_cast<std::uint8_t *>(file.data(info)), info.shape, type)
                                        .to(torch::kFloat32)
                                        .contiguous());
@@ -57,7 +63,6 @@ ExportResult exportAdapter(const std::string &sourcePath, const std::string &out
         throw invalidInput(file.path() + ": holds no tensors");
     std::sort(tensors.begin(), tensors.end(), [](const auto &x, const auto &y) { return x.first < y.first; });
 
-    exporting::StagedPath staged(outDir);
     staged.createFolder();
     {
         SafetensorsWriter writer((staged.tmp() / "adapter_model.safetensors").string(), {{"format", "pt"}});
@@ -73,16 +78,12 @@ ExportResult exportAdapter(const std::string &sourcePath, const std::string &out
     lora.targetModules = resolveTargetModules(lora.targetModules, adapter.dir + "/adapter_config.json: target_modules");
     exporting::writeTextFile(staged.tmp() / "adapter_config.json", peftAdapterConfig(lora, adapter.baseModel).dump(2) + "\n");
     const fs::path card = fs::path(source.adapterDir) / "README.md";
-    if (fs::exists(card)) {
-        std::error_code ec;
-        fs::copy_file(card, staged.tmp() / "README.md", ec);
-        if (ec)
-            throw runtimeFailure((staged.tmp() / "README.md").string() + ": cannot write (" + ec.message() + ")");
-    } else {
+    if (fs::exists(card))
+        exporting::copyFile(card, staged.tmp() / "README.md");
+    else
         exporting::writeTextFile(staged.tmp() / "README.md", plainCard(adapter.lora, adapter.baseModel));
-    }
     staged.commit();
-    return {staged.final().string(), exporting::bytesUnder(staged.final())};
+    return {staged.final().string(), exporting::bytesUnder(staged.final()), source};
 }
 
 } // namespace headroom

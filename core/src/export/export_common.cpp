@@ -1,10 +1,14 @@
 #include "export/export_internal.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <map>
+#include <regex>
 
 #include "headroom/adapter_io.h"
 #include "headroom/error.h"
@@ -39,13 +43,81 @@ nlohmann::json trainingConfigIn(const fs::path &runDir) {
     return json.is_object() && json.contains("lora") ? json : nlohmann::json();
 }
 
+bool isCheckpointName(const std::string &name) {
+    static const std::regex pattern("checkpoint-[0-9]+");
+    return std::regex_match(name, pattern);
+}
+
 AdapterSource fromCheckpoint(const fs::path &checkpoint) {
     AdapterSource source;
     source.adapterDir = (checkpoint / "adapter").string();
     source.checkpointDir = checkpoint.string();
+    if (isCheckpointName(checkpoint.filename().string()))
+        source.runDir = checkpoint.parent_path().string();
     const auto state = readJsonFile(checkpoint / "trainer_state.json");
     if (state.is_object() && state.contains("config"))
         source.trainConfig = state.at("config");
+    source.chosen = checkpoint.filename().string() + "'s adapter";
+    return source;
+}
+
+// The optimizer steps in the model card saveAdapter writes (adapter_io.cpp: "... for 150 optimizer
+// steps."), or -1 when the folder has no such card.
+int64_t cardSteps(const fs::path &adapterDir) {
+    std::ifstream in(adapterDir / "README.md");
+    if (!in)
+        return -1;
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    static const std::regex steps(" for ([0-9]{1,18}) optimizer steps");
+    std::smatch match;
+    return std::regex_search(text, match, steps) ? std::stoll(match[1]) : -1;
+}
+
+fs::file_time_type modified(const fs::path &path) {
+    std::error_code ec;
+    const auto time = fs::last_write_time(path, ec);
+    return ec ? fs::file_time_type::min() : time;
+}
+
+// A run folder: its adapter/ (written when the run finished) or its newest complete checkpoint,
+// whichever is newer: a finished run that was resumed and then stopped has a newer checkpoint.
+AdapterSource fromRun(const fs::path &dir, const std::string &pathText) {
+    const auto checkpoints = listCheckpoints(dir.string());
+    const bool finished = hasAdapter(dir / "adapter");
+    if (!finished && checkpoints.empty())
+        throw invalidInput(pathText + ": not an adapter folder (no adapter_config.json), a checkpoint or a run folder "
+                           "(no adapter/ and no complete checkpoint-N/)");
+    if (!finished) {
+        auto source = fromCheckpoint(checkpoints.back().second);
+        source.chosen += ", the run's newest complete checkpoint (the run has no adapter/)";
+        return source;
+    }
+    AdapterSource adapter;
+    adapter.adapterDir = (dir / "adapter").string();
+    adapter.runDir = dir.string();
+    adapter.trainConfig = trainingConfigIn(dir);
+    adapter.chosen = "the run's adapter/";
+    if (checkpoints.empty())
+        return adapter;
+    const auto &[step, checkpoint] = checkpoints.back();
+    const std::string name = fs::path(checkpoint).filename().string();
+    const int64_t adapterSteps = cardSteps(dir / "adapter");
+    bool checkpointNewer;
+    std::string comparison;
+    if (adapterSteps >= 0) {
+        checkpointNewer = step > adapterSteps;
+        comparison = "step " + std::to_string(adapterSteps) + " against " + name + "'s step " + std::to_string(step);
+    } else {  // an adapter/ without our model card: compare when the weights were written
+        checkpointNewer = modified(fs::path(checkpoint) / "trainer_state.json") >
+                          modified(dir / "adapter" / "adapter_model.safetensors");
+        comparison = "no step in its README.md; by modification time against " + name;
+    }
+    if (!checkpointNewer) {
+        adapter.chosen += " (" + comparison + ")";
+        return adapter;
+    }
+    auto source = fromCheckpoint(checkpoint);
+    source.chosen += ", newer than the run's adapter/ (" + comparison + ")";
     return source;
 }
 
@@ -63,31 +135,129 @@ AdapterSource findAdapter(const std::string &pathText) {
             return fromCheckpoint(parent);
         AdapterSource source;
         source.adapterDir = dir.string();
+        source.chosen = "the adapter folder given";
         if (dir.filename() == "adapter")
             source.trainConfig = trainingConfigIn(parent);
+        if (!source.trainConfig.is_null())
+            source.runDir = parent.string();
         return source;
     }
     if (fs::exists(dir / "trainer_state.json") && hasAdapter(dir / "adapter"))
         return fromCheckpoint(dir);
-    if (hasAdapter(dir / "adapter")) {
-        AdapterSource source;
-        source.adapterDir = (dir / "adapter").string();
-        source.trainConfig = trainingConfigIn(dir);
-        return source;
-    }
-    const auto checkpoints = listCheckpoints(dir.string());
-    if (!checkpoints.empty())
-        return fromCheckpoint(checkpoints.back().second);
-    throw invalidInput(pathText + ": not an adapter folder (no adapter_config.json), a checkpoint or a run folder "
-                       "(no adapter/ and no complete checkpoint-N/)");
+    return fromRun(dir, pathText);
 }
 
 namespace exporting {
 
-StagedPath::StagedPath(fs::path finalPath)
-    : m_final(fs::absolute(std::move(finalPath)).lexically_normal()) {
-    if (!m_final.has_filename())
+namespace {
+
+// Absolute, symlinks resolved as far as the path exists, no trailing separator.
+fs::path resolved(const fs::path &path) {
+    std::error_code ec;
+    fs::path out = fs::weakly_canonical(fs::absolute(path), ec);
+    if (ec)
+        out = fs::absolute(path);
+    out = out.lexically_normal();
+    return out.has_filename() || out == out.root_path() ? out : out.parent_path();
+}
+
+// `inner` is `outer` or lies inside it, comparing whole path components.
+bool isWithin(const fs::path &inner, const fs::path &outer) {
+    return std::mismatch(outer.begin(), outer.end(), inner.begin(), inner.end()).first == outer.end();
+}
+
+void refuseInputs(const fs::path &destination, const std::vector<std::string> &inputs) {
+    const fs::path out = resolved(destination);
+    const std::string where = destination.string() + ": ";
+    for (const auto &input : inputs)
+        if (out == resolved(input))
+            throw invalidInput(where + "is a folder this export reads; write the export somewhere else");
+    for (const auto &input : inputs) {
+        const fs::path in = resolved(input);
+        if (isWithin(out, in))
+            throw invalidInput(where + "lies inside " + in.string() + ", which this export reads; write it somewhere else");
+        if (isWithin(in, out))
+            throw invalidInput(where + "holds " + in.string() + ", which this export reads; write it somewhere else");
+    }
+}
+
+bool startsWithGgufMagic(const fs::path &file) {
+    std::ifstream in(file, std::ios::binary);
+    char magic[4] = {};
+    return in.read(magic, 4) && std::string(magic, 4) == "GGUF";
+}
+
+bool holdsModelWeights(const fs::path &dir) {
+    std::error_code ec;
+    for (const auto &entry : fs::directory_iterator(dir, ec)) {
+        const std::string name = entry.path().filename().string();
+        if (name.rfind("model", 0) == 0 && entry.path().extension() == ".safetensors")
+            return true;
+    }
+    return false;
+}
+
+// What is at `destination` already, when `kind` may not replace it.
+void refuseExisting(const fs::path &destination, OutputKind kind) {
+    std::error_code ec;
+    const auto status = fs::status(destination, ec);
+    if (!fs::exists(status))
+        return;
+    const std::string where = destination.string() + ": ";
+    const bool isFolder = fs::is_directory(status);
+    if (kind == OutputKind::GgufFile || kind == OutputKind::TextFile) {
+        if (isFolder)
+            throw invalidInput(where + "is a folder; give the path of the file to write, e.g. " +
+                               (destination / "adapter.gguf").string());
+        if (kind == OutputKind::GgufFile && fs::file_size(destination, ec) > 0 && !startsWithGgufMagic(destination))
+            throw invalidInput(where + "exists and is not a GGUF file; not replacing it");
+        return;
+    }
+    if (!isFolder)
+        throw invalidInput(where + "exists and is not a folder");
+    if (fs::is_empty(destination, ec))
+        return;
+    if (kind == OutputKind::AdapterFolder && !fs::exists(destination / "adapter_config.json"))
+        throw invalidInput(where + "is a folder that is not an earlier adapter export (no adapter_config.json); "
+                           "not replacing it: choose a new folder");
+    if (kind == OutputKind::MergedFolder && !(fs::exists(destination / "config.json") && holdsModelWeights(destination)))
+        throw invalidInput(where + "is a folder that is not an earlier merged export (no config.json and "
+                           "model*.safetensors); not replacing it: choose a new folder");
+}
+
+// Makes a rename in `dir` durable.
+void syncFolder(const fs::path &dir) {
+    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        ::fsync(fd);
+        ::close(fd);
+    }
+}
+
+void syncFile(const fs::path &path) {
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    const bool ok = fd >= 0 && ::fsync(fd) == 0;
+    const int error = errno;
+    if (fd >= 0)
+        ::close(fd);
+    if (!ok)
+        throw runtimeFailure(path.string() + ": cannot write (" + std::strerror(error) + ")");
+}
+
+} // namespace
+
+StagedPath::StagedPath(const std::string &destination, OutputKind kind, const std::vector<std::string> &inputs) {
+    if (destination.empty())
+        throw invalidInput("the output path is empty");
+    m_final = fs::absolute(destination).lexically_normal();
+    if (!m_final.has_filename()) {  // "out/", "./"
+        if (kind == OutputKind::GgufFile || kind == OutputKind::TextFile)
+            throw invalidInput(destination + ": names a folder; give the path of the file to write, e.g. " +
+                               (m_final / "adapter.gguf").string());
         m_final = m_final.parent_path();
+    }
+    refuseInputs(m_final, inputs);
+    refuseExisting(m_final, kind);
     m_tmp = m_final.string() + ".tmp-" + std::to_string(::getpid());
     std::error_code ec;
     fs::remove_all(m_tmp, ec);
@@ -109,12 +279,37 @@ void StagedPath::createFolder() const {
 
 void StagedPath::commit() {
     std::error_code ec;
-    if (fs::is_directory(m_final, ec))
-        fs::remove_all(m_final, ec);
+    // rename() replaces a file atomically but not a folder, which has to be moved aside first.
+    const bool moveAside = fs::is_directory(m_tmp, ec) && fs::exists(fs::symlink_status(m_final, ec));
+    const fs::path old = m_final.string() + ".old-" + std::to_string(::getpid());
+    if (moveAside) {
+        fs::rename(m_final, old, ec);
+        if (ec)
+            throw runtimeFailure(m_final.string() + ": cannot move the earlier export aside (" + ec.message() + ")");
+    }
     fs::rename(m_tmp, m_final, ec);
-    if (ec)
-        throw runtimeFailure(m_final.string() + ": cannot move the finished export into place (" + ec.message() + ")");
+    if (ec) {
+        std::string kept;
+        std::error_code restore;
+        if (moveAside) {
+            fs::rename(old, m_final, restore);
+            if (restore)
+                kept = "; the earlier export is at " + old.string();
+        }
+        throw runtimeFailure(m_final.string() + ": cannot move the finished export into place (" + ec.message() + ")" + kept);
+    }
     m_committed = true;
+    syncFolder(m_final.parent_path());
+    if (moveAside)
+        fs::remove_all(old, ec);  // the new export is in place: a copy of the old one left here is only clutter
+}
+
+std::vector<std::string> inputFolders(const AdapterSource &source, const std::string &baseDir) {
+    std::vector<std::string> folders;
+    for (const auto &dir : {source.adapterDir, source.checkpointDir, source.runDir, baseDir})
+        if (!dir.empty())
+            folders.push_back(dir);
+    return folders;
 }
 
 AdapterFiles openAdapter(const std::string &adapterDir) {
@@ -148,9 +343,12 @@ std::vector<LoraPair> readLoraPairs(const AdapterFiles &adapter, const ModelConf
     auto read = [&](const std::string &prefix, const char *which, const std::vector<int64_t> &shape) {
         // PEFT saves without the adapter name; some tools keep ".default": accept both.
         std::string name = prefix + "." + which + ".weight";
+        const std::string withDefault = prefix + "." + which + ".default.weight";
         const TensorInfo *info = file.find(name);
+        if (info && file.find(withDefault))
+            throw invalidInput(file.path() + ": holds both '" + name + "' and '" + withDefault + "'; which one is meant?");
         if (!info)
-            info = file.find(name = prefix + "." + which + ".default.weight");
+            info = file.find(name = withDefault);
         if (!info)
             throw invalidInput(file.path() + ": tensor '" + prefix + "." + which +
                                ".weight' missing (adapter_config.json targets it)");
@@ -200,7 +398,16 @@ void writeTextFile(const fs::path &path, const std::string &text) {
     out << text;
     out.close();
     if (!out)
-        throw runtimeFailure(path.string() + ": cannot write");
+        throw runtimeFailure(path.string() + ": cannot write (" + std::strerror(errno) + ")");
+    syncFile(path);
+}
+
+void copyFile(const fs::path &from, const fs::path &to) {
+    std::error_code ec;
+    fs::copy_file(from, to, ec);
+    if (ec)
+        throw runtimeFailure(to.string() + ": cannot write (" + ec.message() + ")");
+    syncFile(to);
 }
 
 uint64_t bytesUnder(const fs::path &path) {

@@ -61,6 +61,17 @@ ExportResult exportGgufLora(const std::string &sourcePath, const std::string &ou
     const auto source = findAdapter(sourcePath);
     const auto adapter = exporting::openAdapter(source.adapterDir);
     const fs::path baseDir = exporting::resolveBaseDir(adapter, options.baseDir);
+    const auto inputs = exporting::inputFolders(source, baseDir.string());
+    exporting::StagedPath file(outFile, exporting::OutputKind::GgufFile, inputs);
+    if (!fs::is_directory(file.final().parent_path()))
+        throw runtimeFailure(file.final().string() + ": cannot write (the folder " +
+                             file.final().parent_path().string() + " does not exist)");
+    // Named after the .gguf, so that two adapters exported into one folder keep their own.
+    const fs::path modelfilePath = fs::path(file.final()).replace_extension(".Modelfile");
+    if (modelfilePath == file.final())
+        throw invalidInput(outFile + ": ends in .Modelfile, the name of the Ollama file written beside the .gguf; "
+                           "name it .gguf");
+    exporting::StagedPath modelfile(modelfilePath.string(), exporting::OutputKind::TextFile, inputs);
     const auto config = ModelConfig::fromFile((baseDir / "config.json").string());
     const auto arch = ggufArchitecture(config, (baseDir / "config.json").string());
     const auto pairs = exporting::readLoraPairs(adapter, config);
@@ -89,21 +100,16 @@ ExportResult exportGgufLora(const std::string &sourcePath, const std::string &ou
         gguf.addTensor(name + ".lora_b", b.sizes().vec(), type, tensorBytes(b, options.f16));
     }
 
-    exporting::StagedPath file(outFile);
-    if (file.final().has_parent_path() && !fs::is_directory(file.final().parent_path()))
-        throw runtimeFailure(file.final().string() + ": cannot write (the folder " +
-                             file.final().parent_path().string() + " does not exist)");
     gguf.write(file.tmp().string());
-    exporting::StagedPath modelfile(file.final().parent_path() / "Modelfile");
     const std::string from = options.ollamaFrom.empty() ? baseName : options.ollamaFrom;
     exporting::writeTextFile(modelfile.tmp(),
-                             "# Ollama: ollama create NAME -f Modelfile\n"
+                             "# Ollama: ollama create NAME -f " + modelfilePath.filename().string() + "\n"
                              "# FROM names the base model: an Ollama model name, or the path of the base model's\n"
                              "# GGUF converted from the same Hugging Face weights the adapter was trained on.\n"
                              "FROM " + from + "\nADAPTER ./" + file.final().filename().string() + "\n");
     file.commit();
     modelfile.commit();
-    return {file.final().string(), fs::file_size(file.final())};
+    return {file.final().string(), fs::file_size(file.final()), source};
 }
 
 } // namespace headroom

@@ -17,11 +17,21 @@
 
 namespace headroom::exporting {
 
-// Output written at "<final>.tmp-<pid>" (a file or a folder) and renamed onto `final` by commit()
-// (replacing what was there); removed on destruction unless committed.
+// What a StagedPath writes: decides which existing destination it may replace.
+enum class OutputKind {
+    AdapterFolder,  // replaces an empty folder or an earlier adapter export (adapter_config.json)
+    MergedFolder,   // replaces an empty folder or an earlier merged export (config.json + model*.safetensors)
+    GgufFile,       // replaces an empty file or a GGUF file
+    TextFile,       // replaces a file
+};
+
+// Output written at "<final>.tmp-<pid>" (a file or a folder) and moved onto `final` by commit();
+// removed on destruction unless committed. The constructor refuses (invalidInput naming the
+// destination) a destination that is, holds or lies inside one of `inputs` (the folders the export
+// reads), a file destination that is or names a folder, and an existing one `kind` may not replace.
 class StagedPath {
 public:
-    explicit StagedPath(std::filesystem::path finalPath);
+    StagedPath(const std::string &destination, OutputKind kind, const std::vector<std::string> &inputs);
     ~StagedPath();
     StagedPath(const StagedPath &) = delete;
     StagedPath &operator=(const StagedPath &) = delete;
@@ -30,12 +40,17 @@ public:
     const std::filesystem::path &final() const { return m_final; }
     // Creates tmp() as a folder; runtimeFailure naming the destination when it cannot.
     void createFolder() const;
+    // A file replaces the old one in one rename; a folder moves the old one to "<final>.old-<pid>",
+    // moves in the new one, then removes the old (moved back if the second rename fails).
     void commit();
 
 private:
     std::filesystem::path m_final, m_tmp;
     bool m_committed = false;
 };
+
+// The folders an export of `source` reads (adapter, checkpoint, run, and the base when given).
+std::vector<std::string> inputFolders(const AdapterSource &source, const std::string &baseDir = {});
 
 // adapter_config.json (parsed by readAdapterConfig) and the opened adapter_model.safetensors.
 struct AdapterFiles {
@@ -65,7 +80,9 @@ std::vector<LoraPair> readLoraPairs(const AdapterFiles &adapter, const ModelConf
 // --base, else base_model_name_or_path when it is a local folder with config.json.
 std::string resolveBaseDir(const AdapterFiles &adapter, const std::string &baseOverride);
 
+// Written (or copied) and fsynced, so that the rename that publishes the export publishes the data.
 void writeTextFile(const std::filesystem::path &path, const std::string &text);
+void copyFile(const std::filesystem::path &from, const std::filesystem::path &to);
 uint64_t bytesUnder(const std::filesystem::path &path);  // a file's size, or a folder's files summed
 
 } // namespace headroom::exporting

@@ -125,12 +125,8 @@ nlohmann::json readJson(const fs::path &path) {
 }
 
 void copyIfPresent(const fs::path &from, const fs::path &to) {
-    if (!fs::exists(from))
-        return;
-    std::error_code ec;
-    fs::copy_file(from, to, ec);
-    if (ec)
-        throw runtimeFailure(to.string() + ": cannot write (" + ec.message() + ")");
+    if (fs::exists(from))
+        exporting::copyFile(from, to);
 }
 
 void writeModelFiles(const fs::path &baseDir, const fs::path &out, const ModelConfig &config, Dtype dtype) {
@@ -165,6 +161,8 @@ ExportResult exportMerged(const std::string &sourcePath, const std::string &outD
     const auto source = findAdapter(sourcePath);
     const auto adapter = exporting::openAdapter(source.adapterDir);
     const fs::path baseDir = exporting::resolveBaseDir(adapter, options.baseDir);
+    exporting::StagedPath staged(outDir, exporting::OutputKind::MergedFolder,
+                                 exporting::inputFolders(source, baseDir.string()));
     const auto config = ModelConfig::fromFile((baseDir / "config.json").string());
     if (readJson(baseDir / "config.json").contains("quantization_config"))
         throw invalidInput((baseDir / "config.json").string() + ": the base is saved 4-bit quantized; merging needs "
@@ -190,7 +188,6 @@ ExportResult exportMerged(const std::string &sourcePath, const std::string &outD
         m.pairs[pair.baseTensor] = &pair;
     }
 
-    exporting::StagedPath staged(outDir);
     staged.createFolder();
     const auto shards = planShards(m, options.maxShardBytes);
     nlohmann::json weightMap = nlohmann::json::object();
@@ -213,7 +210,7 @@ ExportResult exportMerged(const std::string &sourcePath, const std::string &outD
                                  nlohmann::json{{"metadata", {{"total_size", totalBytes}}}, {"weight_map", weightMap}}.dump(2) + "\n");
     writeModelFiles(baseDir, staged.tmp(), config, options.dtype);
     staged.commit();
-    return {staged.final().string(), exporting::bytesUnder(staged.final())};
+    return {staged.final().string(), exporting::bytesUnder(staged.final()), source};
 }
 
 } // namespace headroom

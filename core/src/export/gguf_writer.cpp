@@ -79,19 +79,26 @@ void GgufWriter::write(const std::string &path) const {
     FILE *file = std::fopen(path.c_str(), "wb");
     if (!file)
         throw runtimeFailure(path + ": cannot create (" + std::strerror(errno) + ")");
-    bool ok = std::fwrite(head.data(), 1, head.size(), file) == head.size();
+    int firstError = 0;  // errno of the first failing call: later calls (fsync, fclose) may overwrite it
+    auto check = [&](bool ok) {
+        if (!ok && !firstError)
+            firstError = errno ? errno : EIO;
+    };
+    auto writeBytes = [&](const void *bytes, size_t size) {
+        if (!firstError)
+            check(std::fwrite(bytes, 1, size, file) == size);
+    };
+    writeBytes(head.data(), head.size());
     const std::vector<uint8_t> zeros(kAlignment, 0);
     for (const auto &t : m_tensors) {
-        ok = ok && std::fwrite(t.bytes.data(), 1, t.bytes.size(), file) == t.bytes.size();
-        const size_t pad = padded(t.bytes.size()) - t.bytes.size();
-        ok = ok && std::fwrite(zeros.data(), 1, pad, file) == pad;
+        writeBytes(t.bytes.data(), t.bytes.size());
+        writeBytes(zeros.data(), padded(t.bytes.size()) - t.bytes.size());
     }
-    ok = std::fflush(file) == 0 && ok;
-    ok = ::fsync(fileno(file)) == 0 && ok;
-    const int savedErrno = errno;
-    ok = std::fclose(file) == 0 && ok;
-    if (!ok)
-        throw runtimeFailure(path + ": cannot write (" + std::strerror(savedErrno ? savedErrno : errno) + ")");
+    check(std::fflush(file) == 0);
+    check(::fsync(fileno(file)) == 0);
+    check(std::fclose(file) == 0);
+    if (firstError)
+        throw runtimeFailure(path + ": cannot write (" + std::strerror(firstError) + ")");
 }
 
 } // namespace headroom::exporting
