@@ -77,6 +77,13 @@ headroom::MemoryEstimate independentEstimate(const headroom::TrainConfig &config
     return headroom::estimateMemory(model, settings);
 }
 
+// Smaller steps than the demo's (its examples are about 31 tokens): the suite stays fast on a busy machine.
+void makeQuick(headroom::TrainConfig &config)
+{
+    config.training.perDeviceTrainBatchSize = 2;
+    config.dataset.maxSeqLength = 64;
+}
+
 QCustomPlot *plot(const MainWindow &window, const QString &name)
 {
     return window.findChild<QCustomPlot *>(name);
@@ -213,6 +220,7 @@ private slots:
         window.open(QString::fromStdString(m_demo.config));
         headroom::TrainConfig config = window.session()->config();
         config.training.maxSteps = 3;
+        makeQuick(config);
         config.training.outputDir = m_dir.filePath("run-three").toStdString();
         window.session()->setConfig(config);
 
@@ -272,6 +280,7 @@ private slots:
         window.open(QString::fromStdString(m_demo.config));
         headroom::TrainConfig config = window.session()->config();
         config.training.maxSteps = 60;   // bounds the test should a stop go unheard
+        makeQuick(config);
         const QString outputDir = m_dir.filePath("run-stopped");
         config.training.outputDir = outputDir.toStdString();
         window.session()->setConfig(config);
@@ -311,6 +320,9 @@ private slots:
         MainWindow window(m_dir.filePath("demo"));
         window.show();
         window.open(QString::fromStdString(m_demo.config));
+        headroom::TrainConfig config = window.session()->config();
+        makeQuick(config);
+        window.session()->setConfig(config);
         auto *lab = window.findChild<LabPage *>("labPage");
         auto *sweep = window.findChild<QComboBox *>("sweepCombo");
         sweep->setCurrentIndex(1);   // precision fp32 / bf16

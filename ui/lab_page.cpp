@@ -159,15 +159,23 @@ void LabPage::addPoint(const BenchPoint &point)
     m_plot->graph(0)->addData(x, point.tokensPerSecond);
     auto *label = new QCPItemText(m_plot);
     label->position->setCoords(x, point.tokensPerSecond);
-    label->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
-    label->setPadding(QMargins(6, 0, 0, 4));
     label->setText(point.label);
-    // Room around the points, and for their labels to the right and above.
+    // Room around the points and their labels.
     m_plot->rescaleAxes();
     const QCPRange xs = m_plot->xAxis->range(), ys = m_plot->yAxis->range();
     const double dx = std::max(xs.size(), xs.upper * 0.2), dy = std::max(ys.size(), ys.upper * 0.2);
-    m_plot->xAxis->setRange(std::max(0.0, xs.lower - 0.1 * dx), xs.upper + 0.6 * dx);
+    m_plot->xAxis->setRange(std::max(0.0, xs.lower - 0.1 * dx), xs.upper + 0.1 * dx);
     m_plot->yAxis->setRange(std::max(0.0, ys.lower - 0.1 * dy), ys.upper + 0.15 * dy);
+    // Labels of the right half point left so that none runs off the plot; alternate rows go
+    // below their point, which keeps neighbours of similar speed apart.
+    const double middle = m_plot->xAxis->range().center();
+    for (int i = 0; i < m_plot->itemCount(); ++i) {
+        auto *text = static_cast<QCPItemText *>(m_plot->item(i));
+        const bool left = text->position->coords().x() > middle;
+        const bool below = i % 2 == 1;
+        text->setPositionAlignment((left ? Qt::AlignRight : Qt::AlignLeft) | (below ? Qt::AlignTop : Qt::AlignBottom));
+        text->setPadding(QMargins(left ? 0 : 6, below ? 4 : 0, left ? 6 : 0, below ? 0 : 4));
+    }
     m_plot->replot();
 }
 
