@@ -311,6 +311,12 @@ private slots:
         QCOMPARE(findAdapter((run / "checkpoint-2" / "adapter").string()).checkpointDir, (run / "checkpoint-2").string());
         QVERIFY(findAdapter(data(kPeftAdapter)).trainConfig.is_null());
         QVERIFY_EXCEPTION_THROWN(findAdapter(data("models")), headroom::Error);
+        // This adapter/ has no model card stating its step: a checkpoint saved after it wins.
+        fs::last_write_time(run / "checkpoint-10" / "trainer_state.json",
+                            fs::last_write_time(run / "adapter" / "adapter_model.safetensors") + std::chrono::hours(1));
+        source = findAdapter(run.string());
+        QCOMPARE(source.adapterDir, (run / "checkpoint-10" / "adapter").string());
+        QVERIFY2(source.chosen.find("modification time") != std::string::npos, source.chosen.c_str());
     }
 
     void mergedModelLogitsEqualBaseWithAdapter() {
