@@ -146,6 +146,31 @@ private slots:
         QCOMPARE(bytesOf(window, "activationsValue"), independentEstimate(config, "cuda").activations);
     }
 
+    void findMaxBatchRunsInTheBackgroundAndAppliesItsResult()
+    {
+        MainWindow window(m_dir.filePath("demo"));
+        window.show();
+        window.open(QString::fromStdString(m_demo.config));
+        headroom::TrainConfig config = window.session()->config();
+        config.dataset.maxSeqLength = 16;   // quick tries
+        config.training.outputDir = m_dir.filePath("find-batch").toStdString();
+        window.session()->setConfig(config);
+        choosePreset(window, "t4");
+        window.findChild<QTabWidget *>("pageTabs")->setCurrentWidget(window.findChild<QWidget *>("configPage"));
+        auto *status = window.findChild<QLabel *>("findBatchStatus");
+        QTest::mouseClick(window.findChild<QPushButton *>("findBatchButton"), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(status->text().startsWith("Largest micro-batch") || status->text().contains("rror"),
+                                 kTrainTimeoutMs);
+        const QRegularExpressionMatch found =
+            QRegularExpression("fits: (\\d+) \\(accumulation (\\d+), effective batch (\\d+)\\)").match(status->text());
+        QVERIFY2(found.hasMatch(), qPrintable(status->text()));
+        const headroom::TrainConfig &applied = window.session()->config();
+        QCOMPARE(applied.training.perDeviceTrainBatchSize, found.captured(1).toLongLong());
+        QCOMPARE(applied.training.gradientAccumulationSteps, found.captured(2).toLongLong());
+        QCOMPARE(applied.effectiveBatch(1), found.captured(3).toLongLong());
+        QVERIFY(applied.effectiveBatch(1) >= config.effectiveBatch(1));   // the target is kept or exceeded
+    }
+
     void theDataPageShowsFormatExamplesLengthsAndBadLines()
     {
         MainWindow window(m_dir.filePath("demo"));
