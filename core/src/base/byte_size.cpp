@@ -1,5 +1,6 @@
 #include "headroom/byte_size.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <utility>
@@ -21,10 +22,14 @@ int64_t parseByteSize(const std::string &text, const std::string &field) {
     static const std::vector<std::pair<std::string, double>> units = {
         {"", 1}, {"B", 1}, {"KiB", 1024.0}, {"MiB", 1024.0 * 1024}, {"GiB", 1024.0 * 1024 * 1024},
         {"TiB", 1024.0 * 1024 * 1024 * 1024}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}};
-    if (used > 0 && value > 0)
+    // std::stod also reads "inf", "nan" and hexadecimal: only plain decimal numbers are sizes.
+    const bool decimal = !text.empty() && (std::isdigit(static_cast<unsigned char>(text[0])) || text[0] == '.') &&
+                         text.find_first_of("xXpP") == std::string::npos;
+    if (decimal && used > 0 && std::isfinite(value) && value > 0)
         for (const auto &[name, factor] : units)
             if (suffix == name)
-                return int64_t(std::llround(value * factor));
+                if (value * factor < 9.2e18)
+                    return int64_t(std::llround(value * factor));
     throw invalidInput(field + ": '" + text + "' is not a size (expected e.g. 16GiB, 512MiB, 1.5GB or a byte count)");
 }
 

@@ -21,6 +21,7 @@
 #include "headroom/runtime.h"
 #include "headroom/tokenizer.h"
 #include "headroom/training_sinks.h"
+#include "memory/process_memory.h"
 #include "train/checkpoint_store.h"
 #include "train/micro_batch.h"
 #include "train/out_of_memory.h"
@@ -54,14 +55,17 @@ class MemoryBudgetScope {
 public:
     void apply(const torch::Device &device, int64_t bytes) {
         m_device = device;
-        m_previous = device.is_cpu() ? allocatorStats(device).budget : 0;
+        m_previous = deviceMemoryBudget(device);  // on CUDA without a cap: the whole card, i.e. none
         setDeviceMemoryBudget(device, bytes);
         m_active = true;
     }
-    ~MemoryBudgetScope() {
+    // Gives the budget back early (so an emergency checkpoint is not refused by it).
+    void lift() {
         if (m_active)
             setDeviceMemoryBudget(m_device, m_previous);
+        m_active = false;
     }
+    ~MemoryBudgetScope() { lift(); }
 
 private:
     torch::Device m_device = torch::kCPU;
@@ -302,7 +306,7 @@ private:
         m.reserved = stats.reserved;
         m.peak = stats.peak;
         m.activations = std::max<int64_t>(0, m.peak - m.weights - m.adapters - m.gradients - m.optimizer);
-        m.other = m_device.is_cpu() ? std::max<int64_t>(0, processResidentBytes() - m.reserved)
+        m.other = m_device.is_cpu() ? std::max<int64_t>(0, processResidentBytes() - m.reserved - mallocRetainedBytes())
                                     : std::max<int64_t>(0, m.reserved - m.allocated);
         return m;
     }
@@ -333,6 +337,7 @@ private:
         std::optional<MemoryTimelineRecording> timeline;
         if (t.memoryTimelineStep == m_step + 1)
             timeline.emplace(m_device);
+        m_stepRng = generatorStates();  // a step retried after running out of memory draws the same dropout
         for (int64_t micro = 0; micro < t.gradientAccumulationSteps; ++micro) {
             if (!m_dist && m_control &&
                 (m_control->stopRequested() || (m_control->paused() && !m_control->waitWhilePaused()))) {
@@ -369,7 +374,9 @@ private:
                 for (const auto &p : m_parameters)
                     if (p.grad().defined())
                         p.grad().mul_(t.maxGradNorm / (norm + 1e-6));
+            m_inOptimizerUpdate = true;
             m_optimizer->step(m_schedule.at(m_step));
+            m_inOptimizerUpdate = false;
             markMemory("optimizer step");
         }
         m_scaler->update(!finite);
@@ -416,6 +423,24 @@ private:
         if (m_device.is_cuda())
             out.emplace_back("rng.cuda", m_device);
         return out;
+    }
+
+    std::vector<std::pair<torch::Device, torch::Tensor>> generatorStates() const {
+        std::vector<std::pair<torch::Device, torch::Tensor>> states;
+        for (const auto &[key, device] : rngDevices()) {
+            auto generator = at::globalContext().defaultGenerator(device);
+            std::lock_guard<std::mutex> lock(generator.mutex());
+            states.emplace_back(device, generator.get_state());
+        }
+        return states;
+    }
+
+    void restoreGenerators(const std::vector<std::pair<torch::Device, torch::Tensor>> &states) {
+        for (const auto &[device, state] : states) {
+            auto generator = at::globalContext().defaultGenerator(device);
+            std::lock_guard<std::mutex> lock(generator.mutex());
+            generator.set_state(state);
+        }
     }
 
     AdapterCard card() const {
@@ -523,10 +548,21 @@ private:
     // Frees what the failed step held, says what crossed the budget and what fits, and either
     // applies that change (training.on_oom adapt) or checkpoints the last completed step and ends.
     void handleOutOfMemory(const std::string &message) {
+        const bool partialUpdate = m_inOptimizerUpdate;
+        m_inOptimizerUpdate = false;
         m_optimizer->zeroGrad();
         releaseCachedMemory(m_device);
+        restoreGenerators(m_stepRng);
         auto event = m_oomAdvisor.diagnose(m_config, *m_model, m_optimizer->stateBytes(), m_device, m_step + 1,
                                            longestRow(m_step), message);
+        if (partialUpdate) {
+            // Some adapters and optimizer states already hold this step's update and others not:
+            // neither retrying nor checkpointing this state is safe.
+            event.category = "the optimizer update (left half done, so this state is not saved: resume from the "
+                             "last checkpoint)";
+            m_observer.onOutOfMemory(event);
+            throw TrainingOutOfMemory(std::move(event));
+        }
         // With several processes the ranks must keep the same settings: adapting one is not possible.
         if (m_config.training.onOom == "adapt" && !m_dist && !event.change.empty() && !event.needsRestart) {
             for (const auto &[key, value] : event.overrides.items())
@@ -538,8 +574,10 @@ private:
             return;
         }
         m_observer.onOutOfMemory(event);
-        if (m_step > m_firstStep && !m_dist)  // other ranks are mid-collective: their last checkpoint stands
+        if (m_step > m_firstStep && !m_dist) {  // other ranks are mid-collective: their last checkpoint stands
+            m_budget.lift();
             saveCheckpoint();
+        }
         throw TrainingOutOfMemory(std::move(event));
     }
 
@@ -595,6 +633,8 @@ private:
     int64_t m_perStep = 1, m_totalSteps = 0, m_step = 0, m_firstStep = 0, m_tokens = 0, m_peak = 0;
     double m_lastLoss = 0, m_lastEvalLoss = -1, m_elapsed = 0;
     bool m_stopped = false;
+    bool m_inOptimizerUpdate = false;
+    std::vector<std::pair<torch::Device, torch::Tensor>> m_stepRng;
 };
 
 } // namespace
