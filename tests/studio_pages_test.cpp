@@ -4,12 +4,14 @@
 // applies it; the demo trains a few steps in a worker thread while a QTimer keeps ticking on the
 // GUI thread, and every plot receives its points; pause holds the run, stop ends it with a
 // checkpoint, and a resumed run continues after the stopped step; the Data page shows the demo's
-// format, examples and lengths and names a bad line; the trade-off lab sweeps precision and exports
-// its table and plot. The demo comes from
-// headroom::makeDemo in a temporary folder.
+// format, examples and lengths and names a bad line; the memory timeline of a chosen step is
+// plotted point by point with the peak named as in the run's memory_timeline.json; the trade-off
+// lab sweeps precision and exports its table and plot. The demo comes from headroom::makeDemo in a
+// temporary folder.
 #include "export_page.h"
 #include "lab_page.h"
 #include "main_window.h"
+#include "memory_timeline_view.h"
 #include "studio_session.h"
 #include "train_page.h"
 #include "training_controller.h"
@@ -34,6 +36,10 @@
 #include <QTextBrowser>
 #include <QtTest/QtTest>
 #include <qcustomplot.h>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
 
 namespace {
 
@@ -241,13 +247,7 @@ private slots:
     void trainsTheDemoWhileTheEventLoopRunsAndPlotsEveryStep()
     {
         MainWindow window(m_dir.filePath("demo"));
-        window.show();
-        window.open(QString::fromStdString(m_demo.config));
-        headroom::TrainConfig config = window.session()->config();
-        config.training.maxSteps = 3;
-        makeQuick(config);
-        config.training.outputDir = m_dir.filePath("run-three").toStdString();
-        window.session()->setConfig(config);
+        openQuickRun(window, 3, m_dir.filePath("run-three"));
 
         int ticks = 0;
         QTimer ticker;
@@ -296,6 +296,47 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(generated.count(), 1, kTrainTimeoutMs);
         QVERIFY2(generated.first().at(0).toBool(), qPrintable(text(window, "playgroundStatus")));
         QVERIFY(text(window, "playgroundStatus").contains("tokens/s"));
+    }
+
+    void theTimelineOfTheChosenStepIsPlottedPointByPoint()
+    {
+        MainWindow window(m_dir.filePath("demo"));
+        const QString outputDir = m_dir.filePath("run-timeline");
+        openQuickRun(window, 2, outputDir);
+        typeInto(window.findChild<QSpinBox *>("timelineStepSpin"), 2);
+        QCOMPARE(window.session()->config().training.memoryTimelineStep, int64_t(2));
+
+        auto *controller = window.findChild<TrainPage *>("trainPage")->controller();
+        QSignalSpy timelines(controller, &TrainingController::memoryTimeline);
+        QSignalSpy finished(controller, &TrainingController::finished);
+        QTest::mouseClick(window.findChild<QPushButton *>("startButton"), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, kTrainTimeoutMs);
+        QCOMPARE(timelines.count(), 1);   // step 2 only
+
+        std::ifstream in((outputDir + "/memory_timeline.json").toStdString());
+        QVERIFY(in);
+        const nlohmann::json file = nlohmann::json::parse(in);
+        QCOMPARE(file["step"].get<int>(), 2);
+        const nlohmann::json &points = file["points"];
+        QVERIFY(points.size() >= 4);
+        auto *bars = qobject_cast<QCPBars *>(plot(window, "memoryTimelinePlot")->plottable(0));
+        QVERIFY(bars);
+        QCOMPARE(bars->dataCount(), int(points.size()));
+        for (int i = 0; i < bars->dataCount(); ++i)
+            QCOMPARE(bars->data()->at(i)->value, points[size_t(i)]["allocated"].get<double>() / (1024.0 * 1024.0));
+        const QString between = QStringLiteral("between \"%1\" and \"%2\"")
+                                    .arg(QString::fromStdString(file["peak"]["after"].get<std::string>()),
+                                         QString::fromStdString(file["peak"]["reached_by"].get<std::string>()));
+        QVERIFY2(text(window, "timelinePeakLabel").contains(between), qPrintable(text(window, "timelinePeakLabel")));
+
+        // Open timeline… shows the same file; a file that is not one is named, not plotted.
+        auto *view = window.findChild<MemoryTimelineView *>("memoryTimelineView");
+        view->openFile(QString::fromStdString(m_demo.config));
+        QVERIFY2(text(window, "timelinePeakLabel").contains("train.json"), qPrintable(text(window, "timelinePeakLabel")));
+        QCOMPARE(bars->dataCount(), 0);
+        view->openFile(outputDir + "/memory_timeline.json");
+        QCOMPARE(bars->dataCount(), int(points.size()));
+        QVERIFY(text(window, "timelinePeakLabel").contains(between));
     }
 
     void pauseHoldsTheRunStopCheckpointsItAndResumeContinues()
@@ -388,6 +429,18 @@ private slots:
     }
 
 private:
+    // Shows `window` with the demo's configuration, made quick, for `maxSteps` steps into `outputDir`.
+    void openQuickRun(MainWindow &window, int64_t maxSteps, const QString &outputDir)
+    {
+        window.show();
+        window.open(QString::fromStdString(m_demo.config));
+        headroom::TrainConfig config = window.session()->config();
+        config.training.maxSteps = maxSteps;
+        makeQuick(config);
+        config.training.outputDir = outputDir.toStdString();
+        window.session()->setConfig(config);
+    }
+
     QTemporaryDir m_dir;
     headroom::DemoPaths m_demo;
 };

@@ -1,6 +1,7 @@
 #include "train_page.h"
 
 #include "memory_categories.h"
+#include "memory_timeline_view.h"
 #include "studio_session.h"
 #include "training_controller.h"
 
@@ -14,6 +15,8 @@
 #include <QLabel>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QSpinBox>
+#include <QTabWidget>
 #include <QTimer>
 #include <QVBoxLayout>
 #include <qcustomplot.h>
@@ -38,6 +41,7 @@ TrainPage::TrainPage(StudioSession *session, QWidget *parent)
       m_start(new QPushButton(tr("Start"))), m_pause(new QPushButton(tr("Pause"))), m_stop(new QPushButton(tr("Stop"))),
       m_resumeRun(new QPushButton(tr("Resume a run…"))), m_applyOom(new QPushButton(tr("Apply and continue"))),
       m_progress(new QProgressBar), m_speed(new QLabel), m_status(new QLabel), m_oom(new QLabel),
+      m_timelineStep(new QSpinBox), m_tabs(new QTabWidget), m_timeline(new MemoryTimelineView),
       m_replotTimer(new QTimer(this))
 {
     m_start->setObjectName("startButton");
@@ -49,6 +53,14 @@ TrainPage::TrainPage(StudioSession *session, QWidget *parent)
     m_speed->setObjectName("speedLabel");
     m_status->setObjectName("trainStatus");
     m_oom->setObjectName("oomLabel");
+    m_timelineStep->setObjectName("timelineStepSpin");
+    m_tabs->setObjectName("trainTabs");
+    m_timeline->setObjectName("memoryTimelineView");
+    m_timelineStep->setRange(0, 1'000'000);
+    m_timelineStep->setSpecialValueText(tr("off"));
+    m_timelineStep->setValue(int(m_session->config().training.memoryTimelineStep));
+    m_timelineStep->setToolTip(tr("Record the bytes in use through this optimizer step (training.memory_timeline_step);\n"
+                                  "the Memory timeline tab shows it. A resumed run records it when the step is still ahead."));
     m_start->setShortcut(QKeySequence(tr("Ctrl+R")));
     m_start->setToolTip(tr("Train the configuration of the Configure page (Ctrl+R)."));
     m_pause->setToolTip(tr("Hold the run between micro-batches; Resume continues it."));
@@ -71,10 +83,19 @@ TrainPage::TrainPage(StudioSession *session, QWidget *parent)
     connect(m_stop, &QPushButton::clicked, this, &TrainPage::stopTraining);
     connect(m_resumeRun, &QPushButton::clicked, this, &TrainPage::chooseRunToResume);
     connect(m_applyOom, &QPushButton::clicked, this, &TrainPage::applyOomChange);
+    connect(m_timelineStep, qOverload<int>(&QSpinBox::valueChanged), this, &TrainPage::setTimelineStep);
+    connect(m_session, &StudioSession::configChanged, this, [this] {
+        const QSignalBlocker blocker(m_timelineStep);
+        m_timelineStep->setValue(int(m_session->config().training.memoryTimelineStep));
+    });
 
     auto *buttons = new QHBoxLayout;
     for (QPushButton *button : {m_start, m_pause, m_stop, m_resumeRun})
         buttons->addWidget(button);
+    auto *timelineLabel = new QLabel(tr("Record memory of step"));
+    timelineLabel->setBuddy(m_timelineStep);
+    buttons->addWidget(timelineLabel);
+    buttons->addWidget(m_timelineStep);
     buttons->addWidget(m_progress, 1);
     buttons->addWidget(m_speed);
 
@@ -106,7 +127,9 @@ TrainPage::TrainPage(StudioSession *session, QWidget *parent)
     m_memoryPlot->plotLayout()->setColumnStretchFactor(1, 0.001);
     m_plots = {m_lossPlot, m_lrPlot, m_scalePlot, m_memoryPlot};
 
-    auto *grid = new QGridLayout;
+    auto *curves = new QWidget;
+    auto *grid = new QGridLayout(curves);
+    grid->setContentsMargins(0, 0, 0, 0);
     grid->addWidget(m_lossPlot, 0, 0);
     grid->addWidget(m_lrPlot, 0, 1);
     grid->addWidget(m_scalePlot, 1, 0);
@@ -120,12 +143,15 @@ TrainPage::TrainPage(StudioSession *session, QWidget *parent)
     layout->addLayout(buttons);
     layout->addWidget(m_status);
     layout->addLayout(oomRow);
-    layout->addLayout(grid, 1);
+    m_tabs->addTab(curves, tr("Curves"));
+    m_tabs->addTab(m_timeline, tr("Memory timeline"));
+    layout->addWidget(m_tabs, 1);
     m_oom->hide();
     m_applyOom->hide();
 
     connect(m_controller, &TrainingController::started, this, &TrainPage::onStarted);
     connect(m_controller, &TrainingController::stepDone, this, &TrainPage::onStep);
+    connect(m_controller, &TrainingController::memoryTimeline, m_timeline, &MemoryTimelineView::showTimeline);
     connect(m_controller, &TrainingController::outOfMemory, this, &TrainPage::onOutOfMemory);
     connect(m_controller, &TrainingController::finished, this, &TrainPage::onFinished);
     connect(m_controller, &TrainingController::failed, this, &TrainPage::onFailed);
@@ -174,12 +200,20 @@ void TrainPage::resumeRun(const QString &outputDir)
     try {
         headroom::TrainConfig config = headroom::TrainConfig::fromFile((outputDir + "/config.json").toStdString());
         config.training.outputDir = outputDir.toStdString();
+        config.training.memoryTimelineStep = m_timelineStep->value();   // the box, not the run's file, decides
         m_session->setConfig(config);
     } catch (const std::exception &error) {
         onFailed(QString::fromStdString(error.what()));
         return;
     }
     start(true);
+}
+
+void TrainPage::setTimelineStep(int step)
+{
+    headroom::TrainConfig config = m_session->config();
+    config.training.memoryTimelineStep = step;
+    m_session->setConfig(config);
 }
 
 void TrainPage::chooseRunToResume()
@@ -219,6 +253,7 @@ void TrainPage::clearPlots()
             plot->graph(i)->data()->clear();
     }
     m_memoryPlot->clearItems();
+    m_timeline->clear();
     m_haveSmoothed = false;
 }
 
@@ -341,6 +376,7 @@ void TrainPage::updateButtons()
     const bool running = isTraining();
     m_start->setEnabled(!running);
     m_resumeRun->setEnabled(!running);
+    m_timelineStep->setEnabled(!running);
     m_pause->setEnabled(running);
     m_stop->setEnabled(running);
     m_pause->setText(m_controller->isPaused() ? tr("Resume") : tr("Pause"));

@@ -4,7 +4,8 @@
 // smoothed), the learning rate, the loss scale, and memory by category over the steps with the
 // estimate for the same settings drawn beside as dashed lines. An out-of-memory stop shows the
 // suggested change and a button that applies it and continues. Plots are redrawn on a timer, not
-// on every event.
+// on every event. A "Memory timeline" tab shows the bytes in use through one chosen step (the
+// "Record memory of step" box sets training.memory_timeline_step) or a finished run's file.
 #pragma once
 
 #include <QWidget>
@@ -12,9 +13,12 @@
 #include <array>
 
 class QCustomPlot;
+class MemoryTimelineView;
 class QLabel;
 class QProgressBar;
 class QPushButton;
+class QSpinBox;
+class QTabWidget;
 class QTimer;
 class StudioSession;
 class TrainingController;
@@ -53,6 +57,7 @@ private:
     void drawEstimate(const QString &device);
     void replot();
     void updateButtons();
+    void setTimelineStep(int step);
 
     StudioSession *m_session;
     TrainingController *m_controller;
@@ -61,6 +66,9 @@ private:
     QLabel *m_speed, *m_status, *m_oom;
     QCustomPlot *m_lossPlot, *m_lrPlot, *m_scalePlot, *m_memoryPlot;
     std::array<QCustomPlot *, 4> m_plots{};
+    QSpinBox *m_timelineStep;
+    QTabWidget *m_tabs;
+    MemoryTimelineView *m_timeline;
     QTimer *m_replotTimer;
     double m_smoothedLoss = 0;
     bool m_haveSmoothed = false;

@@ -36,6 +36,8 @@ public:
         const headroom::MemoryBreakdown &m = event.memory;
         step.memory = {m.weights, m.adapters, m.gradients, m.optimizer, m.activations, m.other};
         step.peakBytes = m.peak;
+        if (!event.timeline.empty())
+            emit m_controller->memoryTimeline(timelineOf(event));
         emit m_controller->stepDone(step);
     }
     void onEval(const headroom::EvalEvent &event) override { emit m_controller->evaluated(event.step, event.evalLoss); }
@@ -52,6 +54,23 @@ public:
     // onFinish and onError: runTraining's return and exception say the same, in one place below.
 
 private:
+    // The same fields the trainer writes to memory_timeline.json.
+    static MemoryTimelineData timelineOf(const headroom::StepEvent &event)
+    {
+        MemoryTimelineData timeline;
+        timeline.step = event.step;
+        const headroom::MemoryBreakdown &m = event.memory;
+        timeline.fixed = {m.weights, m.adapters, m.gradients, m.optimizer};
+        timeline.peakBytes = m.peak;
+        const headroom::MemoryTimelinePoint *peak = headroom::timelinePeak(event.timeline);
+        if (peak != &event.timeline.front())
+            timeline.peakAfter = QString::fromStdString((peak - 1)->event);
+        timeline.peakReachedBy = QString::fromStdString(peak->event);
+        for (const headroom::MemoryTimelinePoint &point : event.timeline)
+            timeline.points.push_back({QString::fromStdString(point.event), point.allocated, point.peak});
+        return timeline;
+    }
+
     TrainingController *m_controller;
 };
 
@@ -61,6 +80,7 @@ TrainingController::TrainingController(QObject *parent) : QObject(parent)
 {
     qRegisterMetaType<TrainingStep>();
     qRegisterMetaType<OutOfMemoryAdvice>();
+    qRegisterMetaType<MemoryTimelineData>();
 }
 
 TrainingController::~TrainingController()

@@ -8,6 +8,8 @@
 
 #include "headroom/train_config.h"
 
+#include "memory_timeline_data.h"
+
 #include <QMetaType>
 #include <QObject>
 #include <QString>
@@ -63,6 +65,8 @@ public:
 signals:
     void started(qint64 totalSteps, qint64 startStep, const QString &outputDir, const QString &device);
     void stepDone(const TrainingStep &step);
+    // The memory timeline of the step training.memory_timeline_step names, just before its stepDone.
+    void memoryTimeline(const MemoryTimelineData &timeline);
     void evaluated(qint64 step, double evalLoss);
     void checkpointSaved(qint64 step, const QString &path);
     void warning(const QString &message);
