@@ -6,8 +6,9 @@
 // checkpoint, and a resumed run continues after the stopped step; the Data page shows the demo's
 // format, examples and lengths and names a bad line; the memory timeline of a chosen step is
 // plotted point by point with the peak named as in the run's memory_timeline.json; the trade-off
-// lab sweeps precision and exports its table and plot. The demo comes from headroom::makeDemo in a
-// temporary folder.
+// lab sweeps precision and exports its table and plot; the GPUs box follows core's
+// cudaDeviceCount() (disabled with its reason on a machine without CUDA) and is a factor of the
+// effective batch. The demo comes from headroom::makeDemo in a temporary folder.
 #include "export_page.h"
 #include "lab_page.h"
 #include "main_window.h"
@@ -17,6 +18,7 @@
 #include "training_controller.h"
 
 #include "headroom/demo.h"
+#include "headroom/distributed.h"
 #include "headroom/gpu_presets.h"
 #include "headroom/memory_estimate.h"
 #include "headroom/model_config.h"
@@ -150,6 +152,40 @@ private slots:
         QTest::mouseClick(checkpointing, Qt::LeftButton, {}, QPoint(4, checkpointing->height() / 2));
         config.training.gradientCheckpointing = false;
         QCOMPARE(bytesOf(window, "activationsValue"), independentEstimate(config, "cuda").activations);
+    }
+
+    void theGpusBoxFollowsTheMachinesCudaDevicesAndMultipliesTheEffectiveBatch()
+    {
+        MainWindow window(m_dir.filePath("demo"));
+        window.show();
+        window.open(QString::fromStdString(m_demo.config));
+        choosePreset(window, "t4");
+        auto *gpus = window.findChild<QSpinBox *>("gpusSpin");
+        QVERIFY(gpus);
+        auto *budgets = window.findChild<QComboBox *>("gpuPresetCombo");
+        const int devices = headroom::cudaDeviceCount();
+        if (devices == 0) {
+            QVERIFY(!gpus->isEnabled());
+            QCOMPARE(gpus->maximum(), 1);
+            QVERIFY2(gpus->toolTip().contains("No CUDA device"), qPrintable(gpus->toolTip()));
+            QCOMPARE(budgets->findData("cuda:0"), -1);
+        } else {
+            QCOMPARE(gpus->maximum(), headroom::distributedSupported() ? devices : 1);
+            QVERIFY(budgets->findData("cuda:0") >= 0);
+        }
+
+        gpus->setValue(gpus->maximum());
+        const headroom::TrainConfig &config = window.session()->config();
+        const int64_t micro = config.training.perDeviceTrainBatchSize, accumulation = config.training.gradientAccumulationSteps;
+        const int n = gpus->value();
+        QCOMPARE(text(window, "effectiveBatchLabel"), QString("%1 x %2 x %3 %4 = %5")
+                                                          .arg(micro).arg(accumulation).arg(n)
+                                                          .arg(n == 1 ? "GPU" : "GPUs").arg(micro * accumulation * n));
+        auto settings = headroom::EstimateSettings::fromTrainConfig(config);
+        settings.device = "cuda";
+        settings.gpus = n;
+        const auto model = headroom::ModelConfig::fromFile(config.model + "/config.json");
+        QCOMPARE(bytesOf(window, "totalValue"), headroom::estimateMemory(model, settings).total());
     }
 
     void findMaxBatchRunsInTheBackgroundAndAppliesItsResult()

@@ -2,6 +2,7 @@
 
 #include "field_editor.h"
 #include "find_batch_worker.h"
+#include "machine_gpus.h"
 #include "memory_categories.h"
 #include "memory_chart.h"
 #include "studio_session.h"
@@ -17,8 +18,10 @@
 #include <QLabel>
 #include <QPushButton>
 #include <QScrollArea>
+#include <QSpinBox>
 #include <QVBoxLayout>
 
+#include <algorithm>
 #include <optional>
 
 namespace {
@@ -37,19 +40,34 @@ void setBytes(QLabel *label, int64_t bytes)
     label->setProperty("bytes", qint64(bytes));
 }
 
-// The configuration's estimate settings for a preset: its device decides the "other" figure.
-headroom::EstimateSettings estimateSettings(const headroom::TrainConfig &config, const headroom::GpuPreset &preset)
+// The configuration's estimate settings for a preset (its device decides the "other" figure) on
+// `gpus` data-parallel devices.
+headroom::EstimateSettings estimateSettings(const headroom::TrainConfig &config, const headroom::GpuPreset &preset, int gpus)
 {
     headroom::EstimateSettings settings = headroom::EstimateSettings::fromTrainConfig(config);
     settings.device = preset.isCpu() ? "cpu" : "cuda";
+    settings.gpus = gpus;
     return settings;
+}
+
+// The budget "this machine's GPU": the first CUDA device's memory, as LibTorch reports it.
+const headroom::GpuPreset &machineGpuPreset()
+{
+    static const headroom::GpuPreset preset{"cuda:0", "", machineGpus().memoryBytes, true, 0};
+    return preset;
+}
+
+QString machineGpuLabel()
+{
+    return QObject::tr("This machine's GPU (cuda:0, %1)").arg(formatBytes(machineGpus().memoryBytes));
 }
 
 } // namespace
 
 ConfigPage::ConfigPage(StudioSession *session, QWidget *parent)
     : QWidget(parent), m_session(session), m_quantization(new QComboBox), m_precision(new QComboBox),
-      m_gpuPreset(new QComboBox), m_chart(new MemoryChart), m_totalValue(new QLabel), m_budgetValue(new QLabel),
+      m_gpuPreset(new QComboBox), m_gpus(new QSpinBox), m_chart(new MemoryChart), m_totalValue(new QLabel),
+      m_budgetValue(new QLabel),
       m_effectiveBatch(new QLabel), m_fit(new QLabel), m_problem(new QLabel),
       m_applySuggestion(new QPushButton(tr("Apply this change"))), m_findBatch(new QPushButton(tr("Find max batch"))),
       m_findBatchStatus(new QLabel), m_findBatchWorker(new FindBatchWorker)
@@ -141,6 +159,7 @@ QWidget *ConfigPage::createForm()
     QFormLayout *batch = group(tr("Batch and sequence"));
     addField(batch, tr("Micro-batch"), "training.per_device_train_batch_size");
     addField(batch, tr("Accumulation"), "training.gradient_accumulation_steps");
+    batch->addRow(tr("GPUs"), createGpusBox());
     addField(batch, tr("Sequence length"), "dataset.max_seq_length");
     m_effectiveBatch->setObjectName("effectiveBatchLabel");
     m_effectiveBatch->setToolTip(tr("Sequences per optimizer step: micro-batch x accumulation x GPUs."));
@@ -174,6 +193,8 @@ QWidget *ConfigPage::createSummary()
     m_gpuPreset->setObjectName("gpuPresetCombo");
     for (const headroom::GpuPreset &preset : headroom::gpuPresets())
         m_gpuPreset->addItem(QString::fromStdString(preset.label), QString::fromStdString(preset.name));
+    if (machineGpus().count > 0)
+        m_gpuPreset->insertItem(0, machineGpuLabel(), QString::fromStdString(machineGpuPreset().name));
     m_gpuPreset->setToolTip(tr("The memory budget to plan against: a GPU's memory, or this machine's RAM (cpu)."));
     connect(m_gpuPreset, &QComboBox::currentIndexChanged, this, &ConfigPage::updateEstimate);
     auto *presetRow = new QHBoxLayout;
@@ -219,6 +240,39 @@ QWidget *ConfigPage::createSummary()
     findRow->addWidget(m_findBatchStatus, 1);
     column->addLayout(findRow);
     return summary;
+}
+
+QSpinBox *ConfigPage::createGpusBox()
+{
+    const MachineGpus &machine = machineGpus();
+    m_gpus->setObjectName("gpusSpin");
+    m_gpus->setRange(1, machine.multiGpu ? std::max(1, machine.count) : 1);
+    m_gpus->setEnabled(m_gpus->maximum() > 1);
+    if (machine.count == 0)
+        m_gpus->setToolTip(tr("No CUDA device here (this LibTorch has no CUDA, or no GPU is visible): training runs on one "
+                              "device."));
+    else if (machine.count == 1)
+        m_gpus->setToolTip(tr("This machine has one CUDA device."));
+    else if (!machine.multiGpu)
+        m_gpus->setToolTip(tr("This build has no distributed training (c10d): one GPU of the %1.").arg(machine.count));
+    else
+        m_gpus->setToolTip(tr("Data-parallel GPUs (headroom train --nproc N): each holds the whole model and trains on its "
+                              "share of every step, so the effective batch grows with them; memory is per GPU."));
+    connect(m_gpus, qOverload<int>(&QSpinBox::valueChanged), this, &ConfigPage::updateEstimate);
+    return m_gpus;
+}
+
+int ConfigPage::gpus() const
+{
+    return m_gpus->value();
+}
+
+const headroom::GpuPreset *ConfigPage::budgetPreset() const
+{
+    const std::string name = gpuPreset().toStdString();
+    if (machineGpus().count > 0 && name == machineGpuPreset().name)
+        return &machineGpuPreset();
+    return headroom::findGpuPreset(name);
 }
 
 QString ConfigPage::gpuPreset() const
@@ -267,14 +321,17 @@ void ConfigPage::storeToSession()
 void ConfigPage::updateEstimate()
 {
     const headroom::TrainConfig &config = m_session->config();
-    m_effectiveBatch->setText(QStringLiteral("%1 x %2 x 1 GPU = %3")
+    const int gpuCount = gpus();
+    m_effectiveBatch->setText(QStringLiteral("%1 x %2 x %3 %4 = %5")
                                   .arg(config.training.perDeviceTrainBatchSize)
                                   .arg(config.training.gradientAccumulationSteps)
-                                  .arg(config.effectiveBatch(1)));
-    m_effectiveBatch->setProperty("value", qint64(config.effectiveBatch(1)));
+                                  .arg(gpuCount)
+                                  .arg(gpuCount == 1 ? "GPU" : "GPUs")
+                                  .arg(config.effectiveBatch(gpuCount)));
+    m_effectiveBatch->setProperty("value", qint64(config.effectiveBatch(gpuCount)));
     m_applySuggestion->hide();
     m_problem->hide();
-    const headroom::GpuPreset *preset = headroom::findGpuPreset(gpuPreset().toStdString());
+    const headroom::GpuPreset *preset = budgetPreset();
     const auto &modelConfig = m_session->modelConfig();
     if (!modelConfig || !preset) {
         m_fit->setText(tr("Open a model on the Model page to see its memory."));
@@ -283,7 +340,7 @@ void ConfigPage::updateEstimate()
         return;
     }
     try {
-        const headroom::EstimateSettings settings = estimateSettings(config, *preset);
+        const headroom::EstimateSettings settings = estimateSettings(config, *preset, gpus());
         settings.validate();
         const headroom::MemoryEstimate estimate = headroom::estimateMemory(*modelConfig, settings);
         const auto bytes = categoryBytes(estimate);
@@ -323,12 +380,12 @@ void ConfigPage::updateEstimate()
 // The suggestion is computed again: it depends only on the settings, and they have not changed.
 void ConfigPage::applySuggestion()
 {
-    const headroom::GpuPreset *preset = headroom::findGpuPreset(gpuPreset().toStdString());
+    const headroom::GpuPreset *preset = budgetPreset();
     const auto &modelConfig = m_session->modelConfig();
     if (!preset || !modelConfig)
         return;
     headroom::TrainConfig config = m_session->config();
-    const auto suggestion = headroom::suggestFit(*modelConfig, estimateSettings(config, *preset), preset->memoryBytes);
+    const auto suggestion = headroom::suggestFit(*modelConfig, estimateSettings(config, *preset, gpus()), preset->memoryBytes);
     if (!suggestion)
         return;
     const headroom::EstimateSettings &fit = suggestion->settings;
@@ -348,7 +405,7 @@ void ConfigPage::findMaxBatch()
         m_findBatchWorker->cancel();
         return;
     }
-    const headroom::GpuPreset *preset = headroom::findGpuPreset(gpuPreset().toStdString());
+    const headroom::GpuPreset *preset = budgetPreset();
     if (!preset || !m_session->modelConfig())
         return;
     m_findingBatch = true;

@@ -6,7 +6,9 @@
 // the settings fit and, when not, suggestFit's change with a button to apply it. "Find max batch"
 // runs findMaxMicroBatch in a worker thread. The numbers are labels with objectNames
 // ("weightsValue", ..., "totalValue", "budgetValue", "effectiveBatchLabel", "fitLabel") whose
-// "bytes" property holds the exact figure, so tests can read them.
+// "bytes" property holds the exact figure, so tests can read them. Where this machine has CUDA
+// devices, "GPUs" (1..count, data-parallel) multiplies the effective batch and is the estimate's
+// `gpus`, and "this machine's GPU" is a budget; without any, the box is disabled and says why.
 #pragma once
 
 #include <QThread>
@@ -21,7 +23,11 @@ class QComboBox;
 class QFormLayout;
 class QLabel;
 class QPushButton;
+class QSpinBox;
 class StudioSession;
+namespace headroom {
+struct GpuPreset;
+}
 
 class ConfigPage : public QWidget
 {
@@ -34,6 +40,7 @@ public:
     // The chosen budget: a preset name from gpu_presets.h ("t4", ..., "cpu").
     QString gpuPreset() const;
     void setGpuPreset(const QString &name);
+    int gpus() const;
 
 private:
     QWidget *createForm();
@@ -41,6 +48,9 @@ private:
     FieldEditor *addField(QFormLayout *form, const QString &label, const std::string &path);
     void loadFromSession();
     void storeToSession();
+    QSpinBox *createGpusBox();
+    // The chosen budget's preset (this machine's GPU included); nullptr when none.
+    const headroom::GpuPreset *budgetPreset() const;
     void updateEstimate();
     void applySuggestion();
     void findMaxBatch();
@@ -50,6 +60,7 @@ private:
     QComboBox *m_quantization;
     QComboBox *m_precision;
     QComboBox *m_gpuPreset;
+    QSpinBox *m_gpus;
     MemoryChart *m_chart;
     std::vector<QLabel *> m_categoryValues;
     QLabel *m_totalValue;
