@@ -221,6 +221,7 @@ def main():
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--report", required=True)
     ap.add_argument("--kernels-log", help="output of the kernels' parity test and benchmark (gpu-check.sh)")
+    ap.add_argument("--nccl-log", help="output of the NCCL process-group smoke test (gpu_check/nccl_smoke.sh)")
     a = ap.parse_args()
     import transformers, peft
     lines = [f"# GPU check — {datetime.date.today()}", "",
@@ -237,14 +238,24 @@ def main():
         lines.extend([f"({time.time() - t0:.0f} s)", ""])
         print("\n".join(lines[-12:]), flush=True)
 
-    def kernels():
-        lines.append("Headroom's CUDA kernels (kernels/, docs/kernels.md): parity with the plain C++ references of "
-                     "tests/kernels_test*.cpp, then kernels_bench (median of 20 runs; GB/s against the card's nominal "
-                     "bandwidth where known).")
-        with open(a.kernels_log) as f:
-            lines.extend(["", "```", f.read().rstrip(), "```"])
+    def log_section(title, intro, path):
+        """A section that quotes a log written by gpu-check.sh."""
+        def quote():
+            lines.append(intro)
+            with open(path) as f:
+                lines.extend(["", "```", f.read().rstrip(), "```"])
+        section(title, quote)
+
     if a.kernels_log:
-        section("CUDA kernels", kernels)
+        log_section("CUDA kernels",
+                    "Headroom's CUDA kernels (kernels/, docs/kernels.md): parity with the plain C++ references of "
+                    "tests/kernels_test*.cpp, then kernels_bench (median of 20 runs; GB/s against the card's nominal "
+                    "bandwidth where known).", a.kernels_log)
+    if a.nccl_log:
+        log_section("NCCL process group smoke test",
+                    "`headroom-cli --device cuda train <demo> --nproc N --max-steps 4` (docs/distributed.md): the "
+                    "`--nproc` launcher, a TCPStore rendezvous and c10d's NCCL process group, 1 rank always and 2 "
+                    "ranks where two GPUs exist.", a.nccl_log)
 
     def parity():
         lines.append("Our `forward` (fp32) against transformers' eager forward (fp32) on the reference fixtures:")
