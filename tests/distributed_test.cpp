@@ -173,7 +173,7 @@ private slots:
         qint64 victim = 0;
         QElapsedTimer clock;
         clock.start();
-        while (clock.elapsed() < 90000 && !err.contains("step 1/")) {
+        while (clock.elapsed() < 90000 && !err.contains("step 1/") && launcher.state() != QProcess::NotRunning) {
             launcher.waitForReadyRead(200);
             err += QString::fromUtf8(launcher.readAllStandardError());
             const auto match = QRegularExpression("rank 1 of 2 started \\(pid (\\d+)\\)").match(err);
@@ -187,9 +187,48 @@ private slots:
         f.err = err + f.err;
         QVERIFY2(f.inTime && f.exitCode == 1, qPrintable(f.describe()));
         QVERIFY2(clock.elapsed() < 20000, qPrintable(QString("took %1 ms").arg(clock.elapsed())));  // < ddp_timeout
-        // Rank 0 ended by itself with an error naming the lost rank; the launcher names the killed one.
+        // Rank 0 ended by itself with an error naming the lost rank and the exit code that says "not
+        // the cause"; the launcher names the killed one, whichever of the two it reaped first.
         QVERIFY2(f.err.contains(QRegularExpression("error: rank 0 of 2: .* failed: rank 1 ended")), qPrintable(f.describe()));
+        QVERIFY2(f.err.contains(QRegularExpression("rank 0 \\(pid \\d+\\) lost its peers \\(exit code 3\\)")),
+                 qPrintable(f.describe()));
         QVERIFY2(f.err.contains(QString("error: rank 1 (pid %1) was killed by signal 9").arg(victim)), qPrintable(f.describe()));
+        QVERIFY(!f.err.contains("terminate called"));
+    }
+
+    // SIGINT to the launcher (as from `kill -INT`, a GUI or Slurm, not a terminal's Ctrl-C to the
+    // whole process group) reaches each worker once: all stop at the same step, rank 0 writes a
+    // checkpoint there, and every rank exits 1.
+    void interruptedLauncherStopsEveryRankAfterACheckpoint() {
+        if (!distributedSupported())
+            QSKIP("this build has no c10d/gloo");
+        const QString outputDir = m_dir.filePath("interrupted");
+        QProcess launcher;
+        start(launcher, train(outputDir, 1, 50) << "--set" << "training.save_strategy=no" << "--nproc" << "2",
+              cliEnvironment());
+        QString err;
+        QElapsedTimer clock;
+        clock.start();
+        while (clock.elapsed() < 90000 && !err.contains("step 1/") && launcher.state() != QProcess::NotRunning) {
+            launcher.waitForReadyRead(200);
+            err += QString::fromUtf8(launcher.readAllStandardError());
+        }
+        QVERIFY2(err.contains("step 1/"), qPrintable(err));
+        QCOMPARE(::kill(pid_t(launcher.processId()), SIGINT), 0);
+        Finished f = wait(launcher, 60000);
+        f.err = err + f.err;
+        QVERIFY2(f.inTime && f.exitCode == 1, qPrintable(f.describe()));
+        QVERIFY2(f.err.count("stop requested") == 1, qPrintable(f.describe()));
+        for (const QString rank : {"0", "1"})
+            QVERIFY2(f.err.contains(QRegularExpression("rank " + rank + " \\(pid \\d+\\) stopped on request")),
+                     qPrintable(f.describe()));
+        QVERIFY2(f.err.contains("interrupted at step"), qPrintable(f.describe()));
+        // save_strategy=no: the one checkpoint is the stop's (the workers' error lines may interleave,
+        // so the folder is the evidence, not the path in rank 0's message).
+        const QStringList checkpoints = QDir(outputDir).entryList({"checkpoint-*"}, QDir::Dirs);
+        QVERIFY2(checkpoints.size() == 1, qPrintable(QDir(outputDir).entryList().join(", ")));
+        QVERIFY2(checkpoints[0].mid(11).toInt() < 50, qPrintable(checkpoints[0]));
+        QVERIFY(QFile::exists(outputDir + "/" + checkpoints[0] + "/trainer_state.json"));
         QVERIFY(!f.err.contains("terminate called"));
     }
 

@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <csignal>
+#include <cstdlib>
+#include <optional>
 #include <thread>
 
 #include "headroom/distributed.h"
@@ -19,10 +21,12 @@ std::atomic<bool> g_interrupted{false};
 
 void onInterrupt(int) {
     g_interrupted = true;
-    std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the process at once
+    std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C (or SIGTERM) ends the process at once
+    std::signal(SIGTERM, SIG_DFL);
 }
 
-// Turns Ctrl-C into a stop request (the trainer then writes a checkpoint and returns).
+// Turns Ctrl-C, and SIGTERM (Slurm, a GUI, `--nproc`'s launcher when it dies), into a stop request
+// (the trainer then writes a checkpoint and returns).
 class InterruptWatcher {
 public:
     explicit InterruptWatcher(TrainingControl &control) : m_thread([this, &control] {
@@ -35,9 +39,11 @@ public:
         }
     }) {
         std::signal(SIGINT, onInterrupt);
+        std::signal(SIGTERM, onInterrupt);
     }
     ~InterruptWatcher() {
         std::signal(SIGINT, SIG_DFL);
+        std::signal(SIGTERM, SIG_DFL);
         m_done = true;
         m_thread.join();
     }
@@ -46,6 +52,43 @@ private:
     std::atomic<bool> m_done{false};
     std::thread m_thread;
 };
+
+// Trains in this process: alone, or as one rank of a process group when a launcher set WORLD_SIZE
+// (also WORLD_SIZE=1, e.g. `--nproc 1`, which exercises the process group on one device).
+void trainInThisProcess(TrainConfig config, const std::optional<DistributedEnv> &env, const ResumeRequest &request,
+                        CliContext &ctx) {
+    std::unique_ptr<DistributedContext> distributed;
+    if (env && (env->worldSize > 1 || distributedSupported())) {
+        const bool cuda = resolveDevice(config.device).is_cuda();
+        if (cuda) {
+            if (env->localRank >= cudaDeviceCount())
+                throw invalidInput("LOCAL_RANK=" + std::to_string(env->localRank) + " but this process sees " +
+                                   std::to_string(cudaDeviceCount()) + " CUDA devices (check CUDA_VISIBLE_DEVICES)");
+            config.device = "cuda:" + std::to_string(env->localRank);
+        }
+        distributed = DistributedContext::connect(*env, cuda, std::chrono::seconds(config.training.ddpTimeout));
+        if (distributed->isMain())
+            std::fprintf(stderr, "data parallel: %d ranks, %s process group, rank 0 on %s\n", distributed->worldSize(),
+                         distributed->backendName(), resolveDevice(config.device).str().c_str());
+    }
+    const bool main = !distributed || distributed->isMain();
+
+    ConsoleProgressSink console(stderr, config.training.loggingSteps);
+    TrainingObserver silent;  // ranks other than 0 report only through their exit code and error line
+    TrainingControl control;
+    TrainSummary summary;
+    {
+        InterruptWatcher watcher(control);
+        summary = runTraining(config, main ? static_cast<TrainingObserver &>(console) : silent, &control, request,
+                              distributed.get());
+    }
+    if (ctx.json && main)
+        ctx.printJson(summary.toJson());
+    if (summary.stopped)
+        throw runtimeFailure("interrupted at step " + std::to_string(summary.steps) +
+                             (summary.checkpointDir.empty() ? "" : "; resume with --resume (checkpoint " +
+                                                                       summary.checkpointDir + ")"));
+}
 
 } // namespace
 
@@ -109,11 +152,17 @@ void addTrainCommand(CLI::App &app, CliContext &ctx) {
         if (env && args.nproc > 0 && args.nproc != env->worldSize)
             throw invalidInput("--nproc " + std::to_string(args.nproc) + " but the environment says WORLD_SIZE=" +
                                std::to_string(env->worldSize) + " (drop --nproc under torchrun or Slurm)");
-        if (!env && args.nproc > 1) {
+        // --nproc 1 also goes through a launcher and a process group (a smoke test of the backend);
+        // without c10d it simply trains here.
+        if (!env && (args.nproc > 1 || (args.nproc == 1 && distributedSupported()))) {
             if (!distributedSupported())
                 throw invalidInput("--nproc " + std::to_string(args.nproc) +
                                    ": this build has no multi-process training (LibTorch's c10d headers or gloo were "
                                    "missing when it was built; on Debian install libgloo-dev and rebuild)");
+            if (resolveDevice(config.device).is_cuda() && args.nproc > cudaDeviceCount())
+                throw invalidInput("--nproc " + std::to_string(args.nproc) + ": one process per GPU, and this machine has " +
+                                   std::to_string(cudaDeviceCount()) + " CUDA devices (use --nproc " +
+                                   std::to_string(cudaDeviceCount()) + ", or --device cpu for CPU workers)");
             // Time for the others to hit their own timeout and say so before they are terminated.
             const int grace = int(std::min<int64_t>(config.training.ddpTimeout + 5, 60));
             const auto launched = launchLocalWorkers(args.nproc, grace);
@@ -123,33 +172,19 @@ void addTrainCommand(CLI::App &app, CliContext &ctx) {
                                         "complete checkpoint in " + config.training.outputDir + ", if one was written)";
             throw launched.exitCode == 2 ? invalidInput(message) : runtimeFailure(message);
         }
-        std::unique_ptr<DistributedContext> distributed;
-        if (env && env->worldSize > 1) {
-            const bool cuda = resolveDevice(config.device).is_cuda();
-            if (cuda)
-                config.device = "cuda:" + std::to_string(env->localRank);
-            distributed = DistributedContext::connect(*env, cuda, std::chrono::seconds(config.training.ddpTimeout));
-        }
-        const bool main = !distributed || distributed->isMain();
-
-        ConsoleProgressSink console(stderr, config.training.loggingSteps);
-        TrainingObserver silent;  // ranks other than 0 report only through their exit code and error line
-        TrainingControl control;
         ResumeRequest request;
         request.resume = resume->count() > 0;
         request.checkpointDir = args.resumeDir;
-        TrainSummary summary;
-        {
-            InterruptWatcher watcher(control);
-            summary = runTraining(config, main ? static_cast<TrainingObserver &>(console) : silent, &control, request,
-                                  distributed.get());
+        try {
+            trainInThisProcess(config, env, request, ctx);
+        } catch (const PeerLost &e) {
+            if (!std::getenv(kLocalWorkerVariable))
+                throw;
+            // The launcher reads this exit code as "not the cause" (the context is closed by now).
+            std::fprintf(stderr, "error: %s\n", e.what());
+            std::fflush(stderr);
+            std::exit(kPeerLostExitCode);
         }
-        if (ctx.json && main)
-            ctx.printJson(summary.toJson());
-        if (summary.stopped)
-            throw runtimeFailure("interrupted at step " + std::to_string(summary.steps) +
-                                 (summary.checkpointDir.empty() ? "" : "; resume with --resume (checkpoint " +
-                                                                           summary.checkpointDir + ")"));
     });
 }
 

@@ -11,9 +11,9 @@
 // Every rank holds the whole model and adapters and trains on its own share of each optimizer
 // step's examples (stepShard); the trainer sums the gradients of the trainable parameters over the
 // ranks, so N ranks x accumulation A compute the same step as 1 rank x accumulation N*A. A
-// collective that waits longer than the timeout (a rank died or hangs) throws runtimeFailure.
+// collective that waits longer than the timeout (a rank died or hangs) throws PeerLost.
 // launchLocalWorkers() is the `--nproc` launcher: it re-executes this program N times with those
-// variables set and reports which rank failed, and why.
+// variables set and reports which rank failed first, and why.
 #pragma once
 
 #include <chrono>
@@ -22,6 +22,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "headroom/error.h"
 
 namespace at {
 class Tensor;
@@ -36,6 +38,18 @@ bool distributedSupported();
 bool ncclSupported();
 // CUDA devices visible to this process (0 without CUDA): what "GPUs: N" can offer.
 int cudaDeviceCount();
+
+// A collective or the rendezvous failed because another rank ended, hung or never arrived: a
+// runtime failure of this rank that another rank caused. A worker of launchLocalWorkers() exits
+// with kPeerLostExitCode for it, so the launcher never names such a rank as the cause.
+class PeerLost : public Error {
+public:
+    explicit PeerLost(const std::string &message) : Error(ErrorKind::RuntimeFailure, message) {}
+};
+constexpr int kPeerLostExitCode = 3;
+// Set (to "1") in the environment of launchLocalWorkers()' workers; under other launchers a worker
+// keeps the CLI's exit codes (1 for PeerLost).
+constexpr const char *kLocalWorkerVariable = "HEADROOM_LOCAL_WORKER";
 
 // The standard launcher variables (the names torchrun and torch.distributed use).
 struct DistributedEnv {
@@ -61,7 +75,9 @@ class DistributedContext {
 public:
     // Rendezvous (rank 0 starts the TCPStore on masterAddr:masterPort) and the process group: NCCL
     // when `cuda` and this build has it, else Gloo. `timeout` bounds the rendezvous and every
-    // collective. Throws runtimeFailure when the other ranks do not arrive in time.
+    // collective. Throws PeerLost when the other ranks do not arrive in time. On CUDA it first makes
+    // cuda:LOCAL_RANK this process's current device and turns on LibTorch's NCCL blocking wait
+    // (without it LibTorch 1.13 does not enforce the timeout on NCCL collectives).
     static std::unique_ptr<DistributedContext> connect(const DistributedEnv &env, bool cuda,
                                                        std::chrono::seconds timeout);
     ~DistributedContext();
@@ -92,11 +108,16 @@ private:
 // `headroom-cli train --nproc N`: runs this process's own command line (/proc/self/exe with the
 // arguments of /proc/self/cmdline) in N child processes with MASTER_ADDR=127.0.0.1, a free
 // MASTER_PORT, RANK, LOCAL_RANK and WORLD_SIZE set (a process that finds WORLD_SIZE set is a
-// worker, not a launcher), and OMP_NUM_THREADS = cores / N unless already set. Returns when all
-// have ended. When one fails, the others get `graceSeconds` to end on their own (they see the
-// failure in their next collective) and are then terminated.
+// worker, not a launcher), and OMP_NUM_THREADS = cores / N unless already set. Each worker runs in
+// its own process group; SIGINT or SIGTERM to the launcher becomes one SIGINT to every worker
+// (which stop after a checkpoint; a second one quits them at once). Returns when all have ended.
+// When one fails, the others get `graceSeconds` to end on their own (they see the failure in their
+// next collective) and are then terminated.
 struct LaunchResult {
-    int exitCode = 0;      // the first failed rank's exit code (1 for a signal); 0 when all succeeded
+    // The root cause, chosen among all the ranks that failed: a rank killed by a signal, else one
+    // that refused its input (exit 2), else another failure; a rank that only lost its peers
+    // (kPeerLostExitCode) or that the launcher terminated comes last.
+    int exitCode = 0;      // its exit code (1 for a signal or a lost peer); 0 when all succeeded
     std::string failure;   // e.g. "rank 1 (pid 123) was killed by signal 9 (Killed)"; empty on success
 };
 LaunchResult launchLocalWorkers(int nproc, int graceSeconds);

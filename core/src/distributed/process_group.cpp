@@ -5,6 +5,8 @@
 
 #include <torch/torch.h>
 
+#include <cstdlib>
+
 #include "headroom/error.h"
 
 // CMake found c10d's and gloo's headers; LibTorch's own definitions say what it was built with.
@@ -16,6 +18,10 @@
 #if defined(USE_C10D_NCCL) && __has_include(<nccl.h>)
 #define HEADROOM_HAVE_NCCL 1
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#if __has_include(<c10/cuda/CUDAFunctions.h>)
+#define HEADROOM_HAVE_CUDA_SET_DEVICE 1
+#include <c10/cuda/CUDAFunctions.h>
+#endif
 #endif
 #endif
 
@@ -121,7 +127,7 @@ struct DistributedContext::Impl {
             work->wait();
         } catch (const std::exception &e) {
             const c10::Error *c10 = dynamic_cast<const c10::Error *>(&e);
-            throw runtimeFailure("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) + ": the " +
+            throw PeerLost("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) + ": the " +
                                  what + " failed: " + peer() + " ended or did not answer within training.ddp_timeout (" +
                                  std::to_string(timeout.count()) + " s) [" + backend + ": " +
                                  (c10 ? c10->what_without_backtrace() : e.what()) + "]");
@@ -139,6 +145,16 @@ std::unique_ptr<DistributedContext> DistributedContext::connect(const Distribute
         impl->store = rendezvousStore(env, timeout);
         if (cuda) {
 #ifdef HEADROOM_HAVE_NCCL
+            // LibTorch enforces nccl->timeout only in blocking-wait mode (1.13 reads
+            // NCCL_BLOCKING_WAIT, 2.x TORCH_NCCL_BLOCKING_WAIT); without it a lost rank hangs the
+            // others. A value the user set stays.
+            ::setenv("NCCL_BLOCKING_WAIT", "1", 0);
+            ::setenv("TORCH_NCCL_BLOCKING_WAIT", "1", 0);
+#ifdef HEADROOM_HAVE_CUDA_SET_DEVICE
+            // NCCL's communicator and LibTorch's current-device guesses (barrier, streams) then use
+            // this rank's GPU rather than all ranks' cuda:0.
+            c10::cuda::set_device(c10::DeviceIndex(env.localRank));
+#endif
             auto nccl = c10d::ProcessGroupNCCL::Options::create();
             nccl->timeout = timeout;
             impl->group = std::make_unique<GroupCollectives<c10d::ProcessGroupNCCL>>(
@@ -159,7 +175,7 @@ std::unique_ptr<DistributedContext> DistributedContext::connect(const Distribute
         throw;
     } catch (const std::exception &e) {
         const c10::Error *c10 = dynamic_cast<const c10::Error *>(&e);
-        throw runtimeFailure("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) +
+        throw PeerLost("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) +
                              ": rendezvous at " + where + " failed within training.ddp_timeout (" +
                              std::to_string(timeout.count()) + " s): " + (c10 ? c10->what_without_backtrace() : e.what()));
     }
