@@ -1,9 +1,21 @@
 // headroom-cli: parses the command line and maps every failure to interfaces.md's exit codes
 // (2 invalid input, 1 runtime failure) with one "error: " line on stderr.
-#include <iostream>
+#include <cstdio>
+#include <string>
 
 #include "cli_context.h"
 #include "headroom/error.h"
+
+namespace {
+
+// One write per line, so the lines of several worker processes (train --nproc) never interleave.
+void printError(const std::string &message) {
+    const std::string line = "error: " + message + "\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    std::fflush(stderr);
+}
+
+} // namespace
 
 int main(int argc, char **argv) {
     using namespace headroom;
@@ -35,25 +47,25 @@ int main(int argc, char **argv) {
     } catch (const CLI::RequiredError &e) {
         // CLI11 reports a missing subcommand before an unknown one; name the unknown word instead.
         if (argc > 1 && argv[1][0] != '-' && !app.get_subcommands().size()) {
-            std::cerr << "error: unknown subcommand '" << argv[1] << "' (see --help for the list)" << std::endl;
+            printError("unknown subcommand '" + std::string(argv[1]) + "' (see --help for the list)");
             return 2;
         }
-        std::cerr << "error: " << e.what() << " (see --help)" << std::endl;
+        printError(std::string(e.what()) + " (see --help)");
         return 2;
     } catch (const CLI::ParseError &e) {
-        std::cerr << "error: " << e.what() << " (see --help)" << std::endl;
+        printError(std::string(e.what()) + " (see --help)");
         return 2;
     } catch (const Error &e) {
-        std::cerr << "error: " << e.what() << std::endl;
+        printError(std::string(e.what()));
         return e.exitCode();
     } catch (const std::bad_alloc &) {
-        std::cerr << "error: out of memory" << std::endl;
+        printError("out of memory");
         return 1;
     } catch (const c10::Error &e) {
-        std::cerr << "error: " << e.what_without_backtrace() << std::endl;
+        printError(std::string(e.what_without_backtrace()));
         return 1;
     } catch (const std::exception &e) {
-        std::cerr << "error: " << e.what() << std::endl;
+        printError(std::string(e.what()));
         return 1;
     }
 }
