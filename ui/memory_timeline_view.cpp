@@ -38,6 +38,7 @@ MemoryTimelineView::MemoryTimelineView(QWidget *parent)
     m_plot->setMinimumSize(320, 200);
     m_plot->yAxis->setLabel(tr("MiB in use"));
     m_plot->xAxis->setTickLabelRotation(60);
+    m_plot->xAxis->grid()->setZeroLinePen(Qt::NoPen);   // x = 0 is the first bar, not an origin
     auto *bars = new QCPBars(m_plot->xAxis, m_plot->yAxis);
     bars->setWidth(0.7);
     bars->setPen(Qt::NoPen);
@@ -88,6 +89,11 @@ void MemoryTimelineView::showTimeline(const MemoryTimelineData &timeline)
     peak->setPen(QPen(QColor(0xa3, 0x20, 0x1a), 2));
     peak->start->setCoords(pointX(timeline, timeline.peakAfter), timeline.peakBytes / kMiB);
     peak->end->setCoords(pointX(timeline, timeline.peakReachedBy), timeline.peakBytes / kMiB);
+    auto *peakText = new QCPItemText(m_plot);
+    peakText->setText(tr("peak %1").arg(formatBytes(timeline.peakBytes)));
+    peakText->setColor(peak->pen().color());
+    peakText->setPositionAlignment(Qt::AlignHCenter | Qt::AlignBottom);
+    peakText->position->setCoords((peak->start->coords().x() + peak->end->coords().x()) / 2, timeline.peakBytes / kMiB);
 
     const QString after = timeline.peakAfter.isEmpty() ? tr("the step's start") : timeline.peakAfter;
     m_peak->setText(tr("Step %1: peak %2 between \"%3\" and \"%4\"; fixed (weights, adapters, gradients, optimizer) %5 "
