@@ -100,8 +100,21 @@ void saveAdapter(const CausalLM &model, const std::string &dirName, const Adapte
         writer.finish();
         writeText(staging / "adapter_config.json", peftAdapterConfig(*lora, card.baseModel).dump(2) + "\n");
         writeText(staging / "README.md", modelCard(*lora, card));
-        fs::remove_all(dir);
-        fs::rename(staging, dir);
+        // A folder cannot be replaced in one rename: the previous adapter moves aside first and is
+        // removed only once the new one is in place, so a crash never leaves neither.
+        const fs::path previous = dir.string() + ".old-" + std::to_string(::getpid());
+        const bool hadPrevious = fs::exists(dir);
+        if (hadPrevious)
+            fs::rename(dir, previous);
+        try {
+            fs::rename(staging, dir);
+        } catch (const fs::filesystem_error &) {
+            if (hadPrevious)
+                fs::rename(previous, dir, ec);
+            throw;
+        }
+        if (hadPrevious)
+            fs::remove_all(previous, ec);
     } catch (const fs::filesystem_error &e) {
         fs::remove_all(staging, ec);
         throw runtimeFailure(dir.string() + ": cannot write the adapter (" + e.code().message() + ")");
