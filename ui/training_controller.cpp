@@ -62,10 +62,9 @@ private:
         const headroom::MemoryBreakdown &m = event.memory;
         timeline.fixed = {m.weights, m.adapters, m.gradients, m.optimizer};
         timeline.peakBytes = m.peak;
-        const headroom::MemoryTimelinePoint *peak = headroom::timelinePeak(event.timeline);
-        if (peak != &event.timeline.front())
-            timeline.peakAfter = QString::fromStdString((peak - 1)->event);
-        timeline.peakReachedBy = QString::fromStdString(peak->event);
+        const headroom::TimelinePeak peak = headroom::timelinePeak(event.timeline);
+        timeline.peakAfter = QString::fromStdString(peak.after);
+        timeline.peakReachedBy = QString::fromStdString(peak.reachedBy);
         for (const headroom::MemoryTimelinePoint &point : event.timeline)
             timeline.points.push_back({QString::fromStdString(point.event), point.allocated, point.peak});
         return timeline;

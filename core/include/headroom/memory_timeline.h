@@ -44,7 +44,11 @@ private:
 // True while a recording is active (the model registers its backward hooks only then).
 bool memoryTimelineActive();
 void markMemory(const std::string &event);
-// The point where the step's peak was first reached (the last point when none reached it exactly).
-const MemoryTimelinePoint *timelinePeak(const std::vector<MemoryTimelinePoint> &points);
+// Where the step's peak fell: between point `after` (empty when it is the first point) and point
+// `reachedBy`, the first point whose running peak equals the step's. Both empty without points.
+struct TimelinePeak {
+    std::string after, reachedBy;
+};
+TimelinePeak timelinePeak(const std::vector<MemoryTimelinePoint> &points);
 
 } // namespace headroom

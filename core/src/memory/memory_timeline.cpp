@@ -42,14 +42,14 @@ void markMemory(const std::string &event) {
         recording->mark(event);
 }
 
-const MemoryTimelinePoint *timelinePeak(const std::vector<MemoryTimelinePoint> &points) {
+TimelinePeak timelinePeak(const std::vector<MemoryTimelinePoint> &points) {
     if (points.empty())
-        return nullptr;
+        return {};
     const int64_t peak = points.back().peak;
-    for (const auto &p : points)
-        if (p.peak >= peak)
-            return &p;
-    return &points.back();
+    size_t i = 0;
+    while (i + 1 < points.size() && points[i].peak < peak)
+        ++i;
+    return {i > 0 ? points[i - 1].event : "", points[i].event};
 }
 
 } // namespace headroom

@@ -533,15 +533,14 @@ private:
         nlohmann::json points = nlohmann::json::array();
         for (const auto &p : event.timeline)
             points.push_back(p.toJson());
-        const auto *peak = timelinePeak(event.timeline);
-        const std::string after = peak && peak != &event.timeline.front() ? (peak - 1)->event : "";
+        const auto peak = timelinePeak(event.timeline);
         const auto &m = event.memory;
         writeJsonAtomically(m_outputDir / "memory_timeline.json",
                             {{"step", event.step},
                              {"fixed", {{"weights", m.weights}, {"adapters", m.adapters}, {"gradients", m.gradients},
                                         {"optimizer", m.optimizer}}},
                              // The peak fell between point `after` and point `reached_by`.
-                             {"peak", {{"bytes", m.peak}, {"after", after}, {"reached_by", peak ? peak->event : ""}}},
+                             {"peak", {{"bytes", m.peak}, {"after", peak.after}, {"reached_by", peak.reachedBy}}},
                              {"points", points}});
     }
 

@@ -63,13 +63,14 @@ void ConsoleProgressSink::onStep(const StepEvent &e) {
                      formatBytes(e.memory.peak).c_str(), duration(e.etaSeconds).c_str(),
                      e.skipped ? "  (skipped: inf/NaN gradients)" : "");
     }
-    if (const auto *peak = timelinePeak(e.timeline)) {
+    if (!e.timeline.empty()) {
         endBar();
-        const std::string after = peak != &e.timeline.front() ? (peak - 1)->event : "step start";
+        const auto peak = timelinePeak(e.timeline);
+        const std::string after = peak.after.empty() ? "step start" : peak.after;
         std::fprintf(m_stream, "memory timeline of step %lld (%zu points) in memory_timeline.json: peak %s between "
                                "\"%s\" and \"%s\"\n",
                      (long long)e.step, e.timeline.size(), formatBytes(e.memory.peak).c_str(), after.c_str(),
-                     peak->event.c_str());
+                     peak.reachedBy.c_str());
     }
     std::fflush(m_stream);
 }
