@@ -223,7 +223,7 @@ void gemvCase(std::mt19937 &rng, bool fp4, int64_t rows, int64_t cols, bool doub
 
 // Steps of hr_adamw8bit_step against the reference on the same inputs; the states live in memory
 // from `allocate` (cudaMalloc or the paged allocator).
-void adamwCase(std::mt19937 &rng, int64_t n, hr_dtype d, int steps, double weightDecay, bool paged) {
+void adamwCase(std::mt19937 &rng, int64_t n, hr_dtype d, int steps, double weightDecay, bool paged, double lr = -1) {
     std::normal_distribution<float> normal(0.0f, 1.0f);
     std::vector<float> param(n);
     for (auto &p : param)
@@ -233,6 +233,8 @@ void adamwCase(std::mt19937 &rng, int64_t n, hr_dtype d, int steps, double weigh
                               std::vector<float>(blocks, 0.0f)};
     ref::AdamWSettings settings;
     settings.weightDecay = weightDecay;
+    if (lr >= 0)
+        settings.lr = lr;
 
     const size_t stateBytes = 2 * n + 2 * blocks * sizeof(float);
     void *stateMemory = nullptr;
@@ -280,9 +282,9 @@ void adamwCase(std::mt19937 &rng, int64_t n, hr_dtype d, int steps, double weigh
                                        dtypeSize(d)) != 0;
     }
     char what[256];
-    std::snprintf(what, sizeof what, "adamw8bit %d steps, %lld %s parameters, weight decay %g%s: bit-exact "
-                  "(absmax %s, %lld code and %lld parameter mismatches)", steps, (long long)n, dtypeName(d), weightDecay,
-                  paged ? ", paged states" : "", absmaxSame ? "equal" : "DIFFER", (long long)codeMismatches,
+    std::snprintf(what, sizeof what, "adamw8bit %d steps, %lld %s parameters, lr %g, weight decay %g%s: bit-exact "
+                  "(absmax %s, %lld code and %lld parameter mismatches)", steps, (long long)n, dtypeName(d), settings.lr,
+                  weightDecay, paged ? ", paged states" : "", absmaxSame ? "equal" : "DIFFER", (long long)codeMismatches,
                   (long long)paramMismatches);
     check(absmaxSame && codeMismatches == 0 && paramMismatches == 0, what);
 }
@@ -327,6 +329,7 @@ void kernelChecks() {
 
     adamwCase(rng, 256 * 40 + 77, HR_FLOAT32, 3, 0.0, false);
     adamwCase(rng, 256 * 40 + 77, HR_FLOAT32, 3, 0.01, false);
+    adamwCase(rng, 256 * 7 + 3, HR_BFLOAT16, 2, 0.01, false, 0.0);  // a warmup's first step: moments move, p stays
     adamwCase(rng, 256 * 9 + 1, HR_BFLOAT16, 2, 0.01, false);
     adamwCase(rng, 256 * 9, HR_FLOAT16, 2, 0.0, false);
     adamwCase(rng, 256 * 64 + 13, HR_FLOAT32, 3, 0.01, true);

@@ -64,7 +64,7 @@ cudaError_t hr_gemv4(const hr_quant4 *q, int64_t rows, int64_t cols, hr_dtype dt
 // index, NaN (an all-zero block) to 0. param/grad: n elements of param_dtype (a bfloat16 or float16
 // parameter is updated in float32 and rounded once). Maps: 256 float32 each, on the device.
 typedef struct {
-    double lr, beta1, beta2, eps, weight_decay;
+    double lr, beta1, beta2, eps, weight_decay;  // lr >= 0 (0 during a warmup's first step)
     int64_t step;  // 1 for the first update
 } hr_adamw_params;
 

@@ -122,7 +122,7 @@ extern "C" cudaError_t hr_adamw8bit_step(hr_dtype param_dtype, void *param, cons
                                          const hr_adamw_params *params, cudaStream_t stream) {
     if (!hr::validDtype(param_dtype) || param == nullptr || grad == nullptr || n <= 0 || m_codes == nullptr ||
         m_absmax == nullptr || v_codes == nullptr || v_absmax == nullptr || signed_map == nullptr ||
-        unsigned_map == nullptr || params == nullptr || params->step < 1 || !(params->lr > 0))
+        unsigned_map == nullptr || params == nullptr || params->step < 1 || !(params->lr >= 0))
         return cudaErrorInvalidValue;
     const hr::Scalars s = hr::scalarsOf(*params);
     switch (param_dtype) {
