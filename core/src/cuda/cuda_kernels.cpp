@@ -1,19 +1,34 @@
 // The LibTorch side of the CUDA kernels: tensor checks, raw pointers, the current stream, cached
-// dynamic maps, and managed memory wrapped as tensors.
-#ifdef HEADROOM_WITH_CUDA_KERNELS
+// dynamic maps, and managed memory wrapped as tensors. In a CUDA build without the kernels only
+// kernelsEnabled() (false) is ever called; the rest then only satisfies the linker.
+#ifdef HEADROOM_WITH_CUDA
 
 #include "cuda/cuda_kernels.h"
 
+#include "headroom/error.h"
+
+#ifdef HEADROOM_WITH_CUDA_KERNELS
+
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
-#include "headroom/error.h"
 #include "headroom_kernels.h"
 
 namespace headroom::cuda {
+
+bool kernelsEnabled() {
+    static const bool enabled = [] {
+        const char *setting = std::getenv("HEADROOM_CUDA_KERNELS");
+        return !(setting && std::strcmp(setting, "0") == 0);
+    }();
+    return enabled;
+}
+
 namespace {
 
 void check(cudaError_t e, const char *what) {
@@ -167,4 +182,27 @@ void prefetchToDevice(const torch::Tensor &paged) {
 
 } // namespace headroom::cuda
 
+#else // CUDA without the kernels
+
+namespace headroom::cuda {
+
+bool kernelsEnabled() { return false; }
+
+namespace {
+[[noreturn]] void notBuilt() { throw runtimeFailure("this build has no Headroom CUDA kernels"); }
+} // namespace
+
+void dequantize4Into(const Quant4Tensor &, torch::Tensor &) { notBuilt(); }
+bool gemv4Applies(const Quant4Tensor &, const torch::Tensor &) { return false; }
+torch::Tensor gemv4(const Quant4Tensor &, const torch::Tensor &) { notBuilt(); }
+bool adamw8bitStep(torch::Tensor &, const torch::Tensor &, Blockwise8 &, Blockwise8 &, double, int64_t,
+                   const OptimizerSettings &) {
+    return false;
+}
+std::optional<Blockwise8> pagedBlockwise8(int64_t, bool, int64_t, torch::Device) { return std::nullopt; }
+void prefetchToDevice(const torch::Tensor &) { notBuilt(); }
+
+} // namespace headroom::cuda
+
 #endif // HEADROOM_WITH_CUDA_KERNELS
+#endif // HEADROOM_WITH_CUDA

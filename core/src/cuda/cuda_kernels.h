@@ -1,8 +1,11 @@
-// Routes CUDA tensors to Headroom's kernels (kernels/include/headroom_kernels.h). Compiled only
-// where LibTorch has CUDA and the kernels are built (HEADROOM_WITH_CUDA_KERNELS, set by
-// core/CMakeLists.txt); callers guard their calls with the same macro, so a CPU build never sees
-// these. Every function works on the tensors' device and its current stream, and throws
-// headroom::Error (RuntimeFailure) with CUDA's message when a kernel fails.
+// Routes CUDA tensors to Headroom's kernels (kernels/include/headroom_kernels.h). Declared and
+// called wherever LibTorch has CUDA (HEADROOM_WITH_CUDA); the kernels are linked only where they
+// were built (HEADROOM_WITH_CUDA_KERNELS, which core/CMakeLists.txt gives to cuda_kernels.cpp alone,
+// so a build with and without them recompiles one file). Callers ask kernelsEnabled() first: false
+// without the kernels, or with HEADROOM_CUDA_KERNELS=0 in the environment (to compare the kernels
+// against LibTorch's operations, or to rule them out); the other functions are then never called.
+// Every function works on the tensors' device and its current stream, and throws headroom::Error
+// (RuntimeFailure) with CUDA's message when a kernel fails.
 #pragma once
 
 #include <optional>
@@ -13,6 +16,9 @@
 #include "headroom/quantization.h"
 
 namespace headroom::cuda {
+
+// True when CUDA tensors go to the kernels below (read once per process).
+bool kernelsEnabled();
 
 // dequantize4Into for a CUDA Quant4Tensor: out is contiguous, q.numel() elements of float32,
 // bfloat16 or float16 on q's device (checked by the caller).

@@ -43,9 +43,9 @@ torch::Tensor linearForward(const torch::Tensor &x, const torch::Tensor &weight,
 torch::Tensor Linear::operator()(const torch::Tensor &x, bool training) const {
     torch::Tensor y;
     if (m_quantized) {
-#ifdef HEADROOM_WITH_CUDA_KERNELS
+#ifdef HEADROOM_WITH_CUDA
         // One row on CUDA (token-by-token generation): the 4-bit gemv reads the weight once.
-        if (!x.requires_grad() && cuda::gemv4Applies(*m_quantized, x))
+        if (!x.requires_grad() && cuda::kernelsEnabled() && cuda::gemv4Applies(*m_quantized, x))
             y = cuda::gemv4(*m_quantized, x);
         else
 #endif

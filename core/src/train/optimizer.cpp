@@ -118,11 +118,11 @@ public:
             if (!g.defined())
                 continue;
             auto &st = m_states[i];
-#ifdef HEADROOM_WITH_CUDA_KERNELS
+#ifdef HEADROOM_WITH_CUDA
             if (st.paged)
                 for (const auto *t : {&st.m8.codes, &st.m8.absmax, &st.v8.codes, &st.v8.absmax})
                     cuda::prefetchToDevice(*t);
-            if (st.quantized && cuda::adamw8bitStep(p, g, st.m8, st.v8, lr, m_steps, m_settings))
+            if (st.quantized && cuda::kernelsEnabled() && cuda::adamw8bitStep(p, g, st.m8, st.v8, lr, m_steps, m_settings))
                 continue;
 #endif
             auto m = st.quantized ? dequantizeBlockwise8(st.m8) : st.m;
@@ -139,6 +139,14 @@ public:
         int64_t bytes = 0;
         for (const auto &st : m_states)
             bytes += st.quantized ? 2 * (st.m8.codes.numel() + st.m8.absmax.numel() * 4) : 2 * st.m.numel() * 4;
+        return bytes;
+    }
+
+    int64_t pagedStateBytes() const override {
+        int64_t bytes = 0;
+        for (const auto &st : m_states)
+            if (st.paged)
+                bytes += 2 * (st.m8.codes.numel() + st.m8.absmax.numel() * 4);
         return bytes;
     }
 
@@ -185,11 +193,11 @@ private:
     };
 
     // Zeroed states in managed memory for a CUDA parameter. False, leaving st as it is, off CUDA,
-    // in builds without the CUDA kernels, or when the card has less free memory than they need (they
+    // without the CUDA kernels (not built, or switched off: cuda_kernels.h), or when the card has less free memory than they need (they
     // are then allocated as usual, where the caching allocator's reserve may still hold them).
     static bool pagedStates(const torch::Tensor &p, State &st) {
-#ifdef HEADROOM_WITH_CUDA_KERNELS
-        if (!p.is_cuda())
+#ifdef HEADROOM_WITH_CUDA
+        if (!p.is_cuda() || !cuda::kernelsEnabled())
             return false;
         auto m = cuda::pagedBlockwise8(p.numel(), true, kBlocksize, p.device());
         auto v = m ? cuda::pagedBlockwise8(p.numel(), false, kBlocksize, p.device()) : std::nullopt;
@@ -235,14 +243,13 @@ std::unique_ptr<Optimizer> Optimizer::create(const std::string &name, std::vecto
     if (name == "adamw_8bit")
         return std::make_unique<AdamW8bit>(name, std::move(parameters), settings, false);
     if (name == "paged_adamw_8bit") {
-#ifdef HEADROOM_WITH_CUDA_KERNELS
         const bool onCuda = !parameters.empty() && parameters.front().tensor.is_cuda();
         if (notice && !onCuda)
             *notice = "paged_adamw_8bit: states are paged only on CUDA; running it as adamw_8bit";
-#else
-        if (notice)
-            *notice = "paged_adamw_8bit: paging states to host memory needs a CUDA build with Headroom's kernels; "
-                      "running it as adamw_8bit";
+#ifdef HEADROOM_WITH_CUDA
+        else if (notice && !cuda::kernelsEnabled())
+            *notice = "paged_adamw_8bit: paging states to host memory needs Headroom's CUDA kernels (not built, or "
+                      "HEADROOM_CUDA_KERNELS=0); running it as adamw_8bit";
 #endif
         return std::make_unique<AdamW8bit>(name, std::move(parameters), settings, true);
     }
