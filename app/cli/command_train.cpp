@@ -157,8 +157,8 @@ void addTrainCommand(CLI::App &app, CliContext &ctx) {
         if (!env && (args.nproc > 1 || (args.nproc == 1 && distributedSupported()))) {
             if (!distributedSupported())
                 throw invalidInput("--nproc " + std::to_string(args.nproc) +
-                                   ": this build has no multi-process training (LibTorch's c10d headers or gloo were "
-                                   "missing when it was built; on Debian install libgloo-dev and rebuild)");
+                                   ": this build has no multi-process training (neither gloo's headers nor, with CUDA, "
+                                   "nccl.h were found when it was built; on Debian install libgloo-dev and rebuild)");
             if (resolveDevice(config.device).is_cuda() && args.nproc > cudaDeviceCount())
                 throw invalidInput("--nproc " + std::to_string(args.nproc) + ": one process per GPU, and this machine has " +
                                    std::to_string(cudaDeviceCount()) + " CUDA devices (use --nproc " +

@@ -31,10 +31,10 @@ class Tensor;
 
 namespace headroom {
 
-// True when this build has c10d with Gloo (HEADROOM_WITH_DISTRIBUTED); without it, a world size
-// above 1 is refused with an error saying so.
+// True when this build has c10d with a process group: Gloo (CPU) and/or NCCL (CUDA); without one,
+// a world size above 1 is refused with an error saying so.
 bool distributedSupported();
-// True when this build also has NCCL (a CUDA LibTorch with c10d's NCCL process group).
+// True when this build has NCCL (a CUDA LibTorch with c10d's NCCL process group).
 bool ncclSupported();
 // CUDA devices visible to this process (0 without CUDA): what "GPUs: N" can offer.
 int cudaDeviceCount();

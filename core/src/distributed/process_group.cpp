@@ -1,6 +1,6 @@
 // DistributedContext on c10d: a TCPStore for the rendezvous and a Gloo (CPU) or NCCL (CUDA)
-// process group for the collectives. Without HEADROOM_WITH_DISTRIBUTED (c10d or gloo headers
-// missing at build time) connect() refuses with an error saying so.
+// process group for the collectives. Without either process group (their headers missing at build
+// time) connect() refuses with an error saying so.
 #include "headroom/distributed.h"
 
 #include <torch/torch.h>
@@ -9,19 +9,22 @@
 
 #include "headroom/error.h"
 
-// CMake found c10d's and gloo's headers; LibTorch's own definitions say what it was built with.
-#if defined(HEADROOM_WITH_DISTRIBUTED) && defined(USE_C10D_GLOO)
+// CMake found c10d's headers, and gloo's and/or NCCL's (core/CMakeLists.txt); LibTorch's own
+// definitions say which process groups it was built with.
+#ifdef HEADROOM_WITH_DISTRIBUTED
+#if defined(HEADROOM_WITH_GLOO) && defined(USE_C10D_GLOO)
+#define HEADROOM_HAVE_GLOO 1
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
+#if defined(HEADROOM_WITH_NCCL) && defined(USE_C10D_NCCL)
+#define HEADROOM_HAVE_NCCL 1
+#include <c10/cuda/CUDAFunctions.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+#if defined(HEADROOM_HAVE_GLOO) || defined(HEADROOM_HAVE_NCCL)
 #define HEADROOM_HAVE_C10D 1
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-#if defined(USE_C10D_NCCL) && __has_include(<nccl.h>)
-#define HEADROOM_HAVE_NCCL 1
-#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
-#if __has_include(<c10/cuda/CUDAFunctions.h>)
-#define HEADROOM_HAVE_CUDA_SET_DEVICE 1
-#include <c10/cuda/CUDAFunctions.h>
-#endif
 #endif
 #endif
 
@@ -99,6 +102,7 @@ c10::intrusive_ptr<c10d::Store> rendezvousStore(const DistributedEnv &env, std::
     return c10::make_intrusive<c10d::PrefixStore>("/worker/attempt_" + std::string(attempt ? attempt : "0"), store);
 }
 
+#ifdef HEADROOM_HAVE_GLOO
 std::shared_ptr<gloo::transport::Device> glooDevice(const DistributedEnv &env) {
     if (const char *name = std::getenv("GLOO_SOCKET_IFNAME"); name && *name)
         return c10d::ProcessGroupGloo::createDeviceForInterface(name);
@@ -106,6 +110,7 @@ std::shared_ptr<gloo::transport::Device> glooDevice(const DistributedEnv &env) {
         return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
     return c10d::ProcessGroupGloo::createDefaultDevice();
 }
+#endif
 
 } // namespace
 
@@ -150,11 +155,9 @@ std::unique_ptr<DistributedContext> DistributedContext::connect(const Distribute
             // others. A value the user set stays.
             ::setenv("NCCL_BLOCKING_WAIT", "1", 0);
             ::setenv("TORCH_NCCL_BLOCKING_WAIT", "1", 0);
-#ifdef HEADROOM_HAVE_CUDA_SET_DEVICE
             // NCCL's communicator and LibTorch's current-device guesses (barrier, streams) then use
             // this rank's GPU rather than all ranks' cuda:0.
             c10::cuda::set_device(c10::DeviceIndex(env.localRank));
-#endif
             auto nccl = c10d::ProcessGroupNCCL::Options::create();
             nccl->timeout = timeout;
             impl->group = std::make_unique<GroupCollectives<c10d::ProcessGroupNCCL>>(
@@ -166,10 +169,15 @@ std::unique_ptr<DistributedContext> DistributedContext::connect(const Distribute
                                "with USE_C10D_NCCL and nccl.h at build time); train on --device cpu with Gloo");
 #endif
         } else {
+#ifdef HEADROOM_HAVE_GLOO
             auto gloo = c10d::ProcessGroupGloo::Options::create(timeout);
             gloo->devices.push_back(glooDevice(env));
             impl->group = std::make_unique<GroupCollectives<c10d::ProcessGroupGloo>>(
                 c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.worldSize, gloo));
+#else
+            throw invalidInput("multi-process training on the CPU needs Gloo, and this build has none (gloo's "
+                               "headers were missing at build time); train on --device cuda with NCCL");
+#endif
         }
     } catch (const Error &) {
         throw;
@@ -256,7 +264,7 @@ void DistributedContext::requireSame(int64_t value, const std::string &what) {
                            "): every rank must read the same config, model and dataset");
 }
 
-#else  // no c10d/gloo in this build
+#else  // no process group in this build
 
 struct DistributedContext::Impl {};
 
@@ -264,8 +272,8 @@ struct DistributedContext::Impl {};
 
 std::unique_ptr<DistributedContext> DistributedContext::connect(const DistributedEnv &env, bool, std::chrono::seconds) {
     throw invalidInput("WORLD_SIZE=" + std::to_string(env.worldSize) +
-                       ": this build has no multi-process training (LibTorch's c10d headers or gloo were missing "
-                       "when it was built; on Debian install libgloo-dev and rebuild)");
+                       ": this build has no multi-process training (neither gloo's headers nor, with CUDA, nccl.h were "
+                       "found when it was built; on Debian install libgloo-dev and rebuild)");
 }
 
 DistributedContext::DistributedContext(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
