@@ -273,7 +273,10 @@ void addEstimateCommand(CLI::App &app, CliContext &ctx) {
         if (s.gpus > 1)
             notes.push_back("memory is per GPU: each of the " + std::to_string(s.gpus) + " replicas holds all of it");
         if (s.optimizer == "paged_adamw_8bit")
-            notes.push_back("paged_adamw_8bit runs as adamw_8bit (no paging to host memory yet)");
+            notes.push_back(s.device == "cuda"
+                                ? "paged_adamw_8bit: the 8-bit states of tensors of 1e5+ elements live in managed memory "
+                                  "that can page out to host memory (counted under optimizer)"
+                                : "paged_adamw_8bit pages only on CUDA; here it runs as adamw_8bit");
 
         const MemoryEstimate e = estimateMemory(modelConfig, s);
         const bool fits = budget.bytes && e.total() <= *budget.bytes;

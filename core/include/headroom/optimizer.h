@@ -39,6 +39,9 @@ public:
     // One update from the parameters' .grad() with learning rate `lr`.
     virtual void step(double lr) = 0;
     virtual int64_t stateBytes() const = 0;
+    // The part of stateBytes() in paged (CUDA managed) memory, which the device allocator's
+    // statistics do not see (paged_adamw_8bit on CUDA).
+    virtual int64_t pagedStateBytes() const { return 0; }
     int64_t steps() const { return m_steps; }
 
     // State for checkpoints: tensors under "<parameter name>.<state>" plus a JSON header.

@@ -5,13 +5,32 @@
 #ifdef HEADROOM_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <cuda_runtime_api.h>
+
+#include <mutex>
+#include <set>
 #endif
 
 namespace headroom {
 
 #ifdef HEADROOM_WITH_CUDA
 
+namespace {
+
+// LibTorch sets its caching allocator up for a device with the first tensor made there; until then
+// its statistics and memory fraction throw ("Allocator not initialized"). A budget is applied, and
+// statistics may be read, before the model is loaded.
+void ensureAllocator(const torch::Device &device) {
+    static std::mutex mutex;
+    static std::set<int> ready;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (ready.insert(device.index()).second)
+        (void)torch::empty({0}, torch::TensorOptions().device(device));
+}
+
+} // namespace
+
 AllocatorStats cudaAllocatorStats(const torch::Device &device) {
+    ensureAllocator(device);
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
     // StatType::AGGREGATE is entry 0 (the enum moved to c10::CachingDeviceAllocator in LibTorch 2.x).
     constexpr size_t aggregate = 0;
@@ -22,7 +41,10 @@ AllocatorStats cudaAllocatorStats(const torch::Device &device) {
     return out;
 }
 
-void resetCudaPeak(const torch::Device &device) { c10::cuda::CUDACachingAllocator::resetPeakStats(device.index()); }
+void resetCudaPeak(const torch::Device &device) {
+    ensureAllocator(device);
+    c10::cuda::CUDACachingAllocator::resetPeakStats(device.index());
+}
 
 void releaseCudaCache(const torch::Device &) { c10::cuda::CUDACachingAllocator::emptyCache(); }
 
@@ -43,6 +65,7 @@ int64_t cudaFreeMemory(const torch::Device &device) {
 void setCudaMemoryBudget(const torch::Device &device, int64_t bytes) {
     const int64_t total = cudaTotalMemory(device);
     const double fraction = bytes > 0 && bytes < total ? double(bytes) / double(total) : 1.0;
+    ensureAllocator(device);
     c10::cuda::CUDACachingAllocator::setMemoryFraction(fraction, device.index());
 }
 

@@ -88,17 +88,17 @@ LossScaler::LossScaler(bool enabled, double initialScale, double growthFactor, d
 
 bool LossScaler::unscaleAndCheck(const std::vector<torch::Tensor> &parameters) const {
     torch::NoGradGuard noGrad;
-    bool finite = true;
+    // One flag per gradient, read back once: a read per tensor would wait for the device each time.
+    std::vector<torch::Tensor> finite;
     for (const auto &p : parameters) {
         auto grad = p.grad();
         if (!grad.defined())
             continue;
         if (m_enabled)
             grad.mul_(1.0 / m_scale);
-        if (finite && !torch::isfinite(grad).all().item<bool>())
-            finite = false;
+        finite.push_back(torch::isfinite(grad).all());
     }
-    return finite;
+    return finite.empty() || torch::stack(finite).all().item<bool>();
 }
 
 void LossScaler::update(bool foundInf) {

@@ -305,7 +305,9 @@ private:
         m.allocated = stats.allocated;
         m.reserved = stats.reserved;
         m.peak = stats.peak;
-        m.activations = std::max<int64_t>(0, m.peak - m.weights - m.adapters - m.gradients - m.optimizer);
+        // Paged optimizer states live outside the allocator whose peak this is.
+        const int64_t optimizerInPeak = m.optimizer - m_optimizer->pagedStateBytes();
+        m.activations = std::max<int64_t>(0, m.peak - m.weights - m.adapters - m.gradients - optimizerInPeak);
         m.other = m_device.is_cpu() ? std::max<int64_t>(0, processResidentBytes() - m.reserved - mallocRetainedBytes())
                                     : std::max<int64_t>(0, m.reserved - m.allocated);
         return m;
@@ -365,10 +367,12 @@ private:
         double norm = 0;
         if (finite) {
             torch::NoGradGuard noGrad;
+            std::vector<torch::Tensor> squares;  // read back once, not once per tensor
             for (const auto &p : m_parameters)
                 if (p.grad().defined())
-                    norm += p.grad().pow(2).sum().item<double>();
-            norm = std::sqrt(norm);
+                    squares.push_back(p.grad().pow(2).sum().to(torch::kFloat64));
+            if (!squares.empty())
+                norm = std::sqrt(torch::stack(squares).sum().item<double>());
             // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when above it.
             if (t.maxGradNorm > 0 && norm > t.maxGradNorm)
                 for (const auto &p : m_parameters)
