@@ -15,8 +15,8 @@ import traceback
 import torch
 
 
-def sh(cmd, **kw):
-    done = subprocess.run(cmd, capture_output=True, text=True, **kw)
+def sh(cmd, timeout=120, **kw):
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {done.returncode}: {done.stderr[-2000:]}")
     return done
@@ -119,13 +119,9 @@ def peft_counts(cli, source):
         peft = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
                                                 task_type="CAUSAL_LM"))
         theirs = sum(p.numel() for p in peft.parameters() if p.requires_grad)
-        ours = None
-        try:
-            out = json.loads(sh([cli, "--json", "estimate", "--config", os.path.join(configs, name), "--r", "16",
-                                 "--targets", "q_proj,k_proj,v_proj,o_proj"]).stdout)
-            ours = out["trainable_params"]
-        except Exception:  # the estimate command may not exist in this build
-            pass
+        out = json.loads(sh([cli, "--json", "estimate", "--config", os.path.join(configs, name), "--r", "16",
+                             "--targets", "q_proj,k_proj,v_proj,o_proj"]).stdout)
+        ours = out["trainable_params"]
         rows.append((name[:-5], theirs, ours))
     return rows
 
@@ -143,50 +139,63 @@ def make_dataset(work, rows=64, words=1400):
     return path
 
 
-def our_training(cli, folder, dataset, work, steps, quantized, batch):
-    name = "qlora" if quantized else "lora-bf16"
+LORA_QKVO = {"r": 16, "lora_alpha": 32, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"], "lora_dropout": 0.05}
+# QLoRA's own recipe (Dettmers et al. 2023): r 64, alpha 16, every linear layer, paged 8-bit AdamW. Its
+# down_proj/gate/up adapters (64 x 8192) are above the 1e5-element paging threshold.
+LORA_QLORA = {"r": 64, "lora_alpha": 16, "lora_dropout": 0.05,
+              "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]}
+
+
+def our_training(cli, folder, dataset, work, steps, batch, name, quantized, lora, optim, checkpointing=True,
+                 kernels=True, timeout=240):
     out_dir = os.path.join(work, f"run-{name}")
     sh(["rm", "-rf", out_dir])
     config = {
         "model": folder, "device": "cuda",
         "dataset": {"path": dataset, "format": "text", "max_seq_length": 1024, "validation_split": 0},
         "quantization": {"load_in_4bit": quantized, "bnb_4bit_quant_type": "nf4", "bnb_4bit_use_double_quant": True},
-        "lora": {"r": 16, "lora_alpha": 32, "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"], "lora_dropout": 0.05},
+        "lora": lora,
         "training": {"output_dir": out_dir, "per_device_train_batch_size": batch, "gradient_accumulation_steps": 1,
-                     "gradient_checkpointing": True, "bf16": True, "optim": "adamw_torch" if not quantized else "paged_adamw_8bit",
-                     "learning_rate": 2e-4, "max_steps": steps, "warmup_ratio": 0, "save_strategy": "no", "logging_steps": 1},
+                     "gradient_checkpointing": checkpointing, "bf16": True, "optim": optim,
+                     "learning_rate": 2e-4, "lr_scheduler_type": "constant", "max_steps": steps, "warmup_ratio": 0,
+                     "save_strategy": "no", "logging_steps": 1},
     }
     path = os.path.join(work, f"{name}.json")
     with open(path, "w") as f:
         json.dump(config, f)
+    env = dict(os.environ, HEADROOM_CUDA_KERNELS="1" if kernels else "0")
     t0 = time.time()
-    result = json.loads(sh([cli, "--json", "train", path]).stdout)
+    done = sh([cli, "--json", "train", path], env=env, timeout=timeout)
     wall = time.time() - t0
+    with open(os.path.join(work, f"train-{name}.log"), "w") as f:
+        f.write(done.stderr)
     metrics = [json.loads(l) for l in open(os.path.join(out_dir, "metrics.jsonl")) if '"loss"' in l]
     steady = metrics[2:] if len(metrics) > 3 else metrics
     tps = sum(m["tokens"] for m in steady) / sum(m["tokens"] / m["tokens_per_s"] for m in steady)
     estimate = None
     try:
-        estimate = json.loads(sh([cli, "--json", "estimate", "--config", path, "--gpu", "h100-80g"]).stdout)
+        estimate = json.loads(sh([cli, "--json", "estimate", "--config", path, "--gpu", "h100-80g"], timeout=60).stdout)
     except Exception:
-        pass
-    return {"name": name, "result": result, "wall_s": wall, "tokens_per_s": tps, "memory": metrics[-1]["memory"],
-            "losses": [m["loss"] for m in metrics], "estimate": estimate}
+        traceback.print_exc()
+    notices = [l for l in done.stderr.splitlines() if l.startswith("warning:")]
+    return {"name": name, "wall_s": wall, "tokens_per_s": tps, "memory": max((m["memory"] for m in metrics),
+            key=lambda m: m["peak"]), "losses": [m["loss"] for m in metrics], "estimate": estimate, "notices": notices}
 
 
-def hf_training(folder, dataset, steps, batch):
-    """transformers + PEFT, bf16 LoRA on q/k/v/o, checkpointing, adamw_torch, same data and shape."""
+def hf_training(folder, dataset, steps, batch, attention):
+    """transformers + PEFT, bf16 LoRA on q/k/v/o, checkpointing, AdamW, constant lr, same data and shape."""
     from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(folder)
     tok.pad_token = tok.pad_token or tok.eos_token  # every text is longer than 1024 tokens: no padding happens
     texts = [json.loads(l)["text"] for l in open(dataset)]
-    model = load_hf(folder, torch.bfloat16, attn_implementation="sdpa").cuda()
+    model = load_hf(folder, torch.bfloat16, attn_implementation=attention).cuda()
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
     model.enable_input_require_grads()
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05,
-                                             target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM"))
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
+    model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **LORA_QKVO))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=2e-4)
+    torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
     times, losses = [], []
     for step in range(steps):
@@ -196,7 +205,7 @@ def hf_training(folder, dataset, steps, batch):
         t0 = time.time()
         out = model(**enc, labels=enc["input_ids"])
         out.loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         opt.zero_grad(set_to_none=True)
         torch.cuda.synchronize()
@@ -204,8 +213,11 @@ def hf_training(folder, dataset, steps, batch):
         losses.append(out.loss.item())
     steady = times[2:] if len(times) > 3 else times
     tokens = batch * 1024
-    return {"tokens_per_s": tokens * len(steady) / sum(steady), "peak": torch.cuda.max_memory_allocated(),
-            "losses": losses}
+    result = {"tokens_per_s": tokens * len(steady) / sum(steady), "peak": torch.cuda.max_memory_allocated(),
+              "losses": losses}
+    del model, opt, params
+    torch.cuda.empty_cache()
+    return result
 
 
 def gib(b):
@@ -217,9 +229,11 @@ def main():
     ap.add_argument("--cli", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--source", required=True)
-    ap.add_argument("--steps", type=int, default=12)
+    ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--report", required=True)
+    ap.add_argument("--deadline", type=float, default=0,
+                    help="epoch seconds by which the report must be written: sections that would start later are skipped")
     ap.add_argument("--kernels-log", help="output of the kernels' parity test and benchmark (gpu-check.sh)")
     ap.add_argument("--nccl-log", help="output of the NCCL process-group smoke test (gpu_check/nccl_smoke.sh)")
     a = ap.parse_args()
@@ -228,15 +242,25 @@ def main():
              f"Card: {device_info()}. torch {torch.__version__}, transformers {transformers.__version__}, "
              f"peft {peft.__version__}.", ""]
 
-    def section(title, fn):
+    def write_report():
+        with open(a.report, "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def section(title, fn, needs_s=0):
+        """Runs fn, reporting its failure; skipped when fewer than needs_s seconds are left."""
         lines.extend([f"## {title}", ""])
-        t0 = time.time()
-        try:
-            fn()
-        except Exception:
-            lines.extend(["FAILED:", "```", traceback.format_exc()[-3000:], "```"])
-        lines.extend([f"({time.time() - t0:.0f} s)", ""])
-        print("\n".join(lines[-12:]), flush=True)
+        left = a.deadline - time.time() if a.deadline else float("inf")
+        if left < needs_s:
+            lines.extend([f"SKIPPED: {left:.0f} s were left of the check's time, this section needs about {needs_s} s.", ""])
+        else:
+            t0 = time.time()
+            try:
+                fn()
+            except Exception:
+                lines.extend(["FAILED:", "```", traceback.format_exc()[-3000:], "```"])
+            lines.extend([f"({time.time() - t0:.0f} s)", ""])
+        write_report()
+        print("\n".join(lines[-14:]), flush=True)
 
     def log_section(title, intro, path):
         """A section that quotes a log written by gpu-check.sh."""
@@ -262,55 +286,78 @@ def main():
         lines.extend(["", "| fixture | our device | max abs logit diff |", "|---|---|---|"])
         for name, dev, d in fixture_parity(a.cli, a.source, a.work):
             lines.append(f"| {name} | {dev} | {d:.2e} |")
-    section("Logits parity on the reference fixtures", parity)
+    section("Logits parity on the reference fixtures", parity, 20)
 
     folder = {}
 
-    def big_parity():
+    def make_model():
         folder["path"] = make_1b_model(a.source, a.work)
-        lines.append("Llama-3.2-1B's config with random weights (transformers' init, stored bf16), 64 random ids, "
-                     "our `forward --device cuda` vs transformers (eager attention) on the same GPU:")
-        lines.extend(["", "| dtype | max abs diff | mean abs diff | max abs logit | argmax agreement |", "|---|---|---|---|---|"])
-        for dt, mx, mean, scale, agree in model_parity(a.cli, folder["path"], a.work):
-            lines.append(f"| {dt} | {mx:.3e} | {mean:.3e} | {scale:.2f} | {agree * 100:.1f}% |")
-    section("Logits parity on a Llama-3.2-1B-shaped checkpoint", big_parity)
+        lines.append(f"Llama-3.2-1B's config with random weights (transformers' init, stored bf16) in {folder['path']}.")
+    section("A Llama-3.2-1B-shaped checkpoint", make_model, 30)
 
-    def counts():
-        lines.extend(["PEFT `get_peft_model` (meta device) vs our count, r 16 on q/k/v/o:", "",
-                      "| model | PEFT | ours |", "|---|---|---|"])
-        for name, theirs, ours in peft_counts(a.cli, a.source):
-            lines.append(f"| {name} | {theirs:,} | {ours if ours is None else f'{ours:,}'} |")
-    section("Trainable parameter counts", counts)
+    runs, hf = [], {}
 
     def training():
         dataset = make_dataset(a.work)
-        runs = [our_training(a.cli, folder["path"], dataset, a.work, a.steps, True, a.batch),
-                our_training(a.cli, folder["path"], dataset, a.work, a.steps, False, a.batch)]
-        hf = hf_training(folder["path"], dataset, a.steps, a.batch)
-        lines.extend([f"{a.steps} steps, micro-batch {a.batch} x 1024 tokens, gradient checkpointing, LoRA r 16 on q/k/v/o, "
-                      "bf16 compute. Throughput over steps 3.., peak = the allocator's peak bytes in use.", "",
-                      "| run | tokens/s | peak | weights | adapters | gradients | optimizer | activations | reserved |",
-                      "|---|---|---|---|---|---|---|---|---|"])
-        for r in runs:
-            m = r["memory"]
-            lines.append(f"| Headroom {r['name']} | {r['tokens_per_s']:.0f} | {gib(m['peak'])} | {gib(m['weights'])} | "
-                         f"{gib(m['adapters'])} | {gib(m['gradients'])} | {gib(m['optimizer'])} | {gib(m['activations'])} | "
-                         f"{gib(m['reserved'])} |")
-        lines.append(f"| transformers + PEFT lora-bf16 (sdpa) | {hf['tokens_per_s']:.0f} | {gib(hf['peak'])} | | | | | | |")
-        lines.append("")
-        for r in runs:
-            est = r["estimate"]
-            if est:
-                b = est["bytes"]
-                lines.append(f"Estimate for Headroom {r['name']}: total {gib(b['total'])} (weights {gib(b['weights'])}, "
-                             f"activations {gib(b['activations'])}, other {gib(b['other'])}); measured peak "
-                             f"{gib(r['memory']['peak'])}.")
-            lines.append(f"Headroom {r['name']} losses: {', '.join(f'{x:.3f}' for x in r['losses'])}")
-        lines.append(f"transformers + PEFT losses: {', '.join(f'{x:.3f}' for x in hf['losses'])}")
-    section("Training throughput and memory", training)
+        args = (a.cli, folder["path"], dataset, a.work, a.steps, a.batch)
+        runs.append(("Headroom LoRA bf16, r 16 q/k/v/o, adamw_torch",
+                     our_training(*args, "lora-bf16", False, LORA_QKVO, "adamw_torch")))
+        hf["sdpa"] = hf_training(folder["path"], dataset, a.steps, a.batch, "sdpa")
+        hf["eager"] = hf_training(folder["path"], dataset, a.steps, a.batch, "eager")
+        runs.append(("Headroom QLoRA (NF4 + double quant, r 64 all linear, paged_adamw_8bit), our kernels",
+                     our_training(*args, "qlora", True, LORA_QLORA, "paged_adamw_8bit")))
+        runs.append(("the same QLoRA with HEADROOM_CUDA_KERNELS=0 (LibTorch operations)",
+                     our_training(*args, "qlora-no-kernels", True, LORA_QLORA, "paged_adamw_8bit", kernels=False)))
+        if a.deadline == 0 or a.deadline - time.time() > 60:
+            runs.append(("Headroom LoRA bf16 as the first row, gradient checkpointing off",
+                         our_training(*args, "lora-bf16-no-ckpt", False, LORA_QKVO, "adamw_torch", checkpointing=False)))
 
-    with open(a.report, "w") as f:
-        f.write("\n".join(lines) + "\n")
+    def training_report():
+        lines.extend([f"{a.steps} steps, micro-batch {a.batch} x 1024 tokens, bf16 compute, constant learning rate 2e-4, "
+                      "gradient checkpointing unless said. Throughput over steps 3.. ; peak = the allocator's peak bytes in "
+                      "use; the categories are Headroom's measured breakdown at its highest step; the estimate is "
+                      "`headroom-cli estimate` for the same config.", "",
+                      "| run | tokens/s | peak | weights | adapters | gradients | optimizer | activations | reserved | estimate (activations) |",
+                      "|---|---|---|---|---|---|---|---|---|---|"])
+        for title, r in runs:
+            m, est = r["memory"], r["estimate"]
+            estimate = f"{gib(est['bytes']['total'])} ({gib(est['bytes']['activations'])})" if est else "n/a"
+            lines.append(f"| {title} | {r['tokens_per_s']:.0f} | {gib(m['peak'])} | {gib(m['weights'])} | "
+                         f"{gib(m['adapters'])} | {gib(m['gradients'])} | {gib(m['optimizer'])} | {gib(m['activations'])} | "
+                         f"{gib(m['reserved'])} | {estimate} |")
+        for attention, r in hf.items():
+            lines.append(f"| transformers + PEFT LoRA bf16, r 16 q/k/v/o ({attention} attention) | {r['tokens_per_s']:.0f} | "
+                         f"{gib(r['peak'])} | | | | | | | |")
+        lines.append("")
+        for title, r in runs:
+            lines.append(f"- {title}: losses {', '.join(f'{x:.3f}' for x in r['losses'])}")
+            for notice in r["notices"]:
+                lines.append(f"  - notice: `{notice.strip()}`")
+        for attention, r in hf.items():
+            lines.append(f"- transformers + PEFT ({attention}): losses {', '.join(f'{x:.3f}' for x in r['losses'])}")
+
+    def training_section():
+        try:
+            training()
+        finally:
+            if runs or hf:
+                training_report()
+    section("Training throughput and memory", training_section, 150)
+
+    def big_parity():
+        lines.append("64 random ids, our `forward --device cuda` vs transformers (eager attention) on the same GPU:")
+        lines.extend(["", "| dtype | max abs diff | mean abs diff | max abs logit | argmax agreement |", "|---|---|---|---|---|"])
+        for dt, mx, mean, scale, agree in model_parity(a.cli, folder["path"], a.work):
+            lines.append(f"| {dt} | {mx:.3e} | {mean:.3e} | {scale:.2f} | {agree * 100:.1f}% |")
+    section("Logits parity on the Llama-3.2-1B-shaped checkpoint", big_parity, 40)
+
+    def counts():
+        lines.extend(["PEFT `get_peft_model` (meta device) vs our count, r 16 on q/k/v/o:", "",
+                      "| model | PEFT | ours | |", "|---|---|---|---|"])
+        for name, theirs, ours in peft_counts(a.cli, a.source):
+            lines.append(f"| {name} | {theirs:,} | {ours:,} | {'same' if ours == theirs else 'DIFFERENT'} |")
+    section("Trainable parameter counts", counts, 15)
+    write_report()
 
 
 if __name__ == "__main__":
