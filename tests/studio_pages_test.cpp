@@ -170,7 +170,7 @@ private slots:
             QVERIFY2(gpus->toolTip().contains("No CUDA device"), qPrintable(gpus->toolTip()));
             QCOMPARE(budgets->findData("cuda:0"), -1);
         } else {
-            QCOMPARE(gpus->maximum(), headroom::distributedSupported() ? devices : 1);
+            QCOMPARE(gpus->maximum(), headroom::processGroupSupported(true) ? devices : 1);
             QVERIFY(budgets->findData("cuda:0") >= 0);
         }
 

@@ -7,7 +7,7 @@
 
 struct MachineGpus {
     int count = 0;                  // CUDA devices visible to this process; 0 on a CPU-only build
-    bool multiGpu = false;          // this build can train on several (c10d: distributedSupported())
+    bool multiGpu = false;          // this build can train on several (NCCL: processGroupSupported(true))
     int64_t memoryBytes = 0;        // the first device's memory (0 when count is 0)
 };
 

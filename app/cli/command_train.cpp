@@ -58,8 +58,8 @@ private:
 void trainInThisProcess(TrainConfig config, const std::optional<DistributedEnv> &env, const ResumeRequest &request,
                         CliContext &ctx) {
     std::unique_ptr<DistributedContext> distributed;
-    if (env && (env->worldSize > 1 || distributedSupported())) {
-        const bool cuda = resolveDevice(config.device).is_cuda();
+    const bool cuda = resolveDevice(config.device).is_cuda();
+    if (env && (env->worldSize > 1 || processGroupSupported(cuda))) {
         if (cuda) {
             if (env->localRank >= cudaDeviceCount())
                 throw invalidInput("LOCAL_RANK=" + std::to_string(env->localRank) + " but this process sees " +
@@ -153,13 +153,12 @@ void addTrainCommand(CLI::App &app, CliContext &ctx) {
             throw invalidInput("--nproc " + std::to_string(args.nproc) + " but the environment says WORLD_SIZE=" +
                                std::to_string(env->worldSize) + " (drop --nproc under torchrun or Slurm)");
         // --nproc 1 also goes through a launcher and a process group (a smoke test of the backend);
-        // without c10d it simply trains here.
-        if (!env && (args.nproc > 1 || (args.nproc == 1 && distributedSupported()))) {
-            if (!distributedSupported())
-                throw invalidInput("--nproc " + std::to_string(args.nproc) +
-                                   ": this build has no multi-process training (neither gloo's headers nor, with CUDA, "
-                                   "nccl.h were found when it was built; on Debian install libgloo-dev and rebuild)");
-            if (resolveDevice(config.device).is_cuda() && args.nproc > cudaDeviceCount())
+        // without one for the device it simply trains here.
+        const bool cuda = resolveDevice(config.device).is_cuda();
+        if (!env && (args.nproc > 1 || (args.nproc == 1 && processGroupSupported(cuda)))) {
+            if (!processGroupSupported(cuda))
+                throw invalidInput(multiProcessUnsupported("--nproc " + std::to_string(args.nproc), cuda));
+            if (cuda && args.nproc > cudaDeviceCount())
                 throw invalidInput("--nproc " + std::to_string(args.nproc) + ": one process per GPU, and this machine has " +
                                    std::to_string(cudaDeviceCount()) + " CUDA devices (use --nproc " +
                                    std::to_string(cudaDeviceCount()) + ", or --device cpu for CPU workers)");

@@ -31,11 +31,12 @@ class Tensor;
 
 namespace headroom {
 
-// True when this build has c10d with a process group: Gloo (CPU) and/or NCCL (CUDA); without one,
-// a world size above 1 is refused with an error saying so.
-bool distributedSupported();
-// True when this build has NCCL (a CUDA LibTorch with c10d's NCCL process group).
-bool ncclSupported();
+// True when this build has c10d's process group for that kind of device: Gloo on the CPU (needs
+// gloo's headers at build time), NCCL on CUDA (a CUDA LibTorch and nccl.h). Without it, a world
+// size above 1 on that device is refused with an error saying so (multiProcessUnsupported()).
+bool processGroupSupported(bool cuda);
+// That error's text, for `what` (e.g. "--nproc 2").
+std::string multiProcessUnsupported(const std::string &what, bool cuda);
 // CUDA devices visible to this process (0 without CUDA): what "GPUs: N" can offer.
 int cudaDeviceCount();
 

@@ -9,8 +9,8 @@
 
 #include "headroom/error.h"
 
-// CMake found c10d's headers, and gloo's and/or NCCL's (core/CMakeLists.txt); LibTorch's own
-// definitions say which process groups it was built with.
+// CMake found c10d's headers, and gloo's and/or NCCL's (core/CMakeLists.txt). USE_C10D_GLOO comes
+// from LibTorch's own definitions; USE_C10D_NCCL from LibTorch's or core/CMakeLists.txt.
 #ifdef HEADROOM_WITH_DISTRIBUTED
 #if defined(HEADROOM_WITH_GLOO) && defined(USE_C10D_GLOO)
 #define HEADROOM_HAVE_GLOO 1
@@ -30,20 +30,23 @@
 
 namespace headroom {
 
-bool distributedSupported() {
-#ifdef HEADROOM_HAVE_C10D
-    return true;
-#else
-    return false;
+bool processGroupSupported(bool cuda) {
+#ifdef HEADROOM_HAVE_NCCL
+    if (cuda)
+        return true;
 #endif
+#ifdef HEADROOM_HAVE_GLOO
+    if (!cuda)
+        return true;
+#endif
+    return false;
 }
 
-bool ncclSupported() {
-#ifdef HEADROOM_HAVE_NCCL
-    return true;
-#else
-    return false;
-#endif
+std::string multiProcessUnsupported(const std::string &what, bool cuda) {
+    return what + (cuda ? ": this build has no multi-process training on CUDA (c10d's NCCL process group needs a CUDA "
+                          "LibTorch and nccl.h at build time: -DHEADROOM_NCCL_INCLUDE=<pip's nvidia/nccl>/include)"
+                        : ": this build has no multi-process training on the CPU (c10d's Gloo process group needs "
+                          "gloo's headers at build time; on Debian install libgloo-dev and rebuild)");
 }
 
 int cudaDeviceCount() { return torch::cuda::is_available() ? int(torch::cuda::device_count()) : 0; }
@@ -165,8 +168,7 @@ std::unique_ptr<DistributedContext> DistributedContext::connect(const Distribute
             impl->backend = "nccl";
             impl->device = torch::Device(torch::kCUDA, env.localRank);
 #else
-            throw invalidInput("multi-process training on CUDA needs NCCL, and this build has none (a LibTorch "
-                               "with USE_C10D_NCCL and nccl.h at build time); train on --device cpu with Gloo");
+            throw invalidInput(multiProcessUnsupported("WORLD_SIZE=" + std::to_string(env.worldSize), true));
 #endif
         } else {
 #ifdef HEADROOM_HAVE_GLOO
@@ -175,8 +177,7 @@ std::unique_ptr<DistributedContext> DistributedContext::connect(const Distribute
             impl->group = std::make_unique<GroupCollectives<c10d::ProcessGroupGloo>>(
                 c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.worldSize, gloo));
 #else
-            throw invalidInput("multi-process training on the CPU needs Gloo, and this build has none (gloo's "
-                               "headers were missing at build time); train on --device cuda with NCCL");
+            throw invalidInput(multiProcessUnsupported("WORLD_SIZE=" + std::to_string(env.worldSize), false));
 #endif
         }
     } catch (const Error &) {
@@ -270,10 +271,9 @@ struct DistributedContext::Impl {};
 
 // connect() always throws here, so no context exists; the members only satisfy the linker.
 
-std::unique_ptr<DistributedContext> DistributedContext::connect(const DistributedEnv &env, bool, std::chrono::seconds) {
-    throw invalidInput("WORLD_SIZE=" + std::to_string(env.worldSize) +
-                       ": this build has no multi-process training (neither gloo's headers nor, with CUDA, nccl.h were "
-                       "found when it was built; on Debian install libgloo-dev and rebuild)");
+std::unique_ptr<DistributedContext> DistributedContext::connect(const DistributedEnv &env, bool cuda,
+                                                                std::chrono::seconds) {
+    throw invalidInput(multiProcessUnsupported("WORLD_SIZE=" + std::to_string(env.worldSize), cuda));
 }
 
 DistributedContext::DistributedContext(std::unique_ptr<Impl> impl) : m_impl(std::move(impl)) {}
