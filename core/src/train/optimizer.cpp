@@ -138,7 +138,7 @@ public:
     int64_t stateBytes() const override {
         int64_t bytes = 0;
         for (const auto &st : m_states)
-            bytes += st.quantized ? 2 * (st.m8.codes.numel() + st.m8.absmax.numel() * 4) : 2 * st.m.numel() * 4;
+            bytes += bytesOf(st);
         return bytes;
     }
 
@@ -146,7 +146,7 @@ public:
         int64_t bytes = 0;
         for (const auto &st : m_states)
             if (st.paged)
-                bytes += 2 * (st.m8.codes.numel() + st.m8.absmax.numel() * 4);
+                bytes += bytesOf(st);
         return bytes;
     }
 
@@ -210,6 +210,11 @@ private:
 #else
         return false;
 #endif
+    }
+
+    // Both moments: uint8 codes with a float32 scale per block, or float32 values.
+    static int64_t bytesOf(const State &st) {
+        return st.quantized ? 2 * (st.m8.codes.numel() + st.m8.absmax.numel() * 4) : 2 * st.m.numel() * 4;
     }
 
     std::vector<State> m_states;
