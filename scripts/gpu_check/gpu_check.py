@@ -171,10 +171,11 @@ def our_training(cli, folder, dataset, work, steps, batch, name, quantized, lora
         f.write(done.stderr)
     metrics = [json.loads(l) for l in open(os.path.join(out_dir, "metrics.jsonl")) if '"loss"' in l]
     steady = metrics[2:] if len(metrics) > 3 else metrics
-    tps = sum(m["tokens"] for m in steady) / sum(m["tokens"] / m["tokens_per_s"] for m in steady)
+    seconds = sum(m["tokens"] / m["tokens_per_s"] for m in steady if m["tokens_per_s"] > 0)
+    tps = sum(m["tokens"] for m in steady) / seconds if seconds > 0 else 0.0
     estimate = None
     try:
-        estimate = json.loads(sh([cli, "--json", "estimate", "--config", path, "--gpu", "h100-80g"], timeout=60).stdout)
+        estimate = json.loads(sh([cli, "--json", "--device", "cuda", "estimate", "--config", path], timeout=60).stdout)
     except Exception:
         traceback.print_exc()
     notices = [l for l in done.stderr.splitlines() if l.startswith("warning:")]
@@ -194,7 +195,7 @@ def hf_training(folder, dataset, steps, batch, attention):
     model.enable_input_require_grads()
     model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **LORA_QKVO))
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=2e-4)
+    opt = torch.optim.AdamW(params, lr=2e-4, weight_decay=0.0)  # Headroom's default decay (torch's is 0.01)
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
     times, losses = [], []
@@ -229,7 +230,7 @@ def main():
     ap.add_argument("--cli", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--source", required=True)
-    ap.add_argument("--steps", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=12)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--report", required=True)
     ap.add_argument("--deadline", type=float, default=0,
