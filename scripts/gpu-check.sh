@@ -9,6 +9,7 @@
 #      and with transformers + PEFT (sdpa and eager attention), QLoRA with and without our kernels,
 #      tokens/s and peak memory by category, our estimate beside each,
 #   4. logits parity on that model (fp32 and bf16), 5. PEFT's trainable-parameter counts vs ours,
+#   6. find-batch and an adapting out-of-memory run on CUDA under budgets of real size,
 # and writes a Markdown report, section by section (a late section is skipped rather than the whole
 # report lost). Usage: scripts/gpu-check.sh [REPORT.md] (default gpu-check-report.md); logs are left
 # in HEADROOM_GPU_WORK (default /tmp/headroom-gpu-check). HEADROOM_GPU_SECONDS (default 480) is

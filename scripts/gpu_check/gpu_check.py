@@ -358,6 +358,24 @@ def main():
         for name, theirs, ours in peft_counts(a.cli, a.source):
             lines.append(f"| {name} | {theirs:,} | {ours:,} | {'same' if ours == theirs else 'DIFFERENT'} |")
     section("Trainable parameter counts", counts, 15)
+
+    def memory_budget():
+        """find-batch and an out-of-memory step on CUDA, at budgets of real size (docs/memory.md)."""
+        config = os.path.join(a.work, "lora-bf16.json")  # written by the training section
+        runs = [("find-batch --budget 8GiB", [a.cli, "find-batch", config, "--budget", "8GiB", "--max", "16",
+                                               "--steps", "1"]),
+                ("train --budget 6GiB, micro-batch 8, on_oom adapt", [a.cli, "train", config, "--budget", "6GiB",
+                 "--max-steps", "3", "--set", "training.per_device_train_batch_size=8",
+                 "--set", "training.on_oom=adapt", "--set", f"training.output_dir={a.work}/run-oom"])]
+        lines.append("The bf16 LoRA config of the training section under a memory budget (the caching allocator "
+                     "capped with setMemoryFraction):")
+        for title, cmd in runs:
+            t0 = time.time()
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            shown = [l for l in (done.stdout + done.stderr).splitlines() if not l.startswith("step ")]
+            lines.extend(["", f"`{title}`: exit code {done.returncode} in {time.time() - t0:.0f} s", "", "```",
+                          *shown[-12:], "```"])
+    section("Memory budget on CUDA", memory_budget, 90)
     write_report()
 
 
