@@ -2,6 +2,7 @@
 // damaged copies of it. Bad input must end with exit code 2 (1 for runtime failures) and one last
 // stderr line "error: ..." naming the file, field or line (interfaces.md), never with a crash.
 #include <QDir>
+#include <QElapsedTimer>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -9,6 +10,8 @@
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
+
+#include <signal.h>
 
 #include <cmath>
 #include <functional>
@@ -463,6 +466,34 @@ private slots:
         checkSuccess(adapted);
         QVERIFY2(adapted.err.contains("continuing with micro-batch"), qPrintable(adapted.describe()));
         QCOMPARE(adapted.json()["steps"].toInteger(), qint64(1));
+    }
+
+    // A fatal signal (here sent from outside, as a fault in a library would raise it) still leaves one
+    // error line naming the command and the signal, and ends the process by that signal.
+    void fatalSignalLeavesAnErrorLine() {
+        QTemporaryDir dir;
+        QProcess process;
+        startCli(process, {"--device", "cpu", "train", m_trainConfig, "--max-steps", "200", "--set",
+                           "training.output_dir=" + dir.filePath("run")});
+        QVERIFY(process.waitForStarted(30000));
+        QString err;
+        QElapsedTimer clock;
+        clock.start();
+        while (clock.elapsed() < 90000 && !err.contains("step 1/") && process.state() != QProcess::NotRunning) {
+            process.waitForReadyRead(200);
+            err += QString::fromUtf8(process.readAllStandardError());
+        }
+        QVERIFY2(err.contains("step 1/"), qPrintable(err));
+        QCOMPARE(::kill(pid_t(process.processId()), SIGSEGV), 0);
+        CliRun run;
+        run.finished = process.waitForFinished(30000);
+        run.exitCode = process.exitCode();
+        run.exitStatus = process.exitStatus();
+        run.out = process.readAllStandardOutput();
+        run.err = err.toUtf8() + process.readAllStandardError();
+        QVERIFY2(run.finished && run.exitStatus == QProcess::CrashExit, qPrintable(run.describe()));
+        QVERIFY2(run.err.contains("error: headroom-cli train crashed: segmentation fault (signal 11; backtrace follows)"),
+                 qPrintable(run.describe()));
     }
 
     // --help exits 0 on the top level and on every subcommand it lists (at least the documented ones).

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli_context.h"
+#include "crash_report.h"
 #include "headroom/error.h"
 
 namespace {
@@ -19,6 +20,7 @@ void printError(const std::string &message) {
 
 int main(int argc, char **argv) {
     using namespace headroom;
+    cli::installCrashReport(argc, argv);
     CLI::App app{"Headroom: fine-tune language models on your own workstation (engine CLI)", "headroom-cli"};
     app.require_subcommand(1);
     app.fallthrough();
