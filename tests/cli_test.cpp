@@ -2,7 +2,6 @@
 // damaged copies of it. Bad input must end with exit code 2 (1 for runtime failures) and one last
 // stderr line "error: ..." naming the file, field or line (interfaces.md), never with a crash.
 #include <QDir>
-#include <QElapsedTimer>
 #include <QFile>
 #include <QJsonArray>
 #include <QJsonDocument>
@@ -476,13 +475,7 @@ private slots:
         startCli(process, {"--device", "cpu", "train", m_trainConfig, "--max-steps", "200", "--set",
                            "training.output_dir=" + dir.filePath("run")});
         QVERIFY(process.waitForStarted(30000));
-        QString err;
-        QElapsedTimer clock;
-        clock.start();
-        while (clock.elapsed() < 90000 && !err.contains("step 1/") && process.state() != QProcess::NotRunning) {
-            process.waitForReadyRead(200);
-            err += QString::fromUtf8(process.readAllStandardError());
-        }
+        const QString err = test::readStderrUntil(process, "step 1/", 90000);
         QVERIFY2(err.contains("step 1/"), qPrintable(err));
         QCOMPARE(::kill(pid_t(process.processId()), SIGSEGV), 0);
         CliRun run;

@@ -206,13 +206,7 @@ private slots:
         QProcess launcher;
         start(launcher, train(outputDir, 1, 50) << "--set" << "training.save_strategy=no" << "--nproc" << "2",
               cliEnvironment());
-        QString err;
-        QElapsedTimer clock;
-        clock.start();
-        while (clock.elapsed() < 90000 && !err.contains("step 1/") && launcher.state() != QProcess::NotRunning) {
-            launcher.waitForReadyRead(200);
-            err += QString::fromUtf8(launcher.readAllStandardError());
-        }
+        const QString err = test::readStderrUntil(launcher, "step 1/", 90000);
         QVERIFY2(err.contains("step 1/"), qPrintable(err));
         QCOMPARE(::kill(pid_t(launcher.processId()), SIGINT), 0);
         Finished f = wait(launcher, 60000);

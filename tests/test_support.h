@@ -1,6 +1,8 @@
 // Helpers shared by the tests: where the fixtures are, and reading fixture tensors into LibTorch.
 #pragma once
 
+#include <QElapsedTimer>
+#include <QProcess>
 #include <QString>
 #include <QtTest/QtTest>
 
@@ -16,6 +18,19 @@ inline QString dataPath(const QString &relative) {
 }
 
 inline QString binPath(const QString &binary) { return qEnvironmentVariable("HEADROOM_BIN_DIR") + "/" + binary; }
+
+// Reads a running process's stderr until it contains `needle`, the process ends, or `timeoutMs`
+// passes; returns what it read (e.g. to act once a training run has logged its first step).
+inline QString readStderrUntil(QProcess &process, const QString &needle, int timeoutMs) {
+    QString err;
+    QElapsedTimer clock;
+    clock.start();
+    while (clock.elapsed() < timeoutMs && !err.contains(needle) && process.state() != QProcess::NotRunning) {
+        process.waitForReadyRead(200);
+        err += QString::fromUtf8(process.readAllStandardError());
+    }
+    return err;
+}
 
 // Copies tensor `name` out of a safetensors file (test fixtures are small).
 inline torch::Tensor readTensor(const SafetensorsFile &file, const std::string &name) {
