@@ -1,23 +1,20 @@
-// The LibTorch side of the CUDA kernels: tensor checks, raw pointers, the current stream, cached
-// dynamic maps, and managed memory wrapped as tensors. In a CUDA build without the kernels only
-// kernelsEnabled() (false) is ever called; the rest then only satisfies the linker.
-#ifdef HEADROOM_WITH_CUDA
-
+// The LibTorch side of the CUDA kernels: tensor checks, raw pointers, the current stream and
+// managed memory wrapped as tensors. In a build without the kernels, the answers that route every
+// tensor to LibTorch's operations.
 #include "cuda/cuda_kernels.h"
 
 #include "headroom/error.h"
 
 #ifdef HEADROOM_WITH_CUDA_KERNELS
 
-#include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 
 #include "headroom_kernels.h"
+#include "quant/quant_internal.h"
 
 namespace headroom::cuda {
 
@@ -54,17 +51,6 @@ bool kernelDtypeOk(torch::ScalarType t) {
     return t == torch::kFloat32 || t == torch::kBFloat16 || t == torch::kFloat16;
 }
 
-// dynamicMap(isSigned) on a device, uploaded once per device and kept.
-const torch::Tensor &dynamicMapOn(bool isSigned, torch::Device device) {
-    static std::mutex mutex;
-    static std::map<std::pair<int, bool>, torch::Tensor> maps;
-    std::lock_guard<std::mutex> lock(mutex);
-    auto &map = maps[{device.index(), isSigned}];
-    if (!map.defined())
-        map = torch::tensor(dynamicMap(isSigned), torch::kFloat32).to(device);
-    return map;
-}
-
 // The kernels' view of q; `nestedMap` keeps the map it points into alive.
 hr_quant4 kernelView(const Quant4Tensor &q, torch::Tensor &nestedMap) {
     hr_quant4 v{};
@@ -73,8 +59,7 @@ hr_quant4 kernelView(const Quant4Tensor &q, torch::Tensor &nestedMap) {
     v.blocksize = q.blocksize;
     v.packed = q.packed.data_ptr<uint8_t>();
     if (q.doubleQuant) {
-        nestedMap = q.nestedMap.defined() ? q.nestedMap.to(q.device(), torch::kFloat32).contiguous()
-                                          : dynamicMapOn(true, q.device());
+        nestedMap = quant::nestedMapOf(q, q.device());
         v.absmax_codes = q.absmax.data_ptr<uint8_t>();
         v.nested_absmax = q.nestedAbsmax.data_ptr<float>();
         v.nested_map = nestedMap.data_ptr<float>();
@@ -99,7 +84,7 @@ void dequantize4Into(const Quant4Tensor &q, torch::Tensor &out) {
 }
 
 bool gemv4Applies(const Quant4Tensor &q, const torch::Tensor &x) {
-    return q.shape.size() == 2 && x.is_cuda() && x.device() == q.device() && x.dim() >= 1 &&
+    return kernelsEnabled() && q.shape.size() == 2 && x.is_cuda() && x.device() == q.device() && x.dim() >= 1 &&
            x.numel() == x.size(-1) && x.size(-1) == q.shape[1] && x.is_contiguous() && kernelDtypeOk(x.scalar_type());
 }
 
@@ -120,7 +105,7 @@ bool adamw8bitStep(torch::Tensor &param, const torch::Tensor &grad, Blockwise8 &
                    int64_t step, const OptimizerSettings &settings) {
     const auto device = param.device();
     auto onDevice = [&](const torch::Tensor &t) { return t.defined() && t.device() == device && t.is_contiguous(); };
-    if (!param.is_cuda() || !param.is_contiguous() || !kernelDtypeOk(param.scalar_type()) ||
+    if (!kernelsEnabled() || !param.is_cuda() || !param.is_contiguous() || !kernelDtypeOk(param.scalar_type()) ||
         m.blocksize != HR_ADAMW8BIT_BLOCKSIZE || v.blocksize != HR_ADAMW8BIT_BLOCKSIZE || !m.isSigned || v.isSigned ||
         !onDevice(m.codes) || !onDevice(m.absmax) || !onDevice(v.codes) || !onDevice(v.absmax) ||
         m.codes.numel() != param.numel() || v.codes.numel() != param.numel())
@@ -130,8 +115,8 @@ bool adamw8bitStep(torch::Tensor &param, const torch::Tensor &grad, Blockwise8 &
     const hr_adamw_params h{lr, settings.beta1, settings.beta2, settings.epsilon, settings.weightDecay, step};
     check(hr_adamw8bit_step(kernelDtype(param.scalar_type()), param.data_ptr(), g.data_ptr(), param.numel(),
                             m.codes.data_ptr<uint8_t>(), m.absmax.data_ptr<float>(), v.codes.data_ptr<uint8_t>(),
-                            v.absmax.data_ptr<float>(), dynamicMapOn(true, device).data_ptr<float>(),
-                            dynamicMapOn(false, device).data_ptr<float>(), &h, currentStream(device)),
+                            v.absmax.data_ptr<float>(), quant::dynamicMapTensor(true, device).data_ptr<float>(),
+                            quant::dynamicMapTensor(false, device).data_ptr<float>(), &h, currentStream(device)),
           "8-bit AdamW step");
     return true;
 }
@@ -160,6 +145,8 @@ torch::Tensor pagedZeros(int64_t numel, torch::ScalarType dtype, torch::Device d
 } // namespace
 
 std::optional<Blockwise8> pagedBlockwise8(int64_t numel, bool isSigned, int64_t blocksize, torch::Device device) {
+    if (!kernelsEnabled())
+        return std::nullopt;
     Blockwise8 q;
     q.isSigned = isSigned;
     q.blocksize = blocksize;
@@ -182,7 +169,7 @@ void prefetchToDevice(const torch::Tensor &paged) {
 
 } // namespace headroom::cuda
 
-#else // CUDA without the kernels
+#else // no kernels in this build
 
 namespace headroom::cuda {
 
@@ -205,4 +192,3 @@ void prefetchToDevice(const torch::Tensor &) { notBuilt(); }
 } // namespace headroom::cuda
 
 #endif // HEADROOM_WITH_CUDA_KERNELS
-#endif // HEADROOM_WITH_CUDA

@@ -43,14 +43,12 @@ torch::Tensor linearForward(const torch::Tensor &x, const torch::Tensor &weight,
 torch::Tensor Linear::operator()(const torch::Tensor &x, bool training) const {
     torch::Tensor y;
     if (m_quantized) {
-#ifdef HEADROOM_WITH_CUDA
         // One row on CUDA (token-by-token generation): the 4-bit gemv reads the weight once.
-        if (!x.requires_grad() && cuda::kernelsEnabled() && cuda::gemv4Applies(*m_quantized, x))
+        if (!x.requires_grad() && cuda::gemv4Applies(*m_quantized, x))
             y = cuda::gemv4(*m_quantized, x);
         else
-#endif
-        y = x.requires_grad() ? Quant4LinearFunction::apply(x, &*m_quantized)
-                              : torch::matmul(x, dequantize4(*m_quantized, x.scalar_type()).t());
+            y = x.requires_grad() ? Quant4LinearFunction::apply(x, &*m_quantized)
+                                  : torch::matmul(x, dequantize4(*m_quantized, x.scalar_type()).t());
         if (m_bias.defined())
             y = y + m_bias;
     } else {

@@ -87,11 +87,6 @@ void checkState(const Blockwise8 &q, const char *what) {
                            std::to_string(blocks) + " elements on the codes' device");
 }
 
-torch::Tensor mapTensor(bool isSigned, torch::Device device) {
-    const auto &map = dynamicMapArray(isSigned);
-    return torch::tensor(std::vector<float>(map.begin(), map.end()), torch::kFloat32).to(device);
-}
-
 } // namespace
 } // namespace quant
 
@@ -166,7 +161,7 @@ Blockwise8 quantizeBlockwise8WithTensorOps(const torch::Tensor &values, bool isS
 torch::Tensor dequantizeBlockwise8WithTensorOps(const Blockwise8 &q) {
     quant::checkState(q, "dequantizeBlockwise8");
     const int64_t n = q.codes.numel();
-    const torch::Tensor values = quant::mapTensor(q.isSigned, q.codes.device()).index({q.codes.reshape({-1}).to(torch::kInt64)});
+    const torch::Tensor values = quant::dynamicMapTensor(q.isSigned, q.codes.device()).index({q.codes.reshape({-1}).to(torch::kInt64)});
     const torch::Tensor scale = q.absmax.repeat_interleave(q.blocksize).slice(0, 0, n);
     return (values * scale).view(q.codes.sizes());
 }

@@ -72,13 +72,11 @@ Quant4Tensor quantize4(const torch::Tensor &weight, Quant4Type type, int64_t blo
 torch::Tensor dequantize4(const Quant4Tensor &q, torch::ScalarType outDtype) {
     quant::checkQuant4Tensor(q, "dequantize4");
     quant::checkOutputDtype(outDtype, "dequantize4");
-#ifdef HEADROOM_WITH_CUDA
     if (q.device().is_cuda() && cuda::kernelsEnabled()) {
         torch::Tensor out = torch::empty(q.shape, q.packed.options().dtype(outDtype));
         cuda::dequantize4Into(q, out);
         return out;
     }
-#endif
     if (!q.device().is_cpu())
         return dequantize4WithTensorOps(q, outDtype);
     torch::Tensor out = torch::empty(q.shape, torch::TensorOptions().dtype(outDtype));
@@ -89,12 +87,10 @@ torch::Tensor dequantize4(const Quant4Tensor &q, torch::ScalarType outDtype) {
 void dequantize4Into(const Quant4Tensor &q, torch::Tensor &out) {
     quant::checkQuant4Tensor(q, "dequantize4Into");
     quant::checkOutputBuffer(q, out, "dequantize4Into");
-#ifdef HEADROOM_WITH_CUDA
     if (q.device().is_cuda() && cuda::kernelsEnabled()) {
         cuda::dequantize4Into(q, out);
         return;
     }
-#endif
     if (!q.device().is_cpu()) {
         out.view(q.shape).copy_(dequantize4WithTensorOps(q, out.scalar_type()));
         return;

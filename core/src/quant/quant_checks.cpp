@@ -1,5 +1,8 @@
 // Argument checks of the quantization API: each names the function, the value and what is valid.
+#include <map>
+#include <mutex>
 #include <sstream>
+#include <tuple>
 
 #include "headroom/error.h"
 #include "quant/quant_internal.h"
@@ -96,11 +99,22 @@ void checkOutputBuffer(const Quant4Tensor &q, const torch::Tensor &out, const ch
                            q.packed.device().str());
 }
 
+const torch::Tensor &dynamicMapTensor(bool isSigned, torch::Device device) {
+    static std::mutex mutex;
+    static std::map<std::tuple<int, int, bool>, torch::Tensor> maps;
+    std::lock_guard<std::mutex> lock(mutex);
+    auto &map = maps[{int(device.type()), int(device.index()), isSigned}];
+    if (!map.defined()) {
+        const auto &values = dynamicMapArray(isSigned);
+        map = torch::tensor(std::vector<float>(values.begin(), values.end()), torch::kFloat32).to(device);
+    }
+    return map;
+}
+
 torch::Tensor nestedMapOf(const Quant4Tensor &q, torch::Device device) {
     if (q.nestedMap.defined())
         return q.nestedMap.to(device, torch::kFloat32).contiguous();
-    const auto &map = dynamicMapArray(true);
-    return torch::tensor(std::vector<float>(map.begin(), map.end()), torch::kFloat32).to(device);
+    return dynamicMapTensor(true, device);
 }
 
 } // namespace headroom::quant

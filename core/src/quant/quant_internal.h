@@ -74,6 +74,8 @@ void checkFloatInput(const torch::Tensor &t, const char *what);
 void checkQuant4Tensor(const Quant4Tensor &q, const char *what);
 void checkOutputDtype(torch::ScalarType type, const char *what);
 void checkOutputBuffer(const Quant4Tensor &q, const torch::Tensor &out, const char *what);
+// dynamicMapArray(isSigned) as a float32 tensor on `device`, made once per device and kept.
+const torch::Tensor &dynamicMapTensor(bool isSigned, torch::Device device);
 torch::Tensor nestedMapOf(const Quant4Tensor &q, torch::Device device);  // q.nestedMap or dynamicMap(true)
 int64_t ceilDiv(int64_t a, int64_t b);
 

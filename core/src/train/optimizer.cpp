@@ -118,13 +118,11 @@ public:
             if (!g.defined())
                 continue;
             auto &st = m_states[i];
-#ifdef HEADROOM_WITH_CUDA
             if (st.paged)
                 for (const auto *t : {&st.m8.codes, &st.m8.absmax, &st.v8.codes, &st.v8.absmax})
                     cuda::prefetchToDevice(*t);
-            if (st.quantized && cuda::kernelsEnabled() && cuda::adamw8bitStep(p, g, st.m8, st.v8, lr, m_steps, m_settings))
+            if (st.quantized && cuda::adamw8bitStep(p, g, st.m8, st.v8, lr, m_steps, m_settings))
                 continue;
-#endif
             auto m = st.quantized ? dequantizeBlockwise8(st.m8) : st.m;
             auto v = st.quantized ? dequantizeBlockwise8(st.v8) : st.v;
             adamwUpdate(p.view({-1}), g.reshape({-1}).to(torch::kFloat32), m, v, lr, m_steps, m_settings);
@@ -196,8 +194,7 @@ private:
     // without the CUDA kernels (not built, or switched off: cuda_kernels.h), or when the card has less free memory than they need (they
     // are then allocated as usual, where the caching allocator's reserve may still hold them).
     static bool pagedStates(const torch::Tensor &p, State &st) {
-#ifdef HEADROOM_WITH_CUDA
-        if (!p.is_cuda() || !cuda::kernelsEnabled())
+        if (!p.is_cuda())
             return false;
         auto m = cuda::pagedBlockwise8(p.numel(), true, kBlocksize, p.device());
         auto v = m ? cuda::pagedBlockwise8(p.numel(), false, kBlocksize, p.device()) : std::nullopt;
@@ -207,9 +204,6 @@ private:
         st.v8 = std::move(*v);
         st.paged = true;
         return true;
-#else
-        return false;
-#endif
     }
 
     // Both moments: uint8 codes with a float32 scale per block, or float32 values.
@@ -251,11 +245,9 @@ std::unique_ptr<Optimizer> Optimizer::create(const std::string &name, std::vecto
         const bool onCuda = !parameters.empty() && parameters.front().tensor.is_cuda();
         if (notice && !onCuda)
             *notice = "paged_adamw_8bit: states are paged only on CUDA; running it as adamw_8bit";
-#ifdef HEADROOM_WITH_CUDA
         else if (notice && !cuda::kernelsEnabled())
             *notice = "paged_adamw_8bit: paging states to host memory needs Headroom's CUDA kernels (not built, or "
                       "HEADROOM_CUDA_KERNELS=0); running it as adamw_8bit";
-#endif
         return std::make_unique<AdamW8bit>(name, std::move(parameters), settings, true);
     }
     if (name == "sgd")
