@@ -29,6 +29,11 @@ std::vector<std::string> resolveTargetModules(const std::vector<std::string> &ta
     return out;
 }
 
+std::string modulePath(int64_t layer, const std::string &module) {
+    const bool attention = module == "q_proj" || module == "k_proj" || module == "v_proj" || module == "o_proj";
+    return "model.layers." + std::to_string(layer) + (attention ? ".self_attn." : ".mlp.") + module;
+}
+
 std::pair<int64_t, int64_t> moduleShape(const ModelConfig &c, const std::string &module) {
     const int64_t qOut = c.numHeads * c.headDim, kvOut = c.numKvHeads * c.headDim;
     if (module == "q_proj") return {c.hiddenSize, qOut};

@@ -20,7 +20,7 @@ namespace headroom {
 
 namespace fs = std::filesystem;
 
-namespace {
+namespace exporting {
 
 nlohmann::json readJsonFile(const fs::path &path) {
     std::ifstream in(path);
@@ -33,13 +33,17 @@ nlohmann::json readJsonFile(const fs::path &path) {
     }
 }
 
+} // namespace exporting
+
+namespace {
+
 bool hasAdapter(const fs::path &dir) { return fs::exists(dir / "adapter_config.json"); }
 
 // A run's config.json is its training config (it has "lora"); a model's config.json is not.
 nlohmann::json trainingConfigIn(const fs::path &runDir) {
     if (!fs::exists(runDir / "config.json"))
         return nullptr;
-    auto json = readJsonFile(runDir / "config.json");
+    auto json = exporting::readJsonFile(runDir / "config.json");
     return json.is_object() && json.contains("lora") ? json : nlohmann::json();
 }
 
@@ -54,7 +58,7 @@ AdapterSource fromCheckpoint(const fs::path &checkpoint) {
     source.checkpointDir = checkpoint.string();
     if (isCheckpointName(checkpoint.filename().string()))
         source.runDir = checkpoint.parent_path().string();
-    const auto state = readJsonFile(checkpoint / "trainer_state.json");
+    const auto state = exporting::readJsonFile(checkpoint / "trainer_state.json");
     if (state.is_object() && state.contains("config"))
         source.trainConfig = state.at("config");
     source.chosen = checkpoint.filename().string() + "'s adapter";
@@ -225,15 +229,6 @@ void refuseExisting(const fs::path &destination, OutputKind kind) {
                            "model*.safetensors); not replacing it: choose a new folder");
 }
 
-// Makes a rename in `dir` durable.
-void syncFolder(const fs::path &dir) {
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        ::fsync(fd);
-        ::close(fd);
-    }
-}
-
 void syncFile(const fs::path &path) {
     const int fd = ::open(path.c_str(), O_RDONLY);
     const bool ok = fd >= 0 && ::fsync(fd) == 0;
@@ -299,7 +294,7 @@ void StagedPath::commit() {
         throw runtimeFailure(m_final.string() + ": cannot move the finished export into place (" + ec.message() + ")" + kept);
     }
     m_committed = true;
-    syncFolder(m_final.parent_path());
+    syncDirectory(m_final.parent_path());
     if (moveAside)
         fs::remove_all(old, ec);  // the new export is in place: a copy of the old one left here is only clutter
 }
@@ -322,11 +317,6 @@ AdapterFiles openAdapter(const std::string &adapterDir) {
         adapter.baseModel = base->get<std::string>();
     adapter.weights = SafetensorsFile::open((fs::path(adapterDir) / "adapter_model.safetensors").string());
     return adapter;
-}
-
-std::string projectionWeightName(int64_t layer, const std::string &module) {
-    const bool attention = module == "q_proj" || module == "k_proj" || module == "v_proj" || module == "o_proj";
-    return "model.layers." + std::to_string(layer) + (attention ? ".self_attn." : ".mlp.") + module + ".weight";
 }
 
 std::vector<LoraPair> readLoraPairs(const AdapterFiles &adapter, const ModelConfig &config) {
@@ -369,8 +359,8 @@ std::vector<LoraPair> readLoraPairs(const AdapterFiles &adapter, const ModelConf
             LoraPair pair;
             pair.layer = layer;
             pair.module = module;
-            pair.baseTensor = projectionWeightName(layer, module);
-            pair.peftPrefix = "base_model.model." + pair.baseTensor.substr(0, pair.baseTensor.size() - 7);
+            pair.baseTensor = modulePath(layer, module) + ".weight";
+            pair.peftPrefix = "base_model.model." + modulePath(layer, module);
             const auto [in, out] = moduleShape(config, module);
             pair.a = read(pair.peftPrefix, "lora_A", {r, in});
             pair.b = read(pair.peftPrefix, "lora_B", {out, r});

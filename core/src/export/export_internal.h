@@ -70,8 +70,9 @@ struct LoraPair {
     torch::Tensor a;         // float32 [r, in]
     torch::Tensor b;         // float32 [out, r]
 };
-// "model.layers.N.self_attn.q_proj.weight", "model.layers.N.mlp.down_proj.weight", ...
-std::string projectionWeightName(int64_t layer, const std::string &module);
+
+// A JSON file, or invalidInput naming it ("cannot read", "not valid JSON (...)").
+nlohmann::json readJsonFile(const std::filesystem::path &path);
 
 // Every layer x targeted module, in layer order, with shapes checked against `config`. Throws
 // invalidInput naming the file and tensor for a missing, extra or mis-shaped tensor.

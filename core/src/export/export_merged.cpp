@@ -2,7 +2,6 @@
 // folder, one tensor at a time: a tensor is read from the memory-mapped base, merged in float32 when
 // adapted, cast, written, and its mapped pages dropped, so memory stays near the largest tensor.
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
@@ -115,22 +114,14 @@ std::string shardName(size_t index, size_t count) {
     return name;
 }
 
-nlohmann::json readJson(const fs::path &path) {
-    std::ifstream in(path);
-    try {
-        return nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error &e) {
-        throw invalidInput(path.string() + ": not valid JSON (" + std::string(e.what()) + ")");
-    }
-}
-
 void copyIfPresent(const fs::path &from, const fs::path &to) {
     if (fs::exists(from))
         exporting::copyFile(from, to);
 }
 
-void writeModelFiles(const fs::path &baseDir, const fs::path &out, const ModelConfig &config, Dtype dtype) {
-    auto json = readJson(baseDir / "config.json");
+// `json`: the base's config.json, written again with the export's dtype.
+void writeModelFiles(const fs::path &baseDir, const fs::path &out, nlohmann::json json, const ModelConfig &config,
+                     Dtype dtype) {
     json["torch_dtype"] = hfDtypeName(dtype);
     if (json.contains("dtype"))
         json["dtype"] = hfDtypeName(dtype);
@@ -164,7 +155,8 @@ ExportResult exportMerged(const std::string &sourcePath, const std::string &outD
     exporting::StagedPath staged(outDir, exporting::OutputKind::MergedFolder,
                                  exporting::inputFolders(source, baseDir.string()));
     const auto config = ModelConfig::fromFile((baseDir / "config.json").string());
-    if (readJson(baseDir / "config.json").contains("quantization_config"))
+    const auto configJson = exporting::readJsonFile(baseDir / "config.json");
+    if (configJson.contains("quantization_config"))
         throw invalidInput((baseDir / "config.json").string() + ": the base is saved 4-bit quantized; merging needs "
                            "the full-precision base model (--base)");
     const auto pairs = exporting::readLoraPairs(adapter, config);
@@ -175,7 +167,7 @@ ExportResult exportMerged(const std::string &sourcePath, const std::string &outD
         m.quant = runQuantization(source);
         for (int64_t layer = 0; layer < config.numLayers; ++layer)
             for (const auto &module : allLinearModules())
-                m.projections.insert(exporting::projectionWeightName(layer, module));
+                m.projections.insert(modulePath(layer, module) + ".weight");
     }
     for (const auto &pair : pairs) {
         if (!base.contains(pair.baseTensor))
@@ -208,7 +200,7 @@ ExportResult exportMerged(const std::string &sourcePath, const std::string &outD
     if (shards.size() > 1)
         exporting::writeTextFile(staged.tmp() / "model.safetensors.index.json",
                                  nlohmann::json{{"metadata", {{"total_size", totalBytes}}}, {"weight_map", weightMap}}.dump(2) + "\n");
-    writeModelFiles(baseDir, staged.tmp(), config, options.dtype);
+    writeModelFiles(baseDir, staged.tmp(), configJson, config, options.dtype);
     staged.commit();
     return {staged.final().string(), exporting::bytesUnder(staged.final()), source};
 }

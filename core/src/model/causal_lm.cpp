@@ -31,11 +31,6 @@ void markLayerTimeline(torch::Tensor &output, size_t layer) {
         });
 }
 
-std::string modulePath(int64_t layer, const std::string &module) {
-    const bool attention = module == "q_proj" || module == "k_proj" || module == "v_proj" || module == "o_proj";
-    return "model.layers." + std::to_string(layer) + (attention ? ".self_attn." : ".mlp.") + module;
-}
-
 } // namespace
 
 double LoraOptions::scaling() const { return useRslora ? alpha / std::sqrt(double(r)) : alpha / double(r); }

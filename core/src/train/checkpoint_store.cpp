@@ -34,15 +34,14 @@ void writeTensors(const fs::path &path, const std::vector<std::pair<std::string,
     writer.finish();
 }
 
-// fsync the folder entry so the rename survives a power cut, not just a kill.
+} // namespace
+
 void syncDirectory(const fs::path &dir) {
     if (FILE *f = std::fopen(dir.c_str(), "r")) {
         fsync(fileno(f));
         std::fclose(f);
     }
 }
-
-} // namespace
 
 std::string writeCheckpoint(const std::string &outputDir, int64_t step, const CausalLM &model,
                             const Optimizer &optimizer, const CheckpointContents &contents, const AdapterCard &card) {

@@ -5,6 +5,7 @@
 // checkpoint-<digits> holding trainer_state.json count as checkpoints.
 #pragma once
 
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +21,9 @@ struct CheckpointContents {
     nlohmann::json trainerState;           // step, data position, scaler, schedule, config
     std::vector<std::pair<std::string, torch::Tensor>> extraTensors;  // e.g. RNG state
 };
+
+// fsyncs a folder's entry, so a rename in it survives a power cut, not just a kill.
+void syncDirectory(const std::filesystem::path &dir);
 
 // Writes checkpoint-<step> and returns its path.
 std::string writeCheckpoint(const std::string &outputDir, int64_t step, const CausalLM &model,
