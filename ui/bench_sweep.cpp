@@ -53,8 +53,7 @@ void BenchSweepWorker::run(const headroom::TrainConfig &base, const BenchSweep &
                 break;
             const nlohmann::json settings = nlohmann::json::parse(text.toStdString());
             headroom::TrainConfig config = base;
-            for (const auto &[path, value] : settings.items())
-                config.applyOverride(path + "=" + value.dump());
+            config.applyOverrides(settings);
             const headroom::BenchRow row =
                 headroom::benchTraining(config, config.dataset.maxSeqLength, steps, warmupSteps, settings);
             emit rowDone({describe(settings), text, row.tokensPerSecond, row.stepSeconds, row.peakBytes,

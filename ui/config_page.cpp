@@ -44,8 +44,8 @@ void setBytes(QLabel *label, int64_t bytes)
 // `gpus` data-parallel devices.
 headroom::EstimateSettings estimateSettings(const headroom::TrainConfig &config, const headroom::GpuPreset &preset, int gpus)
 {
-    headroom::EstimateSettings settings = headroom::EstimateSettings::fromTrainConfig(config);
-    settings.device = preset.isCpu() ? "cpu" : "cuda";
+    headroom::EstimateSettings settings =
+        headroom::EstimateSettings::fromTrainConfig(config, preset.isCpu() ? "cpu" : "cuda");
     settings.gpus = gpus;
     return settings;
 }
@@ -388,14 +388,7 @@ void ConfigPage::applySuggestion()
     const auto suggestion = headroom::suggestFit(*modelConfig, estimateSettings(config, *preset, gpus()), preset->memoryBytes);
     if (!suggestion)
         return;
-    const headroom::EstimateSettings &fit = suggestion->settings;
-    config.training.perDeviceTrainBatchSize = fit.microBatch;
-    config.training.gradientAccumulationSteps = fit.accumulation;
-    config.dataset.maxSeqLength = fit.seqLength;
-    config.training.gradientCheckpointing = fit.gradientCheckpointing;
-    config.quantization.loadIn4bit = fit.quant != "none";
-    if (config.quantization.loadIn4bit)
-        config.quantization.quantType = fit.quant;
+    config.applyOverrides(headroom::fitOverrides(estimateSettings(config, *preset, gpus()), suggestion->settings));
     m_session->setConfig(config);
 }
 

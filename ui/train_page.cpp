@@ -273,8 +273,8 @@ void TrainPage::drawEstimate(const QString &device)
     if (!model)
         return;
     try {
-        headroom::EstimateSettings settings = headroom::EstimateSettings::fromTrainConfig(m_session->config());
-        settings.device = device.startsWith("cuda") ? "cuda" : "cpu";
+        const auto settings = headroom::EstimateSettings::fromTrainConfig(m_session->config(),
+                                                                          device.startsWith("cuda") ? "cuda" : "cpu");
         const auto bytes = categoryBytes(headroom::estimateMemory(*model, settings));
         for (size_t i = 0; i < bytes.size(); ++i) {
             auto *line = new QCPItemStraightLine(m_memoryPlot);
@@ -320,9 +320,7 @@ void TrainPage::applyOomChange()
 {
     headroom::TrainConfig config = m_session->config();
     try {
-        const nlohmann::json overrides = nlohmann::json::parse(m_oomOverrides.toStdString());
-        for (const auto &[key, value] : overrides.items())
-            config.applyOverride(key + "=" + (value.is_string() ? value.get<std::string>() : value.dump()));
+        config.applyOverrides(nlohmann::json::parse(m_oomOverrides.toStdString()));
     } catch (const std::exception &error) {
         onFailed(QString::fromStdString(error.what()));
         return;

@@ -52,6 +52,8 @@ struct EstimateSettings {
 
     // The training configuration's values ("auto" device -> cuda; resolve it first where it matters).
     static EstimateSettings fromTrainConfig(const TrainConfig &config);
+    // The same on a device already resolved: "cpu" or "cuda".
+    static EstimateSettings fromTrainConfig(const TrainConfig &config, const std::string &device);
     // Throws invalidInput naming the CLI flag and the valid values.
     void validate() const;
     int64_t computeBytes() const;  // bytes per element of the compute dtype: 4 or 2
@@ -100,6 +102,9 @@ struct FitSuggestion {
 };
 std::optional<FitSuggestion> suggestFit(const ModelConfig &config, const EstimateSettings &settings,
                                         int64_t budgetBytes);
+// The training-config fields a suggestion changes from `current`, for TrainConfig::applyOverrides:
+// {"training.per_device_train_batch_size": 2, "quantization.load_in_4bit": true, ...}.
+nlohmann::json fitOverrides(const EstimateSettings &current, const EstimateSettings &fit);
 
 // Model configs bundled into the binary (resources/model-configs/*.json), by file name without
 // .json ("llama-3.1-8b"), sorted.

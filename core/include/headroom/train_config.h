@@ -139,6 +139,9 @@ struct TrainConfig {
 
     // "a.b=value", value read by the field's type (FieldDescriptor::parseText).
     void applyOverride(const std::string &assignment);
+    // applyOverride for each field of {"training.per_device_train_batch_size": 4, ...}: the form of
+    // out-of-memory advice, fit suggestions and bench sweeps.
+    void applyOverrides(const nlohmann::json &overrides);
     // Ranges, choices and combinations; throws invalidInput naming the field, prefixed by
     // `context` when given.
     void validate(const std::string &context = {}) const;

@@ -95,6 +95,12 @@ EstimateSettings EstimateSettings::fromTrainConfig(const TrainConfig &config) {
     return s;
 }
 
+EstimateSettings EstimateSettings::fromTrainConfig(const TrainConfig &config, const std::string &device) {
+    EstimateSettings s = fromTrainConfig(config);
+    s.device = device;
+    return s;
+}
+
 void EstimateSettings::validate() const {
     requirePositive(loraR, "--r");
     requirePositive(microBatch, "--batch");

@@ -87,4 +87,22 @@ std::optional<FitSuggestion> suggestFit(const ModelConfig &config, const Estimat
     return std::nullopt;
 }
 
+nlohmann::json fitOverrides(const EstimateSettings &current, const EstimateSettings &fit) {
+    nlohmann::json overrides = nlohmann::json::object();
+    if (fit.microBatch != current.microBatch)
+        overrides["training.per_device_train_batch_size"] = fit.microBatch;
+    if (fit.accumulation != current.accumulation)
+        overrides["training.gradient_accumulation_steps"] = fit.accumulation;
+    if (fit.seqLength != current.seqLength)
+        overrides["dataset.max_seq_length"] = fit.seqLength;
+    if (fit.gradientCheckpointing != current.gradientCheckpointing)
+        overrides["training.gradient_checkpointing"] = fit.gradientCheckpointing;
+    if (fit.quant != current.quant) {
+        overrides["quantization.load_in_4bit"] = fit.quant != "none";
+        if (fit.quant != "none")
+            overrides["quantization.bnb_4bit_quant_type"] = fit.quant;
+    }
+    return overrides;
+}
+
 } // namespace headroom

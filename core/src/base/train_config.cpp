@@ -194,6 +194,12 @@ void TrainConfig::applyOverride(const std::string &assignment)
     }
 }
 
+void TrainConfig::applyOverrides(const nlohmann::json &overrides)
+{
+    for (const auto &[path, value] : overrides.items())
+        applyOverride(path + "=" + value.dump());
+}
+
 void TrainConfig::validate(const std::string &context) const
 {
     const std::string prefix = context.empty() ? "" : context + ": ";

@@ -6,16 +6,16 @@ namespace headroom {
 
 namespace {
 
-EstimateSettings settingsOf(const TrainConfig &config, const torch::Device &device) {
-    auto settings = EstimateSettings::fromTrainConfig(config);
-    settings.device = device.is_cuda() ? "cuda" : "cpu";
-    return settings;
-}
-
 std::string microBatchChange(const TrainingSettings &t, int64_t micro, int64_t accumulation) {
     return "micro-batch " + std::to_string(t.perDeviceTrainBatchSize) + " -> " + std::to_string(micro) +
            " with accumulation " + std::to_string(t.gradientAccumulationSteps) + " -> " + std::to_string(accumulation) +
            " keeps effective batch " + std::to_string(micro * accumulation);
+}
+
+// The budget that was crossed: the one set, else (a CPU without one) this machine's memory.
+int64_t budgetOf(const torch::Device &device) {
+    const int64_t budget = deviceMemoryBudget(device);
+    return budget > 0 ? budget : findGpuPreset("cpu")->memoryBytes;
 }
 
 } // namespace
@@ -24,7 +24,7 @@ void OutOfMemoryAdvisor::recordStep(const ModelConfig &shape, const TrainConfig 
                                     int64_t rowLength, const MemoryBreakdown &measured) {
     if (measured.activations <= 0)
         return;
-    auto settings = settingsOf(config, device);
+    auto settings = EstimateSettings::fromTrainConfig(config, device.is_cuda() ? "cuda" : "cpu");
     settings.seqLength = rowLength;
     const int64_t estimated = estimateMemory(shape, settings).activations;
     if (estimated > 0)
@@ -38,9 +38,7 @@ OutOfMemoryEvent OutOfMemoryAdvisor::diagnose(const TrainConfig &config, const C
     OutOfMemoryEvent e;
     e.step = step;
     e.message = message;
-    e.budgetBytes = deviceMemoryBudget(device);
-    if (e.budgetBytes <= 0)
-        e.budgetBytes = findGpuPreset("cpu")->memoryBytes;
+    e.budgetBytes = budgetOf(device);
     const int64_t weights = model.baseWeightBytes();
     int64_t adapters = 0;
     for (const auto &p : model.loraParameters())
@@ -49,7 +47,7 @@ OutOfMemoryEvent OutOfMemoryAdvisor::diagnose(const TrainConfig &config, const C
     e.category = weights > e.budgetBytes ? "weights" : e.fixedBytes > e.budgetBytes ? "optimizer" : "activations";
 
     const ModelConfig &shape = model.config();
-    const auto current = settingsOf(config, device);
+    const auto current = EstimateSettings::fromTrainConfig(config, device.is_cuda() ? "cuda" : "cpu");
     auto thisStep = current;
     thisStep.seqLength = rowLength;
     auto predictedTotal = [&](const EstimateSettings &s) {
@@ -89,11 +87,9 @@ OutOfMemoryEvent OutOfMemoryAdvisor::diagnoseLoading(const TrainConfig &config, 
     OutOfMemoryEvent e;
     e.message = message;
     e.category = "weights";
-    e.budgetBytes = deviceMemoryBudget(device);
-    if (e.budgetBytes <= 0)
-        e.budgetBytes = findGpuPreset("cpu")->memoryBytes;
+    e.budgetBytes = budgetOf(device);
     const auto shape = ModelConfig::fromFile(config.model + "/config.json");
-    const auto current = settingsOf(config, device);
+    const auto current = EstimateSettings::fromTrainConfig(config, device.is_cuda() ? "cuda" : "cpu");
     e.fixedBytes = estimateWeightBytes(shape, current);
     suggestFreshRun(shape, current, e);
     return e;
@@ -108,19 +104,7 @@ void OutOfMemoryAdvisor::suggestFreshRun(const ModelConfig &shape, const Estimat
         return;
     e.change = fit->change;
     e.needsRestart = true;
-    const auto &f = fit->settings;
-    if (f.microBatch != current.microBatch)
-        e.overrides["training.per_device_train_batch_size"] = f.microBatch;
-    if (f.accumulation != current.accumulation)
-        e.overrides["training.gradient_accumulation_steps"] = f.accumulation;
-    if (f.seqLength != current.seqLength)
-        e.overrides["dataset.max_seq_length"] = f.seqLength;
-    if (f.gradientCheckpointing != current.gradientCheckpointing)
-        e.overrides["training.gradient_checkpointing"] = f.gradientCheckpointing;
-    if (f.quant != current.quant) {
-        e.overrides["quantization.load_in_4bit"] = f.quant != "none";
-        e.overrides["quantization.bnb_4bit_quant_type"] = f.quant;
-    }
+    e.overrides = fitOverrides(current, fit->settings);
 }
 
 } // namespace headroom

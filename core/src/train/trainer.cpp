@@ -243,14 +243,7 @@ private:
                                    std::to_string(m_perStep) + " (micro-batch x accumulation x processes): keep it equal "
                                    "to resume, e.g. double gradient_accumulation_steps when halving the processes");
             m_lastLoss = state.value("loss", 0.0);
-            for (const auto &[key, device] : rngDevices()) {
-                const auto rng = loaded.tensors.find(key);
-                if (rng == loaded.tensors.end())
-                    continue;
-                auto generator = at::globalContext().defaultGenerator(device);
-                std::lock_guard<std::mutex> lock(generator.mutex());
-                generator.set_state(rng->second);
-            }
+            restoreGenerators(loaded.tensors);
         } catch (const nlohmann::json::exception &e) {
             throw invalidInput(dir + "/trainer_state.json: incomplete (" + std::string(e.what()) + ")");
         }
@@ -429,21 +422,26 @@ private:
         return out;
     }
 
-    std::vector<std::pair<torch::Device, torch::Tensor>> generatorStates() const {
-        std::vector<std::pair<torch::Device, torch::Tensor>> states;
+    // Their states under the checkpoint's keys.
+    std::map<std::string, torch::Tensor> generatorStates() const {
+        std::map<std::string, torch::Tensor> states;
         for (const auto &[key, device] : rngDevices()) {
             auto generator = at::globalContext().defaultGenerator(device);
             std::lock_guard<std::mutex> lock(generator.mutex());
-            states.emplace_back(device, generator.get_state());
+            states.emplace(key, generator.get_state());
         }
         return states;
     }
 
-    void restoreGenerators(const std::vector<std::pair<torch::Device, torch::Tensor>> &states) {
-        for (const auto &[device, state] : states) {
+    // Sets each generator whose key `states` holds (a checkpoint's tensors, or generatorStates()).
+    void restoreGenerators(const std::map<std::string, torch::Tensor> &states) {
+        for (const auto &[key, device] : rngDevices()) {
+            const auto state = states.find(key);
+            if (state == states.end())
+                continue;
             auto generator = at::globalContext().defaultGenerator(device);
             std::lock_guard<std::mutex> lock(generator.mutex());
-            generator.set_state(state);
+            generator.set_state(state->second);
         }
     }
 
@@ -470,11 +468,8 @@ private:
                                  {"scaler", m_scaler->state()},
                                  {"schedule", {{"warmup_steps", m_schedule.warmupSteps}, {"total_steps", m_schedule.totalSteps}}},
                                  {"config", m_config.toJson()}};
-        for (const auto &[key, device] : rngDevices()) {
-            auto generator = at::globalContext().defaultGenerator(device);
-            std::lock_guard<std::mutex> lock(generator.mutex());
-            contents.extraTensors.emplace_back(key, generator.get_state());
-        }
+        const auto rng = generatorStates();
+        contents.extraTensors.assign(rng.begin(), rng.end());
         const auto path = writeCheckpoint(m_outputDir.string(), m_step, *m_model, *m_optimizer, contents, card());
         rotateCheckpoints(m_outputDir.string(), m_config.training.saveTotalLimit);
         m_observer.onCheckpoint(m_step, path);
@@ -568,8 +563,7 @@ private:
         }
         // With several processes the ranks must keep the same settings: adapting one is not possible.
         if (m_config.training.onOom == "adapt" && !m_dist && !event.change.empty() && !event.needsRestart) {
-            for (const auto &[key, value] : event.overrides.items())
-                TrainConfig::field(key)->set(m_config, value);
+            m_config.applyOverrides(event.overrides);
             m_model->setGradientCheckpointing(m_config.training.gradientCheckpointing);
             writeJsonAtomically(m_outputDir / "config.json", m_config.toJson());
             event.applied = true;
@@ -637,7 +631,7 @@ private:
     double m_lastLoss = 0, m_lastEvalLoss = -1, m_elapsed = 0;
     bool m_stopped = false;
     bool m_inOptimizerUpdate = false;
-    std::vector<std::pair<torch::Device, torch::Tensor>> m_stepRng;
+    std::map<std::string, torch::Tensor> m_stepRng;
 };
 
 } // namespace
