@@ -25,7 +25,7 @@ for n in 1 2; do
     --set training.logging_steps=1 --set training.save_strategy=no --set training.ddp_timeout=60 > "$out.log" 2>&1
   rc=$?
   seconds=$(( $(date +%s) - start ))
-  if grep -q -e "needs NCCL, and this build has none" -e "this build has no multi-process training" "$out.log"; then
+  if grep -q "this build has no multi-process training" "$out.log"; then
     echo "nproc $n: SKIPPED, this build has no NCCL process group: $(grep -m1 '^error:' "$out.log")"
     break
   fi

@@ -145,6 +145,9 @@ struct DistributedContext::Impl {
 
 std::unique_ptr<DistributedContext> DistributedContext::connect(const DistributedEnv &env, bool cuda,
                                                                 std::chrono::seconds timeout) {
+    // Before the rendezvous, which would first wait for every rank.
+    if (!processGroupSupported(cuda))
+        throw invalidInput(multiProcessUnsupported("WORLD_SIZE=" + std::to_string(env.worldSize), cuda));
     auto impl = std::make_unique<Impl>();
     impl->env = env;
     impl->timeout = timeout;
@@ -167,8 +170,6 @@ std::unique_ptr<DistributedContext> DistributedContext::connect(const Distribute
                 c10::make_intrusive<c10d::ProcessGroupNCCL>(impl->store, env.rank, env.worldSize, nccl));
             impl->backend = "nccl";
             impl->device = torch::Device(torch::kCUDA, env.localRank);
-#else
-            throw invalidInput(multiProcessUnsupported("WORLD_SIZE=" + std::to_string(env.worldSize), true));
 #endif
         } else {
 #ifdef HEADROOM_HAVE_GLOO
@@ -176,12 +177,8 @@ std::unique_ptr<DistributedContext> DistributedContext::connect(const Distribute
             gloo->devices.push_back(glooDevice(env));
             impl->group = std::make_unique<GroupCollectives<c10d::ProcessGroupGloo>>(
                 c10::make_intrusive<c10d::ProcessGroupGloo>(impl->store, env.rank, env.worldSize, gloo));
-#else
-            throw invalidInput(multiProcessUnsupported("WORLD_SIZE=" + std::to_string(env.worldSize), false));
 #endif
         }
-    } catch (const Error &) {
-        throw;
     } catch (const std::exception &e) {
         const c10::Error *c10 = dynamic_cast<const c10::Error *>(&e);
         throw PeerLost("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) +
