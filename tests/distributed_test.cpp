@@ -169,20 +169,13 @@ private slots:
         QProcess launcher;
         start(launcher, train(m_dir.filePath("killed"), 1, 50) << "--nproc" << "2", cliEnvironment());
         // Kill rank 1 once rank 0 reports its first step.
-        QString err;
-        qint64 victim = 0;
-        QElapsedTimer clock;
-        clock.start();
-        while (clock.elapsed() < 90000 && !err.contains("step 1/") && launcher.state() != QProcess::NotRunning) {
-            launcher.waitForReadyRead(200);
-            err += QString::fromUtf8(launcher.readAllStandardError());
-            const auto match = QRegularExpression("rank 1 of 2 started \\(pid (\\d+)\\)").match(err);
-            if (match.hasMatch())
-                victim = match.captured(1).toLongLong();
-        }
+        const QString err = test::readStderrUntil(launcher, "step 1/", 90000);
+        const auto match = QRegularExpression("rank 1 of 2 started \\(pid (\\d+)\\)").match(err);
+        const qint64 victim = match.hasMatch() ? match.captured(1).toLongLong() : 0;
         QVERIFY2(victim > 0 && err.contains("step 1/"), qPrintable(err));
         QCOMPARE(::kill(pid_t(victim), SIGKILL), 0);
-        clock.restart();
+        QElapsedTimer clock;
+        clock.start();
         Finished f = wait(launcher, 60000);
         f.err = err + f.err;
         QVERIFY2(f.inTime && f.exitCode == 1, qPrintable(f.describe()));

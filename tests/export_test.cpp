@@ -18,6 +18,7 @@
 #include "headroom/causal_lm.h"
 #include "headroom/error.h"
 #include "headroom/export.h"
+#include "json_file.h"
 #include "test_support.h"
 
 using namespace headroom;
@@ -32,11 +33,6 @@ const int64_t kRank = 4, kLayers = 2, kHidden = 64, kInter = 96, kHeads = 4, kKv
 const std::vector<std::string> kTargets = {"q_proj", "k_proj", "v_proj", "down_proj"};
 
 std::string data(const char *relative) { return test::dataPath(relative).toStdString(); }
-
-nlohmann::json readJson(const fs::path &path) {
-    std::ifstream in(path);
-    return nlohmann::json::parse(in);
-}
 
 // (in, out) of each projection of the fixture, from its config.json's numbers.
 std::pair<int64_t, int64_t> projection(const std::string &module) {
@@ -239,7 +235,7 @@ private slots:
     void exportedAdapterHasPeftFieldsKeysAndShapes() {
         const auto result = exportAdapter(data(kPeftAdapter), tmp("adapter_out"));
         const fs::path out = result.path;
-        const auto config = readJson(out / "adapter_config.json");
+        const auto config = test::readJsonFile((out / "adapter_config.json").string());
         // Every field PEFT's LoraConfig saves that a LoRA load reads (reference-facts.md).
         for (const char *field : {"task_type", "peft_type", "base_model_name_or_path", "revision", "r", "lora_alpha",
                                   "lora_dropout", "target_modules", "bias", "fan_in_fan_out", "use_rslora", "use_dora",
@@ -335,14 +331,14 @@ private slots:
         const fs::path merged32 = exportMerged(data(kPeftAdapter), tmp("merged32"), options).path;
         const double diff32 = maxDiffOnTokens(logitsOf(*CausalLM::load(merged32.string()), *expected), withAdapter, mask);
         QVERIFY2(diff32 < 1e-4, qPrintable(QString("float32 merge: max diff %1").arg(diff32)));
-        QCOMPARE(readJson(merged32 / "config.json")["torch_dtype"].get<std::string>(), std::string("float32"));
+        QCOMPARE(test::readJsonFile((merged32 / "config.json").string())["torch_dtype"].get<std::string>(), std::string("float32"));
         QVERIFY(fs::exists(merged32 / "tokenizer.json"));
-        QCOMPARE(readJson(merged32 / "generation_config.json")["do_sample"].get<bool>(), false);
+        QCOMPARE(test::readJsonFile((merged32 / "generation_config.json").string())["do_sample"].get<bool>(), false);
         QVERIFY(!fs::exists(merged32 / "model.safetensors.index.json"));
 
         options.dtype = Dtype::BF16;
         const fs::path merged16 = exportMerged(data(kPeftAdapter), tmp("merged16"), options).path;
-        QCOMPARE(readJson(merged16 / "config.json")["torch_dtype"].get<std::string>(), std::string("bfloat16"));
+        QCOMPARE(test::readJsonFile((merged16 / "config.json").string())["torch_dtype"].get<std::string>(), std::string("bfloat16"));
         const auto weights = SafetensorsFile::open((merged16 / "model.safetensors").string());
         QCOMPARE(weights->find("model.layers.0.self_attn.q_proj.weight")->dtype, Dtype::BF16);
         // bf16 rounds each weight by up to 2^-9 relative: the logits move by a few hundredths.
@@ -368,7 +364,7 @@ private slots:
         options.dtype = Dtype::F32;
         options.maxShardBytes = 40000;  // the fixture holds ~150 kB in float32
         const fs::path out = exportMerged(data(kPeftAdapter), tmp("sharded"), options).path;
-        const auto index = readJson(out / "model.safetensors.index.json");
+        const auto index = test::readJsonFile((out / "model.safetensors.index.json").string());
         std::map<std::string, std::string> weightMap = index["weight_map"].get<std::map<std::string, std::string>>();
         const auto base = SafetensorsCheckpoint::openDir(data(kBase));
         QCOMPARE(weightMap.size(), base.names().size());
@@ -692,7 +688,7 @@ private slots:
         for (const auto &entry : fs::directory_iterator(out.toStdString()))
             bytes += entry.file_size();
         QCOMPARE(json["bytes"].get<uint64_t>(), bytes);
-        QCOMPARE(readJson(out.toStdString() + "/config.json")["torch_dtype"].get<std::string>(), std::string("float16"));
+        QCOMPARE(test::readJsonFile(out.toStdString() + "/config.json")["torch_dtype"].get<std::string>(), std::string("float16"));
     }
 };
 

@@ -3,7 +3,6 @@
 // change to resume with), and the memory timeline of one step.
 #include <QtTest/QtTest>
 
-#include <fstream>
 
 #include "headroom/bench.h"
 #include "headroom/demo.h"
@@ -11,6 +10,7 @@
 #include "headroom/find_batch.h"
 #include "headroom/runtime.h"
 #include "headroom/trainer.h"
+#include "json_file.h"
 #include "test_support.h"
 
 using namespace headroom;
@@ -18,11 +18,6 @@ using namespace headroom;
 namespace {
 
 using Recorder = test::RecordingObserver;
-
-nlohmann::json readJson(const std::string &path) {
-    std::ifstream in(path);
-    return nlohmann::json::parse(in);
-}
 
 } // namespace
 
@@ -152,7 +147,7 @@ private slots:
         QCOMPARE(oom.overrides.at("training.per_device_train_batch_size").get<int64_t>(), int64_t(2));
         QCOMPARE(oom.overrides.at("training.gradient_accumulation_steps").get<int64_t>(), int64_t(2));
         QVERIFY2(oom.change.find("keeps effective batch 4") != std::string::npos, oom.change.c_str());
-        const auto written = readJson(c.training.outputDir + "/config.json");
+        const auto written = test::readJsonFile(c.training.outputDir + "/config.json");
         QCOMPARE(written.at("training").at("per_device_train_batch_size").get<int64_t>(), int64_t(2));
 
         auto reference = baseConfig("reference-2x2");
@@ -202,8 +197,7 @@ private slots:
         QVERIFY(!stopped.outOfMemory[0].applied);
 
         auto resumed = limited;
-        for (const auto &[key, value] : stopped.outOfMemory[0].overrides.items())
-            resumed.applyOverride(key + "=" + value.dump());
+        resumed.applyOverrides(stopped.outOfMemory[0].overrides);
         Recorder continued;
         runTraining(resumed, continued, nullptr, {true, c.training.outputDir + "/checkpoint-1"});
         QCOMPARE(continued.steps.size(), size_t(2));
@@ -220,10 +214,10 @@ private slots:
         runTraining(c, r, nullptr, {});
         QVERIFY(r.steps.at(0).timeline.empty());
         const auto &points = r.steps.at(1).timeline;
-        const auto json = readJson(c.training.outputDir + "/memory_timeline.json");
+        const auto json = test::readJsonFile(c.training.outputDir + "/memory_timeline.json");
         QCOMPARE(json.at("step").get<int64_t>(), int64_t(2));
         QCOMPARE(json.at("points").size(), points.size());
-        const int64_t layers = readJson(m_demo.modelDir + "/config.json").at("num_hidden_layers").get<int64_t>();
+        const int64_t layers = test::readJsonFile(m_demo.modelDir + "/config.json").at("num_hidden_layers").get<int64_t>();
         int64_t forward = 0, backward = 0, optimizer = 0, maxAllocated = 0;
         for (const auto &p : points) {
             forward += p.event.rfind("forward layer ", 0) == 0;

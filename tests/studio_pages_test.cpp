@@ -12,6 +12,8 @@
 #include "export_page.h"
 #include "lab_page.h"
 #include "main_window.h"
+#include "json_file.h"
+#include "studio_test_support.h"
 #include "memory_timeline_view.h"
 #include "studio_session.h"
 #include "train_page.h"
@@ -41,9 +43,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include <fstream>
-
 namespace {
+
+using headroom::test::text;
 
 constexpr int kTrainTimeoutMs = 120'000;
 
@@ -51,12 +53,6 @@ qint64 bytesOf(const MainWindow &window, const QString &label)
 {
     const auto *widget = window.findChild<QLabel *>(label);
     return widget ? widget->property("bytes").toLongLong() : -1;
-}
-
-QString text(const MainWindow &window, const QString &name)
-{
-    const auto *label = window.findChild<QLabel *>(name);
-    return label ? label->text() : "<no label " + name + ">";
 }
 
 // Types `value` into a spin box as a person would: select all, type, Enter.
@@ -349,9 +345,8 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, kTrainTimeoutMs);
         QCOMPARE(timelines.count(), 1);   // step 2 only
 
-        std::ifstream in((outputDir + "/memory_timeline.json").toStdString());
-        QVERIFY(in);
-        const nlohmann::json file = nlohmann::json::parse(in);
+        QVERIFY(QFile::exists(outputDir + "/memory_timeline.json"));
+        const nlohmann::json file = headroom::test::readJsonFile((outputDir + "/memory_timeline.json").toStdString());
         QCOMPARE(file["step"].get<int>(), 2);
         const nlohmann::json &points = file["points"];
         QVERIFY(points.size() >= 4);

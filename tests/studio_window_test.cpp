@@ -3,6 +3,7 @@
 // instead of failing, and creates the bundled demo in a worker thread while the event loop keeps
 // running. The models are made with headroom::makeDemo in temporary folders.
 #include "main_window.h"
+#include "studio_test_support.h"
 #include "studio_session.h"
 
 #include "headroom/demo.h"
@@ -16,14 +17,9 @@
 
 namespace {
 
-constexpr int kDemoTimeoutMs = 180'000;
+using headroom::test::text;
 
-// The text of the window's label `name`, or a marker that says it is missing.
-QString text(const MainWindow &window, const QString &name)
-{
-    const auto *label = window.findChild<QLabel *>(name);
-    return label ? label->text() : "<no label " + name + ">";
-}
+constexpr int kDemoTimeoutMs = 180'000;
 
 bool shown(const MainWindow &window, const QString &name)
 {

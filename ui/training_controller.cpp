@@ -2,6 +2,7 @@
 #include "headroom/trainer.h"
 #include "headroom/training_events.h"
 
+#include "memory_categories.h"
 #include "training_controller.h"
 
 #include <QThread>
@@ -33,9 +34,8 @@ public:
         step.elapsedSeconds = event.elapsedSeconds;
         step.etaSeconds = event.etaSeconds;
         step.skipped = event.skipped;
-        const headroom::MemoryBreakdown &m = event.memory;
-        step.memory = {m.weights, m.adapters, m.gradients, m.optimizer, m.activations, m.other};
-        step.peakBytes = m.peak;
+        step.memory = categoryBytes(event.memory);
+        step.peakBytes = event.memory.peak;
         if (!event.timeline.empty())
             emit m_controller->memoryTimeline(timelineOf(event));
         emit m_controller->stepDone(step);
