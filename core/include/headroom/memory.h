@@ -49,6 +49,10 @@ void resetPeakMemory(const torch::Device &device);
 void releaseCachedMemory(const torch::Device &device);
 // Resident set size of this process (CPU baseline for "other").
 int64_t processResidentBytes();
+// Bytes malloc holds free for reuse (glibc's mallinfo2().fordblks; 0 where unavailable). Small
+// tensors freed after the step's peak stay there and in the resident set: they were counted in the
+// peak's activations already, so "other" (resident - allocator reserve) leaves them out.
+int64_t mallocRetainedBytes();
 
 
 } // namespace headroom

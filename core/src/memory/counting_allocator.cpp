@@ -146,29 +146,15 @@ bool memoryTrackingInstalled() { return g_installed.load(); }
 
 void setMemoryBudget(int64_t bytes) { CountingCpuAllocator::instance().setBudget(bytes); }
 
-namespace {
-std::mutex g_cudaBudgetsMutex;
-std::map<int, int64_t> g_cudaBudgets;  // set caps per CUDA device
-} // namespace
-
 void setDeviceMemoryBudget(const torch::Device &device, int64_t bytes) {
     if (device.is_cpu())
-        return setMemoryBudget(bytes);
-    setCudaMemoryBudget(device, bytes);
-    std::lock_guard<std::mutex> lock(g_cudaBudgetsMutex);
-    g_cudaBudgets[device.index()] = bytes;
+        setMemoryBudget(bytes);
+    else
+        setCudaMemoryBudget(device, bytes);
 }
 
 int64_t deviceMemoryBudget(const torch::Device &device) {
-    if (device.is_cpu())
-        return CountingCpuAllocator::instance().stats().budget;
-    {
-        std::lock_guard<std::mutex> lock(g_cudaBudgetsMutex);
-        const auto set = g_cudaBudgets.find(device.index());
-        if (set != g_cudaBudgets.end() && set->second > 0)
-            return set->second;
-    }
-    return cudaTotalMemory(device);
+    return device.is_cpu() ? CountingCpuAllocator::instance().stats().budget : cudaMemoryBudget(device);
 }
 
 AllocatorStats allocatorStats(const torch::Device &device) {

@@ -6,6 +6,7 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <cuda_runtime_api.h>
 
+#include <map>
 #include <mutex>
 #include <set>
 #endif
@@ -62,11 +63,28 @@ int64_t cudaFreeMemory(const torch::Device &device) {
     return int64_t(freeBytes);
 }
 
+namespace {
+std::mutex g_budgetsMutex;
+std::map<int, int64_t> g_budgets;  // the caps set, per device
+} // namespace
+
 void setCudaMemoryBudget(const torch::Device &device, int64_t bytes) {
     const int64_t total = cudaTotalMemory(device);
     const double fraction = bytes > 0 && bytes < total ? double(bytes) / double(total) : 1.0;
     ensureAllocator(device);
     c10::cuda::CUDACachingAllocator::setMemoryFraction(fraction, device.index());
+    std::lock_guard<std::mutex> lock(g_budgetsMutex);
+    g_budgets[device.index()] = bytes;
+}
+
+int64_t cudaMemoryBudget(const torch::Device &device) {
+    {
+        std::lock_guard<std::mutex> lock(g_budgetsMutex);
+        const auto set = g_budgets.find(device.index());
+        if (set != g_budgets.end() && set->second > 0)
+            return set->second;
+    }
+    return cudaTotalMemory(device);
 }
 
 #else
@@ -81,6 +99,7 @@ void releaseCudaCache(const torch::Device &) { noCuda(); }
 int64_t cudaTotalMemory(const torch::Device &) { noCuda(); }
 int64_t cudaFreeMemory(const torch::Device &) { noCuda(); }
 void setCudaMemoryBudget(const torch::Device &, int64_t) { noCuda(); }
+int64_t cudaMemoryBudget(const torch::Device &) { noCuda(); }
 
 #endif
 

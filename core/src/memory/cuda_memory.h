@@ -14,5 +14,7 @@ int64_t cudaFreeMemory(const torch::Device &device);
 // Caps the caching allocator at `bytes` (0: the whole card), so an allocation past it raises the
 // same out-of-memory error a smaller card would.
 void setCudaMemoryBudget(const torch::Device &device, int64_t bytes);
+// The cap set last (above 0), else the card's memory.
+int64_t cudaMemoryBudget(const torch::Device &device);
 
 } // namespace headroom

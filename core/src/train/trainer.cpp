@@ -21,7 +21,6 @@
 #include "headroom/runtime.h"
 #include "headroom/tokenizer.h"
 #include "headroom/training_sinks.h"
-#include "memory/process_memory.h"
 #include "train/checkpoint_store.h"
 #include "train/micro_batch.h"
 #include "train/out_of_memory.h"
