@@ -1,6 +1,8 @@
 #include "cli_context.h"
 
+#include "headroom/byte_size.h"
 #include "headroom/error.h"
+#include "headroom/gpu_presets.h"
 #include "headroom/runtime.h"
 
 namespace headroom::cli {
@@ -19,6 +21,12 @@ TrainConfig loadTrainConfig(const std::string &path, const std::vector<std::stri
     if (ctx.threads > 0)
         config.threads = ctx.threads;
     return config;
+}
+
+int64_t parseBudgetFlags(const std::string &budget, const std::string &gpu) {
+    if (!gpu.empty())
+        return parseMemoryBudget(gpu, "--gpu");
+    return budget.empty() ? 0 : parseByteSize(budget, "--budget");
 }
 
 std::vector<std::string> splitList(const std::string &text) {

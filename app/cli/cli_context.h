@@ -45,5 +45,8 @@ TrainConfig loadTrainConfig(const std::string &path, const std::vector<std::stri
 std::vector<std::string> splitList(const std::string &text);
 // "1,2,3" -> ids; throws invalidInput naming the flag.
 std::vector<int64_t> parseIdList(const std::string &text, const std::string &flag);
+// The bytes of a --gpu preset or a --budget size (at most one is given); 0 for neither. Throws
+// invalidInput naming the flag.
+int64_t parseBudgetFlags(const std::string &budget, const std::string &gpu);
 
 } // namespace headroom::cli

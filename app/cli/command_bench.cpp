@@ -96,10 +96,7 @@ void addBenchCommand(CLI::App &app, CliContext &ctx) {
     cmd->callback([&ctx] {
         ctx.startRuntime();
         TrainConfig base;
-        if (!args.budget.empty())
-            parseByteSize(args.budget, "--budget");
-        if (!args.gpu.empty())
-            parseMemoryBudget(args.gpu, "--gpu");
+        parseBudgetFlags(args.budget, args.gpu);  // refuses a bad value before any run
         base.training.memoryBudget = args.gpu.empty() ? args.budget : args.gpu;
         base.model = args.model;
         base.device = ctx.device;

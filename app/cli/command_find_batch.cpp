@@ -36,10 +36,7 @@ void addFindBatchCommand(CLI::App &app, CliContext &ctx) {
     cmd->add_option("--steps", args.options.steps, "optimizer steps per try")->capture_default_str()->check(CLI::PositiveNumber);
     cmd->callback([&ctx] {
         auto config = loadTrainConfig(args.config, args.overrides, ctx);
-        if (!args.gpu.empty())
-            args.options.budgetBytes = parseMemoryBudget(args.gpu, "--gpu");
-        else if (!args.budget.empty())
-            args.options.budgetBytes = parseByteSize(args.budget, "--budget");
+        args.options.budgetBytes = parseBudgetFlags(args.budget, args.gpu);
         ctx.startRuntime();
         auto &out = ctx.human();
         args.options.onTry = [&out](const FindBatchTry &t) {
