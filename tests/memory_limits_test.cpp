@@ -29,24 +29,11 @@ class MemoryLimitsTest : public QObject {
     std::map<int64_t, int64_t> m_peaks;  // micro-batch -> measured peak of one step, no budget
 
     TrainConfig baseConfig(const QString &runName) const {
-        TrainConfig c;
-        c.model = m_demo.modelDir;
-        c.dataset.path = m_demo.dataset;
+        TrainConfig c = test::demoTrainConfig(m_demo, (m_dir.path() + "/" + runName).toStdString());
         c.dataset.maxSeqLength = 96;
-        c.dataset.validationSplit = 0;
-        c.quantization.loadIn4bit = false;
-        c.lora.r = 4;
-        c.lora.loraDropout = 0;
-        auto &t = c.training;
-        t.outputDir = (m_dir.path() + "/" + runName).toStdString();
-        t.perDeviceTrainBatchSize = 4;
-        t.gradientAccumulationSteps = 1;
-        t.gradientCheckpointing = false;
-        t.bf16 = false;
-        t.optim = "adamw_torch";
-        t.maxSteps = 2;
-        t.warmupRatio = 0;
-        t.saveStrategy = "no";
+        c.training.perDeviceTrainBatchSize = 4;
+        c.training.gradientAccumulationSteps = 1;
+        c.training.maxSteps = 2;
         return c;
     }
 

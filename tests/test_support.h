@@ -8,7 +8,9 @@
 
 #include <torch/torch.h>
 
+#include "headroom/demo.h"
 #include "headroom/safetensors.h"
+#include "headroom/train_config.h"
 #include "headroom/training_events.h"
 
 namespace headroom::test {
@@ -30,6 +32,26 @@ inline QString readStderrUntil(QProcess &process, const QString &needle, int tim
         err += QString::fromUtf8(process.readAllStandardError());
     }
     return err;
+}
+
+// A small, deterministic fp32 LoRA run on the demo: no validation split, no 4-bit, r 4 without
+// dropout, no checkpointing, AdamW without warmup, no checkpoints; tests set what they vary.
+inline TrainConfig demoTrainConfig(const DemoPaths &demo, const std::string &outputDir) {
+    TrainConfig c;
+    c.model = demo.modelDir;
+    c.dataset.path = demo.dataset;
+    c.dataset.validationSplit = 0;
+    c.quantization.loadIn4bit = false;
+    c.lora.r = 4;
+    c.lora.loraDropout = 0;
+    auto &t = c.training;
+    t.outputDir = outputDir;
+    t.gradientCheckpointing = false;
+    t.bf16 = false;
+    t.optim = "adamw_torch";
+    t.warmupRatio = 0;
+    t.saveStrategy = "no";
+    return c;
 }
 
 // Copies tensor `name` out of a safetensors file (test fixtures are small).

@@ -53,27 +53,15 @@ class TrainerTest : public QObject {
     DemoPaths m_demo;
 
     TrainConfig baseConfig(const QString &runName) const {
-        TrainConfig c;
-        c.model = m_demo.modelDir;
-        c.dataset.path = m_demo.dataset;
+        TrainConfig c = test::demoTrainConfig(m_demo, (m_dir.path() + "/" + runName).toStdString());
         c.dataset.maxSeqLength = 128;
-        c.dataset.validationSplit = 0;
-        c.quantization.loadIn4bit = false;
-        c.lora.r = 4;
         c.lora.loraAlpha = 8;
-        c.lora.loraDropout = 0;
         c.lora.targetModules = {"q_proj", "v_proj"};
         auto &t = c.training;
-        t.outputDir = (m_dir.path() + "/" + runName).toStdString();
         t.perDeviceTrainBatchSize = 2;
         t.gradientAccumulationSteps = 2;
-        t.gradientCheckpointing = false;
-        t.bf16 = false;
-        t.optim = "adamw_torch";
         t.learningRate = 1e-3;
         t.maxSteps = 4;
-        t.warmupRatio = 0;
-        t.saveStrategy = "no";
         t.loggingSteps = 1;
         return c;
     }
