@@ -392,12 +392,13 @@ private slots:
         QTest::mouseClick(pause, Qt::LeftButton);
         QVERIFY(controller->isPaused());
         QCOMPARE(pause->text(), QString("Resume"));
-        // The step under way may still finish (slowly, on a busy machine): wait until 2 s pass without
-        // a step, then nothing more may come.
+        // The step under way may still finish, with its evaluation, slowly on a busy machine (2 s was
+        // seen to be too short with another test running): wait until 5 s pass without a step, then
+        // nothing more may come.
         int stepsWhenHeld = -1;
-        for (int tries = 0; tries < 15 && stepsWhenHeld != int(steps.count()); ++tries) {
+        for (int tries = 0; tries < 12 && stepsWhenHeld != int(steps.count()); ++tries) {
             stepsWhenHeld = int(steps.count());
-            QTest::qWait(2000);
+            QTest::qWait(5000);
         }
         QTest::qWait(3000);
         QCOMPARE(int(steps.count()), stepsWhenHeld);
