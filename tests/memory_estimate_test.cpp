@@ -302,8 +302,12 @@ private slots:
         QVERIFY(fit->estimate.total() <= budget);
         QVERIFY(fit->settings.microBatch < 8);
         QCOMPARE(fit->settings.microBatch * fit->settings.accumulation, int64_t(32));  // same effective batch
+        // The next micro-batch that keeps it (a divisor of 32) does not fit.
         auto larger = fit->settings;
-        ++larger.microBatch;
+        do
+            ++larger.microBatch;
+        while (32 % larger.microBatch != 0);
+        larger.accumulation = 32 / larger.microBatch;
         QVERIFY(estimateMemory(c, larger).total() > budget);
         // Nothing makes an 8B model fit in 4 GiB.
         QVERIFY(!suggestFit(c, s, int64_t(4) << 30));

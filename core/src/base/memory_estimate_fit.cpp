@@ -1,5 +1,6 @@
 // suggestFit(): the first change that brings an estimate under a budget, in this order: a smaller
-// micro-batch (the same effective batch through accumulation), a shorter sequence, gradient
+// micro-batch (the same effective batch through accumulation: a divisor of micro-batch x
+// accumulation), a shorter sequence, gradient
 // checkpointing, 4-bit quantization. A later lever keeps the earlier ones at their limit, except the
 // sequence, which each lever keeps as long as fits.
 #include "headroom/memory_estimate.h"
@@ -66,7 +67,11 @@ std::optional<FitSuggestion> suggestFit(const ModelConfig &config, const Estimat
         return suggestion;
     };
     if (s.microBatch > 1) {
-        const int64_t batch = largestFitting(config, s, budgetBytes, 1, s.microBatch - 1, 1, setBatch);
+        // Only divisors of the per-device batch keep the effective batch exactly (micro-batch 6 would
+        // turn 8 x 4 into 6 x 6 = 36); a smaller one fits whenever a larger one does.
+        int64_t batch = largestFitting(config, s, budgetBytes, 1, s.microBatch - 1, 1, setBatch);
+        while (batch > 1 && perDevice % batch != 0)
+            --batch;
         setBatch(s, std::max<int64_t>(batch, 1));
         if (batch > 0)
             return fitted("");
