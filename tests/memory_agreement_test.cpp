@@ -31,11 +31,12 @@ struct Case {
     bool checkpointing = false;
     std::string quant = "nf4", precision = "fp32", optim = "adamw_8bit", targets = "attn";
     double dropout = 0;
+    std::string attention = "eager";
 
     std::string label() const {
         return model + " b" + std::to_string(batch) + " s" + std::to_string(seq) + " r" + std::to_string(r) + " " +
                quant + " " + precision + (checkpointing ? " ckpt" : " no-ckpt") + " " + targets + " " + optim +
-               (dropout > 0 ? " drop" : "");
+               (dropout > 0 ? " drop" : "") + " " + attention;
     }
 };
 
@@ -82,11 +83,17 @@ std::vector<Case> quickCases() {
     add({"qwen2", 4, 512, 16, true, "none", "fp32", "adamw_8bit", "attn", 0});
     add({"qwen2", 1, 512, 64, false, "nf4", "bf16", "adamw_8bit", "all", 0});
     add({"qwen2", 8, 128, 8, true, "nf4", "fp32", "adamw_8bit", "attn", 0});
+    // Fused attention, in several chunks where T is long (attentionChunkRows).
+    add({"llama", 4, 1024, 16, false, "none", "fp32", "adamw_torch", "all", 0, "sdpa"});
+    add({"llama", 2, 512, 8, true, "nf4", "bf16", "adamw_8bit", "attn", 0, "sdpa"});
+    add({"qwen2", 4, 512, 8, false, "nf4", "fp32", "adamw_8bit", "attn", 0, "sdpa"});
+    add({"qwen2", 2, 1024, 16, true, "none", "fp32", "adamw_torch", "all", 0.05, "sdpa"});
     return cases;
 }
 
 // The sweep of docs/memory.md: micro-batch 1..8, seq 128..1024, checkpointing on/off, nf4/none,
-// r 8 and 64, both shapes (fp32, attention adapters), plus bf16 and all-linear with dropout rows.
+// r 8 and 64, both shapes (fp32, attention adapters, eager attention), plus bf16 and all-linear with
+// dropout rows, and fused (sdpa) attention at 512 and 2048 tokens.
 std::vector<Case> fullCases() {
     std::vector<Case> cases;
     for (const std::string model : {"llama", "qwen2"})
@@ -101,6 +108,12 @@ std::vector<Case> fullCases() {
             for (const bool ckpt : {false, true})
                 for (const std::string precision : {"fp32", "bf16"})
                     cases.push_back({model, batch, 512, 16, ckpt, "nf4", precision, "adamw_torch", "all", 0.05});
+    for (const std::string model : {"llama", "qwen2"})
+        for (const int64_t batch : {1, 4})
+            for (const int64_t seq : {512, 2048})
+                for (const bool ckpt : {false, true})
+                    for (const std::string precision : {"fp32", "bf16"})
+                        cases.push_back({model, batch, seq, 16, ckpt, "nf4", precision, "adamw_8bit", "attn", 0, "sdpa"});
     return cases;
 }
 
@@ -134,6 +147,7 @@ class MemoryAgreementTest : public QObject {
         s.gradientCheckpointing = c.checkpointing;
         s.optimizer = c.optim;
         s.device = "cpu";
+        s.attention = c.attention;
         return s;
     }
 
@@ -141,6 +155,7 @@ class MemoryAgreementTest : public QObject {
         TrainConfig config;
         config.model = m_modelDirs.at(c.model);
         config.device = "cpu";
+        config.attnImplementation = c.attention;
         config.dataset.path = "(random rows)";
         config.dataset.maxSeqLength = c.seq;
         config.dataset.validationSplit = 0;

@@ -118,8 +118,10 @@ private slots:
 
     void oneLayersSavedTensorsByHand() {
         // B 1, T 4 (N 4), float32, checkpointing (the layer input is the checkpoint's: no copy),
-        // LoRA r 2 on q and v without dropout; 2 heads of 4 over 1 kv head.
-        const auto e = estimateMemory(tinyConfig(), tinySettings());
+        // LoRA r 2 on q and v without dropout; 2 heads of 4 over 1 kv head; eager attention.
+        auto s = tinySettings();
+        s.attention = "eager";
+        const auto e = estimateMemory(tinyConfig(), s);
         std::map<std::string, int64_t> terms;
         for (const auto &t : e.perLayer)
             terms[t.name] = t.bytes;
@@ -136,6 +138,31 @@ private slots:
         for (const auto &t : e.perLayer)
             total += t.bytes;
         QCOMPARE(total, int64_t(1776));
+    }
+
+    void fusedAttentionKeepsQKVInsteadOfTheAttentionMatrix() {
+        // tinySettings() with sdpa: q [1,2,4,4] and contiguous k, v [1,1,4,4] in float32 (128 + 128)
+        // replace eager's q and k^T copies, mask, softmax output and v copy (400).
+        auto s = tinySettings();
+        s.attention = "sdpa";
+        const auto e = estimateMemory(tinyConfig(), s);
+        std::map<std::string, int64_t> terms;
+        int64_t total = 0;
+        for (const auto &t : e.perLayer) {
+            terms[t.name] = t.bytes;
+            total += t.bytes;
+        }
+        QCOMPARE(terms.at("q after rotary [B,heads,T,d] (kept by fused attention)"), int64_t(4 * 2 * 4 * 4));
+        QCOMPARE(terms.at("k after rotary and v, contiguous [B,kv,T,d] (kept by fused attention)"), int64_t(2 * 4 * 4 * 4));
+        QVERIFY(!terms.count("softmax output, float32 [B,heads,T,T] (our attention materialises it)"));
+        QCOMPARE(total, int64_t(1776 - 400 + 256));
+        // The [B,heads,T,T] term is what sets eager apart at length: at 8192 tokens sdpa keeps less.
+        s.seqLength = 8192;
+        const auto fused = estimateMemory(tinyConfig(), s);
+        s.attention = "eager";
+        QVERIFY(estimateMemory(tinyConfig(), s).activations > 2 * fused.activations);
+        s.attention = "flash";
+        QVERIFY_THROWS_EXCEPTION(Error, estimateMemory(tinyConfig(), s));
     }
 
     void eightBitStateEqualsTheRealOptimizer() {
@@ -206,12 +233,13 @@ private slots:
     void calibrationCacheRoundTrips() {
         const auto path = (m_dir.path() + "/cache/calibration.json").toStdString();
         const auto c = tinyConfig();
-        const auto key = calibrationKey(c, "cpu");
+        const auto key = calibrationKey(c, "cpu", "sdpa");
         QVERIFY(!calibrationRatio(path, key));
         QCOMPARE(calibrateActivations(path, key, 1100, 1000), 1.1);
         QCOMPARE(*calibrationRatio(path, key), 1.1);
-        QVERIFY(!calibrationRatio(path, calibrationKey(c, "cuda")));
-        calibrateActivations(path, calibrationKey(c, "cuda"), 900, 1000);
+        QVERIFY(!calibrationRatio(path, calibrationKey(c, "cuda", "sdpa")));
+        QVERIFY(!calibrationRatio(path, calibrationKey(c, "cpu", "eager")));
+        calibrateActivations(path, calibrationKey(c, "cuda", "sdpa"), 900, 1000);
         QCOMPARE(*calibrationRatio(path, key), 1.1);  // other entries are kept
         // Applied through the settings: activations scale, nothing else does.
         auto s = tinySettings();

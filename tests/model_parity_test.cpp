@@ -1,10 +1,13 @@
 // The Llama-family forward pass against an independent numpy reference of transformers' formulas
-// (tests/reference/hf_llama_reference.py, fixtures made by tests/reference/make_golden_models.py).
+// (tests/reference/hf_llama_reference.py, fixtures made by tests/reference/make_golden_models.py),
+// with each attention implementation; and fused attention's gradients against attention written
+// out in float64.
 #include <QtTest/QtTest>
 
 #include "headroom/causal_lm.h"
 #include "headroom/generation.h"
 #include "headroom/runtime.h"
+#include "model/fused_attention.h"
 #include "test_support.h"
 
 using namespace headroom;
@@ -17,21 +20,24 @@ private slots:
 
     void variants_data() {
         QTest::addColumn<QString>("variant");
+        QTest::addColumn<QString>("attention");
         for (const char *v : {"llama_mha_untied", "llama_gqa_tied_bias_llama3rope", "qwen2_bias_gqa",
                               "mistral_headdim_linear", "mistral_mqa_window_large", "llama_bf16"})
-            QTest::newRow(v) << QString(v);
+            for (const char *a : {"eager", "sdpa"})
+                QTest::newRow((std::string(v) + " " + a).c_str()) << QString(v) << QString(a);
     }
 
     void logitsMatchReferenceWithinOneEMinus4_data() { variants_data(); }
     void logitsMatchReferenceWithinOneEMinus4() {
         QFETCH(QString, variant);
+        QFETCH(QString, attention);
         const auto dir = test::dataPath("models/" + variant).toStdString();
         const auto expected = SafetensorsFile::open(dir + "/expected.safetensors");
         const auto ids = test::readTensor(*expected, "input_ids");
         const auto mask = test::readTensor(*expected, "attention_mask");
         const auto refLogits = test::readTensor(*expected, "logits");
 
-        const auto model = CausalLM::load(dir, {torch::kFloat32, torch::kCPU});
+        const auto model = CausalLM::load(dir, {torch::kFloat32, torch::kCPU, {}, attention.toStdString()});
         torch::NoGradGuard noGrad;
         const auto logits = model->forward(ids, mask);
         // Padded positions are undefined in transformers too; compare where the mask is 1.
@@ -44,9 +50,10 @@ private slots:
     void lossMatchesReference_data() { variants_data(); }
     void lossMatchesReference() {
         QFETCH(QString, variant);
+        QFETCH(QString, attention);
         const auto dir = test::dataPath("models/" + variant).toStdString();
         const auto expected = SafetensorsFile::open(dir + "/expected.safetensors");
-        const auto model = CausalLM::load(dir, {torch::kFloat32, torch::kCPU});
+        const auto model = CausalLM::load(dir, {torch::kFloat32, torch::kCPU, {}, attention.toStdString()});
         torch::NoGradGuard noGrad;
         const auto logits = model->forward(test::readTensor(*expected, "input_ids"),
                                            test::readTensor(*expected, "attention_mask"));
@@ -58,11 +65,12 @@ private slots:
     void greedyGenerationWithKvCacheMatchesFullRecomputation_data() { variants_data(); }
     void greedyGenerationWithKvCacheMatchesFullRecomputation() {
         QFETCH(QString, variant);
+        QFETCH(QString, attention);
         const auto dir = test::dataPath("models/" + variant).toStdString();
         const auto expected = SafetensorsFile::open(dir + "/expected.safetensors");
         const auto prompt = test::readTensor(*expected, "greedy_prompt");
         const auto want = test::readTensor(*expected, "greedy_tokens");
-        const auto model = CausalLM::load(dir, {torch::kFloat32, torch::kCPU});
+        const auto model = CausalLM::load(dir, {torch::kFloat32, torch::kCPU, {}, attention.toStdString()});
         std::vector<int32_t> promptIds(prompt.numel());
         for (int64_t i = 0; i < prompt.numel(); ++i)
             promptIds[i] = int32_t(prompt[i].item<int64_t>());
@@ -89,6 +97,52 @@ private slots:
         qInfo() << "bf16 compute: max abs diff" << maxAbs << "of logit scale" << scale;
         QVERIFY(maxAbs < 0.05 * scale);
         QVERIFY(maxAbs > 0);  // really computed in bf16
+    }
+
+    // Shapes that take several chunks of attentionChunkRows() (the last one short), grouped-query
+    // heads, and a row padded on the right; the reference is softmax(q·k^T/sqrt(d), masked)·v in
+    // float64 with k and v repeated per query head, differentiated by autograd.
+    void fusedAttentionMatchesFloat64Reference_data() {
+        QTest::addColumn<QString>("dtype");
+        QTest::newRow("float32") << QString("float32");
+        QTest::newRow("bfloat16") << QString("bfloat16");
+    }
+    void fusedAttentionMatchesFloat64Reference() {
+        QFETCH(QString, dtype);
+        const auto type = dtype == "float32" ? torch::kFloat32 : torch::kBFloat16;
+        const int64_t b = 2, h = 4, kvh = 2, t = 1100, d = 16;
+        torch::manual_seed(3);
+        auto q = torch::randn({b, t, h, d}).transpose(1, 2).to(type).requires_grad_(true);  // strided as the model's
+        auto k = torch::randn({b, kvh, t, d}).to(type).requires_grad_(true);
+        auto v = torch::randn({b, kvh, t, d}).to(type).requires_grad_(true);
+        const auto gradOut = torch::randn({b, h, t, d}).to(type);
+        auto pos = torch::arange(t);
+        auto allowed = (pos.view({1, t}) <= pos.view({t, 1})).view({1, 1, t, t}).repeat({b, 1, 1, 1});
+        const int64_t real = 700;  // row 1 has 700 tokens, then padding: its padded keys are masked
+        allowed[1].narrow(-1, real, t - real).fill_(false);
+
+        auto out = fusedAttention(q, k, v, allowed, false);
+        out.backward(gradOut);
+
+        auto q64 = q.detach().to(torch::kFloat64).requires_grad_(true);
+        auto k64 = k.detach().to(torch::kFloat64).requires_grad_(true);
+        auto v64 = v.detach().to(torch::kFloat64).requires_grad_(true);
+        auto scores = torch::matmul(q64, k64.repeat_interleave(h / kvh, 1).transpose(-1, -2)) / std::sqrt(double(d));
+        scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+        auto ref = torch::matmul(scores.softmax(-1), v64.repeat_interleave(h / kvh, 1));
+        ref.backward(gradOut.to(torch::kFloat64));
+
+        auto worst = [](const torch::Tensor &got, const torch::Tensor &want) {
+            return (got.to(torch::kFloat64) - want).abs().max().item<double>() / want.abs().max().item<double>();
+        };
+        const double tolerance = type == torch::kFloat32 ? 1e-5 : 3e-2;
+        const double errors[] = {worst(out.detach(), ref.detach()), worst(q.grad(), q64.grad()),
+                                 worst(k.grad(), k64.grad()), worst(v.grad(), v64.grad())};
+        const char *names[] = {"output", "q's gradient", "k's gradient", "v's gradient"};
+        for (int i = 0; i < 4; ++i) {
+            qInfo("%s: %s max |error| / max |reference| = %.3g", qPrintable(dtype), names[i], errors[i]);
+            QVERIFY2(errors[i] < tolerance, names[i]);
+        }
     }
 };
 

@@ -82,6 +82,7 @@ void addBenchCommand(CLI::App &app, CliContext &ctx) {
              c.quantization.computeDtype = v == "fp32" ? "float32" : v == "bf16" ? "bfloat16" : "float16";
          }},
         {"checkpointing", "on", [](TrainConfig &c, int64_t &, const std::string &v) { c.training.gradientCheckpointing = onOff("checkpointing", v); }},
+        {"attn-implementation", "sdpa", [](TrainConfig &c, int64_t &, const std::string &v) { c.attnImplementation = v; }},
         {"optim", "adamw_8bit", [](TrainConfig &c, int64_t &, const std::string &v) { c.training.optim = v; }},
     };
     auto *cmd = app.add_subcommand("bench", "Time training steps; any setting may be a comma list to sweep "

@@ -25,7 +25,7 @@ namespace {
 
 struct EstimateArgs {
     std::string model, config, gpu, budget, calibrationCache;
-    std::string targets, quant, precision, optim;
+    std::string targets, quant, precision, optim, attention;
     int64_t r = 0, batch = 0, accum = 0, seq = 0, gpus = 0;
     double alpha = 0, dropout = 0;
     bool doubleQuant = true, checkpointing = true;
@@ -107,8 +107,8 @@ void printHuman(std::ostream &out, const MemoryEstimate &e, const Budget &budget
     out << "settings      quant " << s.quant << (s.quant != "none" && s.doubleQuant ? " + double quant" : "")
         << ", LoRA r " << s.loraR << ", micro-batch " << s.microBatch << " x accumulation " << s.accumulation << " x "
         << s.gpus << " GPU = " << e.effectiveBatch << ", seq " << s.seqLength << ", " << s.precision
-        << ", checkpointing " << (s.gradientCheckpointing ? "on" : "off") << ", " << s.optimizer << ", " << s.device
-        << "\n";
+        << ", checkpointing " << (s.gradientCheckpointing ? "on" : "off") << ", attention " << s.attention << ", "
+        << s.optimizer << ", " << s.device << "\n";
     out << "parameters    " << e.totalParameters << " total, " << e.trainableParameters << " trainable\n\n";
     out << "category                    size            bytes\n";
     const std::pair<const char *, int64_t> rows[] = {{"weights", e.weights},         {"adapters", e.adapters},
@@ -178,6 +178,7 @@ double calibrate(const std::string &modelDir, const ModelConfig &model,
     config.training.bf16 = settings.precision == "bf16";
     config.training.fp16 = settings.precision == "fp16";
     config.training.optim = settings.optimizer;
+    config.attnImplementation = settings.attention;
     const auto row = benchTraining(config, settings.seqLength, 1, 1, {});
     if (!row.error.empty())
         throw runtimeFailure("--calibrate: the calibration step ran out of memory (" + row.error +
@@ -185,7 +186,7 @@ double calibrate(const std::string &modelDir, const ModelConfig &model,
     EstimateSettings uncalibrated = settings;
     uncalibrated.activationScale = 1.0;
     const auto estimate = estimateMemory(model, uncalibrated);
-    return calibrateActivations(cachePath, calibrationKey(model, settings.device), row.bytes.activations,
+    return calibrateActivations(cachePath, calibrationKey(model, settings.device, settings.attention), row.bytes.activations,
                                 estimate.activations);
 }
 
@@ -212,6 +213,8 @@ void addEstimateCommand(CLI::App &app, CliContext &ctx) {
     auto *precision = cmd->add_option("--precision", args.precision, "fp32, bf16 or fp16");
     auto *checkpointing = cmd->add_flag("--checkpointing,!--no-checkpointing", args.checkpointing,
                                         "gradient checkpointing (default on)");
+    auto *attention = cmd->add_option("--attn-implementation", args.attention,
+                                      "attention: sdpa (fused, no [B,heads,T,T] kept) or eager");
     auto *optim = cmd->add_option("--optim", args.optim, "adamw_torch, adamw_8bit, paged_adamw_8bit or sgd");
     auto *gpus = cmd->add_option("--gpus", args.gpus, "data-parallel GPUs (memory is per GPU)")->check(CLI::PositiveNumber);
     auto *gpu = cmd->add_option("--gpu", args.gpu, "budget preset: " + gpuPresetNameList());
@@ -222,7 +225,7 @@ void addEstimateCommand(CLI::App &app, CliContext &ctx) {
     cmd->add_flag("--no-calibration", args.noCalibration, "ignore cached calibrations");
     cmd->add_flag("--details", args.details, "list what one layer saves and what is alive at the peak");
     cmd->callback([&ctx, model, config, r, alpha, dropout, targets, quant, doubleQuant, batch, accum, seq, precision,
-                   checkpointing, optim, gpus] {
+                   checkpointing, attention, optim, gpus] {
         if (args.model.empty() && args.config.empty())
             throw invalidInput("estimate: give --model DIR or --config CONFIG.json (or a bundled name: " +
                                bundledList() + ")");
@@ -242,6 +245,7 @@ void addEstimateCommand(CLI::App &app, CliContext &ctx) {
         if (seq->count()) s.seqLength = args.seq;
         if (precision->count()) s.precision = args.precision;
         if (checkpointing->count()) s.gradientCheckpointing = args.checkpointing;
+        if (attention->count()) s.attention = args.attention;
         if (optim->count()) s.optimizer = args.optim;
         if (gpus->count()) s.gpus = args.gpus;
 
@@ -257,7 +261,7 @@ void addEstimateCommand(CLI::App &app, CliContext &ctx) {
         s.validate();
 
         const std::string cachePath = args.calibrationCache.empty() ? defaultCalibrationPath() : args.calibrationCache;
-        const std::string key = calibrationKey(modelConfig, s.device);
+        const std::string key = calibrationKey(modelConfig, s.device, s.attention);
         std::vector<std::string> notes;
         if (args.calibrate) {
             ctx.startRuntime();

@@ -1,6 +1,7 @@
 #include "cli_context.h"
 
 #include "headroom/adapter_io.h"
+#include "headroom/attention.h"
 #include "headroom/causal_lm.h"
 #include "headroom/error.h"
 #include "headroom/safetensors.h"
@@ -9,7 +10,7 @@ namespace headroom::cli {
 
 void addForwardCommand(CLI::App &app, CliContext &ctx) {
     struct Args {
-        std::string modelDir, ids, out, dtype = "float32", adapter, quant = "none";
+        std::string modelDir, ids, out, dtype = "float32", adapter, quant = "none", attention = "sdpa";
         bool doubleQuant = true;
     };
     static Args args;
@@ -24,11 +25,14 @@ void addForwardCommand(CLI::App &app, CliContext &ctx) {
         ->check(CLI::IsMember({"none", "nf4", "fp4"}));
     cmd->add_flag("--double-quant,!--no-double-quant", args.doubleQuant, "quantize the 4-bit block scales too")
         ->capture_default_str();
+    cmd->add_option("--attn-implementation", args.attention, "attention: sdpa (fused) or eager")
+        ->capture_default_str()
+        ->check(CLI::IsMember(attentionImplementations()));
     cmd->callback([&ctx] {
         const auto dtype = parseComputeDtype(args.dtype, "--dtype");
         const auto ids = parseIdList(args.ids, "--ids");
         const auto device = ctx.startRuntime();
-        ModelLoadOptions options{dtype, device, {}};
+        ModelLoadOptions options{dtype, device, {}, args.attention};
         options.quantization.enabled = args.quant != "none";
         options.quantization.type = args.quant == "fp4" ? Quant4Type::FP4 : Quant4Type::NF4;
         options.quantization.doubleQuant = args.doubleQuant;

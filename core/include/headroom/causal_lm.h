@@ -33,6 +33,7 @@ struct ModelLoadOptions {
     torch::ScalarType dtype = torch::kFloat32;  // weights are cast to this on load and computed in it
     torch::Device device = torch::kCPU;
     Quant4Options quantization;
+    std::string attention = "sdpa";  // attn_implementation (headroom/attention.h): eager or sdpa
 };
 
 // PEFT's LoraConfig fields that shape the adapters.
@@ -59,6 +60,10 @@ struct ForwardInputs {
     torch::Tensor segmentIds;     // [B, T] int64, optional: attention stays within equal ids (packing)
     KvCache *cache = nullptr;
     bool training = false;        // dropout on, and gradient checkpointing if enabled
+    // attentionMask pads only after each row's tokens (the trainer's batches). Real tokens then see
+    // only real keys under a plain causal mask, and padded positions reach no real one, so fused
+    // attention may treat the rows as unpadded (the flash kernel takes no padding mask).
+    bool paddedOnTheRight = false;
 };
 
 // Keys and values of every layer for incremental decoding; preallocated for maxLength positions.

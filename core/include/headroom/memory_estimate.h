@@ -48,6 +48,7 @@ struct EstimateSettings {
     std::string optimizer = "paged_adamw_8bit";  // --optim: adamw_torch, adamw_8bit, paged_adamw_8bit, sgd
     int64_t gpus = 1;                   // --gpus: data-parallel replicas (memory is per device)
     std::string device = "cuda";        // cpu or cuda
+    std::string attention = "sdpa";     // --attn-implementation: eager or sdpa (headroom/attention.h)
     double activationScale = 1.0;       // measured/estimated activations from a calibration (1 = none)
 
     // The training configuration's values ("auto" device -> cuda; resolve it first where it matters).
@@ -119,7 +120,7 @@ ModelConfig bundledModelConfig(const std::string &name);
 // "estimated"}; a missing or unreadable file is an empty cache.
 std::string defaultCalibrationPath();  // $XDG_CACHE_HOME/headroom/calibration.json or ~/.cache/...
 // "<architecture> h<hidden> i<inter> l<layers> a<heads> kv<kv heads> d<head dim> v<vocab>|<device>"
-std::string calibrationKey(const ModelConfig &config, const std::string &device);
+std::string calibrationKey(const ModelConfig &config, const std::string &device, const std::string &attention);
 // Stores measured / estimated for the key and returns it. Throws runtimeFailure if the file
 // cannot be written, invalidInput for non-positive figures.
 double calibrateActivations(const std::string &cachePath, const std::string &key, int64_t measuredActivations,

@@ -125,6 +125,7 @@ struct TrainConfig {
     std::string model;             // model: HF model folder (relative: to the config file)
     std::string device = "auto";   // device: auto, cpu, cuda or cuda:N
     int64_t threads = 0;           // threads (extension): CPU threads; 0 = all cores
+    std::string attnImplementation = "sdpa";  // attn_implementation (transformers' name): eager or sdpa
     DatasetSettings dataset;
     QuantizationSettings quantization;
     LoraSettings lora;

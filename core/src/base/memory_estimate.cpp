@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "headroom/attention.h"
 #include "headroom/error.h"
 #include "headroom/lora_count.h"
 #include "headroom/train_config.h"
@@ -92,6 +93,7 @@ EstimateSettings EstimateSettings::fromTrainConfig(const TrainConfig &config) {
     s.gradientCheckpointing = config.training.gradientCheckpointing;
     s.optimizer = config.training.optim;
     s.device = config.device == "cpu" ? "cpu" : "cuda";
+    s.attention = config.attnImplementation;
     return s;
 }
 
@@ -112,6 +114,7 @@ void EstimateSettings::validate() const {
     requireOneOf(precision, {"fp32", "bf16", "fp16"}, "--precision");
     requireOneOf(optimizer, {"adamw_torch", "adamw_8bit", "paged_adamw_8bit", "sgd"}, "--optim");
     requireOneOf(device, {"cpu", "cuda"}, "--device");
+    requireOneOf(attention, attentionImplementations(), "--attn-implementation");
     if (quantBlocksize < 32 || quantBlocksize > 4096 || (quantBlocksize & (quantBlocksize - 1)) != 0)
         throw invalidInput("quantization.bnb_4bit_blocksize: " + std::to_string(quantBlocksize) +
                            " is not a power of two in 32..4096");

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <set>
 
+#include "headroom/attention.h"
+
 namespace headroom::detail {
 
 namespace {
@@ -27,6 +29,10 @@ struct Dims {
     int64_t attention = 0;  // B*heads*T*T: one attention matrix
     int64_t lossRows = 0;   // B*(T-1): positions that predict a label (rows are filled, all count)
     bool cuda = false, dropout = false, quantized = false;
+    // attn_implementation sdpa: fused_attention.cpp's chunked form, or torch's flash kernel (CUDA,
+    // 16-bit), which fused_attention.cpp takes there (rows are full: the mask is plain causal).
+    bool fused = false, flash = false;
+    int64_t chunkRows = 0;  // query rows per chunk of the chunked form
     std::set<std::string> targets;
 
     bool adapted(const std::string &module) const { return targets.count(module) > 0; }
@@ -53,6 +59,9 @@ Dims dimsOf(const ModelConfig &c, const EstimateSettings &s, const std::vector<s
     d.cuda = s.device == "cuda";
     d.dropout = s.loraDropout > 0;
     d.quantized = s.quant != "none";
+    d.fused = s.attention == "sdpa";
+    d.flash = d.fused && d.cuda && d.e == 2;
+    d.chunkRows = attentionChunkRows(d.b, d.heads, d.t, d.t);
     d.targets.insert(targets.begin(), targets.end());
     return d;
 }
@@ -77,7 +86,8 @@ struct LayerSaved {
     std::vector<ActivationTerm> attention, afterSoftmax, mlp;
     int64_t downLora = 0;
     // Which tensors carry gradients (and so are saved by the ops that read them).
-    bool inputGrad = false, scoresGrad = false, hiddenGrad = false, gateGrad = false, upGrad = false;
+    bool inputGrad = false, scoresGrad = false, attentionGrad = false, hiddenGrad = false, gateGrad = false,
+         upGrad = false;
     bool outputRequiresGrad = false;
     bool recorded = true;  // false: run without gradients (checkpointed forward), nothing saved
     int64_t bytes() const { return sum(attention) + sum(afterSoftmax) + sum(mlp); }
@@ -124,6 +134,39 @@ void loraGroupSaved(std::vector<ActivationTerm> &terms, const Dims &d, const std
         add(terms, inputName + " (LoRA input)", d.e * d.n * width);
 }
 
+// decoder_layer.cpp's eager attention.
+void eagerAttentionSaved(std::vector<ActivationTerm> &a, std::vector<ActivationTerm> &after, const Dims &d, bool qGrad,
+                         bool kGrad, bool vGrad) {
+    const bool scoresGrad = qGrad || kGrad;
+    // scores = (q·k^T) with q reshaped to [B,kv,groups*T,d]: the rotary output is not contiguous in
+    // that shape, so matmul works on (and saves) contiguous copies of q and of k^T.
+    add(a, "q after rotary, contiguous copy for q·k^T [B,heads,T,d]", kGrad ? d.e * d.n * d.qOut : 0);
+    add(a, "k^T after rotary, contiguous copy for q·k^T [B,kv,d,T]", qGrad ? d.e * d.n * d.kvOut : 0);
+    if (scoresGrad) {
+        add(a, "mask of disallowed keys, bool [B,1,1,T,T] (kept by masked_fill)", kBool * d.b * d.t * d.t);
+        add(a, "softmax output, float32 [B,heads,T,T] (our attention materialises it)", kFloat32 * d.attention);
+    }
+    // probs·v saves probs for v's gradient (in float32 the softmax output itself) and a contiguous
+    // copy of v for probs' gradient.
+    if (vGrad && (d.e != kFloat32 || !scoresGrad))
+        add(after, "probabilities in the compute dtype for probs·v [B,heads,T,T]", d.e * d.attention);
+    add(after, "v, contiguous copy for probs·v [B,kv,T,d]", scoresGrad ? d.e * d.n * d.kvOut : 0);
+}
+
+// fused_attention.cpp keeps its inputs: q after rotary, k and v made contiguous. Torch's flash
+// kernel also keeps its output ([B,T,heads,d] in memory: o_proj's input is a view of it, which
+// o_proj's LoRA may keep already) and a float32 log-sum-exp per query and head.
+void fusedAttentionSaved(std::vector<ActivationTerm> &a, const Dims &d, bool attentionGrad) {
+    if (!attentionGrad)
+        return;
+    add(a, "q after rotary [B,heads,T,d] (kept by fused attention)", d.e * d.n * d.qOut);
+    add(a, "k after rotary and v, contiguous [B,kv,T,d] (kept by fused attention)", 2 * d.e * d.n * d.kvOut);
+    if (d.flash) {
+        add(a, "flash attention output [B,T,heads,d]", d.adapted("o_proj") && !d.dropout ? 0 : d.e * d.n * d.qOut);
+        add(a, "flash attention log-sum-exp, float32 [B,heads,T]", kFloat32 * d.b * d.heads * d.t);
+    }
+}
+
 // One decoder layer (decoder_layer.cpp). inputRequiresGrad is false only for the first layer
 // without checkpointing (the embedding is frozen); then only what the adapters need is saved.
 LayerSaved layerSaved(const Dims &d, bool inputRequiresGrad, bool inputKept) {
@@ -139,21 +182,12 @@ LayerSaved layerSaved(const Dims &d, bool inputRequiresGrad, bool inputKept) {
     const bool kGrad = inputRequiresGrad || d.adapted("k_proj");
     const bool vGrad = inputRequiresGrad || d.adapted("v_proj");
     const bool scoresGrad = qGrad || kGrad;
-    // scores = (q·k^T) with q reshaped to [B,kv,groups*T,d]: the rotary output is not contiguous in
-    // that shape, so matmul works on (and saves) contiguous copies of q and of k^T.
-    add(a, "q after rotary, contiguous copy for q·k^T [B,heads,T,d]", kGrad ? d.e * d.n * d.qOut : 0);
-    add(a, "k^T after rotary, contiguous copy for q·k^T [B,kv,d,T]", qGrad ? d.e * d.n * d.kvOut : 0);
-    if (scoresGrad) {
-        add(a, "mask of disallowed keys, bool [B,1,1,T,T] (kept by masked_fill)", kBool * d.b * d.t * d.t);
-        add(a, "softmax output, float32 [B,heads,T,T] (our attention materialises it)", kFloat32 * d.attention);
-    }
-    // probs·v saves probs for v's gradient (in float32 the softmax output itself) and a contiguous
-    // copy of v for probs' gradient.
-    auto &after = s.afterSoftmax;
-    if (vGrad && (d.e != kFloat32 || !scoresGrad))
-        add(after, "probabilities in the compute dtype for probs·v [B,heads,T,T]", d.e * d.attention);
-    add(after, "v, contiguous copy for probs·v [B,kv,T,d]", scoresGrad ? d.e * d.n * d.kvOut : 0);
     const bool attentionGrad = scoresGrad || vGrad;
+    if (d.fused)
+        fusedAttentionSaved(a, d, attentionGrad);
+    else
+        eagerAttentionSaved(a, s.afterSoftmax, d, qGrad, kGrad, vGrad);
+    auto &after = s.afterSoftmax;
     loraGroupSaved(after, d, {"o_proj"}, "attention output [B,T,heads*d]", d.qOut, {{d.qOut, d.hidden}},
                    attentionGrad);
     const bool hiddenGrad = attentionGrad || d.adapted("o_proj");
@@ -174,6 +208,7 @@ LayerSaved layerSaved(const Dims &d, bool inputRequiresGrad, bool inputKept) {
     s.downLora = sum(m) - beforeDown;
     s.inputGrad = inputRequiresGrad;
     s.scoresGrad = scoresGrad;
+    s.attentionGrad = attentionGrad;
     s.hiddenGrad = hiddenGrad;
     s.gateGrad = gateGrad;
     s.upGrad = upGrad;
@@ -204,18 +239,38 @@ LossWork lossWork(const Dims &d) {
     return w;
 }
 
-// The forward's working set at the end of the softmax statement of attention(), beyond what the
-// layer has saved by then: q and k after rotary and v (locals), the scaled scores (a local), the
-// masked scores and, below float32, the float32 copy of the scores and the probabilities cast back
-// (temporaries of the statement); the softmax output and the mask when nothing saves them; the
-// layer input (unless saved: in float32 by the norm, or by a checkpoint) and the norm's output
-// (unless LoRA saves it).
-int64_t forwardAttentionTransient(const Dims &d, const LayerSaved &layer, bool inputSaved) {
+// Eager attention's working set at the end of its softmax statement, beyond what the layer has
+// saved by then: q and k after rotary and v (locals), the scaled scores (a local), the masked scores
+// and, below float32, the float32 copy of the scores and the probabilities cast back (temporaries of
+// the statement); the softmax output and the mask when nothing saves them.
+int64_t eagerForwardTransient(const Dims &d, const LayerSaved &layer) {
     int64_t bytes = d.e * d.n * (d.qOut + 2 * d.kvOut) + d.e * d.attention + kFloat32 * d.attention;
     if (d.e != kFloat32)
         bytes += kFloat32 * d.attention + d.e * d.attention;  // the float32 scores, probs cast back
     if (!layer.scoresGrad)
         bytes += kFloat32 * d.attention + kBool * d.b * d.t * d.t;  // softmax output, mask
+    return bytes;
+}
+
+// Fused attention's forward working set beyond what it saves: q, k and v unless saved; the chunked
+// form's output [B,heads,T,d] (filled chunk by chunk), and in one chunk of R rows the copy of q's
+// rows, the masked float32 scores and their softmax [B,heads,R,T] and the chunk's inverted mask;
+// flash's output and log-sum-exp unless saved.
+int64_t fusedForwardTransient(const Dims &d, const LayerSaved &layer) {
+    const bool saved = layer.recorded && layer.attentionGrad;
+    int64_t bytes = saved ? 0 : d.e * d.n * (d.qOut + 2 * d.kvOut);
+    if (d.flash)
+        return bytes + (saved ? 0 : d.e * d.n * d.qOut + kFloat32 * d.b * d.heads * d.t);
+    const int64_t rows = d.chunkRows, chunk = d.b * d.heads * rows * d.t;
+    return bytes + d.e * d.n * d.qOut + d.e * d.b * d.heads * rows * d.headDim + 2 * kFloat32 * chunk +
+           kBool * d.b * rows * d.t;
+}
+
+// The forward's working set at attention's peak beyond what the layer has saved by then: the
+// attention's own, the layer input (unless saved: in float32 by the norm, or by a checkpoint) and
+// the norm's output (unless LoRA saves it).
+int64_t forwardAttentionTransient(const Dims &d, const LayerSaved &layer, bool inputSaved) {
+    const int64_t bytes = d.fused ? fusedForwardTransient(d, layer) : eagerForwardTransient(d, layer);
     const bool normKept =
         layer.recorded && !d.dropout && (d.adapted("q_proj") || d.adapted("k_proj") || d.adapted("v_proj"));
     const int64_t row = d.e * d.n * d.hidden;
@@ -258,8 +313,23 @@ int64_t mlpBackwardTransient(const Dims &d, const LayerSaved &layer) {
     return std::max(atDown, atProduct);
 }
 
-// softmax backward holds the incoming gradient and its result, both float32 [B,heads,T,T].
-int64_t attentionBackwardTransient(const Dims &d) { return 2 * kFloat32 * d.attention; }
+// Eager: softmax backward holds the incoming gradient and its result, both float32 [B,heads,T,T].
+// Chunked fused form: the incoming gradient and q's [B,heads,T,d], k's and v's in float32
+// [B,kv,T,d], and in one chunk of R rows the copies of q's and the gradient's rows and three float32
+// [B,heads,R,T] (probabilities, their gradient, the product summed for softmax's backward).
+// Flash (assumed from flash-attention 2's backward, not measured): the incoming gradient, q's
+// gradient and its float32 accumulator, k's and v's expanded to every head, a float32 row sum.
+int64_t attentionBackwardTransient(const Dims &d) {
+    if (!d.fused)
+        return 2 * kFloat32 * d.attention;
+    const int64_t gradients = 2 * d.e * d.n * d.qOut;  // incoming, q's
+    if (d.flash)
+        return gradients + kFloat32 * d.n * d.qOut + (d.heads > d.kvHeads ? 2 * d.e * d.n * d.qOut : 0) +
+               kFloat32 * d.b * d.heads * d.t;
+    const int64_t rows = d.chunkRows;
+    return gradients + 2 * kFloat32 * d.n * d.kvOut + 2 * d.e * d.b * d.heads * rows * d.headDim +
+           3 * kFloat32 * d.b * d.heads * rows * d.t;
+}
 
 // The final norm's backward: float32 temporaries of [B,T,H] for the product, mean and pow terms.
 int64_t normBackwardTransient(const Dims &d) { return 3 * kFloat32 * d.n * d.hidden; }
@@ -314,7 +384,7 @@ std::vector<Phase> phasesWithoutCheckpointing(const Dims &d, const Shared &s) {
     const ActivationTerm kept{"saved by the " + std::to_string(d.layers) + " layers", keptBefore + last.bytes()};
     // In float32 the last layer's input is its input_layernorm's saved float32 input.
     const bool inputSaved = d.e == kFloat32 && last.inputGrad;
-    return {
+    std::vector<Phase> phases = {
         {"forward of the last layer's attention",
          {s.allowed, before, {"saved by the last layer's attention so far", sum(last.attention)},
           {"attention forward temporaries", forwardAttentionTransient(d, last, inputSaved)}}},
@@ -329,6 +399,12 @@ std::vector<Phase> phasesWithoutCheckpointing(const Dims &d, const Shared &s) {
          {{"saved by the other layers and the last layer's attention", keptBefore + sum(last.attention)},
           s.residualGrad, s.attentionTransient}},
     };
+    // The forward frees its mask, except where the chunked fused attention keeps it for backward
+    // (eager attention keeps copies of it, counted per layer).
+    if (d.fused && !d.flash)
+        for (size_t i = 2; i < phases.size(); ++i)
+            phases[i].parts.push_back({"attention mask, kept by fused attention for backward", s.allowed.bytes});
+    return phases;
 }
 
 // With checkpointing each layer keeps only its input (checkpointed_layer.cpp), the random state

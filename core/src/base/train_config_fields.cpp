@@ -1,6 +1,7 @@
 // The table of training settings: each field of TrainConfig described once (interfaces.md's
 // JSON name, type, valid values, help). Everything that reads, writes, checks or shows a setting
 // walks this table.
+#include "headroom/attention.h"
 #include "headroom/chat_template.h"
 #include "headroom/error.h"
 #include "headroom/train_config.h"
@@ -140,6 +141,11 @@ std::vector<FieldDescriptor> describeFields()
         Field("threads", [](auto &c) -> auto & { return c.threads; },
               "CPU threads for computation and tokenization; 0 uses every core.")
             .atLeast(0),
+        Field("attn_implementation", [](auto &c) -> auto & { return c.attnImplementation; },
+              "How attention is computed: sdpa (fused) keeps only q, k and v for backward and "
+              "recomputes the attention weights; eager keeps a [batch, heads, seq, seq] float32 "
+              "matrix per layer, the largest activation at long sequences.")
+            .oneOf(attentionImplementations()),
 
         Field("dataset.path", [](auto &c) -> auto & { return c.dataset.path; },
               "Training data: a JSONL file (one record per line) or a JSON array; a relative path is "

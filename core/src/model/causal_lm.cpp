@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "headroom/attention.h"
 #include "headroom/error.h"
 #include "headroom/lora_count.h"
 #include "headroom/memory_timeline.h"
@@ -107,6 +108,9 @@ bool CausalLM::gradientCheckpointing() const { return m_impl->checkpointing; }
 std::unique_ptr<CausalLM> CausalLM::load(const std::string &modelDir, const ModelLoadOptions &options) {
     if (!fs::is_directory(modelDir))
         throw invalidInput(modelDir + ": not a folder (expected an HF model folder with config.json)");
+    if (std::find(attentionImplementations().begin(), attentionImplementations().end(), options.attention) ==
+        attentionImplementations().end())
+        throw invalidInput("attn_implementation: \"" + options.attention + "\" is not eager or sdpa");
     std::unique_ptr<CausalLM> model(new CausalLM());
     Impl &m = *model->m_impl;
     m.options = options;
@@ -168,6 +172,8 @@ torch::Tensor CausalLM::hiddenStates(const ForwardInputs &in) const {
         layerInputs.allowedWindow = m.allowedMask(b, past, t, in, true);
     layerInputs.cache = in.cache;
     layerInputs.training = in.training;
+    layerInputs.fusedAttention = m.options.attention == "sdpa";
+    layerInputs.causal = past == 0 && !in.segmentIds.defined() && (!in.attentionMask.defined() || in.paddedOnTheRight);
 
     auto x = torch::embedding(m.embedTokens, ids);
     const bool checkpoint = m.checkpointing && in.training && torch::GradMode::is_enabled() && !in.cache;

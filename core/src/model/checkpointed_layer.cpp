@@ -30,6 +30,8 @@ public:
         ctx->saved_data["allowed"] = inputs->allowed;
         ctx->saved_data["allowed_window"] = inputs->allowedWindow;
         ctx->saved_data["training"] = inputs->training;
+        ctx->saved_data["fused_attention"] = inputs->fusedAttention;
+        ctx->saved_data["causal"] = inputs->causal;
         ctx->saved_data["rng"] = generatorState(defaultGenerator(x.device()));
         torch::NoGradGuard noGrad;
         return layer->forward(x, *inputs, *config);
@@ -47,6 +49,8 @@ public:
         if (window.isTensor())
             inputs.allowedWindow = window.toTensor();
         inputs.training = ctx->saved_data["training"].toBool();
+        inputs.fusedAttention = ctx->saved_data["fused_attention"].toBool();
+        inputs.causal = ctx->saved_data["causal"].toBool();
 
         auto x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
         auto generator = defaultGenerator(x.device());

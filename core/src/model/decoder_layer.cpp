@@ -3,6 +3,7 @@
 #include <limits>
 
 #include "headroom/causal_lm.h"
+#include "model/fused_attention.h"
 #include "model/rotary.h"
 
 namespace headroom {
@@ -26,13 +27,20 @@ torch::Tensor attention(const DecoderLayer &layer, const torch::Tensor &x, const
     k = applyRotary(k, in.cos, in.sin);
     if (in.cache)
         std::tie(k, v) = in.cache->append(layer.index, k, v);
+    const bool windowed = in.allowedWindow.defined() && layer.index >= config.slidingWindowFromLayer;
+    const auto &allowed = windowed ? in.allowedWindow : in.allowed;
+    if (in.fusedAttention) {
+        // Contiguous now, so the transposed originals are freed before attention's working set.
+        k = k.contiguous();
+        v = v.contiguous();
+        auto out = fusedAttention(q, k, v, allowed, in.causal && !windowed);
+        return layer.o(out.transpose(1, 2).reshape({b, t, h * d}), in.training);
+    }
     const int64_t s = k.size(2);
     const int64_t groups = h / kvh;
     // Grouped-query attention without repeating K/V: the `groups` query heads that share a KV head
     // are stacked along the sequence axis, so one batched matmul serves them all.
     auto scores = torch::matmul(q.reshape({b, kvh, groups * t, d}), k.transpose(-1, -2)) * (1.0 / std::sqrt(double(d)));
-    const bool windowed = in.allowedWindow.defined() && layer.index >= config.slidingWindowFromLayer;
-    const auto &allowed = windowed ? in.allowedWindow : in.allowed;
     auto probs = scores.view({b, kvh, groups, t, s})
                      .to(torch::kFloat32)
                      .masked_fill(allowed.logical_not().unsqueeze(2), std::numeric_limits<float>::lowest())

@@ -1,6 +1,7 @@
 // One Llama-family decoder block: x + Attention(RMSNorm(x)), then + SwiGLU(RMSNorm(x)).
 // Written as transformers' eager path computes it: RMSNorm statistics and softmax in float32, all
-// else in the compute dtype; grouped-query attention with an explicit boolean mask.
+// else in the compute dtype; grouped-query attention with an explicit boolean mask. Attention is
+// either that eager form or fused_attention.h's (attn_implementation sdpa), equal up to rounding.
 #pragma once
 
 #include <torch/torch.h>
@@ -19,6 +20,8 @@ struct LayerInputs {
     torch::Tensor allowedWindow; // same with the sliding window applied (undefined without one)
     KvCache *cache = nullptr;
     bool training = false;
+    bool fusedAttention = false; // attn_implementation sdpa (fused_attention.h), else eager
+    bool causal = false;         // allowed is plain causal for every token the loss reads (fusedAttention)
 };
 
 struct DecoderLayer {

@@ -178,6 +178,7 @@ private:
         ModelLoadOptions load;
         load.dtype = computeDtype(m_precision);
         load.device = m_device;
+        load.attention = m_config.attnImplementation;
         const auto &q = m_config.quantization;
         load.quantization.enabled = q.loadIn4bit;
         load.quantization.type = q.quantType == "fp4" ? Quant4Type::FP4 : Quant4Type::NF4;
@@ -311,6 +312,7 @@ private:
         in.attentionMask = batch.mask;
         in.positions = batch.positions;
         in.segmentIds = batch.segments;
+        in.paddedOnTheRight = true;  // collateMicroBatch pads at the end of each row
         in.training = training;
         return chunkedCrossEntropySum(m_model->hiddenStates(in), m_model->lmHeadWeight(), batch.labels);
     }
