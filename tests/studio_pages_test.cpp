@@ -6,9 +6,9 @@
 // checkpoint, and a resumed run continues after the stopped step; the Data page shows the demo's
 // format, examples and lengths and names a bad line; the memory timeline of a chosen step is
 // plotted point by point with the peak named as in the run's memory_timeline.json; the trade-off
-// lab sweeps precision and exports its table and plot; the GPUs box follows core's
-// cudaDeviceCount() (disabled with its reason on a machine without CUDA) and is a factor of the
-// effective batch. The demo comes from headroom::makeDemo in a temporary folder.
+// lab sweeps precision and exports its table and plot, and measures eager attention's larger peak;
+// the GPUs box follows core's cudaDeviceCount() (disabled with its reason on a machine without
+// CUDA) and is a factor of the effective batch. The demo comes from headroom::makeDemo in a temporary folder.
 #include "export_page.h"
 #include "lab_page.h"
 #include "main_window.h"
@@ -147,7 +147,18 @@ private slots:
         QVERIFY(checkpointing && checkpointing->isChecked());
         QTest::mouseClick(checkpointing, Qt::LeftButton, {}, QPoint(4, checkpointing->height() / 2));
         config.training.gradientCheckpointing = false;
+        const qint64 fusedActivations = bytesOf(window, "activationsValue");
+        QCOMPARE(fusedActivations, independentEstimate(config, "cuda").activations);
+
+        // Eager attention keeps a [B, heads, T, T] matrix per layer: more, as the estimator says.
+        auto *attention = window.findChild<QComboBox *>("attn_implementation");
+        QVERIFY(attention);
+        QCOMPARE(attention->currentText(), QString("sdpa"));
+        attention->setCurrentText("eager");
+        QCOMPARE(window.session()->config().attnImplementation, std::string("eager"));
+        config.attnImplementation = "eager";
         QCOMPARE(bytesOf(window, "activationsValue"), independentEstimate(config, "cuda").activations);
+        QVERIFY(bytesOf(window, "activationsValue") > fusedActivations);
     }
 
     void theGpusBoxFollowsTheMachinesCudaDevicesAndMultipliesTheEffectiveBatch()
@@ -421,18 +432,8 @@ private slots:
     void theLabSweepsPrecisionAndExportsTableAndPlot()
     {
         MainWindow window(m_dir.filePath("demo"));
-        window.show();
-        window.open(QString::fromStdString(m_demo.config));
-        headroom::TrainConfig config = window.session()->config();
-        makeQuick(config);
-        window.session()->setConfig(config);
-        auto *lab = window.findChild<LabPage *>("labPage");
-        auto *sweep = window.findChild<QComboBox *>("sweepCombo");
-        sweep->setCurrentIndex(1);   // precision fp32 / bf16
-        window.findChild<QSpinBox *>("benchSteps")->setValue(1);
-        QSignalSpy finished(lab, &LabPage::sweepFinished);
-        QTest::mouseClick(window.findChild<QPushButton *>("runSweepButton"), Qt::LeftButton);
-        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, kTrainTimeoutMs);
+        LabPage *lab = runLabSweep(window, 1);  // precision fp32 / bf16
+        QVERIFY(lab);
         auto *table = window.findChild<QTableWidget *>("benchTable");
         QCOMPARE(table->rowCount(), 2);
         QCOMPARE(table->item(0, 0)->text(), QString("fp32"));
@@ -460,6 +461,30 @@ private slots:
         QVERIFY(pdf.read(5) == "%PDF-");
     }
 
+    void theLabComparesAttentionImplementationsByMeasuredPeak()
+    {
+        MainWindow window(m_dir.filePath("demo"));
+        LabPage *lab = runLabSweep(window, 2);  // attention eager / sdpa x checkpointing on / off
+        QVERIFY(lab);
+        const QString csv = m_dir.filePath("attention.csv");
+        lab->exportCsv(csv);
+        QFile file(csv);
+        QVERIFY(file.open(QIODevice::ReadOnly));
+        QMap<QString, qint64> peak;
+        for (const QString &line : QString::fromUtf8(file.readAll()).split('\n', Qt::SkipEmptyParts).mid(1)) {
+            // setting (quoted: it holds a comma), tokens_per_s, step_s, peak_bytes, error
+            const QStringList fields = line.trimmed().split(',');
+            QVERIFY2(fields.size() == 6 && fields[5].isEmpty(), qPrintable(line));
+            QString setting = fields[0] + "," + fields[1];
+            peak[setting.remove('"')] = fields[4].toLongLong();
+        }
+        QCOMPARE(peak.keys(), QStringList({"eager attention, checkpointing off", "eager attention, checkpointing on",
+                                           "sdpa attention, checkpointing off", "sdpa attention, checkpointing on"}));
+        // Without checkpointing every layer's [B, heads, T, T] matrices stay for backward under eager.
+        QVERIFY2(peak["eager attention, checkpointing off"] > peak["sdpa attention, checkpointing off"],
+                 qPrintable(QString("%1 vs %2").arg(peak["eager attention, checkpointing off"]).arg(peak["sdpa attention, checkpointing off"])));
+    }
+
 private:
     // Shows `window` with the demo's configuration, made quick, for `maxSteps` steps into `outputDir`.
     void openQuickRun(MainWindow &window, int64_t maxSteps, const QString &outputDir)
@@ -471,6 +496,19 @@ private:
         makeQuick(config);
         config.training.outputDir = outputDir.toStdString();
         window.session()->setConfig(config);
+    }
+
+    // Runs the lab's built-in sweep `index` (one timed step per setting) on the demo made quick;
+    // the lab page once it finished, nullptr if it did not within the timeout.
+    LabPage *runLabSweep(MainWindow &window, int index)
+    {
+        openQuickRun(window, 1, m_dir.filePath("lab-run"));
+        auto *lab = window.findChild<LabPage *>("labPage");
+        window.findChild<QComboBox *>("sweepCombo")->setCurrentIndex(index);
+        window.findChild<QSpinBox *>("benchSteps")->setValue(1);
+        QSignalSpy finished(lab, &LabPage::sweepFinished);
+        QTest::mouseClick(window.findChild<QPushButton *>("runSweepButton"), Qt::LeftButton);
+        return QTest::qWaitFor([&] { return finished.count() == 1; }, kTrainTimeoutMs) ? lab : nullptr;
     }
 
     QTemporaryDir m_dir;

@@ -16,6 +16,8 @@ QString describe(const nlohmann::json &settings)
             parts << QString("checkpointing %1").arg(value.get<bool>() ? "on" : "off");
         else if (path == "training.per_device_train_batch_size")
             parts << QString("micro-batch %1").arg(value.get<int64_t>());
+        else if (path == "attn_implementation")
+            parts << QString("%1 attention").arg(QString::fromStdString(value.get<std::string>()));
         else if (path != "training.bf16" && path != "training.fp16")
             parts << QString::fromStdString(path + " " + value.dump());
     }
@@ -36,7 +38,13 @@ QList<BenchSweep> BenchSweep::builtIn()
                                           .arg(micro);
     BenchSweep precision{QObject::tr("Precision fp32 / bf16"),
                          {R"({"training.bf16": false, "training.fp16": false})", R"({"training.bf16": true, "training.fp16": false})"}};
-    return {checkpointing, precision};
+    BenchSweep attention{QObject::tr("Attention eager / sdpa x checkpointing on/off"), {}};
+    for (const char *implementation : {"eager", "sdpa"})
+        for (const char *on : {"true", "false"})
+            attention.settings << QString(R"({"attn_implementation": "%1", "training.gradient_checkpointing": %2})")
+                                      .arg(implementation)
+                                      .arg(on);
+    return {checkpointing, precision, attention};
 }
 
 BenchSweepWorker::BenchSweepWorker(QObject *parent) : QObject(parent)

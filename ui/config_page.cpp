@@ -172,6 +172,7 @@ QWidget *ConfigPage::createForm()
     connect(m_precision, &QComboBox::currentIndexChanged, this, &ConfigPage::storeToSession);
     compute->addRow(tr("Precision"), m_precision);
     addField(compute, tr("Gradient checkpointing"), "training.gradient_checkpointing");
+    addField(compute, tr("Attention"), "attn_implementation");
     addField(compute, tr("Optimizer"), "training.optim");
 
     QFormLayout *schedule = group(tr("Schedule"));
