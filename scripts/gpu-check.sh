@@ -6,8 +6,8 @@
 #      the demo (scripts/gpu_check/nccl_smoke.sh),
 #   2. logits parity: our forward vs transformers' on the reference fixtures,
 #   3. training of a generated Llama-3.2-1B-shaped model (seq 1024, fixed steps): bf16 LoRA with ours
-#      and with transformers + PEFT (sdpa and eager attention), QLoRA with and without our kernels,
-#      tokens/s and peak memory by category, our estimate beside each,
+#      (sdpa and eager attention) and with transformers + PEFT (the same two), QLoRA with and without
+#      our kernels, tokens/s and peak memory by category, our estimate beside each,
 #   4. logits parity on that model (fp32 and bf16), 5. PEFT's trainable-parameter counts vs ours,
 #   6. find-batch and an adapting out-of-memory run on CUDA under budgets of real size,
 # and writes a Markdown report, section by section (a late section is skipped rather than the whole
