@@ -87,6 +87,7 @@ echo "NCCL: header ${nccl_include:-not found (no nvidia-nccl package)}, library 
 with_nccl=ON
 with_kernels=ON
 [ -n "$nvcc" ] || with_kernels=OFF
+with_sdpa=ON
 
 echo "== build core + CLI against torch $($python -c 'import torch; print(torch.__version__)')"
 # Returns 2 when CMake's configure step fails, 1 when the build does.
@@ -94,6 +95,7 @@ build_cli() {
   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DHEADROOM_BUILD_UI=OFF -DHEADROOM_BUILD_TESTS=OFF \
     -DHEADROOM_BUILD_KERNELS="$with_kernels" ${nvcc:+-DCMAKE_CUDA_COMPILER=$nvcc} -DCMAKE_CUDA_ARCHITECTURES="$arch" \
     -DHEADROOM_NCCL_PROCESS_GROUP="$with_nccl" ${nccl_include:+-DHEADROOM_NCCL_INCLUDE=$nccl_include} \
+    -DHEADROOM_TORCH_SDPA="$with_sdpa" \
     ${nccl_library:+-DHEADROOM_NCCL_LIBRARY=$nccl_library} \
     -DCMAKE_PREFIX_PATH="$torch_prefix${deps:+;$deps}" > "$work/configure.log" 2>&1 || return 2
   grep -E "Headroom:|CUDA" "$work/configure.log" | head -10 > "$work/configure-summary.log" || true
@@ -136,7 +138,12 @@ if [ $status = 1 ]; then
       | tee -a "$kernels_log"
     with_kernels=OFF; retry=true
   fi
-  others=$(grep -v -e "$nccl_files" -e "$kernel_files" -e "bin/headroom-cli" <<< "$failed" || true)
+  sdpa_file="model/fused_attention.cpp"  # torch's scaled_dot_product_attention, compiled nowhere before
+  if grep -q "$sdpa_file" <<< "$failed"; then
+    echo "core + CLI failed to build with torch's scaled_dot_product_attention (errors in $work/build-first.log); building without (chunked fused attention on CUDA too)"
+    with_sdpa=OFF; retry=true
+  fi
+  others=$(grep -v -e "$nccl_files" -e "$kernel_files" -e "$sdpa_file" -e "bin/headroom-cli" <<< "$failed" || true)
   grep -E "error|FAILED" -A3 "$work/build-first.log" | head -80
   { [ $retry = true ] && [ -z "$others" ]; } || give_up "core + CLI failed to build"
   status=0
@@ -145,7 +152,7 @@ if [ $status = 1 ]; then
   [ $status = 0 ] || { grep -E "error|FAILED" -A3 "$work/build.log" | head -80; give_up "core + CLI failed to build"; }
 fi
 cat "$work/configure-summary.log"
-echo "core + CLI built with the CUDA kernels: $with_kernels, NCCL: $with_nccl" | tee -a "$kernels_log" "$nccl_log"
+echo "core + CLI built with the CUDA kernels: $with_kernels, NCCL: $with_nccl, torch SDPA: $with_sdpa" | tee -a "$kernels_log" "$nccl_log"
 cli=$PWD/build-gpu/bin/headroom-cli
 echo "   built in $(( $(date +%s) - start )) s"
 

@@ -7,7 +7,7 @@
 
 #include "headroom/attention.h"
 
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+#if !defined(HEADROOM_NO_TORCH_SDPA) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5))
 #define HEADROOM_TORCH_SDPA_GQA 1  // scaled_dot_product_attention with enable_gqa (LibTorch 2.5)
 #endif
 
