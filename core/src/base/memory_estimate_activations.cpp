@@ -434,9 +434,11 @@ std::vector<Phase> phasesWithCheckpointing(const Dims &d, const Shared &s) {
         {"backward of the recomputed last layer's MLP",
          {inputs, rng, s.allowed, s.residualGrad, {"saved by the recomputed layer", full.bytes()}, output,
           s.mlpTransient}},
+        // The checkpoint's incoming gradient stays held while the recomputed layer's backward sums
+        // it with the MLP's into the gradient of the attention block's output.
         {"backward of the recomputed last layer's attention",
          {inputs, rng, s.allowed, s.residualGrad, {"saved by the recomputed attention", sum(full.attention)}, output,
-          s.attentionTransient}},
+          {"gradient of the attention block's output [B,T,H]", d.e * d.n * d.hidden}, s.attentionTransient}},
     };
 }
 
