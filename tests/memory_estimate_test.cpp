@@ -317,6 +317,23 @@ private slots:
         QVERIFY(estimateMemory(c, s).activations < base / 3);
     }
 
+    void aSlidingWindowMaskCountsOnlyForRowsLongerThanTheWindow() {
+        // Mistral-7B's window is 4096 tokens: at 4096 it leaves out no key, so one mask [B,1,T,T]
+        // is built; at 4160 a second one for the window.
+        const auto c = bundledModelConfig("mistral-7b");
+        EstimateSettings s;
+        s.microBatch = 1;
+        auto maskBytes = [&](int64_t seq) {
+            s.seqLength = seq;
+            for (const auto &part : estimateMemory(c, s).peakParts)
+                if (part.name.rfind("attention mask", 0) == 0)
+                    return part.bytes;
+            return int64_t(-1);
+        };
+        QCOMPARE(maskBytes(4096), int64_t(4096) * 4096);
+        QCOMPARE(maskBytes(4160), int64_t(2) * 4160 * 4160);
+    }
+
     void suggestionFitsAndIsTheMildest() {
         const auto c = bundledModelConfig("llama-3.1-8b");
         EstimateSettings s;

@@ -29,8 +29,11 @@ struct Dims {
     int64_t attention = 0;  // B*heads*T*T: one attention matrix
     int64_t lossRows = 0;   // B*(T-1): positions that predict a label (rows are filled, all count)
     bool cuda = false, dropout = false, quantized = false;
-    // attn_implementation sdpa: fused_attention.cpp's chunked form, or torch's flash kernel (CUDA,
-    // 16-bit), which fused_attention.cpp takes there (rows are full: the mask is plain causal).
+    // A sliding window shorter than the rows (causal_lm.cpp builds its mask only then).
+    bool window = false;
+    // attn_implementation sdpa: fused_attention.cpp's chunked form, or torch's flash kernel, which
+    // it takes on CUDA in 16 bits where the mask is plain causal (the estimate's full rows, no
+    // window; a window is counted as if every layer had one).
     bool fused = false, flash = false;
     int64_t chunkRows = 0;  // query rows per chunk of the chunked form
     std::set<std::string> targets;
@@ -60,7 +63,8 @@ Dims dimsOf(const ModelConfig &c, const EstimateSettings &s, const std::vector<s
     d.dropout = s.loraDropout > 0;
     d.quantized = s.quant != "none";
     d.fused = s.attention == "sdpa";
-    d.flash = d.fused && d.cuda && d.e == 2;
+    d.window = c.slidingWindow && d.t > *c.slidingWindow;
+    d.flash = d.fused && d.cuda && d.e == 2 && !d.window;
     d.chunkRows = attentionChunkRows(d.b, d.heads, d.t, d.t);
     d.targets.insert(targets.begin(), targets.end());
     return d;
@@ -347,14 +351,13 @@ struct Shared {
     ActivationTerm finalNorm, hidden, residualGrad, lossSaved, lossPeak, mlpTransient, attentionTransient;
 };
 
-Shared sharedTerms(const Dims &d, const ModelConfig &config, bool checkpointing) {
+Shared sharedTerms(const Dims &d, bool checkpointing) {
     Shared s;
     s.full = layerSaved(d, true, checkpointing);
-    // hiddenStates() builds the mask once per forward (twice with a sliding window); the layers'
+    // hiddenStates() builds the mask once per forward (twice with a window); the layers'
     // inputs keep it while they run, a checkpoint keeps it until its backward.
-    s.allowed = {config.slidingWindow ? "attention masks, full and sliding window, bool [B,1,T,T]"
-                                      : "attention mask, bool [B,1,T,T]",
-                 (config.slidingWindow ? 2 : 1) * kBool * d.b * d.t * d.t};
+    s.allowed = {d.window ? "attention masks, full and sliding window, bool [B,1,T,T]" : "attention mask, bool [B,1,T,T]",
+                 (d.window ? 2 : 1) * kBool * d.b * d.t * d.t};
     std::vector<ActivationTerm> finalNorm;
     rmsNormSaved(finalNorm, d, "final norm", false);
     s.finalNorm = {"final norm saved", sum(finalNorm)};
@@ -447,7 +450,7 @@ std::vector<Phase> phasesWithCheckpointing(const Dims &d, const Shared &s) {
 ActivationEstimate estimateActivations(const ModelConfig &config, const EstimateSettings &settings,
                                        const std::vector<std::string> &targets) {
     const Dims d = dimsOf(config, settings, targets);
-    const Shared shared = sharedTerms(d, config, settings.gradientCheckpointing);
+    const Shared shared = sharedTerms(d, settings.gradientCheckpointing);
     const auto phases = settings.gradientCheckpointing ? phasesWithCheckpointing(d, shared)
                                                        : phasesWithoutCheckpointing(d, shared);
     const auto peak = std::max_element(phases.begin(), phases.end(),

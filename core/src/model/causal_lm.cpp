@@ -168,7 +168,8 @@ torch::Tensor CausalLM::hiddenStates(const ForwardInputs &in) const {
     LayerInputs layerInputs;
     std::tie(layerInputs.cos, layerInputs.sin) = m.rotary->cosSin(positions, m.options.dtype);
     layerInputs.allowed = m.allowedMask(b, past, t, in, false);
-    if (m.config.slidingWindow)
+    // The window leaves out keys `window` or more positions back: none while past + t <= window.
+    if (m.config.slidingWindow && past + t > *m.config.slidingWindow)
         layerInputs.allowedWindow = m.allowedMask(b, past, t, in, true);
     layerInputs.cache = in.cache;
     layerInputs.training = in.training;

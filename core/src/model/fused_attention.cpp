@@ -39,8 +39,10 @@ Chunk chunkProbabilities(const torch::Tensor &q5, const torch::Tensor &kT, const
     return chunk;
 }
 
-// Written by hand because LibTorch 1.13 has no fused attention: a custom autograd function that
-// works through the queries in chunks of attentionChunkRows() and saves only its inputs.
+// Written by hand because LibTorch 1.13 has no fused attention, and used on every CPU so that what
+// it keeps (which the memory estimate counts) does not depend on the LibTorch version: a custom
+// autograd function that works through the queries in chunks of attentionChunkRows() and saves
+// only its inputs.
 class ChunkedAttentionFunction : public torch::autograd::Function<ChunkedAttentionFunction> {
 public:
     static torch::Tensor forward(AutogradContext *ctx, const torch::Tensor &q, const torch::Tensor &k,
