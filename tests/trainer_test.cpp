@@ -12,6 +12,7 @@
 #include "headroom/runtime.h"
 #include "headroom/safetensors.h"
 #include "headroom/trainer.h"
+#include "json_file.h"
 #include "test_support.h"
 #include "train/checkpoint_store.h"
 
@@ -269,14 +270,19 @@ private slots:
             QCOMPARE(e.kind(), ErrorKind::InvalidInput);
             QVERIFY(QString(e.what()).contains("lora.r"));
         }
+        // Refused after the model loaded, in the folder of an earlier run: its config.json stays.
         auto long_ = baseConfig("too-long");
         long_.dataset.maxSeqLength = 100000;
+        const auto earlierConfig = std::filesystem::path(long_.training.outputDir) / "config.json";
+        std::filesystem::create_directories(earlierConfig.parent_path());
+        std::ofstream(earlierConfig) << "{\"earlier\": true}\n";
         try {
             runTraining(long_, r, nullptr, {});
             QFAIL("max_seq_length beyond the model's positions was accepted");
         } catch (const Error &e) {
             QVERIFY(QString(e.what()).contains("max_seq_length"));
         }
+        QCOMPARE(test::readJsonFile(earlierConfig.string()), nlohmann::json({{"earlier", true}}));
     }
 };
 

@@ -102,6 +102,10 @@ public:
             loadCheckpoint(resume.checkpointDir);
         if (m_dist)
             joinRanks();
+        // Written once data, model and checkpoint are accepted: a refused run leaves an earlier
+        // run's configuration in this folder as it was.
+        if (isMain())
+            writeJsonAtomically(m_outputDir / "config.json", m_config.toJson());
         RunStartEvent start;
         start.totalSteps = m_totalSteps;
         start.startStep = m_step;
@@ -148,8 +152,6 @@ private:
         fs::create_directories(m_outputDir);
         m_observer.add(&m_userObserver);
         if (isMain()) {  // only rank 0 writes the run's files
-            std::ofstream out(m_outputDir / "config.json");
-            out << m_config.toJson().dump(2) << "\n";
             m_metrics = std::make_unique<JsonlMetricsSink>((m_outputDir / "metrics.jsonl").string());
             m_observer.add(m_metrics.get());
         }
