@@ -1,9 +1,11 @@
 // The tokenized-dataset cache: key, file reading with checks, atomic writing.
 #include "base/dataset_cache.h"
 
+#include "headroom/error.h"
 #include "headroom/tokenizer.h"
 #include "headroom/train_config.h"
 
+#include "base/atomic_file.h"
 #include "base/dataset_file.h"
 
 #include <nlohmann/json.hpp>
@@ -12,7 +14,6 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
-#include <random>
 #include <sstream>
 
 namespace headroom::detail {
@@ -203,22 +204,10 @@ std::string writeDatasetCache(const std::string &path, uint64_t key, const Token
     checksum.add(bytes);
     append(bytes, checksum.value());
 
-    std::error_code error;
-    fs::create_directories(fs::path(path).parent_path(), error);
-    const std::string temporary = path + ".tmp-" + std::to_string(std::random_device{}());
-    {
-        std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-        if (!out.flush()) {
-            fs::remove(temporary, error);
-            return "cannot write " + temporary;
-        }
-    }
-    fs::rename(temporary, path, error);
-    if (error) {
-        const std::string problem = "cannot rename " + temporary + " to " + path + " (" + error.message() + ")";
-        fs::remove(temporary, error);
-        return problem;
+    try {
+        writeFileAtomically(path, bytes);
+    } catch (const Error &e) {
+        return e.what();
     }
     return {};
 }

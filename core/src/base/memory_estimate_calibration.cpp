@@ -9,6 +9,8 @@
 
 #include "headroom/error.h"
 
+#include "base/atomic_file.h"
+
 namespace headroom {
 
 namespace fs = std::filesystem;
@@ -54,20 +56,7 @@ double calibrateActivations(const std::string &cachePath, const std::string &key
     auto cache = readCache(cachePath);
     cache["version"] = kCacheVersion;
     cache["entries"][key] = {{"ratio", ratio}, {"measured", measuredActivations}, {"estimated", estimatedActivations}};
-    const fs::path path(cachePath);
-    std::error_code error;
-    if (path.has_parent_path())
-        fs::create_directories(path.parent_path(), error);
-    const std::string tmp = cachePath + ".tmp";
-    {
-        std::ofstream out(tmp);
-        out << cache.dump(2) << "\n";
-        if (!out)
-            throw runtimeFailure(tmp + ": cannot write the calibration cache");
-    }
-    fs::rename(tmp, path, error);
-    if (error)
-        throw runtimeFailure(cachePath + ": cannot write the calibration cache (" + error.message() + ")");
+    detail::writeFileAtomically(cachePath, cache.dump(2) + "\n");
     return ratio;
 }
 

@@ -2,7 +2,6 @@
 
 #include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <map>
 
 #include "headroom/adapter_io.h"
@@ -21,6 +20,7 @@
 #include "headroom/runtime.h"
 #include "headroom/tokenizer.h"
 #include "headroom/training_sinks.h"
+#include "base/atomic_file.h"
 #include "train/checkpoint_store.h"
 #include "train/micro_batch.h"
 #include "train/out_of_memory.h"
@@ -73,14 +73,7 @@ private:
 };
 
 void writeJsonAtomically(const fs::path &path, const nlohmann::json &json) {
-    const fs::path partial = path.string() + ".partial";
-    {
-        std::ofstream out(partial);
-        out << json.dump(2) << "\n";
-        if (!out)
-            throw runtimeFailure(partial.string() + ": cannot write");
-    }
-    fs::rename(partial, path);
+    detail::writeFileAtomically(path.string(), json.dump(2) + "\n");
 }
 
 class TrainingRun {
