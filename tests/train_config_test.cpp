@@ -234,6 +234,7 @@ private slots:
         QTest::newRow("device") << "device=gpu" << "device: ";
         QTest::newRow("no model") << "model=" << "model: ";
         QTest::newRow("threads") << "threads=-1" << "threads: ";
+        QTest::newRow("attention") << "attn_implementation=flash" << "attn_implementation: ";
         QTest::newRow("bias") << "lora.bias=all" << "lora.bias: ";
     }
 
@@ -246,6 +247,14 @@ private slots:
         config.applyOverride(assignment.toStdString());
         const QString message = errorOf([&] { config.validate("run.json"); });
         QVERIFY2(message.startsWith("run.json: " + field), qPrintable(message));
+    }
+
+    void aValueOutsideTheChoicesListsThem()
+    {
+        TrainConfig config = validConfig();
+        config.attnImplementation = "flash_attention_2";
+        QCOMPARE(errorOf([&] { config.validate("run.json"); }),
+                 QString("run.json: attn_implementation: must be one of: eager, sdpa, got \"flash_attention_2\""));
     }
 
     void epochsMayBeZeroWithMaxSteps()

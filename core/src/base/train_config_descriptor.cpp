@@ -80,7 +80,8 @@ std::string FieldDescriptor::constraintText() const
 
 std::string FieldDescriptor::problem(const nlohmann::json &value) const
 {
-    const std::string expected = "must be " + typeName() + " " + constraintText();
+    // "must be one of: nf4, fp4" for a choice; "must be a number > 0 and < 1" for a range.
+    const std::string expected = "must be " + (choices.empty() ? typeName() + " " : "") + constraintText();
     if (type == Type::Integer || type == Type::Number) {
         const double number = value.get<double>();
         const bool tooLow = minimum && (minimumExclusive ? number <= *minimum : number < *minimum);
