@@ -7,8 +7,10 @@
 #include <QtTest/QtTest>
 
 #include <fstream>
+#include <set>
 #include <unistd.h>
 
+#include "headroom/attention.h"
 #include "headroom/causal_lm.h"
 #include "headroom/demo.h"
 #include "headroom/error.h"
@@ -315,6 +317,30 @@ private slots:
         s.seqLength = 1024;
         s.gradientCheckpointing = true;
         QVERIFY(estimateMemory(c, s).activations < base / 3);
+    }
+
+    void fusedAttentionCountsFlashOnlyWhereFlashRuns() {
+        // torch's flash-attention 2: sm80..sm90, head_dim a multiple of 8 up to 256 (192 for
+        // training on sm86/sm89); 0 = an unknown card, taken as one it runs on.
+        QVERIFY(flashAttentionRuns(90, 128, true));
+        QVERIFY(flashAttentionRuns(0, 64, true));
+        QVERIFY(!flashAttentionRuns(75, 64, true));   // T4
+        QVERIFY(!flashAttentionRuns(100, 64, true));  // newer than torch 2.5's flash
+        QVERIFY(!flashAttentionRuns(86, 256, true));
+        QVERIFY(flashAttentionRuns(86, 256, false));
+        QVERIFY(!flashAttentionRuns(90, 100, true));
+        EstimateSettings s;  // cuda, bf16, sdpa
+        const auto c = bundledModelConfig("llama-3.2-1b");
+        auto kept = [&](int capability) {
+            s.cudaCapability = capability;
+            std::set<std::string> names;
+            for (const auto &t : estimateMemory(c, s).perLayer)
+                names.insert(t.name);
+            return names;
+        };
+        QVERIFY(kept(90).count("flash attention log-sum-exp, float32 [B,heads,T]"));
+        QVERIFY(!kept(75).count("flash attention log-sum-exp, float32 [B,heads,T]"));
+        QVERIFY(kept(75).count("q after rotary [B,heads,T,d] (kept by fused attention)"));
     }
 
     void aSlidingWindowMaskCountsOnlyForRowsLongerThanTheWindow() {

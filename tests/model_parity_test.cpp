@@ -99,6 +99,26 @@ private slots:
         QVERIFY(maxAbs > 0);  // really computed in bf16
     }
 
+    void plainCausalOnlyWithoutHistoryPackingOrPaddingBeforeTokens() {
+        const auto dir = test::dataPath("models/llama_gqa_tied_bias_llama3rope").toStdString();
+        const auto config = ModelConfig::fromFile(dir + "/config.json");
+        ForwardInputs in;
+        in.inputIds = torch::ones({2, 4}, torch::kLong);
+        QVERIFY(in.plainCausal());
+        in.attentionMask = torch::tensor({1, 1, 1, 0, 1, 1, 1, 1}, torch::kLong).view({2, 4});
+        QVERIFY(!in.plainCausal());  // where the padding is, is not known
+        in.paddedOnTheRight = true;
+        QVERIFY(in.plainCausal());
+        in.segmentIds = torch::zeros({2, 4}, torch::kLong);
+        QVERIFY(!in.plainCausal());  // packed rows attend within their example only
+        in.segmentIds = torch::Tensor();
+        KvCache cache(config, 2, 16, torch::kFloat32, torch::kCPU);
+        in.cache = &cache;
+        QVERIFY(in.plainCausal());  // the prompt's pass: nothing cached before it
+        cache.advance(4);
+        QVERIFY(!in.plainCausal());  // later tokens see the cached ones
+    }
+
     // Shapes that take several chunks of attentionChunkRows() (the last one short), grouped-query
     // heads, and a row padded on the right; the reference is softmax(q·k^T/sqrt(d), masked)·v in
     // float64 with k and v repeated per query head, differentiated by autograd.

@@ -73,12 +73,19 @@ void choosePreset(MainWindow &window, const QString &name)
     combo->setCurrentIndex(index);
 }
 
-headroom::MemoryEstimate independentEstimate(const headroom::TrainConfig &config, const std::string &device)
+// The estimate settings of `config` planned for a GPU preset: its device kind and compute capability.
+headroom::EstimateSettings presetSettings(const headroom::TrainConfig &config, const std::string &preset)
+{
+    const headroom::GpuPreset *gpu = headroom::findGpuPreset(preset);
+    auto settings = headroom::EstimateSettings::fromTrainConfig(config, gpu->isCpu() ? "cpu" : "cuda");
+    settings.cudaCapability = int(gpu->computeCapability * 10 + 0.5);
+    return settings;
+}
+
+headroom::MemoryEstimate independentEstimate(const headroom::TrainConfig &config, const std::string &preset)
 {
     const auto model = headroom::ModelConfig::fromFile(config.model + "/config.json");
-    auto settings = headroom::EstimateSettings::fromTrainConfig(config);
-    settings.device = device;
-    return headroom::estimateMemory(model, settings);
+    return headroom::estimateMemory(model, presetSettings(config, preset));
 }
 
 // Smaller steps than the demo's (its examples are about 31 tokens): the suite stays fast on a busy machine.
@@ -116,7 +123,7 @@ private slots:
         window.findChild<QTabWidget *>("pageTabs")->setCurrentWidget(window.findChild<QWidget *>("configPage"));
 
         headroom::TrainConfig config = window.session()->config();
-        headroom::MemoryEstimate expected = independentEstimate(config, "cuda");
+        headroom::MemoryEstimate expected = independentEstimate(config, "t4");
         QCOMPARE(bytesOf(window, "totalValue"), expected.total());
         QCOMPARE(bytesOf(window, "activationsValue"), expected.activations);
         QCOMPARE(bytesOf(window, "budgetValue"), headroom::findGpuPreset("t4")->memoryBytes);
@@ -127,7 +134,7 @@ private slots:
         typeInto(microBatch, 32);
         QCOMPARE(window.session()->config().training.perDeviceTrainBatchSize, int64_t(32));
         config.training.perDeviceTrainBatchSize = 32;
-        expected = independentEstimate(config, "cuda");
+        expected = independentEstimate(config, "t4");
         QCOMPARE(bytesOf(window, "activationsValue"), expected.activations);
         QVERIFY(bytesOf(window, "activationsValue") > activationsBefore);
         QCOMPARE(bytesOf(window, "totalValue"), expected.total());
@@ -148,7 +155,7 @@ private slots:
         QTest::mouseClick(checkpointing, Qt::LeftButton, {}, QPoint(4, checkpointing->height() / 2));
         config.training.gradientCheckpointing = false;
         const qint64 fusedActivations = bytesOf(window, "activationsValue");
-        QCOMPARE(fusedActivations, independentEstimate(config, "cuda").activations);
+        QCOMPARE(fusedActivations, independentEstimate(config, "t4").activations);
 
         // Eager attention keeps a [B, heads, T, T] matrix per layer: more, as the estimator says.
         auto *attention = window.findChild<QComboBox *>("attn_implementation");
@@ -157,7 +164,7 @@ private slots:
         attention->setCurrentText("eager");
         QCOMPARE(window.session()->config().attnImplementation, std::string("eager"));
         config.attnImplementation = "eager";
-        QCOMPARE(bytesOf(window, "activationsValue"), independentEstimate(config, "cuda").activations);
+        QCOMPARE(bytesOf(window, "activationsValue"), independentEstimate(config, "t4").activations);
         QVERIFY(bytesOf(window, "activationsValue") > fusedActivations);
     }
 
@@ -188,8 +195,7 @@ private slots:
         QCOMPARE(text(window, "effectiveBatchLabel"), QString("%1 x %2 x %3 %4 = %5")
                                                           .arg(micro).arg(accumulation).arg(n)
                                                           .arg(n == 1 ? "GPU" : "GPUs").arg(micro * accumulation * n));
-        auto settings = headroom::EstimateSettings::fromTrainConfig(config);
-        settings.device = "cuda";
+        auto settings = presetSettings(config, "t4");
         settings.gpus = n;
         const auto model = headroom::ModelConfig::fromFile(config.model + "/config.json");
         QCOMPARE(bytesOf(window, "totalValue"), headroom::estimateMemory(model, settings).total());
@@ -272,8 +278,7 @@ private slots:
         choosePreset(window, "t4");
         window.findChild<QTabWidget *>("pageTabs")->setCurrentWidget(window.findChild<QWidget *>("configPage"));
 
-        auto settings = headroom::EstimateSettings::fromTrainConfig(window.session()->config());
-        settings.device = "cuda";
+        const auto settings = presetSettings(window.session()->config(), "t4");
         const int64_t budget = headroom::findGpuPreset("t4")->memoryBytes;
         QVERIFY(headroom::estimateMemory(big, settings).total() > budget);
         const auto suggestion = headroom::suggestFit(big, settings, budget);

@@ -47,6 +47,7 @@ headroom::EstimateSettings estimateSettings(const headroom::TrainConfig &config,
     headroom::EstimateSettings settings =
         headroom::EstimateSettings::fromTrainConfig(config, preset.isCpu() ? "cpu" : "cuda");
     settings.gpus = gpus;
+    settings.cudaCapability = int(preset.computeCapability * 10 + 0.5);
     return settings;
 }
 

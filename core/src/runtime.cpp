@@ -7,6 +7,13 @@
 
 #include "headroom/error.h"
 
+#ifdef HEADROOM_WITH_CUDA
+#include <cuda_runtime_api.h>
+
+#include <map>
+#include <mutex>
+#endif
+
 namespace headroom {
 
 int initRuntime(const RuntimeSettings &settings) {
@@ -45,6 +52,28 @@ torch::Device resolveDevice(const std::string &name) {
         return torch::Device(torch::kCUDA, index);
     }
     throw invalidInput("--device " + name + ": expected auto, cpu, cuda or cuda:N");
+}
+
+int cudaComputeCapability(const torch::Device &device) {
+#ifdef HEADROOM_WITH_CUDA
+    if (!device.is_cuda())
+        return 0;
+    // Asked per layer of every forward (fused attention): read once per device.
+    static std::mutex mutex;
+    static std::map<int, int> known;
+    const int index = device.has_index() ? device.index() : 0;
+    std::lock_guard<std::mutex> lock(mutex);
+    auto found = known.find(index);
+    if (found == known.end()) {
+        cudaDeviceProp props;
+        const int capability = cudaGetDeviceProperties(&props, index) == cudaSuccess ? props.major * 10 + props.minor : 0;
+        found = known.emplace(index, capability).first;
+    }
+    return found->second;
+#else
+    (void)device;
+    return 0;
+#endif
 }
 
 } // namespace headroom

@@ -64,6 +64,10 @@ struct ForwardInputs {
     // only real keys under a plain causal mask, and padded positions reach no real one, so fused
     // attention may treat the rows as unpadded (the flash kernel takes no padding mask).
     bool paddedOnTheRight = false;
+
+    // Whether a plain causal mask over the tokens gives every non-padded position the result of
+    // the full mask: nothing in the KV cache yet, no packing, padding only at the ends of rows.
+    bool plainCausal() const;
 };
 
 // Keys and values of every layer for incremental decoding; preallocated for maxLength positions.

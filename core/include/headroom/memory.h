@@ -16,6 +16,8 @@
 #include <torch/torch.h>
 
 #include "headroom/byte_size.h"
+#include "headroom/memory_estimate.h"
+#include "headroom/train_config.h"
 
 namespace headroom {
 
@@ -54,5 +56,9 @@ int64_t processResidentBytes();
 // peak's activations already, so "other" (resident - allocator reserve) leaves them out.
 int64_t mallocRetainedBytes();
 
+
+// The memory estimate's settings for `config` run on `device`: its kind and, on CUDA, its compute
+// capability (which decides whether fused attention runs torch's flash kernel there).
+EstimateSettings estimateSettingsOn(const TrainConfig &config, const torch::Device &device);
 
 } // namespace headroom

@@ -49,6 +49,7 @@ struct EstimateSettings {
     int64_t gpus = 1;                   // --gpus: data-parallel replicas (memory is per device)
     std::string device = "cuda";        // cpu or cuda
     std::string attention = "sdpa";     // --attn-implementation: eager or sdpa (headroom/attention.h)
+    int cudaCapability = 0;             // the card's compute capability x 10 (75 = 7.5); 0 = unknown
     double activationScale = 1.0;       // measured/estimated activations from a calibration (1 = none)
 
     // The training configuration's values ("auto" device -> cuda; resolve it first where it matters).

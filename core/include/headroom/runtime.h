@@ -21,4 +21,8 @@ int initRuntime(const RuntimeSettings &settings = {});
 // "cuda", "cuda:N". Throws invalidInput for anything else or for CUDA without a device.
 torch::Device resolveDevice(const std::string &name);
 
+// A CUDA device's compute capability as major * 10 + minor (90 for an H100); 0 for the CPU, a build
+// without CUDA, or when the driver does not say.
+int cudaComputeCapability(const torch::Device &device);
+
 } // namespace headroom

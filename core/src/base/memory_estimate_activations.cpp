@@ -31,11 +31,12 @@ struct Dims {
     bool cuda = false, dropout = false, quantized = false;
     // A sliding window shorter than the rows (causal_lm.cpp builds its mask only then).
     bool window = false;
-    // attn_implementation sdpa: fused_attention.cpp's chunked form, or torch's flash kernel, which
-    // it takes on CUDA in 16 bits where the mask is plain causal (the estimate's full rows, no
-    // window; a window is counted as if every layer had one).
+    // attn_implementation sdpa: fused_attention.cpp's chunked form, or torch's flash kernel where
+    // flashAttentionRuns() and the mask is plain causal (the estimate's full rows, no window; a
+    // window is counted as if every layer had one).
     bool fused = false, flash = false;
     int64_t chunkRows = 0;  // query rows per chunk of the chunked form
+    int64_t chunk = 0;      // B*heads*(rows x keys of its largest chunk): one chunk's scores
     std::set<std::string> targets;
 
     bool adapted(const std::string &module) const { return targets.count(module) > 0; }
@@ -64,8 +65,9 @@ Dims dimsOf(const ModelConfig &c, const EstimateSettings &s, const std::vector<s
     d.quantized = s.quant != "none";
     d.fused = s.attention == "sdpa";
     d.window = c.slidingWindow && d.t > *c.slidingWindow;
-    d.flash = d.fused && d.cuda && d.e == 2 && !d.window;
+    d.flash = d.fused && d.cuda && d.e == 2 && !d.window && flashAttentionRuns(s.cudaCapability, d.headDim, true);
     d.chunkRows = attentionChunkRows(d.b, d.heads, d.t, d.t);
+    d.chunk = d.b * d.heads * attentionLargestChunk(d.chunkRows, d.t);
     d.targets.insert(targets.begin(), targets.end());
     return d;
 }
@@ -257,17 +259,20 @@ int64_t eagerForwardTransient(const Dims &d, const LayerSaved &layer) {
 }
 
 // Fused attention's forward working set beyond what it saves: q, k and v unless saved; the chunked
-// form's output [B,heads,T,d] (filled chunk by chunk), and in one chunk of R rows the copy of q's
-// rows, the masked float32 scores and their softmax [B,heads,R,T] and the chunk's inverted mask;
-// flash's output and log-sum-exp unless saved.
+// form's output [B,heads,T,d] (filled chunk by chunk), and in its largest chunk (R rows over the K
+// keys up to its last row) the copy of q's rows, the masked float32 scores and their softmax
+// [B,heads,R,K] and the chunk's inverted mask [B,1,R,K]; flash's output and log-sum-exp unless
+// saved.
 int64_t fusedForwardTransient(const Dims &d, const LayerSaved &layer) {
     const bool saved = layer.recorded && layer.attentionGrad;
     int64_t bytes = saved ? 0 : d.e * d.n * (d.qOut + 2 * d.kvOut);
-    if (d.flash)
-        return bytes + (saved ? 0 : d.e * d.n * d.qOut + kFloat32 * d.b * d.heads * d.t);
-    const int64_t rows = d.chunkRows, chunk = d.b * d.heads * rows * d.t;
-    return bytes + d.e * d.n * d.qOut + d.e * d.b * d.heads * rows * d.headDim + 2 * kFloat32 * chunk +
-           kBool * d.b * rows * d.t;
+    if (d.flash) {
+        // The output is in the attention's saved part only when o_proj's LoRA does not keep it.
+        const bool outputSaved = saved && !(d.adapted("o_proj") && !d.dropout);
+        return bytes + (outputSaved ? 0 : d.e * d.n * d.qOut) + (saved ? 0 : kFloat32 * d.b * d.heads * d.t);
+    }
+    return bytes + d.e * d.n * d.qOut + d.e * d.b * d.heads * d.chunkRows * d.headDim + 2 * kFloat32 * d.chunk +
+           kBool * d.chunk / d.heads;
 }
 
 // The forward's working set at attention's peak beyond what the layer has saved by then: the
@@ -319,20 +324,20 @@ int64_t mlpBackwardTransient(const Dims &d, const LayerSaved &layer) {
 
 // Eager: softmax backward holds the incoming gradient and its result, both float32 [B,heads,T,T].
 // Chunked fused form: the incoming gradient and q's [B,heads,T,d], k's and v's in float32
-// [B,kv,T,d], and in one chunk of R rows the copies of q's and the gradient's rows and three float32
-// [B,heads,R,T] (probabilities, their gradient, the product summed for softmax's backward).
+// [B,kv,T,d], and in its largest chunk the copies of q's and the gradient's rows and three float32
+// [B,heads,R,K] (probabilities, their gradient, softmax backward's result).
 // Flash (assumed from flash-attention 2's backward, not measured): the incoming gradient, q's
-// gradient and its float32 accumulator, k's and v's expanded to every head, a float32 row sum.
+// gradient and its float32 accumulator, k's and v's expanded to every head and summed back to the
+// kv heads, a float32 row sum.
 int64_t attentionBackwardTransient(const Dims &d) {
     if (!d.fused)
         return 2 * kFloat32 * d.attention;
     const int64_t gradients = 2 * d.e * d.n * d.qOut;  // incoming, q's
     if (d.flash)
         return gradients + kFloat32 * d.n * d.qOut + (d.heads > d.kvHeads ? 2 * d.e * d.n * d.qOut : 0) +
-               kFloat32 * d.b * d.heads * d.t;
-    const int64_t rows = d.chunkRows;
-    return gradients + 2 * kFloat32 * d.n * d.kvOut + 2 * d.e * d.b * d.heads * rows * d.headDim +
-           3 * kFloat32 * d.b * d.heads * rows * d.t;
+               2 * d.e * d.n * d.kvOut + kFloat32 * d.b * d.heads * d.t;
+    return gradients + 2 * kFloat32 * d.n * d.kvOut + 2 * d.e * d.b * d.heads * d.chunkRows * d.headDim +
+           3 * kFloat32 * d.chunk;
 }
 
 // The final norm's backward: float32 temporaries of [B,T,H] for the product, mean and pow terms.

@@ -145,6 +145,11 @@ std::unique_ptr<CausalLM> CausalLM::load(const std::string &modelDir, const Mode
     return model;
 }
 
+bool ForwardInputs::plainCausal() const {
+    const bool history = cache && cache->length() > 0;
+    return !history && !segmentIds.defined() && (!attentionMask.defined() || paddedOnTheRight);
+}
+
 torch::Tensor CausalLM::hiddenStates(const ForwardInputs &in) const {
     const Impl &m = *m_impl;
     if (!in.inputIds.defined() || in.inputIds.dim() != 2)
@@ -174,7 +179,7 @@ torch::Tensor CausalLM::hiddenStates(const ForwardInputs &in) const {
     layerInputs.cache = in.cache;
     layerInputs.training = in.training;
     layerInputs.fusedAttention = m.options.attention == "sdpa";
-    layerInputs.causal = past == 0 && !in.segmentIds.defined() && (!in.attentionMask.defined() || in.paddedOnTheRight);
+    layerInputs.causal = in.plainCausal();
 
     auto x = torch::embedding(m.embedTokens, ids);
     const bool checkpoint = m.checkpointing && in.training && torch::GradMode::is_enabled() && !in.cache;

@@ -30,9 +30,13 @@ torch::Tensor attention(const DecoderLayer &layer, const torch::Tensor &x, const
     const bool windowed = in.allowedWindow.defined() && layer.index >= config.slidingWindowFromLayer;
     const auto &allowed = windowed ? in.allowedWindow : in.allowed;
     if (in.fusedAttention) {
-        // Contiguous now, so the transposed originals are freed before attention's working set.
-        k = k.contiguous();
-        v = v.contiguous();
+        // Without a cache, k (after rotary) and v are transposed views that a batched matmul would
+        // copy in every chunk: contiguous once, which also frees the originals. A cache's slices
+        // serve as they are.
+        if (!in.cache) {
+            k = k.contiguous();
+            v = v.contiguous();
+        }
         auto out = fusedAttention(q, k, v, allowed, in.causal && !windowed);
         return layer.o(out.transpose(1, 2).reshape({b, t, h * d}), in.training);
     }

@@ -6,6 +6,7 @@
 #include <torch/version.h>
 
 #include "headroom/attention.h"
+#include "headroom/runtime.h"
 
 #if !defined(HEADROOM_NO_TORCH_SDPA) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5))
 #define HEADROOM_TORCH_SDPA_GQA 1  // scaled_dot_product_attention with enable_gqa (LibTorch 2.5)
@@ -18,23 +19,29 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
-// Query rows [c0, c1) of every head: the chunk of q as [B, kv, G*rows, d] (a copy) and its
-// probabilities, float32 [B, kv, G, rows, S], computed step by step as the eager form does
-// (scores in the compute dtype, scaled, then masked and normalised in float32).
+// Query rows [c0, c1) of every head and the keys they can see: every mask the model builds is
+// causal, so query row i (position S - T + i) sees keys [0, S - T + i] at most, and the chunk's
+// later keys, which would only add zero probabilities, are left out. The chunk of q as
+// [B, kv, G*rows, d] (a copy) and its probabilities, float32 [B, kv, G, rows, keys], computed step
+// by step as the eager form does (scores in the compute dtype, scaled, then masked and normalised
+// in float32).
 struct Chunk {
+    int64_t keys = 0;
     torch::Tensor q, probs;
 };
 
-Chunk chunkProbabilities(const torch::Tensor &q5, const torch::Tensor &kT, const torch::Tensor &allowed, int64_t c0,
+Chunk chunkProbabilities(const torch::Tensor &q5, const torch::Tensor &k, const torch::Tensor &allowed, int64_t c0,
                          int64_t c1, double scale) {
-    const int64_t b = q5.size(0), kvh = q5.size(1), g = q5.size(2), d = q5.size(4), rows = c1 - c0, s = kT.size(-1);
+    const int64_t b = q5.size(0), kvh = q5.size(1), g = q5.size(2), t = q5.size(3), d = q5.size(4), rows = c1 - c0;
     Chunk chunk;
+    chunk.keys = k.size(2) - t + c1;
     chunk.q = q5.slice(3, c0, c1).reshape({b, kvh, g * rows, d});
-    auto scores = torch::matmul(chunk.q, kT);
+    auto scores = torch::matmul(chunk.q, k.narrow(2, 0, chunk.keys).transpose(-1, -2));
     scores.mul_(scale);
-    auto masked = scores.to(torch::kFloat32).view({b, kvh, g, rows, s});
+    auto masked = scores.to(torch::kFloat32).view({b, kvh, g, rows, chunk.keys});
     scores = torch::Tensor();
-    masked.masked_fill_(allowed.slice(2, c0, c1).logical_not().unsqueeze(2), std::numeric_limits<float>::lowest());
+    masked.masked_fill_(allowed.slice(2, c0, c1).narrow(3, 0, chunk.keys).logical_not().unsqueeze(2),
+                        std::numeric_limits<float>::lowest());
     chunk.probs = masked.softmax(-1);
     return chunk;
 }
@@ -50,16 +57,17 @@ public:
         const int64_t b = q.size(0), h = q.size(1), t = q.size(2), d = q.size(3), kvh = k.size(1), s = k.size(2);
         const int64_t g = h / kvh;
         const auto q5 = q.view({b, kvh, g, t, d});
-        const auto kT = k.transpose(-1, -2);
         auto out = torch::empty({b, kvh, g, t, d}, q.options());
         const int64_t rows = attentionChunkRows(b, h, t, s);
         for (int64_t c0 = 0; c0 < t; c0 += rows) {
             const int64_t c1 = std::min(t, c0 + rows);
-            Chunk chunk = chunkProbabilities(q5, kT, allowed, c0, c1, scale);
+            Chunk chunk = chunkProbabilities(q5, k, allowed, c0, c1, scale);
             chunk.q = torch::Tensor();
             const auto probs = chunk.probs.to(q.scalar_type());
             chunk.probs = torch::Tensor();
-            out.slice(3, c0, c1).copy_(torch::matmul(probs.view({b, kvh, g * (c1 - c0), s}), v).view({b, kvh, g, c1 - c0, d}));
+            out.slice(3, c0, c1).copy_(torch::matmul(probs.view({b, kvh, g * (c1 - c0), chunk.keys}),
+                                                     v.narrow(2, 0, chunk.keys))
+                                           .view({b, kvh, g, c1 - c0, d}));
         }
         ctx->save_for_backward({q, k, v, allowed});
         ctx->saved_data["scale"] = scale;
@@ -77,8 +85,6 @@ public:
         const int64_t g = h / kvh;
         const auto dtype = q.scalar_type();
         const auto q5 = q.view({b, kvh, g, t, d});
-        const auto kT = k.transpose(-1, -2);
-        const auto vT = v.transpose(-1, -2);
         const auto gradOut5 = gradOutputs[0].view({b, kvh, g, t, d});
         const bool needQ = ctx->needs_input_grad(0), needK = ctx->needs_input_grad(1), needV = ctx->needs_input_grad(2);
         torch::Tensor gradQ = needQ ? torch::empty({b, kvh, g, t, d}, q.options()) : torch::Tensor();
@@ -88,25 +94,28 @@ public:
         const int64_t rows = attentionChunkRows(b, h, t, s);
         for (int64_t c0 = 0; c0 < t; c0 += rows) {
             const int64_t c1 = std::min(t, c0 + rows), n = g * (c1 - c0);
-            Chunk chunk = chunkProbabilities(q5, kT, allowed, c0, c1, scale);
+            Chunk chunk = chunkProbabilities(q5, k, allowed, c0, c1, scale);
+            const int64_t keys = chunk.keys;
             const auto gradOut = gradOut5.slice(3, c0, c1).reshape({b, kvh, n, d});
             if (needV)
-                gradV.add_(torch::matmul(chunk.probs.to(dtype).view({b, kvh, n, s}).transpose(-1, -2), gradOut));
+                gradV.narrow(2, 0, keys)
+                    .add_(torch::matmul(chunk.probs.to(dtype).view({b, kvh, n, keys}).transpose(-1, -2), gradOut));
             if (!needQ && !needK)
                 continue;
-            auto gradProbs = torch::matmul(gradOut, vT).to(torch::kFloat32).view(chunk.probs.sizes());
+            auto gradProbs =
+                torch::matmul(gradOut, v.narrow(2, 0, keys).transpose(-1, -2)).to(torch::kFloat32).view(chunk.probs.sizes());
             // The kernel eager attention's softmax backward runs (and so the same rounding).
             auto gradScores = at::_softmax_backward_data(gradProbs, chunk.probs, -1, torch::kFloat32);
             gradProbs = torch::Tensor();
             chunk.probs = torch::Tensor();
-            gradScores.masked_fill_(allowed.slice(2, c0, c1).logical_not().unsqueeze(2), 0.0);
-            auto gradScaled = gradScores.to(dtype).view({b, kvh, n, s});
+            gradScores.masked_fill_(allowed.slice(2, c0, c1).narrow(3, 0, keys).logical_not().unsqueeze(2), 0.0);
+            auto gradScaled = gradScores.to(dtype).view({b, kvh, n, keys});
             gradScores = torch::Tensor();
             gradScaled.mul_(scale);
             if (needQ)
-                gradQ.slice(3, c0, c1).copy_(torch::matmul(gradScaled, k).view({b, kvh, g, c1 - c0, d}));
+                gradQ.slice(3, c0, c1).copy_(torch::matmul(gradScaled, k.narrow(2, 0, keys)).view({b, kvh, g, c1 - c0, d}));
             if (needK)
-                gradK.add_(torch::matmul(gradScaled.transpose(-1, -2), chunk.q));
+                gradK.narrow(2, 0, keys).add_(torch::matmul(gradScaled.transpose(-1, -2), chunk.q));
         }
         return {needQ ? gradQ.view({b, h, t, d}) : torch::Tensor(), needK ? gradK.to(dtype) : torch::Tensor(),
                 needV ? gradV.to(dtype) : torch::Tensor(), torch::Tensor(), torch::Tensor()};
@@ -119,15 +128,16 @@ torch::Tensor fusedAttention(const torch::Tensor &q, const torch::Tensor &k, con
                              const torch::Tensor &allowed, bool causal) {
     const double scale = 1.0 / std::sqrt(double(q.size(-1)));
 #ifdef HEADROOM_TORCH_SDPA_GQA
-    // Torch's flash kernel: 16-bit CUDA tensors and a purely causal mask (it takes no other mask).
-    if (causal && q.is_cuda() && q.scalar_type() != torch::kFloat32)
+    // Torch's flash kernel, where it runs (headroom/attention.h); it takes no mask but a causal one.
+    const bool training = torch::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+    if (causal && q.is_cuda() && q.scalar_type() != torch::kFloat32 &&
+        flashAttentionRuns(cudaComputeCapability(q.device()), q.size(-1), training))
         return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0, /*is_causal=*/true,
                                                 /*scale=*/scale, /*enable_gqa=*/true);
 #else
     (void)causal;
 #endif
-    // Contiguous once, not per chunk: every chunk's matmuls read all of k and v.
-    return ChunkedAttentionFunction::apply(q, k.contiguous(), v.contiguous(), allowed, scale);
+    return ChunkedAttentionFunction::apply(q, k, v, allowed, scale);
 }
 
 } // namespace headroom

@@ -51,7 +51,7 @@ int64_t searchBudget(const TrainConfig &config, const FindBatchOptions &options,
 // The largest micro-batch the estimate expects to fit, at least 1.
 int64_t estimatedStart(const TrainConfig &config, const torch::Device &device, int64_t budget, int64_t maxMicro) {
     const auto model = ModelConfig::fromFile((fs::path(config.model) / "config.json").string());
-    auto settings = EstimateSettings::fromTrainConfig(config, device.is_cuda() ? "cuda" : "cpu");
+    auto settings = estimateSettingsOn(config, device);
     int64_t start = 1;
     for (int64_t b = 1; b <= maxMicro; ++b) {
         settings.microBatch = b;

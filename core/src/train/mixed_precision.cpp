@@ -3,26 +3,9 @@
 #include <fstream>
 
 #include "headroom/error.h"
-
-#ifdef HEADROOM_WITH_CUDA
-#include <cuda_runtime_api.h>
-#endif
+#include "headroom/runtime.h"
 
 namespace headroom {
-
-namespace {
-
-// Compute capability of a CUDA device as major * 10 + minor; 0 when unknown.
-int cudaCapability(const torch::Device &device) {
-#ifdef HEADROOM_WITH_CUDA
-    cudaDeviceProp props;
-    if (cudaGetDeviceProperties(&props, device.has_index() ? device.index() : 0) == cudaSuccess)
-        return props.major * 10 + props.minor;
-#endif
-    return 0;
-}
-
-} // namespace
 
 std::string precisionName(Precision precision) {
     switch (precision) {
@@ -55,7 +38,7 @@ Precision autoPrecision(const torch::Device &device, std::string *reason) {
             *reason = text;
     };
     if (device.is_cuda()) {
-        const int cap = cudaCapability(device);
+        const int cap = cudaComputeCapability(device);
         if (cap >= 80) {
             say("this GPU (compute capability " + std::to_string(cap / 10) + "." + std::to_string(cap % 10) +
                 ") computes bf16 natively");
@@ -75,7 +58,7 @@ Precision autoPrecision(const torch::Device &device, std::string *reason) {
 void requirePrecisionSupported(Precision precision, const torch::Device &device, const std::string &field) {
     if (precision != Precision::BF16 || !device.is_cuda())
         return;
-    const int cap = cudaCapability(device);
+    const int cap = cudaComputeCapability(device);
     if (cap > 0 && cap < 80)
         throw invalidInput(field + ": bf16 needs a GPU of compute capability 8.0 or newer (Ampere); this one is " +
                            std::to_string(cap / 10) + "." + std::to_string(cap % 10) + ": use fp16 instead");

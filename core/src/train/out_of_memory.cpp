@@ -24,7 +24,7 @@ void OutOfMemoryAdvisor::recordStep(const ModelConfig &shape, const TrainConfig 
                                     int64_t rowLength, const MemoryBreakdown &measured) {
     if (measured.activations <= 0)
         return;
-    auto settings = EstimateSettings::fromTrainConfig(config, device.is_cuda() ? "cuda" : "cpu");
+    auto settings = estimateSettingsOn(config, device);
     settings.seqLength = rowLength;
     const int64_t estimated = estimateMemory(shape, settings).activations;
     if (estimated > 0)
@@ -47,7 +47,7 @@ OutOfMemoryEvent OutOfMemoryAdvisor::diagnose(const TrainConfig &config, const C
     e.category = weights > e.budgetBytes ? "weights" : e.fixedBytes > e.budgetBytes ? "optimizer" : "activations";
 
     const ModelConfig &shape = model.config();
-    const auto current = EstimateSettings::fromTrainConfig(config, device.is_cuda() ? "cuda" : "cpu");
+    const auto current = estimateSettingsOn(config, device);
     auto thisStep = current;
     thisStep.seqLength = rowLength;
     auto predictedTotal = [&](const EstimateSettings &s) {
@@ -89,7 +89,7 @@ OutOfMemoryEvent OutOfMemoryAdvisor::diagnoseLoading(const TrainConfig &config, 
     e.category = "weights";
     e.budgetBytes = budgetOf(device);
     const auto shape = ModelConfig::fromFile(config.model + "/config.json");
-    const auto current = EstimateSettings::fromTrainConfig(config, device.is_cuda() ? "cuda" : "cpu");
+    const auto current = estimateSettingsOn(config, device);
     e.fixedBytes = estimateWeightBytes(shape, current);
     suggestFreshRun(shape, current, e);
     return e;
