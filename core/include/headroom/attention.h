@@ -38,12 +38,10 @@ inline const std::vector<std::string> &attentionImplementations() {
 constexpr int64_t kAttentionChunkBytes = int64_t(16) << 20;
 
 // Query rows per chunk: as many as keep the chunk's float32 scores within kAttentionChunkBytes, at
-// least 1; and, from 256 queries on, at most a quarter of them (but 64 or more): a chunk computes
-// only the keys up to its last row, so smaller chunks skip more of the causal mask's empty half.
+// least 1 and at most all `queries`.
 inline int64_t attentionChunkRows(int64_t batch, int64_t heads, int64_t queries, int64_t keys) {
     const int64_t rowBytes = std::max<int64_t>(1, 4 * batch * heads * keys);
-    const int64_t quarter = std::max<int64_t>(64, (queries + 3) / 4);
-    return std::clamp<int64_t>(std::min(kAttentionChunkBytes / rowBytes, quarter), 1, std::max<int64_t>(1, queries));
+    return std::clamp<int64_t>(kAttentionChunkBytes / rowBytes, 1, std::max<int64_t>(1, queries));
 }
 
 // The largest rows x keys of the chunks of T queries over T keys (a forward without a KV cache):
