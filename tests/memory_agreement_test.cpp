@@ -88,6 +88,9 @@ std::vector<Case> quickCases() {
     add({"llama", 2, 512, 8, true, "nf4", "bf16", "adamw_8bit", "attn", 0, "sdpa"});
     add({"qwen2", 4, 512, 8, false, "nf4", "fp32", "adamw_8bit", "attn", 0, "sdpa"});
     add({"qwen2", 2, 1024, 16, true, "none", "fp32", "adamw_torch", "all", 0.05, "sdpa"});
+    // bf16 with checkpointing where the loss's chunk of logits is the peak.
+    add({"llama", 8, 128, 8, true, "nf4", "bf16", "adamw_8bit", "attn", 0, "sdpa"});
+    add({"qwen2", 8, 128, 8, false, "nf4", "bf16", "adamw_8bit", "attn", 0, "sdpa"});
     return cases;
 }
 
