@@ -3,7 +3,6 @@
 // change to resume with), and the memory timeline of one step.
 #include <QtTest/QtTest>
 
-
 #include "headroom/bench.h"
 #include "headroom/demo.h"
 #include "headroom/error.h"

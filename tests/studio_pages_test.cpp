@@ -78,7 +78,7 @@ headroom::EstimateSettings presetSettings(const headroom::TrainConfig &config, c
 {
     const headroom::GpuPreset *gpu = headroom::findGpuPreset(preset);
     auto settings = headroom::EstimateSettings::fromTrainConfig(config, gpu->isCpu() ? "cpu" : "cuda");
-    settings.cudaCapability = int(gpu->computeCapability * 10 + 0.5);
+    settings.cudaCapability = gpu->cudaCapability;
     return settings;
 }
 

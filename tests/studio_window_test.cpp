@@ -10,7 +10,6 @@
 #include "headroom/model_summary.h"
 
 #include <QAction>
-#include <QLabel>
 #include <QListWidget>
 #include <QTemporaryDir>
 #include <QtTest/QtTest>

@@ -47,7 +47,7 @@ headroom::EstimateSettings estimateSettings(const headroom::TrainConfig &config,
     headroom::EstimateSettings settings =
         headroom::EstimateSettings::fromTrainConfig(config, preset.isCpu() ? "cpu" : "cuda");
     settings.gpus = gpus;
-    settings.cudaCapability = int(preset.computeCapability * 10 + 0.5);
+    settings.cudaCapability = preset.cudaCapability;
     return settings;
 }
 
@@ -387,10 +387,11 @@ void ConfigPage::applySuggestion()
     if (!preset || !modelConfig)
         return;
     headroom::TrainConfig config = m_session->config();
-    const auto suggestion = headroom::suggestFit(*modelConfig, estimateSettings(config, *preset, gpus()), preset->memoryBytes);
+    const auto current = estimateSettings(config, *preset, gpus());
+    const auto suggestion = headroom::suggestFit(*modelConfig, current, preset->memoryBytes);
     if (!suggestion)
         return;
-    config.applyOverrides(headroom::fitOverrides(estimateSettings(config, *preset, gpus()), suggestion->settings));
+    config.applyOverrides(headroom::fitOverrides(current, suggestion->settings));
     m_session->setConfig(config);
 }
 

@@ -258,8 +258,8 @@ void addEstimateCommand(CLI::App &app, CliContext &ctx) {
                    : device == "cpu"  ? "cpu"
                                       : "cuda";
         const Budget budget = resolveBudget(args, s.device);
-        if (budget.preset && !budget.preset->isCpu())
-            s.cudaCapability = int(budget.preset->computeCapability * 10 + 0.5);
+        if (budget.preset)
+            s.cudaCapability = budget.preset->cudaCapability;
         s.validate();
 
         const std::string cachePath = args.calibrationCache.empty() ? defaultCalibrationPath() : args.calibrationCache;

@@ -55,10 +55,9 @@ private:
 
 // Trains in this process: alone, or as one rank of a process group when a launcher set WORLD_SIZE
 // (also WORLD_SIZE=1, e.g. `--nproc 1`, which exercises the process group on one device).
-void trainInThisProcess(TrainConfig config, const std::optional<DistributedEnv> &env, const ResumeRequest &request,
-                        CliContext &ctx) {
+void trainInThisProcess(TrainConfig config, bool cuda, const std::optional<DistributedEnv> &env,
+                        const ResumeRequest &request, CliContext &ctx) {
     std::unique_ptr<DistributedContext> distributed;
-    const bool cuda = resolveDevice(config.device).is_cuda();
     if (env && (env->worldSize > 1 || processGroupSupported(cuda))) {
         if (cuda) {
             if (env->localRank >= cudaDeviceCount())
@@ -175,7 +174,7 @@ void addTrainCommand(CLI::App &app, CliContext &ctx) {
         request.resume = resume->count() > 0;
         request.checkpointDir = args.resumeDir;
         try {
-            trainInThisProcess(config, env, request, ctx);
+            trainInThisProcess(config, cuda, env, request, ctx);
         } catch (const PeerLost &e) {
             if (!std::getenv(kLocalWorkerVariable))
                 throw;

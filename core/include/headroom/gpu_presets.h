@@ -20,7 +20,7 @@ struct GpuPreset {
     std::string label;              // "NVIDIA Tesla T4 16 GB"
     int64_t memoryBytes = 0;
     bool bf16 = true;               // computes bfloat16 natively (compute capability >= 8.0)
-    double computeCapability = 0;   // 0 for "cpu"
+    int cudaCapability = 0;         // compute capability as major * 10 + minor (75 for 7.5); 0 for "cpu"
     bool isCpu() const { return name == "cpu"; }
 };
 

@@ -16,8 +16,6 @@
 #include <torch/torch.h>
 
 #include "headroom/byte_size.h"
-#include "headroom/memory_estimate.h"
-#include "headroom/train_config.h"
 
 namespace headroom {
 
@@ -55,10 +53,5 @@ int64_t processResidentBytes();
 // tensors freed after the step's peak stay there and in the resident set: they were counted in the
 // peak's activations already, so "other" (resident - allocator reserve) leaves them out.
 int64_t mallocRetainedBytes();
-
-
-// The memory estimate's settings for `config` run on `device`: its kind and, on CUDA, its compute
-// capability (which decides whether fused attention runs torch's flash kernel there).
-EstimateSettings estimateSettingsOn(const TrainConfig &config, const torch::Device &device);
 
 } // namespace headroom

@@ -1,14 +1,24 @@
 #include "base/atomic_file.h"
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
+
+#include <unistd.h>
 
 #include "headroom/error.h"
 
 namespace headroom::detail {
 
 namespace fs = std::filesystem;
+
+void syncDirectory(const std::string &dir) {
+    if (FILE *f = std::fopen(dir.c_str(), "r")) {
+        fsync(fileno(f));
+        std::fclose(f);
+    }
+}
 
 void writeFileAtomically(const std::string &path, const std::string &bytes) {
     std::error_code error;

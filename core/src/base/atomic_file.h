@@ -10,4 +10,7 @@ namespace headroom::detail {
 // Throws runtimeFailure naming the file; the temporary is removed on failure.
 void writeFileAtomically(const std::string &path, const std::string &bytes);
 
+// fsyncs a folder's entry, so a rename in it survives a power cut, not just a kill.
+void syncDirectory(const std::string &dir);
+
 } // namespace headroom::detail

@@ -21,7 +21,7 @@ std::vector<GpuPreset> loadPresets() {
         preset.label = p.at("label").get<std::string>();
         preset.memoryBytes = p.at("memory_bytes").get<int64_t>();
         preset.bf16 = p.at("bf16").get<bool>();
-        preset.computeCapability = p.value("compute_capability", 0.0);
+        preset.cudaCapability = int(p.value("compute_capability", 0.0) * 10 + 0.5);
         presets.push_back(preset);
     }
     GpuPreset cpu;

@@ -14,6 +14,7 @@
 #include "headroom/error.h"
 #include "headroom/lora_count.h"
 #include "model/checkpoint_tensors.h"
+#include "base/atomic_file.h"
 #include "train/checkpoint_store.h"
 
 namespace headroom {
@@ -294,7 +295,7 @@ void StagedPath::commit() {
         throw runtimeFailure(m_final.string() + ": cannot move the finished export into place (" + ec.message() + ")" + kept);
     }
     m_committed = true;
-    syncDirectory(m_final.parent_path());
+    detail::syncDirectory(m_final.parent_path().string());
     if (moveAside)
         fs::remove_all(old, ec);  // the new export is in place: a copy of the old one left here is only clutter
 }

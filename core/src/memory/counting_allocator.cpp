@@ -7,7 +7,6 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <map>
 #include <unordered_map>
 #include <mutex>
 

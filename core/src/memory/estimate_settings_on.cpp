@@ -1,4 +1,4 @@
-#include "headroom/memory.h"
+#include "memory/estimate_settings_on.h"
 
 #include "headroom/runtime.h"
 

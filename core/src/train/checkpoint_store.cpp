@@ -9,6 +9,7 @@
 
 #include "headroom/error.h"
 #include "headroom/safetensors.h"
+#include "base/atomic_file.h"
 #include "model/checkpoint_tensors.h"
 
 namespace headroom {
@@ -36,13 +37,6 @@ void writeTensors(const fs::path &path, const std::vector<std::pair<std::string,
 
 } // namespace
 
-void syncDirectory(const fs::path &dir) {
-    if (FILE *f = std::fopen(dir.c_str(), "r")) {
-        fsync(fileno(f));
-        std::fclose(f);
-    }
-}
-
 std::string writeCheckpoint(const std::string &outputDir, int64_t step, const CausalLM &model,
                             const Optimizer &optimizer, const CheckpointContents &contents, const AdapterCard &card) {
     const fs::path final = fs::path(outputDir) / ("checkpoint-" + std::to_string(step));
@@ -64,10 +58,10 @@ std::string writeCheckpoint(const std::string &outputDir, int64_t step, const Ca
             if (!out)
                 throw runtimeFailure((staging / kStateFile).string() + ": cannot write");
         }
-        syncDirectory(staging);
+        detail::syncDirectory(staging.string());
         fs::remove_all(final);
         fs::rename(staging, final);
-        syncDirectory(outputDir);
+        detail::syncDirectory(outputDir);
     } catch (const fs::filesystem_error &e) {
         fs::remove_all(staging, ec);
         throw runtimeFailure(final.string() + ": cannot write the checkpoint (" + e.code().message() + ")");

@@ -22,9 +22,6 @@ struct CheckpointContents {
     std::vector<std::pair<std::string, torch::Tensor>> extraTensors;  // e.g. RNG state
 };
 
-// fsyncs a folder's entry, so a rename in it survives a power cut, not just a kill.
-void syncDirectory(const std::filesystem::path &dir);
-
 // Writes checkpoint-<step> and returns its path.
 std::string writeCheckpoint(const std::string &outputDir, int64_t step, const CausalLM &model,
                             const Optimizer &optimizer, const CheckpointContents &contents, const AdapterCard &card);

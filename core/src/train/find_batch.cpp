@@ -8,6 +8,7 @@
 #include "headroom/memory.h"
 #include "headroom/memory_estimate.h"
 #include "headroom/runtime.h"
+#include "memory/estimate_settings_on.h"
 
 namespace headroom {
 

@@ -1,6 +1,7 @@
 #include "train/out_of_memory.h"
 
 #include "headroom/gpu_presets.h"
+#include "memory/estimate_settings_on.h"
 
 namespace headroom {
 
