@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/file_tree.h"
 #include "headroom/bpe_trainer.h"
 #include "headroom/chat_template.h"
 #include "headroom/demo.h"
@@ -109,7 +110,7 @@ DemoPaths makeDemo(const std::string &dirName) {
     // Build everything in a sibling folder and swap it in, so an interrupted make-demo leaves no
     // half demo behind.
     const fs::path staging = dir.string() + ".tmp-" + std::to_string(::getpid());
-    fs::remove_all(staging, ec);
+    detail::removeTree(staging, ec);
     try {
         const fs::path modelDir = staging / "model";
         fs::create_directories(modelDir);
@@ -134,14 +135,14 @@ DemoPaths makeDemo(const std::string &dirName) {
         writeDataset(staging / "demo-heldout.jsonl", demoExamples(true));
         writeJson(staging / "train.json", demoTrainConfig(dir.string()));
         writeJson(staging / kMarkerFile, {{"headroom_demo", 1}, {"seed", kSeed}});
-        fs::remove_all(dir);
+        detail::removeTree(dir);
         fs::create_directories(dir.parent_path());
         fs::rename(staging, dir);
     } catch (const fs::filesystem_error &e) {
-        fs::remove_all(staging, ec);
+        detail::removeTree(staging, ec);
         throw runtimeFailure(dir.string() + ": cannot write the demo (" + e.code().message() + ")");
     } catch (...) {
-        fs::remove_all(staging, ec);
+        detail::removeTree(staging, ec);
         throw;
     }
     return {(dir / "model").string(), (dir / "demo.jsonl").string(), (dir / "demo-heldout.jsonl").string(),

@@ -8,6 +8,7 @@
 
 #include "export/export_internal.h"
 #include "headroom/adapter_io.h"
+#include "base/file_tree.h"
 #include "headroom/error.h"
 #include "headroom/lora_count.h"
 #include "model/checkpoint_tensors.h"
@@ -83,7 +84,7 @@ ExportResult exportAdapter(const std::string &sourcePath, const std::string &out
     else
         exporting::writeTextFile(staged.tmp() / "README.md", plainCard(adapter.lora, adapter.baseModel));
     staged.commit();
-    return {staged.final().string(), exporting::bytesUnder(staged.final()), source};
+    return {staged.final().string(), detail::treeBytes(staged.final()), source};
 }
 
 } // namespace headroom

@@ -15,6 +15,7 @@
 #include "headroom/lora_count.h"
 #include "model/checkpoint_tensors.h"
 #include "base/atomic_file.h"
+#include "base/file_tree.h"
 #include "train/checkpoint_store.h"
 
 namespace headroom {
@@ -256,13 +257,13 @@ StagedPath::StagedPath(const std::string &destination, OutputKind kind, const st
     refuseExisting(m_final, kind);
     m_tmp = m_final.string() + ".tmp-" + std::to_string(::getpid());
     std::error_code ec;
-    fs::remove_all(m_tmp, ec);
+    detail::removeTree(m_tmp, ec);
 }
 
 StagedPath::~StagedPath() {
     if (!m_committed) {
         std::error_code ec;
-        fs::remove_all(m_tmp, ec);
+        detail::removeTree(m_tmp, ec);
     }
 }
 
@@ -297,7 +298,7 @@ void StagedPath::commit() {
     m_committed = true;
     detail::syncDirectory(m_final.parent_path().string());
     if (moveAside)
-        fs::remove_all(old, ec);  // the new export is in place: a copy of the old one left here is only clutter
+        detail::removeTree(old, ec);  // the new export is in place: a copy of the old one left here is only clutter
 }
 
 std::vector<std::string> inputFolders(const AdapterSource &source, const std::string &baseDir) {
@@ -399,16 +400,6 @@ void copyFile(const fs::path &from, const fs::path &to) {
     if (ec)
         throw runtimeFailure(to.string() + ": cannot write (" + ec.message() + ")");
     syncFile(to);
-}
-
-uint64_t bytesUnder(const fs::path &path) {
-    if (!fs::is_directory(path))
-        return fs::file_size(path);
-    uint64_t total = 0;
-    for (const auto &entry : fs::recursive_directory_iterator(path))
-        if (entry.is_regular_file())
-            total += entry.file_size();
-    return total;
 }
 
 } // namespace exporting

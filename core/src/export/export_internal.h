@@ -84,6 +84,5 @@ std::string resolveBaseDir(const AdapterFiles &adapter, const std::string &baseO
 // Written (or copied) and fsynced, so that the rename that publishes the export publishes the data.
 void writeTextFile(const std::filesystem::path &path, const std::string &text);
 void copyFile(const std::filesystem::path &from, const std::filesystem::path &to);
-uint64_t bytesUnder(const std::filesystem::path &path);  // a file's size, or a folder's files summed
 
 } // namespace headroom::exporting

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "export/export_internal.h"
+#include "base/file_tree.h"
 #include "headroom/error.h"
 #include "headroom/lora_count.h"
 #include "headroom/quantization.h"
@@ -202,7 +203,7 @@ ExportResult exportMerged(const std::string &sourcePath, const std::string &outD
                                  nlohmann::json{{"metadata", {{"total_size", totalBytes}}}, {"weight_map", weightMap}}.dump(2) + "\n");
     writeModelFiles(baseDir, staged.tmp(), configJson, config, options.dtype);
     staged.commit();
-    return {staged.final().string(), exporting::bytesUnder(staged.final()), source};
+    return {staged.final().string(), detail::treeBytes(staged.final()), source};
 }
 
 } // namespace headroom

@@ -9,6 +9,7 @@
 #include "headroom/error.h"
 #include "headroom/safetensors.h"
 #include "model/checkpoint_tensors.h"
+#include "base/file_tree.h"
 
 namespace headroom {
 
@@ -85,7 +86,7 @@ void saveAdapter(const CausalLM &model, const std::string &dirName, const Adapte
     const fs::path dir = fs::absolute(dirName);
     const fs::path staging = dir.string() + ".tmp-" + std::to_string(::getpid());
     std::error_code ec;
-    fs::remove_all(staging, ec);
+    detail::removeTree(staging, ec);
     try {
         fs::create_directories(staging);
         const auto params = model.loraParameters();
@@ -114,12 +115,12 @@ void saveAdapter(const CausalLM &model, const std::string &dirName, const Adapte
             throw;
         }
         if (hadPrevious)
-            fs::remove_all(previous, ec);
+            detail::removeTree(previous, ec);
     } catch (const fs::filesystem_error &e) {
-        fs::remove_all(staging, ec);
+        detail::removeTree(staging, ec);
         throw runtimeFailure(dir.string() + ": cannot write the adapter (" + e.code().message() + ")");
     } catch (...) {
-        fs::remove_all(staging, ec);
+        detail::removeTree(staging, ec);
         throw;
     }
 }

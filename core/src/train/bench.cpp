@@ -9,6 +9,7 @@
 #include "headroom/dataset.h"
 #include "headroom/error.h"
 #include "headroom/trainer.h"
+#include "base/file_tree.h"
 
 namespace headroom {
 
@@ -80,10 +81,10 @@ BenchRow benchTraining(const TrainConfig &base, int64_t seqLength, int steps, in
         const std::string &message = e.event().message;
         row.error = message.rfind("out of memory", 0) == 0 ? message : "out of memory: " + message;
     } catch (...) {
-        fs::remove_all(scratch, ec);
+        detail::removeTree(scratch, ec);
         throw;
     }
-    fs::remove_all(scratch, ec);
+    detail::removeTree(scratch, ec);
     if (!row.error.empty())
         return row;
     double seconds = 0;

@@ -10,6 +10,7 @@
 #include "headroom/error.h"
 #include "headroom/safetensors.h"
 #include "base/atomic_file.h"
+#include "base/file_tree.h"
 #include "model/checkpoint_tensors.h"
 
 namespace headroom {
@@ -42,7 +43,7 @@ std::string writeCheckpoint(const std::string &outputDir, int64_t step, const Ca
     const fs::path final = fs::path(outputDir) / ("checkpoint-" + std::to_string(step));
     const fs::path staging = fs::path(outputDir) / (".checkpoint-" + std::to_string(step) + ".tmp-" + std::to_string(::getpid()));
     std::error_code ec;
-    fs::remove_all(staging, ec);
+    detail::removeTree(staging, ec);
     try {
         fs::create_directories(staging);
         saveAdapter(model, (staging / "adapter").string(), card);
@@ -59,14 +60,14 @@ std::string writeCheckpoint(const std::string &outputDir, int64_t step, const Ca
                 throw runtimeFailure((staging / kStateFile).string() + ": cannot write");
         }
         detail::syncDirectory(staging.string());
-        fs::remove_all(final);
+        detail::removeTree(final);
         fs::rename(staging, final);
         detail::syncDirectory(outputDir);
     } catch (const fs::filesystem_error &e) {
-        fs::remove_all(staging, ec);
+        detail::removeTree(staging, ec);
         throw runtimeFailure(final.string() + ": cannot write the checkpoint (" + e.code().message() + ")");
     } catch (...) {
-        fs::remove_all(staging, ec);
+        detail::removeTree(staging, ec);
         throw;
     }
     return final.string();
@@ -94,7 +95,7 @@ void rotateCheckpoints(const std::string &outputDir, int64_t limit) {
     auto all = listCheckpoints(outputDir);
     std::error_code ec;
     for (size_t i = 0; i + size_t(limit) < all.size(); ++i)
-        fs::remove_all(all[i].second, ec);
+        detail::removeTree(all[i].second, ec);
 }
 
 LoadedCheckpoint readCheckpoint(const std::string &dir, CausalLM &model) {

@@ -1,0 +1,113 @@
+// Tests of the engine's folder-tree removal and size (base/file_tree.h), which stand in for
+// std::filesystem::remove_all and recursive_directory_iterator (see the header for why).
+#include "base/file_tree.h"
+#include "headroom/error.h"
+
+#include <QTemporaryDir>
+#include <QtTest/QtTest>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+
+using namespace headroom;
+namespace fs = std::filesystem;
+
+namespace {
+
+void writeBytes(const fs::path &path, size_t count) {
+    fs::create_directories(path.parent_path());
+    std::ofstream(path, std::ios::binary) << std::string(count, 'x');
+}
+
+} // namespace
+
+class FileTreeTest : public QObject {
+    Q_OBJECT
+
+private slots:
+    void removeTreeRemovesNestedFoldersAndLinksButNotWhatTheLinksPointTo() {
+        QTemporaryDir tmp;
+        const fs::path root = tmp.path().toStdString();
+        const fs::path tree = root / "run", outside = root / "outside";
+        writeBytes(tree / "checkpoint-2" / "adapter" / "adapter_model.safetensors", 100);
+        writeBytes(tree / "checkpoint-2" / "trainer_state.json", 10);
+        writeBytes(tree / "metrics.jsonl", 5);
+        fs::create_directories(tree / "empty" / "deeper");
+        writeBytes(outside / "keep.txt", 7);
+        fs::create_directory_symlink(outside, tree / "link-to-folder");
+        fs::create_symlink(outside / "keep.txt", tree / "link-to-file");
+
+        std::error_code error;
+        detail::removeTree(tree, error);
+        QVERIFY2(!error, error.message().c_str());
+        QVERIFY(!fs::exists(fs::symlink_status(tree)));
+        QVERIFY(fs::exists(outside / "keep.txt"));
+        QCOMPARE(fs::file_size(outside / "keep.txt"), uintmax_t(7));
+    }
+
+    void removeTreeTakesAPlainFileAndAMissingPath() {
+        QTemporaryDir tmp;
+        const fs::path file = fs::path(tmp.path().toStdString()) / "adapter.gguf";
+        writeBytes(file, 3);
+        std::error_code error;
+        detail::removeTree(file, error);
+        QVERIFY2(!error, error.message().c_str());
+        QVERIFY(!fs::exists(file));
+
+        detail::removeTree(file, error);  // gone already: nothing to do, no error
+        QVERIFY2(!error, error.message().c_str());
+        detail::removeTree(file);
+    }
+
+    void removeTreeReportsAPathItCannotReach() {
+        QTemporaryDir tmp;
+        const fs::path file = fs::path(tmp.path().toStdString()) / "file.txt";
+        writeBytes(file, 1);
+        std::error_code error;
+        detail::removeTree(file / "sub", error);
+        QCOMPARE(error.value(), ENOTDIR);
+        try {
+            detail::removeTree(file / "sub");
+            QFAIL("expected an error");
+        } catch (const Error &e) {
+            QVERIFY2(std::string(e.what()).find((file / "sub").string() + ": cannot remove") != std::string::npos, e.what());
+        }
+        QVERIFY(fs::exists(file));
+    }
+
+    void removeTreeStopsAtAnEntryItCannotRemoveAndSaysWhy() {
+        if (::geteuid() == 0)
+            QSKIP("root may remove entries from a read-only folder; the check needs an ordinary user");
+        QTemporaryDir tmp;
+        const fs::path tree = fs::path(tmp.path().toStdString()) / "run";
+        writeBytes(tree / "locked" / "file", 1);
+        ::chmod((tree / "locked").c_str(), 0500);
+        std::error_code error;
+        detail::removeTree(tree, error);
+        ::chmod((tree / "locked").c_str(), 0700);
+        QCOMPARE(error.value(), EACCES);
+        QVERIFY(fs::exists(tree / "locked" / "file"));
+    }
+
+    void treeBytesAddsTheRegularFilesAndNotWhatLinksPointTo() {
+        QTemporaryDir tmp;
+        const fs::path root = tmp.path().toStdString();
+        writeBytes(root / "export" / "model-00001.safetensors", 1000);
+        writeBytes(root / "export" / "sub" / "config.json", 24);
+        writeBytes(root / "big", 5000);
+        fs::create_symlink(root / "big", root / "export" / "link");
+        QCOMPARE(detail::treeBytes(root / "export"), uint64_t(1024));
+        QCOMPARE(detail::treeBytes(root / "export" / "sub" / "config.json"), uint64_t(24));
+        try {
+            detail::treeBytes(root / "missing");
+            QFAIL("expected an error");
+        } catch (const Error &e) {
+            QVERIFY2(std::string(e.what()).find((root / "missing").string() + ": cannot read") != std::string::npos, e.what());
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(FileTreeTest)
+#include "file_tree_test.moc"
