@@ -48,6 +48,7 @@ EstimateSettings tinySettings() {
     s.gradientCheckpointing = true;
     s.optimizer = "adamw_torch";
     s.device = "cpu";
+    s.libtorchVersion = 113;  // mean's backward keeps its input (LibTorch 1.x)
     return s;
 }
 
@@ -140,6 +141,54 @@ private slots:
         for (const auto &t : e.perLayer)
             total += t.bytes;
         QCOMPARE(total, int64_t(1776));
+    }
+
+    void rmsNormKeepsTheSquaredInputOnlyInLibTorch1() {
+        // In 2.x mean's backward keeps the element count, not the squared float32 input [N,H]: 4 x 4 x 8
+        // bytes less per norm (two in a layer, one after the last layer).
+        auto s = tinySettings();
+        s.attention = "eager";
+        const auto one = estimateMemory(tinyConfig(), s);
+        s.libtorchVersion = 211;
+        const auto two = estimateMemory(tinyConfig(), s);
+        int64_t oneLayer = 0, twoLayer = 0;
+        for (const auto &t : one.perLayer)
+            oneLayer += t.bytes;
+        for (const auto &t : two.perLayer) {
+            twoLayer += t.bytes;
+            QVERIFY2(t.name.find("squared input") == std::string::npos, t.name.c_str());
+        }
+        QCOMPARE(oneLayer - twoLayer, int64_t(2 * 4 * 4 * 8));
+        QVERIFY(two.activations < one.activations);
+        QVERIFY(linkedLibTorchVersion() >= 100);  // CMake found LibTorch's version
+    }
+
+    void cudaCountsTorchsCublasWorkspacesAndLeavesTheContextOutOfAnAllocatorBudget() {
+        // Two workspaces (forward thread, autograd's device thread): 32 MiB each on compute
+        // capability 9.0, 4096 KiB x 2 + 16 KiB x 8 elsewhere (torch's CublasHandlePool.cpp).
+        auto s = tinySettings();
+        auto workspace = [&](const MemoryEstimate &e) {
+            for (const auto &part : e.peakParts)
+                if (part.name.rfind("cuBLAS workspaces", 0) == 0)
+                    return part.bytes;
+            return int64_t(0);
+        };
+        const auto cpu = estimateMemory(tinyConfig(), s);
+        QCOMPARE(workspace(cpu), int64_t(0));
+        s.device = "cuda";
+        s.cudaCapability = 90;
+        const auto hopper = estimateMemory(tinyConfig(), s);
+        QCOMPARE(workspace(hopper), int64_t(64) << 20);
+        s.cudaCapability = 75;
+        const auto turing = estimateMemory(tinyConfig(), s);
+        QCOMPARE(workspace(turing), int64_t(2) * (4096 * 1024 * 2 + 16 * 1024 * 8));
+        QCOMPARE(hopper.activations - turing.activations, workspace(hopper) - workspace(turing));
+
+        // A budget that caps an allocator leaves out what no allocator holds: the CUDA context
+        // (500 MiB), the CPU process baseline; a card's whole memory holds it all.
+        QCOMPARE(hopper.total() - hopper.budgetedBytes(true), int64_t(500) << 20);
+        QCOMPARE(hopper.budgetedBytes(false), hopper.total());
+        QCOMPARE(cpu.budgetedBytes(true), cpu.total() - cpu.other);
     }
 
     void fusedAttentionKeepsQKVInsteadOfTheAttentionMatrix() {
@@ -382,6 +431,19 @@ private slots:
         QVERIFY(estimateMemory(c, larger).total() > budget);
         // Nothing makes an 8B model fit in 4 GiB.
         QVERIFY(!suggestFit(c, s, int64_t(4) << 30));
+
+        // Under a budget that caps the caching allocator the context is not counted: a budget between
+        // micro-batch 4's allocator bytes and its total takes micro-batch 4 only as such a cap.
+        auto four = s;
+        four.microBatch = 4;
+        four.accumulation = 8;
+        const auto fourEstimate = estimateMemory(c, four);
+        const int64_t between = fourEstimate.budgetedBytes(true) + (fourEstimate.outsideAllocator / 2);
+        const auto asCap = suggestFit(c, s, between, true);
+        const auto asCard = suggestFit(c, s, between, false);
+        QVERIFY(asCap && asCard);
+        QCOMPARE(asCap->settings.microBatch, int64_t(4));
+        QVERIFY(asCard->settings.microBatch < 4);
     }
 
     void cliEstimateJsonAndErrors() {
@@ -399,6 +461,7 @@ private slots:
         s.microBatch = 2;
         s.seqLength = 2048;
         s.precision = "fp16";
+        s.cudaCapability = findGpuPreset("t4")->cudaCapability;  // the preset's card
         QCOMPARE(json.at("bytes").at("total").get<int64_t>(), estimateMemory(bundledModelConfig("llama-3.1-8b"), s).total());
 
         // A training config: its settings are the defaults, flags override them.

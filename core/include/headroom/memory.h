@@ -43,6 +43,10 @@ void setDeviceMemoryBudget(const torch::Device &device, int64_t bytes);
 // The bytes a step may use on `device`: the budget set, else the card's memory (0 on a CPU
 // without a budget: unlimited).
 int64_t deviceMemoryBudget(const torch::Device &device);
+// Whether that budget caps an allocator (the CPU's always; CUDA's caching allocator when a budget
+// below the card's memory is set), so memory outside the allocators (MemoryEstimate::
+// outsideAllocator: the CUDA context) is not part of it.
+bool deviceBudgetCapsAllocator(const torch::Device &device);
 AllocatorStats allocatorStats(const torch::Device &device);
 void resetPeakMemory(const torch::Device &device);
 // Frees the cached blocks (CPU) / empties the CUDA cache.

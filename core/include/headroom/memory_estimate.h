@@ -50,6 +50,8 @@ struct EstimateSettings {
     std::string device = "cuda";        // cpu or cuda
     std::string attention = "sdpa";     // --attn-implementation: eager or sdpa (headroom/attention.h)
     int cudaCapability = 0;             // the card's compute capability x 10 (75 = 7.5); 0 = unknown
+    int libtorchVersion = 0;            // LibTorch that trains, major x 100 + minor (211 = 2.11); 0 =
+                                        // the one this build links (linkedLibTorchVersion())
     double activationScale = 1.0;       // measured/estimated activations from a calibration (1 = none)
 
     // The training configuration's values ("auto" device -> cuda; resolve it first where it matters).
@@ -60,6 +62,9 @@ struct EstimateSettings {
     void validate() const;
     int64_t computeBytes() const;  // bytes per element of the compute dtype: 4 or 2
 };
+
+// The LibTorch this build links, major x 100 + minor (113 = 1.13), as CMake found it.
+int linkedLibTorchVersion();
 
 // One tensor (or group of equal tensors) of the activation estimate.
 struct ActivationTerm {
@@ -80,7 +85,15 @@ struct MemoryEstimate {
     std::string peakPhase;          // the phase of the step where the peak falls
     double activationScale = 1.0;   // the calibration applied (1 = none)
 
+    // The part of `other` that no allocator holds, so no budget on one bounds: the CPU process's
+    // baseline, the CUDA context.
+    int64_t outsideAllocator = 0;
+
     int64_t total() const { return weights + adapters + gradients + optimizer + activations + other; }
+    // The bytes a budget bounds: all of them against a card's whole memory; without
+    // outsideAllocator against a budget that caps an allocator (--budget / training.memory_budget:
+    // the CPU's counting allocator, the CUDA caching allocator's memory fraction).
+    int64_t budgetedBytes(bool allocatorCap) const { return allocatorCap ? total() - outsideAllocator : total(); }
     // {"trainable_params","total_params","effective_batch","bytes":{...},"per_layer":[...],
     //  "peak":{"phase","parts":[...]},"activation_scale"}
     nlohmann::json toJson() const;
@@ -92,7 +105,7 @@ MemoryEstimate estimateMemory(const ModelConfig &config, const EstimateSettings 
 int64_t estimateWeightBytes(const ModelConfig &config, const EstimateSettings &settings);
 int64_t estimateOptimizerBytes(const ModelConfig &config, const EstimateSettings &settings);
 
-// The first change that makes `settings` fit `budgetBytes`, tried in this order: a smaller
+// The first change that makes `settings` fit `budgetBytes` (MemoryEstimate::budgetedBytes), tried in this order: a smaller
 // micro-batch (accumulation raised to keep the effective batch), a shorter sequence (down to 128),
 // gradient checkpointing, 4-bit NF4 quantization; a later lever keeps the micro-batch at 1 and the
 // longest sequence that fits. `change` says it in words ("micro-batch 1 with accumulation 32").
@@ -103,7 +116,7 @@ struct FitSuggestion {
     std::string change;
 };
 std::optional<FitSuggestion> suggestFit(const ModelConfig &config, const EstimateSettings &settings,
-                                        int64_t budgetBytes);
+                                        int64_t budgetBytes, bool allocatorCap = false);
 // The training-config fields a suggestion changes from `current`, for TrainConfig::applyOverrides:
 // {"training.per_device_train_batch_size": 2, "quantization.load_in_4bit": true, ...}.
 nlohmann::json fitOverrides(const EstimateSettings &current, const EstimateSettings &fit);

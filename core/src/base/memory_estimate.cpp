@@ -125,6 +125,8 @@ void EstimateSettings::validate() const {
 
 int64_t EstimateSettings::computeBytes() const { return precision == "fp32" ? 4 : 2; }
 
+int linkedLibTorchVersion() { return HEADROOM_LIBTORCH_VERSION; }  // core/CMakeLists.txt, from Torch_VERSION
+
 nlohmann::json MemoryEstimate::toJson() const {
     return {{"trainable_params", trainableParameters},
             {"total_params", totalParameters},
@@ -182,8 +184,9 @@ MemoryEstimate estimateMemory(const ModelConfig &config, const EstimateSettings 
     e.peakPhase = std::move(activations.peakPhase);
 
     const int64_t inUse = e.weights + e.adapters + e.gradients + e.optimizer + e.activations;
-    e.other = settings.device == "cpu" ? kCpuProcessBaselineBytes
-                                       : kCudaContextBytes + int64_t(kCudaAllocatorReserveFraction * double(inUse));
+    e.outsideAllocator = settings.device == "cpu" ? kCpuProcessBaselineBytes : kCudaContextBytes;
+    e.other = e.outsideAllocator +
+              (settings.device == "cpu" ? 0 : int64_t(kCudaAllocatorReserveFraction * double(inUse)));
     return e;
 }
 

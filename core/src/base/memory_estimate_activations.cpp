@@ -18,6 +18,11 @@ namespace {
 
 constexpr int64_t kFloat32 = 4, kInt64 = 8, kBool = 1;
 constexpr int64_t kLossChunkTokens = 1024;  // chunkedCrossEntropySum's default chunk
+// torch's default cuBLAS workspace (CublasHandlePool.cpp, CUBLAS_WORKSPACE_CONFIG unset): 32 MiB on
+// compute capability 9.0, else 4096 KiB x 2 + 16 KiB x 8; cuBLASLt shares it. It comes from the
+// caching allocator, one per handle and stream: the forward's thread and autograd's device thread
+// each hold one. (Without the two the H200's measured activations were 47-82 MiB above the estimate.)
+constexpr int64_t kHopperCublasWorkspace = 32 << 20, kCublasWorkspace = 4096 * 1024 * 2 + 16 * 1024 * 8;
 // The CPU generator's state (mt19937 + normal cache) that a checkpointed layer saves to redraw the
 // same dropout masks; measured with Generator::get_state(). On CUDA it is a 16-byte seed + offset.
 constexpr int64_t kCpuRngStateBytes = 5056, kCudaRngStateBytes = 16;
@@ -29,6 +34,7 @@ struct Dims {
     int64_t attention = 0;  // B*heads*T*T: one attention matrix
     int64_t lossRows = 0;   // B*(T-1): positions that predict a label (rows are filled, all count)
     bool cuda = false, dropout = false, quantized = false;
+    bool meanKeepsInput = false;  // mean's backward keeps its input (LibTorch 1.x; rmsNormSaved)
     // A sliding window shorter than the rows (causal_lm.cpp builds its mask only then).
     bool window = false;
     // attn_implementation sdpa: fused_attention.cpp's chunked form, or torch's flash kernel where
@@ -61,6 +67,7 @@ Dims dimsOf(const ModelConfig &c, const EstimateSettings &s, const std::vector<s
     d.attention = d.b * d.heads * d.t * d.t;
     d.lossRows = d.b * (d.t - 1);
     d.cuda = s.device == "cuda";
+    d.meanKeepsInput = (s.libtorchVersion ? s.libtorchVersion : linkedLibTorchVersion()) < 200;
     d.dropout = s.loraDropout > 0;
     d.quantized = s.quant != "none";
     d.fused = s.attention == "sdpa";
@@ -100,12 +107,15 @@ struct LayerSaved {
 };
 
 // transformers' RMSNorm as rmsNorm() computes it: x.to(float32), x.pow(2).mean(-1), rsqrt, product.
-// Backward needs the float32 input (for pow and the product), the squared input (which mean's
-// backward in LibTorch 1.13/2.x keeps) and 1/rms. In float32 the "copy" is the input itself: it is
-// counted here when nothing else keeps it, and not at all when a checkpoint already saves it.
+// Backward needs the float32 input (for pow and the product), 1/rms, and in LibTorch 1.x the squared
+// input, which mean's backward keeps there (1.13's MeanBackward1 saves self_; 2.x saves its element
+// count, and the H200's measurements with torch 2.11 agree within 0.2% only without it). In float32 the
+// "copy" is the input itself: it is counted here when nothing else keeps it, and not at all when a
+// checkpoint already saves it.
 void rmsNormSaved(std::vector<ActivationTerm> &terms, const Dims &d, const std::string &name, bool inputKept) {
     add(terms, name + ": input in float32 [B,T,H]", (d.e == kFloat32 && inputKept) ? 0 : kFloat32 * d.n * d.hidden);
-    add(terms, name + ": squared input, float32 [B,T,H] (kept by mean's backward)", kFloat32 * d.n * d.hidden);
+    if (d.meanKeepsInput)
+        add(terms, name + ": squared input, float32 [B,T,H] (kept by mean's backward)", kFloat32 * d.n * d.hidden);
     add(terms, name + ": 1/rms, float32 [B,T,1]", kFloat32 * d.n);
 }
 
@@ -466,6 +476,10 @@ ActivationEstimate estimateActivations(const ModelConfig &config, const Estimate
     // which the graph saves.
     out.peakParts = {{"batch: ids, attention mask, labels, int64 [B,T]", 3 * kInt64 * d.n},
                      {"rotary cos and sin [B,1,T,d]", 2 * d.e * d.b * d.t * d.headDim}};
+    if (d.cuda)  // capability unknown: the larger
+        out.peakParts.push_back({"cuBLAS workspaces of the forward and backward threads",
+                                 2 * (settings.cudaCapability == 90 || settings.cudaCapability == 0 ? kHopperCublasWorkspace
+                                                                                                     : kCublasWorkspace)});
     out.peakParts.insert(out.peakParts.end(), peak->parts.begin(), peak->parts.end());
     out.peakPhase = peak->name;
     out.peakBytes = sum(out.peakParts);

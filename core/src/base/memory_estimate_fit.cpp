@@ -14,20 +14,20 @@ namespace {
 constexpr int64_t kMinSeqLength = 128;
 constexpr int64_t kSeqStep = 64;
 
-bool fits(const ModelConfig &config, const EstimateSettings &s, int64_t budget) {
-    return estimateMemory(config, s).total() <= budget;
+bool fits(const ModelConfig &config, const EstimateSettings &s, int64_t budget, bool allocatorCap) {
+    return estimateMemory(config, s).budgetedBytes(allocatorCap) <= budget;
 }
 
 // The largest value in [low, high] (multiples of `step` above `low`) for which `set` makes it fit;
 // 0 when none does. Memory grows with each of these settings, so the search is binary.
-int64_t largestFitting(const ModelConfig &config, EstimateSettings s, int64_t budget, int64_t low, int64_t high,
-                       int64_t step, const std::function<void(EstimateSettings &, int64_t)> &set) {
+int64_t largestFitting(const ModelConfig &config, EstimateSettings s, int64_t budget, bool allocatorCap, int64_t low,
+                       int64_t high, int64_t step, const std::function<void(EstimateSettings &, int64_t)> &set) {
     int64_t best = 0;
     int64_t lo = 0, hi = (high - low) / step;  // candidate i is low + i * step
     while (lo <= hi) {
         const int64_t mid = (lo + hi) / 2;
         set(s, low + mid * step);
-        if (fits(config, s, budget)) {
+        if (fits(config, s, budget, allocatorCap)) {
             best = low + mid * step;
             lo = mid + 1;
         } else {
@@ -40,7 +40,7 @@ int64_t largestFitting(const ModelConfig &config, EstimateSettings s, int64_t bu
 } // namespace
 
 std::optional<FitSuggestion> suggestFit(const ModelConfig &config, const EstimateSettings &settings,
-                                        int64_t budgetBytes) {
+                                        int64_t budgetBytes, bool allocatorCap) {
     EstimateSettings s = settings;
     const int64_t perDevice = s.microBatch * s.accumulation;
     auto setBatch = [perDevice](EstimateSettings &e, int64_t batch) {
@@ -50,9 +50,9 @@ std::optional<FitSuggestion> suggestFit(const ModelConfig &config, const Estimat
     auto setSeq = [](EstimateSettings &e, int64_t seq) { e.seqLength = seq; };
     // The settings as they stand, or with the longest sequence that fits; nullopt if neither does.
     auto fitted = [&](std::string change) -> std::optional<FitSuggestion> {
-        if (!fits(config, s, budgetBytes)) {
+        if (!fits(config, s, budgetBytes, allocatorCap)) {
             const int64_t seq = s.seqLength > kMinSeqLength
-                                    ? largestFitting(config, s, budgetBytes, kMinSeqLength, s.seqLength - 1, kSeqStep, setSeq)
+                                    ? largestFitting(config, s, budgetBytes, allocatorCap, kMinSeqLength, s.seqLength - 1, kSeqStep, setSeq)
                                     : 0;
             if (seq == 0)
                 return std::nullopt;
@@ -69,7 +69,7 @@ std::optional<FitSuggestion> suggestFit(const ModelConfig &config, const Estimat
     if (s.microBatch > 1) {
         // Only divisors of the per-device batch keep the effective batch exactly (micro-batch 6 would
         // turn 8 x 4 into 6 x 6 = 36); a smaller one fits whenever a larger one does.
-        int64_t batch = largestFitting(config, s, budgetBytes, 1, s.microBatch - 1, 1, setBatch);
+        int64_t batch = largestFitting(config, s, budgetBytes, allocatorCap, 1, s.microBatch - 1, 1, setBatch);
         while (batch > 1 && perDevice % batch != 0)
             --batch;
         setBatch(s, std::max<int64_t>(batch, 1));

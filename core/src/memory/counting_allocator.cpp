@@ -156,6 +156,10 @@ int64_t deviceMemoryBudget(const torch::Device &device) {
     return device.is_cpu() ? CountingCpuAllocator::instance().stats().budget : cudaMemoryBudget(device);
 }
 
+bool deviceBudgetCapsAllocator(const torch::Device &device) {
+    return device.is_cpu() || cudaMemoryBudgetCapsAllocator(device);
+}
+
 AllocatorStats allocatorStats(const torch::Device &device) {
     if (device.is_cpu())
         return CountingCpuAllocator::instance().stats();

@@ -39,26 +39,33 @@ int64_t accumulationForTarget(int64_t microBatch, int64_t gpus, int64_t targetEf
 
 namespace {
 
+struct SearchBudget {
+    int64_t bytes = 0;
+    bool capsAllocator = true;  // MemoryEstimate::budgetedBytes
+};
+
 // The budget tries run against: the option, else the configuration's memory_budget, else the
 // card's memory (CUDA) or this machine's RAM (CPU: without a limit a try would swap, not fail).
-int64_t searchBudget(const TrainConfig &config, const FindBatchOptions &options, const torch::Device &device) {
+// Every budget but a card's whole memory caps an allocator.
+SearchBudget searchBudget(const TrainConfig &config, const FindBatchOptions &options, const torch::Device &device) {
     if (options.budgetBytes > 0)
-        return options.budgetBytes;
+        return {options.budgetBytes, true};
     if (const int64_t configured = parseMemoryBudget(config.training.memoryBudget, "training.memory_budget"))
-        return configured;
-    return device.is_cuda() ? deviceMemoryBudget(device) : findGpuPreset("cpu")->memoryBytes;
+        return {configured, true};
+    if (device.is_cuda())
+        return {deviceMemoryBudget(device), false};
+    return {findGpuPreset("cpu")->memoryBytes, true};
 }
 
 // The largest micro-batch the estimate expects to fit, at least 1.
-int64_t estimatedStart(const TrainConfig &config, const torch::Device &device, int64_t budget, int64_t maxMicro) {
+int64_t estimatedStart(const TrainConfig &config, const torch::Device &device, const SearchBudget &budget,
+                       int64_t maxMicro) {
     const auto model = ModelConfig::fromFile((fs::path(config.model) / "config.json").string());
     auto settings = estimateSettingsOn(config, device);
     int64_t start = 1;
     for (int64_t b = 1; b <= maxMicro; ++b) {
         settings.microBatch = b;
-        const auto estimate = estimateMemory(model, settings);
-        // On a CPU the budget bounds tensor bytes only, not the process baseline ("other").
-        if (estimate.total() - (device.is_cpu() ? estimate.other : 0) > budget)
+        if (estimateMemory(model, settings).budgetedBytes(budget.capsAllocator) > budget.bytes)
             break;
         start = b;
     }
@@ -72,7 +79,7 @@ FindBatchResult findMaxMicroBatch(const TrainConfig &config, const FindBatchOpti
     if (options.maxMicroBatch < 1 || options.targetEffectiveBatch < 1 || options.gpus < 1 || options.steps < 1)
         throw invalidInput("find-batch: the upper bound, target effective batch, GPUs and steps must be at least 1");
     const torch::Device device = resolveDevice(config.device);
-    const int64_t budget = searchBudget(config, options, device);
+    const SearchBudget budget = searchBudget(config, options, device);
 
     FindBatchResult result;
     result.startMicroBatch = estimatedStart(config, device, budget, options.maxMicroBatch);
@@ -80,7 +87,7 @@ FindBatchResult findMaxMicroBatch(const TrainConfig &config, const FindBatchOpti
         TrainConfig c = config;
         c.training.perDeviceTrainBatchSize = microBatch;
         c.training.gradientAccumulationSteps = 1;
-        c.training.memoryBudget = std::to_string(budget);
+        c.training.memoryBudget = std::to_string(budget.bytes);
         c.training.onOom = "stop";
         c.training.memoryTimelineStep = 0;
         const BenchRow row = benchTraining(c, config.dataset.maxSeqLength, options.steps, 0,

@@ -51,8 +51,13 @@ OutOfMemoryEvent OutOfMemoryAdvisor::diagnose(const TrainConfig &config, const C
     const auto current = estimateSettingsOn(config, device);
     auto thisStep = current;
     thisStep.seqLength = rowLength;
+    const bool allocatorCap = deviceBudgetCapsAllocator(device);
+    // The estimate with the measured fixed bytes and the calibrated activations in place of its own,
+    // keeping what it adds on top (on CUDA the caching allocator's reserve beyond the bytes in use).
     auto predictedTotal = [&](const EstimateSettings &s) {
-        return e.fixedBytes + int64_t(m_activationRatio * double(estimateMemory(shape, s).activations));
+        const auto estimate = estimateMemory(shape, s);
+        const int64_t inUse = e.fixedBytes + int64_t(m_activationRatio * double(estimate.activations));
+        return estimate.budgetedBytes(allocatorCap) - (estimate.total() - estimate.other) + inUse;
     };
     if (e.category == "activations") {
         // The largest proper divisor of the micro-batch predicted to fit: accumulation grows by the
@@ -79,7 +84,7 @@ OutOfMemoryEvent OutOfMemoryAdvisor::diagnose(const TrainConfig &config, const C
         }
     }
     // Nothing the running run can change fits: what a fresh run could do.
-    suggestFreshRun(shape, current, e);
+    suggestFreshRun(shape, current, allocatorCap, e);
     return e;
 }
 
@@ -92,15 +97,15 @@ OutOfMemoryEvent OutOfMemoryAdvisor::diagnoseLoading(const TrainConfig &config, 
     const auto shape = ModelConfig::fromFile(config.model + "/config.json");
     const auto current = estimateSettingsOn(config, device);
     e.fixedBytes = estimateWeightBytes(shape, current);
-    suggestFreshRun(shape, current, e);
+    suggestFreshRun(shape, current, deviceBudgetCapsAllocator(device), e);
     return e;
 }
 
-void OutOfMemoryAdvisor::suggestFreshRun(const ModelConfig &shape, const EstimateSettings &current,
+void OutOfMemoryAdvisor::suggestFreshRun(const ModelConfig &shape, const EstimateSettings &current, bool allocatorCap,
                                          OutOfMemoryEvent &e) const {
     auto s = current;
     s.activationScale = m_activationRatio;
-    const auto fit = suggestFit(shape, s, e.budgetBytes);
+    const auto fit = suggestFit(shape, s, e.budgetBytes, allocatorCap);
     if (!fit)
         return;
     e.change = fit->change;

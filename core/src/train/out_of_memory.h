@@ -33,7 +33,9 @@ public:
                                      const std::string &message) const;
 
 private:
-    void suggestFreshRun(const ModelConfig &shape, const EstimateSettings &current, OutOfMemoryEvent &e) const;
+    // allocatorCap: deviceBudgetCapsAllocator() (MemoryEstimate::budgetedBytes).
+    void suggestFreshRun(const ModelConfig &shape, const EstimateSettings &current, bool allocatorCap,
+                         OutOfMemoryEvent &e) const;
     double m_activationRatio = 1.0;
 };
 
