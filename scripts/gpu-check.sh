@@ -8,8 +8,10 @@
 #   3. training of a generated Llama-3.2-1B-shaped model (seq 1024, fixed steps): bf16 LoRA with ours
 #      (sdpa and eager attention) and with transformers + PEFT (the same two), QLoRA with and without
 #      our kernels, tokens/s and peak memory by category, our estimate beside each,
-#   4. logits parity on that model (fp32 and bf16), 5. PEFT's trainable-parameter counts vs ours,
-#   6. find-batch and an adapting out-of-memory run on CUDA under budgets of real size,
+#   4. measured activations against the estimate over attention, checkpointing and shape,
+#   5. logits parity on that model (fp32 and bf16; ours with sdpa and eager attention against
+#      transformers' with the same), 6. PEFT's trainable-parameter counts vs ours,
+#   7. find-batch and an adapting out-of-memory run on CUDA under budgets of real size,
 # and writes a Markdown report, section by section (a late section is skipped rather than the whole
 # report lost). Usage: scripts/gpu-check.sh [REPORT.md] (default gpu-check-report.md); logs are left
 # in HEADROOM_GPU_WORK (default /tmp/headroom-gpu-check). HEADROOM_GPU_SECONDS (default 480) is
