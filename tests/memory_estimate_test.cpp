@@ -16,6 +16,7 @@
 #include "headroom/error.h"
 #include "headroom/gpu_presets.h"
 #include "headroom/lora_count.h"
+#include "headroom/loss_chunk.h"
 #include "headroom/memory_estimate.h"
 #include "headroom/optimizer.h"
 #include "headroom/runtime.h"
@@ -160,6 +161,18 @@ private slots:
         }
         QCOMPARE(oneLayer - twoLayer, int64_t(2 * 4 * 4 * 8));
         QVERIFY(two.activations < one.activations);
+
+        // Unset, it is the linked LibTorch's on a CPU and at least 2.5's in a plan for CUDA.
+        auto keepsSquared = [](const MemoryEstimate &e) {
+            for (const auto &t : e.perLayer)
+                if (t.name.find("squared input") != std::string::npos)
+                    return true;
+            return false;
+        };
+        s.libtorchVersion = 0;
+        QCOMPARE(keepsSquared(estimateMemory(tinyConfig(), s)), linkedLibTorchVersion() < 200);
+        s.device = "cuda";
+        QVERIFY(!keepsSquared(estimateMemory(tinyConfig(), s)));
         QVERIFY(linkedLibTorchVersion() >= 100);  // CMake found LibTorch's version
     }
 
@@ -189,6 +202,29 @@ private slots:
         QCOMPARE(hopper.total() - hopper.budgetedBytes(true), int64_t(500) << 20);
         QCOMPARE(hopper.budgetedBytes(false), hopper.total());
         QCOMPARE(cpu.budgetedBytes(true), cpu.total() - cpu.other);
+    }
+
+    void theLossChunkIsBoundedInBytesNotTokens() {
+        // 128 MiB of float32 logits: 1024 tokens of a 32k vocabulary, 261 of Llama 3's 128,256,
+        // never fewer than 16 or more than 1024.
+        QCOMPARE(lossChunkTokens(32000), int64_t(1024));
+        QCOMPARE(lossChunkTokens(128256), int64_t(261));
+        QCOMPARE(lossChunkTokens(49152), int64_t(682));
+        QCOMPARE(lossChunkTokens(512), int64_t(1024));
+        QCOMPARE(lossChunkTokens(int64_t(1) << 26), int64_t(16));
+        // The estimate's loss chunk follows it: Llama-3.2-1B, 1 x 2048 tokens in bf16 holds 10 bytes
+        // per logit of one chunk (float32 logits and softmax, the softmax's bf16 copy).
+        EstimateSettings s;
+        s.microBatch = 1;
+        s.seqLength = 2048;
+        s.device = "cpu";
+        const auto e = estimateMemory(bundledModelConfig("llama-3.2-1b"), s);
+        int64_t lossPeak = -1;
+        for (const auto &part : e.peakParts)
+            if (part.name == "loss: row copies and one chunk of logits")
+                lossPeak = part.bytes;
+        const int64_t rows = 2047, hidden = 2048, vocab = 128256, chunk = 261;
+        QCOMPARE(lossPeak, 2 * rows * hidden + 8 * rows + rows + 10 * chunk * vocab + 2 * chunk * hidden);
     }
 
     void fusedAttentionKeepsQKVInsteadOfTheAttentionMatrix() {

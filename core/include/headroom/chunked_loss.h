@@ -4,7 +4,8 @@
 // 128k x 4 bytes = 1 GiB). chunkedCrossEntropySum() projects the final hidden states through the
 // (frozen) lm_head a chunk of target tokens at a time, in float32, and computes each chunk's
 // gradient with respect to the hidden states right away, so at most one chunk of logits exists at
-// any moment. Only positions with a label other than -100 are projected at all.
+// any moment (lossChunkTokens(): 128 MiB of float32 logits). Only positions with a label other
+// than -100 are projected at all.
 #pragma once
 
 #include <torch/torch.h>
@@ -14,11 +15,12 @@ namespace headroom {
 // hidden [B, T, H] (compute dtype), lmHead [V, H], labels [B, T] (unshifted; -100 = ignore).
 // Returns the SUM of token losses (float32 scalar) and the number of target tokens; the caller
 // divides by the optimizer step's target-token count. Differentiable with respect to `hidden`.
+// chunkTokens 0: lossChunkTokens() of lmHead's vocabulary.
 struct LossSum {
     torch::Tensor sum;
     int64_t tokens = 0;
 };
 LossSum chunkedCrossEntropySum(const torch::Tensor &hidden, const torch::Tensor &lmHead, const torch::Tensor &labels,
-                               int64_t chunkTokens = 1024);
+                               int64_t chunkTokens = 0);
 
 } // namespace headroom

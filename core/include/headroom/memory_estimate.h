@@ -51,7 +51,9 @@ struct EstimateSettings {
     std::string attention = "sdpa";     // --attn-implementation: eager or sdpa (headroom/attention.h)
     int cudaCapability = 0;             // the card's compute capability x 10 (75 = 7.5); 0 = unknown
     int libtorchVersion = 0;            // LibTorch that trains, major x 100 + minor (211 = 2.11); 0 =
-                                        // the one this build links (linkedLibTorchVersion())
+                                        // the one this build links (linkedLibTorchVersion()), on
+                                        // CUDA at least 2.5 (flash attention assumes it too: a plan
+                                        // for a GPU made with a CPU-only 1.x build is for a 2.x one)
     double activationScale = 1.0;       // measured/estimated activations from a calibration (1 = none)
 
     // The training configuration's values ("auto" device -> cuda; resolve it first where it matters).

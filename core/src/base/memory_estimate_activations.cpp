@@ -11,13 +11,13 @@
 #include <set>
 
 #include "headroom/attention.h"
+#include "headroom/loss_chunk.h"
 
 namespace headroom::detail {
 
 namespace {
 
 constexpr int64_t kFloat32 = 4, kInt64 = 8, kBool = 1;
-constexpr int64_t kLossChunkTokens = 1024;  // chunkedCrossEntropySum's default chunk
 // torch's default cuBLAS workspace (CublasHandlePool.cpp, CUBLAS_WORKSPACE_CONFIG unset): 32 MiB on
 // compute capability 9.0, else 4096 KiB x 2 + 16 KiB x 8; cuBLASLt shares it. It comes from the
 // caching allocator, one per handle and stream: the forward's thread and autograd's device thread
@@ -67,7 +67,9 @@ Dims dimsOf(const ModelConfig &c, const EstimateSettings &s, const std::vector<s
     d.attention = d.b * d.heads * d.t * d.t;
     d.lossRows = d.b * (d.t - 1);
     d.cuda = s.device == "cuda";
-    d.meanKeepsInput = (s.libtorchVersion ? s.libtorchVersion : linkedLibTorchVersion()) < 200;
+    const int libtorch = s.libtorchVersion ? s.libtorchVersion
+                                           : d.cuda ? std::max(linkedLibTorchVersion(), 205) : linkedLibTorchVersion();
+    d.meanKeepsInput = libtorch < 200;
     d.dropout = s.loraDropout > 0;
     d.quantized = s.quant != "none";
     d.fused = s.attention == "sdpa";
@@ -244,7 +246,7 @@ struct LossWork {
 
 LossWork lossWork(const Dims &d) {
     const int64_t rows = d.lossRows;
-    const int64_t chunk = std::min(kLossChunkTokens, rows);
+    const int64_t chunk = std::min(lossChunkTokens(d.vocab), rows);
     LossWork w;
     w.saved = d.e * rows * d.hidden + kInt64 * rows;
     const int64_t rowCopies = d.e * rows * d.hidden * (d.b > 1 ? 2 : 1);

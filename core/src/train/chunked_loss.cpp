@@ -1,5 +1,7 @@
 #include "headroom/chunked_loss.h"
 
+#include "headroom/loss_chunk.h"
+
 namespace headroom {
 
 namespace {
@@ -57,7 +59,7 @@ LossSum chunkedCrossEntropySum(const torch::Tensor &hidden, const torch::Tensor 
         return out;
     }
     out.sum = ChunkedCrossEntropyFunction::apply(rows.index_select(0, keep), lmHead, targets.index_select(0, keep),
-                                                 chunkTokens);
+                                                 chunkTokens > 0 ? chunkTokens : lossChunkTokens(lmHead.size(0)));
     return out;
 }
 
