@@ -2,6 +2,7 @@
 // what a failed export leaves behind. References: the PEFT-style adapter and its logits written by
 // tests/reference/make_peft_adapter.py (numpy, base + scaling * B A x), PEFT's field list and key
 // layout, llama.cpp's tensor names and GGUF layout re-derived here by an independent parser.
+#include <QDirIterator>
 #include <QProcess>
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
@@ -14,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/file_tree.h"
 #include "headroom/adapter_io.h"
 #include "headroom/causal_lm.h"
 #include "headroom/error.h"
@@ -186,8 +188,12 @@ QStringList entriesIn(const QString &dir) {
 // Every file and folder under `dir` with its size, to see that nothing was touched.
 std::map<std::string, uintmax_t> treeOf(const fs::path &dir) {
     std::map<std::string, uintmax_t> tree;
-    for (const auto &entry : fs::recursive_directory_iterator(dir))
-        tree[fs::relative(entry.path(), dir).string()] = entry.is_regular_file() ? entry.file_size() : 0;
+    const QDir root(QString::fromStdString(dir.string()));
+    QDirIterator it(root.path(), QDir::AllEntries | QDir::NoDotAndDotDot | QDir::Hidden, QDirIterator::Subdirectories);
+    while (it.hasNext()) {
+        const QFileInfo entry(it.next());
+        tree[root.relativeFilePath(entry.filePath()).toStdString()] = entry.isFile() ? uintmax_t(entry.size()) : 0;
+    }
     return tree;
 }
 
@@ -515,7 +521,7 @@ private slots:
         QFETCH(bool, limitFiles);
         const QString dir = m_tmp.filePath("fail");
         QDir().mkpath(dir);
-        fs::remove_all(m_tmp.filePath("fail/corrupt").toStdString());
+        headroom::detail::removeTree(m_tmp.filePath("fail/corrupt").toStdString());
         fs::copy(data(kPeftAdapter), m_tmp.filePath("fail/corrupt").toStdString());
         fs::resize_file(m_tmp.filePath("fail/corrupt/adapter_model.safetensors").toStdString(), 5000);
         std::ofstream(m_tmp.filePath("fail/a_file").toStdString()) << "not a folder";

@@ -89,6 +89,14 @@ private slots:
         ::chmod((tree / "locked").c_str(), 0700);
         QCOMPARE(error.value(), EACCES);
         QVERIFY(fs::exists(tree / "locked" / "file"));
+
+        // A folder it may not list is reported as such, not as "directory not empty".
+        const fs::path other = fs::path(tmp.path().toStdString()) / "other";
+        writeBytes(other / "unlisted" / "file", 1);
+        ::chmod((other / "unlisted").c_str(), 0300);
+        detail::removeTree(other, error);
+        ::chmod((other / "unlisted").c_str(), 0700);
+        QCOMPARE(error.value(), EACCES);
     }
 
     void treeBytesAddsTheRegularFilesAndNotWhatLinksPointTo() {

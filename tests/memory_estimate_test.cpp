@@ -173,7 +173,6 @@ private slots:
         QCOMPARE(keepsSquared(estimateMemory(tinyConfig(), s)), linkedLibTorchVersion() < 200);
         s.device = "cuda";
         QVERIFY(!keepsSquared(estimateMemory(tinyConfig(), s)));
-        QVERIFY(linkedLibTorchVersion() >= 100);  // CMake found LibTorch's version
     }
 
     void cudaCountsTorchsCublasWorkspacesAndLeavesTheContextOutOfAnAllocatorBudget() {

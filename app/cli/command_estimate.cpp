@@ -75,6 +75,9 @@ struct Budget {
     std::optional<int64_t> bytes;
     std::string source;  // "t4: NVIDIA Tesla T4 16 GB", "--budget", "this machine's RAM"
     const GpuPreset *preset = nullptr;
+    // --budget means what `train --budget` does: a cap on the allocator, which the CUDA context and
+    // the CPU process baseline lie outside (MemoryEstimate::budgetedBytes); a preset is the card.
+    bool capsAllocator = false;
 };
 
 Budget resolveBudget(const EstimateArgs &args, const std::string &device) {
@@ -87,7 +90,8 @@ Budget resolveBudget(const EstimateArgs &args, const std::string &device) {
         b.source = b.preset->name + ": " + b.preset->label;
     } else if (!args.budget.empty()) {
         b.bytes = parseByteSize(args.budget, "--budget");
-        b.source = "--budget";
+        b.source = "--budget, a cap on the allocator as `train --budget`: without the context / process baseline";
+        b.capsAllocator = true;
     } else if (device == "cpu") {
         b.preset = findGpuPreset("cpu");
         b.bytes = b.preset->memoryBytes;
@@ -139,14 +143,17 @@ void printHuman(std::ostream &out, const MemoryEstimate &e, const Budget &budget
         out << "\nno budget: give --gpu PRESET or --budget BYTES\n";
         return;
     }
-    const int64_t spare = *budget.bytes - e.total();
+    const int64_t spare = *budget.bytes - e.budgetedBytes(budget.capsAllocator);
     if (spare >= 0) {
         out << "\nfits, " << formatBytes(spare) << " to spare\n";
         return;
     }
     out << "\ndoes not fit: " << formatBytes(-spare) << " over\n";
     if (suggestion)
-        out << "try first: " << suggestion->change << " (total " << formatBytes(suggestion->estimate.total()) << ")\n";
+        out << "try first: " << suggestion->change << " ("
+            << (budget.capsAllocator ? formatBytes(suggestion->estimate.budgetedBytes(true)) + " under the cap"
+                                     : "total " + formatBytes(suggestion->estimate.total()))
+            << ")\n";
     else
         out << "nothing fits: not at micro-batch 1 and sequence 128 with checkpointing and 4-bit weights; "
                "a larger GPU or a smaller model\n";
@@ -285,10 +292,10 @@ void addEstimateCommand(CLI::App &app, CliContext &ctx) {
                                 : "paged_adamw_8bit pages only on CUDA; here it runs as adamw_8bit");
 
         const MemoryEstimate e = estimateMemory(modelConfig, s);
-        const bool fits = budget.bytes && e.total() <= *budget.bytes;
+        const bool fits = budget.bytes && e.budgetedBytes(budget.capsAllocator) <= *budget.bytes;
         std::optional<FitSuggestion> suggestion;
         if (budget.bytes && !fits)
-            suggestion = suggestFit(modelConfig, s, *budget.bytes);
+            suggestion = suggestFit(modelConfig, s, *budget.bytes, budget.capsAllocator);
         if (ctx.json) {
             auto json = e.toJson();
             json["budget"] = budget.bytes ? nlohmann::json(*budget.bytes) : nlohmann::json();

@@ -18,7 +18,11 @@ constexpr int kOpenFolders = 32;  // nftw's limit on folders held open at once
 thread_local int t_removeErrno = 0;
 thread_local uint64_t t_bytes = 0;
 
-int removeEntry(const char *path, const struct stat *, int, struct FTW *) {
+int removeEntry(const char *path, const struct stat *, int kind, struct FTW *) {
+    if (kind == FTW_DNR) {  // a folder it cannot list: removing it would only say "not empty"
+        t_removeErrno = EACCES;
+        return 1;
+    }
     if (std::remove(path) != 0) {
         t_removeErrno = errno;
         return 1;

@@ -25,9 +25,10 @@ constexpr int64_t kMin8bitElements = 4096, k8bitBlocksize = 256;
 // data, the tokenizer). Calibrated constant, not a formula: resident - reserved - malloc's free
 // bytes measured 171-180 MiB (median 174) over the 88 rows of docs/memory.md's sweep.
 constexpr int64_t kCpuProcessBaselineBytes = 175 * kMiB;
-// "other" on CUDA: the context with cuBLAS/cuDNN workspaces (about 500 MiB on recent drivers, not
-// visible to the caching allocator) plus what the caching allocator reserves beyond the bytes in
-// use (fragmentation). Assumed constants, not measured here (no GPU in this lab).
+// "other" on CUDA: the context (about 500 MiB on recent drivers, outside the caching allocator;
+// torch's cuBLAS workspaces come from the allocator and are counted under activations) plus what
+// the caching allocator reserves beyond the bytes in use (fragmentation). Assumed constants: the
+// H200 runs saw that reserve at 1-26% of the bytes in use and did not measure the context.
 constexpr int64_t kCudaContextBytes = 500 * kMiB;
 constexpr double kCudaAllocatorReserveFraction = 0.10;
 

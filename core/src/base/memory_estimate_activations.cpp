@@ -19,7 +19,8 @@ namespace {
 
 constexpr int64_t kFloat32 = 4, kInt64 = 8, kBool = 1;
 // torch's default cuBLAS workspace (CublasHandlePool.cpp, CUBLAS_WORKSPACE_CONFIG unset): 32 MiB on
-// compute capability 9.0, else 4096 KiB x 2 + 16 KiB x 8; cuBLASLt shares it. It comes from the
+// Hopper and Blackwell (compute capability 9.x to 12.x; torch 2.11 earlier: 9.0 only), else
+// 4096 KiB x 2 + 16 KiB x 8; cuBLASLt shares it. It comes from the
 // caching allocator, one per handle and stream: the forward's thread and autograd's device thread
 // each hold one. (Without the two the H200's measured activations were 47-82 MiB above the estimate.)
 constexpr int64_t kHopperCublasWorkspace = 32 << 20, kCublasWorkspace = 4096 * 1024 * 2 + 16 * 1024 * 8;
@@ -480,7 +481,7 @@ ActivationEstimate estimateActivations(const ModelConfig &config, const Estimate
                      {"rotary cos and sin [B,1,T,d]", 2 * d.e * d.b * d.t * d.headDim}};
     if (d.cuda)  // capability unknown: the larger
         out.peakParts.push_back({"cuBLAS workspaces of the forward and backward threads",
-                                 2 * (settings.cudaCapability == 90 || settings.cudaCapability == 0 ? kHopperCublasWorkspace
+                                 2 * (settings.cudaCapability >= 90 || settings.cudaCapability == 0 ? kHopperCublasWorkspace
                                                                                                      : kCublasWorkspace)});
     out.peakParts.insert(out.peakParts.end(), peak->parts.begin(), peak->parts.end());
     out.peakPhase = peak->name;

@@ -8,6 +8,7 @@
 #include "headroom/memory.h"
 #include "headroom/memory_estimate.h"
 #include "headroom/runtime.h"
+#include "memory/cuda_memory.h"
 #include "memory/estimate_settings_on.h"
 
 namespace headroom {
@@ -46,15 +47,16 @@ struct SearchBudget {
 
 // The budget tries run against: the option, else the configuration's memory_budget, else the
 // card's memory (CUDA) or this machine's RAM (CPU: without a limit a try would swap, not fail).
-// Every budget but a card's whole memory caps an allocator.
+// A budget caps an allocator (the CPU's always, CUDA's below the card's memory); the card's whole
+// memory does not.
 SearchBudget searchBudget(const TrainConfig &config, const FindBatchOptions &options, const torch::Device &device) {
-    if (options.budgetBytes > 0)
-        return {options.budgetBytes, true};
-    if (const int64_t configured = parseMemoryBudget(config.training.memoryBudget, "training.memory_budget"))
-        return {configured, true};
-    if (device.is_cuda())
-        return {deviceMemoryBudget(device), false};
-    return {findGpuPreset("cpu")->memoryBytes, true};
+    int64_t bytes = options.budgetBytes;
+    if (bytes <= 0)
+        bytes = parseMemoryBudget(config.training.memoryBudget, "training.memory_budget");
+    if (device.is_cpu())
+        return {bytes > 0 ? bytes : findGpuPreset("cpu")->memoryBytes, true};
+    const int64_t card = cudaTotalMemory(device);
+    return bytes > 0 && bytes < card ? SearchBudget{bytes, true} : SearchBudget{card, false};
 }
 
 // The largest micro-batch the estimate expects to fit, at least 1.
