@@ -225,7 +225,10 @@ void addEstimateCommand(CLI::App &app, CliContext &ctx) {
     auto *optim = cmd->add_option("--optim", args.optim, "adamw_torch, adamw_8bit, paged_adamw_8bit or sgd");
     auto *gpus = cmd->add_option("--gpus", args.gpus, "data-parallel GPUs (memory is per GPU)")->check(CLI::PositiveNumber);
     auto *gpu = cmd->add_option("--gpu", args.gpu, "budget preset: " + gpuPresetNameList());
-    cmd->add_option("--budget", args.budget, "budget in bytes (suffixes KiB, MiB, GiB)")->excludes(gpu);
+    cmd->add_option("--budget", args.budget,
+                    "budget in bytes (suffixes KiB, MiB, GiB): a cap on the allocator, as train --budget (the CUDA "
+                    "context and the process baseline lie outside it)")
+        ->excludes(gpu);
     cmd->add_flag("--calibrate", args.calibrate, "run one real step to measure activations and cache the ratio");
     cmd->add_option("--calibration-cache", args.calibrationCache, "calibration cache (default " +
                                                                       defaultCalibrationPath() + ")");
