@@ -51,10 +51,13 @@ headroom::EstimateSettings estimateSettings(const headroom::TrainConfig &config,
     return settings;
 }
 
-// The budget "this machine's GPU": the first CUDA device's memory, as LibTorch reports it.
+// The budget "this machine's GPU": the first CUDA device's memory, as LibTorch reports it, and its
+// compute capability (bf16 from Ampere, 8.0, on; flash attention and the cuBLAS workspace follow it).
 const headroom::GpuPreset &machineGpuPreset()
 {
-    static const headroom::GpuPreset preset{"cuda:0", "", machineGpus().memoryBytes, true, 0};
+    const int capability = machineGpus().cudaCapability;
+    static const headroom::GpuPreset preset{"cuda:0", "", machineGpus().memoryBytes, capability == 0 || capability >= 80,
+                                            capability};
     return preset;
 }
 

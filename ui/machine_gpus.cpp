@@ -1,5 +1,6 @@
 #include "headroom/distributed.h"
 #include "headroom/memory.h"
+#include "headroom/runtime.h"
 
 #include "machine_gpus.h"
 
@@ -9,8 +10,11 @@ const MachineGpus &machineGpus()
         MachineGpus found;
         found.count = headroom::cudaDeviceCount();
         found.multiGpu = headroom::processGroupSupported(true);
-        if (found.count > 0)
-            found.memoryBytes = headroom::deviceMemoryBudget(torch::Device(torch::kCUDA, 0));
+        if (found.count > 0) {
+            const torch::Device first(torch::kCUDA, 0);
+            found.memoryBytes = headroom::deviceMemoryBudget(first);
+            found.cudaCapability = headroom::cudaComputeCapability(first);
+        }
         return found;
     }();
     return gpus;

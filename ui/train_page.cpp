@@ -1,5 +1,6 @@
 #include "train_page.h"
 
+#include "machine_gpus.h"
 #include "memory_categories.h"
 #include "memory_timeline_view.h"
 #include "studio_session.h"
@@ -273,8 +274,10 @@ void TrainPage::drawEstimate(const QString &device)
     if (!model)
         return;
     try {
-        const auto settings = headroom::EstimateSettings::fromTrainConfig(m_session->config(),
-                                                                          device.startsWith("cuda") ? "cuda" : "cpu");
+        auto settings = headroom::EstimateSettings::fromTrainConfig(m_session->config(),
+                                                                    device.startsWith("cuda") ? "cuda" : "cpu");
+        if (device.startsWith("cuda"))  // the card the run is on (flash attention, cuBLAS workspace)
+            settings.cudaCapability = machineGpus().cudaCapability;
         const auto bytes = categoryBytes(headroom::estimateMemory(*model, settings));
         for (size_t i = 0; i < bytes.size(); ++i) {
             auto *line = new QCPItemStraightLine(m_memoryPlot);
