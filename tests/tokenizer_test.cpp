@@ -320,7 +320,7 @@ private slots:
         expectInvalidInput([&] { Tokenizer::load(root); }, "no tokenizer.json or tokenizer.model");
 
         writeFile(root + "/tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0");
-        expectInvalidInput([&] { Tokenizer::load(root); }, root + "/tokenizer.json: not valid JSON");
+        expectInvalidInput([&] { Tokenizer::load(root); }, root + "/tokenizer.json:1:43: malformed JSON");
 
         using Json = nlohmann::json;
         const Json tinyModel = {{"type", "BPE"}, {"vocab", {{"a", 0}, {"b", 1}, {"ab", 2}}},
@@ -347,7 +347,7 @@ private slots:
 
         writeTokenizer({{"model", tinyModel}});
         writeFile(root + "/tokenizer_config.json", "{not json");
-        expectInvalidInput([&] { Tokenizer::load(root); }, root + "/tokenizer_config.json: not valid JSON");
+        expectInvalidInput([&] { Tokenizer::load(root); }, root + "/tokenizer_config.json:1:3: malformed JSON");
 
         // A minimal valid tokenizer.json loads and works.
         writeFile(root + "/tokenizer_config.json", Json{{"eos_token", "b"}}.dump());

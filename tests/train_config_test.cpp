@@ -1,6 +1,7 @@
 // Tests of TrainConfig: the field table drives parsing, writing, `--set` and validation, so each is
 // checked against the spec's example and against one bad value per rule.
 #include "headroom/error.h"
+#include "headroom/model_config.h"
 #include "headroom/train_config.h"
 
 #include <QTemporaryDir>
@@ -338,7 +339,18 @@ private slots:
         QVERIFY2(message.startsWith(path + ":3:19: malformed JSON ("), qPrintable(message));
 
         QCOMPARE(errorOf([&] { TrainConfig::fromFile(dir.filePath("missing.json").toStdString()); }),
-                 dir.filePath("missing.json") + ": cannot read the training configuration (expected a JSON file)");
+                 dir.filePath("missing.json") + ": cannot read (a training configuration is a JSON file)");
+        QCOMPARE(errorOf([&] { TrainConfig::fromFile(dir.path().toStdString()); }),
+                 dir.path() + ": cannot read (a training configuration is a JSON file)");
+
+        // A model's config.json is read the same way.
+        const QString model = dir.filePath("config.json");
+        writeFile(model, "{\"architectures\": [\"Llama");
+        const QString modelMessage = errorOf([&] { ModelConfig::fromFile(model.toStdString()); });
+        QVERIFY2(modelMessage.startsWith(model + ":1:26: malformed JSON (") && modelMessage.contains("missing closing quote"),
+                 qPrintable(modelMessage));
+        QCOMPARE(errorOf([&] { ModelConfig::fromFile(dir.filePath("none.json").toStdString()); }),
+                 dir.filePath("none.json") + ": cannot read (an HF model folder needs a config.json)");
     }
 
     void descriptorsDescribeRanges()

@@ -1,6 +1,13 @@
 // Locating JSON syntax errors and quoting values in error messages.
 #include "base/json_text.h"
 
+#include <sys/stat.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "headroom/error.h"
+
 namespace headroom::detail {
 
 namespace {
@@ -52,6 +59,24 @@ JsonSyntaxError locateSyntaxError(const nlohmann::json::parse_error &error, cons
 std::string quoteForError(const nlohmann::json &value)
 {
     return printable(value.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace), kMaxQuotedChars);
+}
+
+nlohmann::json readJsonFile(const std::string &path, const std::string &missingHint)
+{
+    struct stat status {};
+    std::ifstream in(path, std::ios::binary);
+    if (!in || (::stat(path.c_str(), &status) == 0 && S_ISDIR(status.st_mode)))
+        throw invalidInput(path + ": cannot read" + (missingHint.empty() ? "" : " (" + missingHint + ")"));
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    const std::string text = bytes.str();
+    try {
+        return nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error &error) {
+        const auto located = locateSyntaxError(error, text);
+        throw invalidInput(path + ":" + std::to_string(located.line) + ":" + std::to_string(located.column) +
+                           ": malformed JSON (" + located.reason + ")");
+    }
 }
 
 } // namespace headroom::detail

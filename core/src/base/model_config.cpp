@@ -1,11 +1,11 @@
 #include "headroom/model_config.h"
 
-#include <fstream>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "headroom/error.h"
+#include "base/json_text.h"
 
 namespace headroom {
 namespace {
@@ -72,16 +72,7 @@ RopeScaling parseRopeScaling(const nlohmann::json &json, const std::string &cont
 } // namespace
 
 ModelConfig ModelConfig::fromFile(const std::string &configPath) {
-    std::ifstream in(configPath);
-    if (!in)
-        throw invalidInput(configPath + ": cannot read (an HF model folder needs a config.json)");
-    nlohmann::json json;
-    try {
-        json = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error &e) {
-        throw invalidInput(configPath + ": not valid JSON (" + std::string(e.what()) + ")");
-    }
-    return fromJson(json, configPath);
+    return fromJson(detail::readJsonFile(configPath, "an HF model folder needs a config.json"), configPath);
 }
 
 ModelConfig ModelConfig::fromJson(const nlohmann::json &json, const std::string &context) {

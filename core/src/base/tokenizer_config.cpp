@@ -1,6 +1,7 @@
 #include "base/tokenizer_config.h"
 
 #include "headroom/error.h"
+#include "base/json_text.h"
 
 #include <sys/stat.h>
 
@@ -13,20 +14,6 @@ bool fileExists(const std::string &path)
 {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
-nlohmann::json readJsonFile(const std::string &path)
-{
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw invalidInput(path + ": cannot be read; a readable JSON file is needed");
-    std::ostringstream buffer;
-    buffer << in.rdbuf();
-    try {
-        return nlohmann::json::parse(buffer.str());
-    } catch (const nlohmann::json::parse_error &e) {
-        throw invalidInput(path + ": not valid JSON (" + e.what() + ")");
-    }
 }
 
 std::optional<std::string> tokenContent(const nlohmann::json &value)
@@ -93,7 +80,7 @@ TokenizerConfig readTokenizerConfig(const std::string &modelDir)
     TokenizerConfig config;
     const std::string configPath = modelDir + "/tokenizer_config.json";
     if (fileExists(configPath)) {
-        const nlohmann::json j = readJsonFile(configPath);
+        const nlohmann::json j = detail::readJsonFile(configPath);
         if (!j.is_object())
             throw invalidInput(configPath + ": expected a JSON object at the top level");
         readSpecialTokens(j, config, true);
@@ -137,7 +124,7 @@ TokenizerConfig readTokenizerConfig(const std::string &modelDir)
             text << in.rdbuf();
             config.chatTemplate = text.str();
         } else if (fileExists(jsonPath)) {
-            const nlohmann::json j = readJsonFile(jsonPath);
+            const nlohmann::json j = detail::readJsonFile(jsonPath);
             if (j.is_object() && j.contains("chat_template"))
                 config.chatTemplate = chatTemplateOf(j["chat_template"]);
         }
@@ -145,7 +132,7 @@ TokenizerConfig readTokenizerConfig(const std::string &modelDir)
     // special_tokens_map.json only fills what tokenizer_config.json left out.
     const std::string mapPath = modelDir + "/special_tokens_map.json";
     if (fileExists(mapPath)) {
-        const nlohmann::json j = readJsonFile(mapPath);
+        const nlohmann::json j = detail::readJsonFile(mapPath);
         if (!j.is_object())
             throw invalidInput(mapPath + ": expected a JSON object at the top level");
         readSpecialTokens(j, config, false);

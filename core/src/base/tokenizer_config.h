@@ -34,9 +34,6 @@ struct TokenizerConfig {
 // counts as empty, a corrupt one throws invalidInput naming it.
 TokenizerConfig readTokenizerConfig(const std::string &modelDir);
 
-// Parses a whole JSON file; throws invalidInput("<path>: ...") when unreadable or not JSON.
-nlohmann::json readJsonFile(const std::string &path);
-
 // The string of a token field, which may be "text", {"content": "text", ...} or null.
 std::optional<std::string> tokenContent(const nlohmann::json &value);
 

@@ -1,6 +1,7 @@
 #include "base/tokenizer_hf.h"
 
 #include "headroom/error.h"
+#include "base/json_text.h"
 
 #include <algorithm>
 
@@ -38,7 +39,7 @@ bool isLlamaStyleClass(const std::string &tokenizerClass)
 
 HfTokenizer::HfTokenizer(const std::string &path, const TokenizerConfig &config)
 {
-    const Json root = readJsonFile(path);
+    const Json root = detail::readJsonFile(path);
     if (!root.is_object())
         throw invalidInput(path + ": expected a JSON object at the top level (a Hugging Face tokenizer.json)");
     m_model = std::make_unique<BpeModel>(requireField(root, "model", Json::value_t::object, path),

@@ -9,10 +9,8 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <regex>
 #include <set>
-#include <sstream>
 
 namespace headroom {
 
@@ -145,21 +143,7 @@ TrainConfig TrainConfig::fromJson(const nlohmann::json &json, const std::string 
 
 TrainConfig TrainConfig::fromFile(const std::string &path)
 {
-    std::ifstream in(path, std::ios::binary);
-    if (!in || fs::is_directory(path))
-        throw invalidInput(path + ": cannot read the training configuration (expected a JSON file)");
-    std::ostringstream bytes;
-    bytes << in.rdbuf();
-    const std::string text = bytes.str();
-    nlohmann::json json;
-    try {
-        json = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error &error) {
-        const auto located = detail::locateSyntaxError(error, text);
-        throw invalidInput(path + ":" + std::to_string(located.line) + ":" + std::to_string(located.column) +
-                           ": malformed JSON (" + located.reason + ")");
-    }
-    TrainConfig config = fromJson(json, path);
+    TrainConfig config = fromJson(detail::readJsonFile(path, "a training configuration is a JSON file"), path);
     const fs::path folder = fs::path(path).parent_path();
     config.model = resolvedAgainst(folder, config.model);
     config.dataset.path = resolvedAgainst(folder, config.dataset.path);

@@ -17,25 +17,11 @@
 #include "base/atomic_file.h"
 #include "base/file_tree.h"
 #include "train/checkpoint_store.h"
+#include "base/json_text.h"
 
 namespace headroom {
 
 namespace fs = std::filesystem;
-
-namespace exporting {
-
-nlohmann::json readJsonFile(const fs::path &path) {
-    std::ifstream in(path);
-    if (!in)
-        throw invalidInput(path.string() + ": cannot read");
-    try {
-        return nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error &e) {
-        throw invalidInput(path.string() + ": not valid JSON (" + std::string(e.what()) + ")");
-    }
-}
-
-} // namespace exporting
 
 namespace {
 
@@ -45,7 +31,7 @@ bool hasAdapter(const fs::path &dir) { return fs::exists(dir / "adapter_config.j
 nlohmann::json trainingConfigIn(const fs::path &runDir) {
     if (!fs::exists(runDir / "config.json"))
         return nullptr;
-    auto json = exporting::readJsonFile(runDir / "config.json");
+    auto json = detail::readJsonFile((runDir / "config.json").string());
     return json.is_object() && json.contains("lora") ? json : nlohmann::json();
 }
 
@@ -60,7 +46,7 @@ AdapterSource fromCheckpoint(const fs::path &checkpoint) {
     source.checkpointDir = checkpoint.string();
     if (isCheckpointName(checkpoint.filename().string()))
         source.runDir = checkpoint.parent_path().string();
-    const auto state = exporting::readJsonFile(checkpoint / "trainer_state.json");
+    const auto state = detail::readJsonFile((checkpoint / "trainer_state.json").string());
     if (state.is_object() && state.contains("config"))
         source.trainConfig = state.at("config");
     source.chosen = checkpoint.filename().string() + "'s adapter";
@@ -313,7 +299,7 @@ AdapterFiles openAdapter(const std::string &adapterDir) {
     AdapterFiles adapter;
     adapter.dir = adapterDir;
     adapter.lora = readAdapterConfig(adapterDir);
-    const auto config = readJsonFile(fs::path(adapterDir) / "adapter_config.json");
+    const auto config = detail::readJsonFile((fs::path(adapterDir) / "adapter_config.json").string());
     const auto base = config.find("base_model_name_or_path");
     if (base != config.end() && base->is_string())
         adapter.baseModel = base->get<std::string>();

@@ -71,8 +71,6 @@ struct LoraPair {
     torch::Tensor b;         // float32 [out, r]
 };
 
-// A JSON file, or invalidInput naming it ("cannot read", "not valid JSON (...)").
-nlohmann::json readJsonFile(const std::filesystem::path &path);
 
 // Every layer x targeted module, in layer order, with shapes checked against `config`. Throws
 // invalidInput naming the file and tensor for a missing, extra or mis-shaped tensor.

@@ -12,6 +12,7 @@
 #include "headroom/lora_count.h"
 #include "headroom/quantization.h"
 #include "model/checkpoint_tensors.h"
+#include "base/json_text.h"
 
 namespace headroom {
 
@@ -156,7 +157,7 @@ ExportResult exportMerged(const std::string &sourcePath, const std::string &outD
     exporting::StagedPath staged(outDir, exporting::OutputKind::MergedFolder,
                                  exporting::inputFolders(source, baseDir.string()));
     const auto config = ModelConfig::fromFile((baseDir / "config.json").string());
-    const auto configJson = exporting::readJsonFile(baseDir / "config.json");
+    const auto configJson = detail::readJsonFile((baseDir / "config.json").string());
     if (configJson.contains("quantization_config"))
         throw invalidInput((baseDir / "config.json").string() + ": the base is saved 4-bit quantized; merging needs "
                            "the full-precision base model (--base)");

@@ -10,6 +10,7 @@
 #include "headroom/safetensors.h"
 #include "model/checkpoint_tensors.h"
 #include "base/file_tree.h"
+#include "base/json_text.h"
 
 namespace headroom {
 
@@ -127,15 +128,7 @@ void saveAdapter(const CausalLM &model, const std::string &dirName, const Adapte
 
 LoraOptions readAdapterConfig(const std::string &dir) {
     const std::string path = (fs::path(dir) / "adapter_config.json").string();
-    std::ifstream in(path);
-    if (!in)
-        throw invalidInput(path + ": cannot read (an adapter folder needs adapter_config.json)");
-    nlohmann::json json;
-    try {
-        json = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error &e) {
-        throw invalidInput(path + ": not valid JSON (" + std::string(e.what()) + ")");
-    }
+    const nlohmann::json json = detail::readJsonFile(path, "an adapter folder needs adapter_config.json");
     auto unsupported = [&](const char *field, const std::string &why) {
         throw invalidInput(path + ": " + field + " " + why + " is not supported");
     };

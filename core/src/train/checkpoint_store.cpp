@@ -12,6 +12,7 @@
 #include "base/atomic_file.h"
 #include "base/file_tree.h"
 #include "model/checkpoint_tensors.h"
+#include "base/json_text.h"
 
 namespace headroom {
 
@@ -100,15 +101,10 @@ void rotateCheckpoints(const std::string &outputDir, int64_t limit) {
 
 LoadedCheckpoint readCheckpoint(const std::string &dir, CausalLM &model) {
     const fs::path statePath = fs::path(dir) / kStateFile;
-    std::ifstream in(statePath);
-    if (!in)
+    if (!fs::exists(statePath))
         throw invalidInput(dir + ": not a complete checkpoint (no " + kStateFile + ")");
     LoadedCheckpoint loaded;
-    try {
-        loaded.trainerState = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error &e) {
-        throw invalidInput(statePath.string() + ": not valid JSON (" + e.what() + ")");
-    }
+    loaded.trainerState = detail::readJsonFile(statePath.string());
     // Adapter weights straight into the model's (already created) adapters.
     const std::string adapterFile = (fs::path(dir) / "adapter" / "adapter_model.safetensors").string();
     const auto adapter = SafetensorsFile::open(adapterFile);
