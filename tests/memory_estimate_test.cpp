@@ -27,6 +27,14 @@ using namespace headroom;
 
 namespace {
 
+// The bytes of the part alive at the activation peak whose name starts with `prefix`; 0 if none.
+int64_t peakPartBytes(const MemoryEstimate &e, const std::string &prefix) {
+    for (const auto &part : e.peakParts)
+        if (part.name.rfind(prefix, 0) == 0)
+            return part.bytes;
+    return 0;
+}
+
 // hidden 8, intermediate 16, 2 layers, 2 heads of 4 over 1 kv head, vocab 32, tied embeddings.
 ModelConfig tinyConfig() {
     return ModelConfig::fromJson({{"architectures", {"LlamaForCausalLM"}}, {"hidden_size", 8},
@@ -179,12 +187,7 @@ private slots:
         // Two workspaces (forward thread, autograd's device thread): 32 MiB each on compute
         // capability 9.0, 4096 KiB x 2 + 16 KiB x 8 elsewhere (torch's CublasHandlePool.cpp).
         auto s = tinySettings();
-        auto workspace = [&](const MemoryEstimate &e) {
-            for (const auto &part : e.peakParts)
-                if (part.name.rfind("cuBLAS workspaces", 0) == 0)
-                    return part.bytes;
-            return int64_t(0);
-        };
+        auto workspace = [](const MemoryEstimate &e) { return peakPartBytes(e, "cuBLAS workspaces"); };
         const auto cpu = estimateMemory(tinyConfig(), s);
         QCOMPARE(workspace(cpu), int64_t(0));
         s.device = "cuda";
@@ -218,10 +221,7 @@ private slots:
         s.seqLength = 2048;
         s.device = "cpu";
         const auto e = estimateMemory(bundledModelConfig("llama-3.2-1b"), s);
-        int64_t lossPeak = -1;
-        for (const auto &part : e.peakParts)
-            if (part.name == "loss: row copies and one chunk of logits")
-                lossPeak = part.bytes;
+        const int64_t lossPeak = peakPartBytes(e, "loss: row copies and one chunk of logits");
         const int64_t rows = 2047, hidden = 2048, vocab = 128256, chunk = 261;
         QCOMPARE(lossPeak, 2 * rows * hidden + 8 * rows + rows + 10 * chunk * vocab + 2 * chunk * hidden);
     }
@@ -435,10 +435,7 @@ private slots:
         s.microBatch = 1;
         auto maskBytes = [&](int64_t seq) {
             s.seqLength = seq;
-            for (const auto &part : estimateMemory(c, s).peakParts)
-                if (part.name.rfind("attention mask", 0) == 0)
-                    return part.bytes;
-            return int64_t(-1);
+            return peakPartBytes(estimateMemory(c, s), "attention mask");
         };
         QCOMPARE(maskBytes(4096), int64_t(4096) * 4096);
         QCOMPARE(maskBytes(4160), int64_t(2) * 4160 * 4160);

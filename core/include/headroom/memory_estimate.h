@@ -91,7 +91,9 @@ struct MemoryEstimate {
     // baseline, the CUDA context.
     int64_t outsideAllocator = 0;
 
-    int64_t total() const { return weights + adapters + gradients + optimizer + activations + other; }
+    // The tensors' bytes: what an allocator's peak counts.
+    int64_t inUse() const { return weights + adapters + gradients + optimizer + activations; }
+    int64_t total() const { return inUse() + other; }
     // The bytes a budget bounds: all of them against a card's whole memory; without
     // outsideAllocator against a budget that caps an allocator (--budget / training.memory_budget:
     // the CPU's counting allocator, the CUDA caching allocator's memory fraction).

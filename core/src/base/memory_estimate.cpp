@@ -184,10 +184,9 @@ MemoryEstimate estimateMemory(const ModelConfig &config, const EstimateSettings 
     e.peakParts = std::move(activations.peakParts);
     e.peakPhase = std::move(activations.peakPhase);
 
-    const int64_t inUse = e.weights + e.adapters + e.gradients + e.optimizer + e.activations;
     e.outsideAllocator = settings.device == "cpu" ? kCpuProcessBaselineBytes : kCudaContextBytes;
     e.other = e.outsideAllocator +
-              (settings.device == "cpu" ? 0 : int64_t(kCudaAllocatorReserveFraction * double(inUse)));
+              (settings.device == "cpu" ? 0 : int64_t(kCudaAllocatorReserveFraction * double(e.inUse())));
     return e;
 }
 

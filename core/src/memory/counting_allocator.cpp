@@ -157,7 +157,7 @@ int64_t deviceMemoryBudget(const torch::Device &device) {
 }
 
 bool deviceBudgetCapsAllocator(const torch::Device &device) {
-    return device.is_cpu() || cudaMemoryBudgetCapsAllocator(device);
+    return device.is_cpu() || cudaMemoryBudget(device) < cudaTotalMemory(device);
 }
 
 AllocatorStats allocatorStats(const torch::Device &device) {

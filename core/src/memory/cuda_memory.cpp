@@ -87,16 +87,6 @@ int64_t cudaMemoryBudget(const torch::Device &device) {
     return cudaTotalMemory(device);
 }
 
-bool cudaMemoryBudgetCapsAllocator(const torch::Device &device) {
-    int64_t set = 0;
-    {
-        std::lock_guard<std::mutex> lock(g_budgetsMutex);
-        const auto found = g_budgets.find(device.index());
-        set = found == g_budgets.end() ? 0 : found->second;
-    }
-    return set > 0 && set < cudaTotalMemory(device);
-}
-
 #else
 
 namespace {
@@ -110,7 +100,6 @@ int64_t cudaTotalMemory(const torch::Device &) { noCuda(); }
 int64_t cudaFreeMemory(const torch::Device &) { noCuda(); }
 void setCudaMemoryBudget(const torch::Device &, int64_t) { noCuda(); }
 int64_t cudaMemoryBudget(const torch::Device &) { noCuda(); }
-bool cudaMemoryBudgetCapsAllocator(const torch::Device &) { noCuda(); }
 
 #endif
 

@@ -16,7 +16,5 @@ int64_t cudaFreeMemory(const torch::Device &device);
 void setCudaMemoryBudget(const torch::Device &device, int64_t bytes);
 // The cap set last (above 0), else the card's memory.
 int64_t cudaMemoryBudget(const torch::Device &device);
-// Whether a cap below the card's memory is set.
-bool cudaMemoryBudgetCapsAllocator(const torch::Device &device);
 
 } // namespace headroom

@@ -57,7 +57,7 @@ OutOfMemoryEvent OutOfMemoryAdvisor::diagnose(const TrainConfig &config, const C
     auto predictedTotal = [&](const EstimateSettings &s) {
         const auto estimate = estimateMemory(shape, s);
         const int64_t inUse = e.fixedBytes + int64_t(m_activationRatio * double(estimate.activations));
-        return estimate.budgetedBytes(allocatorCap) - (estimate.total() - estimate.other) + inUse;
+        return estimate.budgetedBytes(allocatorCap) - estimate.inUse() + inUse;
     };
     if (e.category == "activations") {
         // The largest proper divisor of the micro-batch predicted to fit: accumulation grows by the
