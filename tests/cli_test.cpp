@@ -455,6 +455,38 @@ private slots:
             QCOMPARE(t.toObject()["fits"].toBool(), t.toObject()["micro_batch"].toInteger() <= micro);
     }
 
+    // bench --profile: every operator's self time is its duration less what it calls, so the self
+    // times of one thread's operators add up to no more than the profiled steps' wall time, while
+    // the operators' inclusive totals count nested work again and exceed it.
+    void benchProfileSplitsStepTimeByOperator() {
+        QTemporaryDir dir;
+        const QString path = dir.filePath("profile.json");
+        const CliRun run = runCli({"--device", "cpu", "--json", "bench", "--model", m_model, "--seq", "32", "--batch", "2",
+                                   "--steps", "2", "--profile", path});
+        checkSuccess(run);
+        QVERIFY2(run.err.contains(("profile written to " + path).toUtf8()), qPrintable(run.describe()));
+        const auto rows = nlohmann::json::parse(run.out.trimmed().split('\n').last().toStdString());
+        QVERIFY2(rows.at(0).at("profile").contains("wall_s"), qPrintable(run.describe()));
+        const auto profile = nlohmann::json::parse(readAll(path).toStdString());
+        QCOMPARE(profile.at("steps").get<int>(), 2);
+        const double wallMicros = profile.at("wall_s").get<double>() * 1e6;
+        double self = 0, total = 0;
+        int64_t matmuls = 0;
+        for (const auto &op : profile.at("operators")) {
+            const double opSelf = op.at("self_us").get<double>(), opTotal = op.at("total_us").get<double>();
+            QVERIFY2(opSelf >= 0 && opSelf <= opTotal + 1e-6, op.dump().c_str());
+            self += opSelf;
+            total += opTotal;
+            if (op.at("name") == "aten::mm" || op.at("name") == "aten::bmm")
+                matmuls += op.at("calls").get<int64_t>();
+        }
+        QVERIFY2(matmuls > 0, profile.dump().c_str());
+        QVERIFY2(self <= wallMicros && self >= 0.3 * wallMicros,
+                 qPrintable(QString("self %1 us, wall %2 us").arg(self).arg(wallMicros)));
+        QVERIFY2(total > wallMicros, qPrintable(QString("total %1 us, wall %2 us").arg(total).arg(wallMicros)));
+        QVERIFY(profile.at("kernels").empty());
+    }
+
     void trainOutOfMemoryNamesTheChange() {
         QTemporaryDir dir;
         const QStringList common = {"train", m_trainConfig, "--max-steps", "1", "--budget", "5MiB", "--set",
@@ -584,8 +616,6 @@ private slots:
         QTest::addColumn<QStringList>("needles");
         const QStringList out{"--out", "{tmp}/logits.safetensors"};
         QTest::newRow("no subcommand") << QStringList{} << 2 << QStringList{"subcommand"};
-        // Known bug (app/cli/main.cpp): the message is "A subcommand is required" and does not name
-        // the unknown word; badCommandLine expects that needle to fail until main.cpp is fixed.
         QTest::newRow("unknown subcommand") << QStringList{"frobnicate", "{model}"} << 2 << QStringList{"frobnicate"};
         QTest::newRow("unknown flag") << QStringList{"inspect", "{model}", "--colour"} << 2 << QStringList{"--colour"};
         QTest::newRow("missing MODEL_DIR") << QStringList{"inspect"} << 2 << QStringList{"MODEL_DIR"};
@@ -644,6 +674,12 @@ private slots:
         QTest::newRow("train under a budget too small for the weights")
             << QStringList{"train", "{demo}/train.json", "--budget", "64KiB", "--set", "training.output_dir={tmp}/run"}
             << 1 << QStringList{"out of memory while loading the model", "weights"};
+        QTest::newRow("bench --profile over a sweep")
+            << QStringList{"bench", "--model", "{model}", "--batch", "1,2", "--profile", "{tmp}/p.json"} << 2
+            << QStringList{"--profile", "--batch", "2 values"};
+        QTest::newRow("bench --profile without a warm-up step")
+            << QStringList{"bench", "--model", "{model}", "--warmup", "0", "--profile", "{tmp}/p.json"} << 2
+            << QStringList{"--profile", "--warmup"};
         QTest::newRow("find-batch missing config")
             << QStringList{"find-batch", "{tmp}/none.json", "--budget", "1GiB"} << 2 << QStringList{"{tmp}/none.json"};
         QTest::newRow("find-batch --gpu unknown")

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <functional>
+#include <ostream>
 #include <sstream>
 
 #include "headroom/bench.h"
@@ -41,11 +42,35 @@ bool onOff(const std::string &flag, const std::string &v) {
     throw invalidInput("--" + flag + ": '" + v + "' is not on or off");
 }
 
+// The profile's headline: the kernels' busy time against the steps' wall time, and what took longest.
+void printProfile(std::ostream &out, const StepProfile &profile, const std::string &path) {
+    const double wallMs = profile.wallSeconds * 1000 / profile.steps;
+    char line[512];
+    const bool kernels = !profile.kernels.empty();
+    if (kernels)
+        std::snprintf(line, sizeof line, "profile: %.1f ms per step, GPU kernels busy %.1f ms (%.0f%%); the longest kernels:\n",
+                      wallMs, profile.kernelSeconds() * 1000 / profile.steps,
+                      100 * profile.kernelSeconds() / profile.wallSeconds);
+    else
+        std::snprintf(line, sizeof line, "profile: %.1f ms per step; the operators with the most self time:\n",
+                      wallMs);
+    out << line;
+    const auto &events = kernels ? profile.kernels : profile.operators;
+    for (size_t i = 0; i < events.size() && i < 8; ++i) {
+        const auto &e = events[i];
+        std::snprintf(line, sizeof line, "  %8.2f ms %5.1f%% %6lld calls  %.120s\n", e.selfMicros / 1000 / profile.steps,
+                      100 * e.selfMicros / 1e6 / profile.wallSeconds, static_cast<long long>(e.calls / profile.steps),
+                      e.name.c_str());
+        out << line;
+    }
+    out << "profile written to " << path << (profile.tracePath.empty() ? "" : ", trace to " + profile.tracePath) << "\n";
+}
+
 } // namespace
 
 void addBenchCommand(CLI::App &app, CliContext &ctx) {
     struct Args {
-        std::string model, budget, gpu;
+        std::string model, budget, gpu, profile;
         int steps = 3, warmup = 1;
         std::vector<SweepFlag> flags;
     };
@@ -94,6 +119,9 @@ void addBenchCommand(CLI::App &app, CliContext &ctx) {
     cmd->add_option("--warmup", args.warmup, "untimed steps first")->capture_default_str();
     auto *budget = cmd->add_option("--budget", args.budget, "memory budget (e.g. 16GiB): a setting past it runs out of memory");
     cmd->add_option("--gpu", args.gpu, "budget of this card's memory: " + gpuPresetNameList())->excludes(budget);
+    cmd->add_option("--profile", args.profile,
+                    "profile the timed steps of one setting: time per CPU operator and CUDA kernel as JSON in "
+                    "FILE, a Chrome trace in FILE.trace.json where LibTorch has Kineto");
     cmd->callback([&ctx] {
         ctx.startRuntime();
         TrainConfig base;
@@ -108,6 +136,11 @@ void addBenchCommand(CLI::App &app, CliContext &ctx) {
         std::vector<std::vector<std::string>> values;
         for (const auto &flag : args.flags)
             values.push_back(splitList(flag.values));
+        if (!args.profile.empty())
+            for (size_t i = 0; i < values.size(); ++i)
+                if (values[i].size() > 1)
+                    throw invalidInput("--profile: profiles one setting, but --" + args.flags[i].name + " lists " +
+                                       std::to_string(values[i].size()) + " values");
         std::vector<size_t> index(values.size(), 0);
         nlohmann::json rows = nlohmann::json::array();
         auto &out = ctx.human();
@@ -122,7 +155,7 @@ void addBenchCommand(CLI::App &app, CliContext &ctx) {
                 if (values[i].size() > 1)
                     settings[args.flags[i].name] = v;
             }
-            const auto row = benchTraining(config, seq, args.steps, args.warmup, settings);
+            const auto row = benchTraining(config, seq, args.steps, args.warmup, settings, args.profile);
             rows.push_back(row.toJson());
             char line[256];
             if (row.error.empty())
@@ -132,6 +165,8 @@ void addBenchCommand(CLI::App &app, CliContext &ctx) {
             else
                 std::snprintf(line, sizeof line, "%-58s ", "  out of memory");
             out << line << settings.dump() << std::endl;
+            if (row.profile)
+                printProfile(out, *row.profile, args.profile);
             size_t i = values.size();
             while (i > 0 && ++index[i - 1] == values[i - 1].size())
                 index[--i] = 0;

@@ -8,6 +8,7 @@
 #include "headroom/causal_lm.h"
 #include "headroom/dataset.h"
 #include "headroom/error.h"
+#include "headroom/runtime.h"
 #include "headroom/trainer.h"
 #include "base/file_tree.h"
 
@@ -23,15 +24,35 @@ nlohmann::json BenchRow::toJson() const {
                            {"bytes", bytes.toJson()}};
     if (!error.empty())
         json["error"] = error;
+    if (profile)
+        json["profile"] = {{"wall_s", profile->wallSeconds}, {"kernel_s", profile->kernelSeconds()},
+                           {"trace", profile->tracePath.empty() ? nlohmann::json() : nlohmann::json(profile->tracePath)}};
     return json;
 }
 
 namespace {
 
+// Collects the steps' events; with a profiler, profiles the steps after the first `warmup`.
 class StepCollector : public TrainingObserver {
 public:
+    StepCollector(StepProfiler *profiler, int warmup, int steps, std::string tracePath)
+        : m_profiler(profiler), m_warmup(size_t(warmup)), m_last(size_t(warmup + steps)), m_tracePath(std::move(tracePath)) {}
     std::vector<StepEvent> steps;
-    void onStep(const StepEvent &e) override { steps.push_back(e); }
+    std::optional<StepProfile> profile;
+    void onStep(const StepEvent &e) override {
+        steps.push_back(e);
+        if (!m_profiler)
+            return;
+        if (steps.size() == m_warmup)
+            m_profiler->start();
+        else if (steps.size() == m_last)
+            profile = m_profiler->stop(int(m_last - m_warmup), m_tracePath);
+    }
+
+private:
+    StepProfiler *m_profiler;
+    size_t m_warmup, m_last;
+    std::string m_tracePath;
 };
 
 } // namespace
@@ -51,9 +72,12 @@ std::vector<TokenizedExample> randomTokenRows(int64_t count, int64_t length, int
 }
 
 BenchRow benchTraining(const TrainConfig &base, int64_t seqLength, int steps, int warmupSteps,
-                       const nlohmann::json &settings) {
+                       const nlohmann::json &settings, const std::string &profilePath) {
     if (steps < 1 || warmupSteps < 0)
         throw invalidInput("bench: --steps must be at least 1 and --warmup at least 0");
+    if (!profilePath.empty() && warmupSteps < 1)
+        throw invalidInput("bench: --profile needs --warmup of at least 1 (the first step's one-time work would "
+                           "fill the profile)");
     TrainConfig config = base;
     config.dataset.maxSeqLength = seqLength;
     config.dataset.validationSplit = 0;
@@ -73,7 +97,11 @@ BenchRow benchTraining(const TrainConfig &base, int64_t seqLength, int steps, in
     auto data = TrainingDataset::fromExamples(randomTokenRows(rows, seqLength, model.vocabSize, uint64_t(t.seed)), {});
     BenchRow row;
     row.settings = settings;
-    StepCollector collector;
+    std::optional<StepProfiler> profiler;
+    if (!profilePath.empty())
+        profiler.emplace(resolveDevice(config.device).is_cuda());
+    StepCollector collector(profiler ? &*profiler : nullptr, warmupSteps, steps,
+                            profilePath.empty() ? std::string() : profilePath + ".trace.json");
     std::error_code ec;
     try {
         runTrainingOn(config, std::move(data), collector, nullptr);
@@ -98,6 +126,10 @@ BenchRow benchTraining(const TrainConfig &base, int64_t seqLength, int steps, in
     row.stepSeconds = seconds / double(steps);
     row.tokensPerSecond = seconds > 0 ? double(tokens) / seconds : 0;
     row.bytes = collector.steps.back().memory;
+    if (collector.profile) {
+        writeStepProfile(*collector.profile, profilePath);
+        row.profile = std::move(collector.profile);
+    }
     return row;
 }
 
