@@ -7,6 +7,7 @@
 #include "headroom/adapter_io.h"
 #include "headroom/demo.h"
 #include "headroom/error.h"
+#include "headroom/grad_norm.h"
 #include "headroom/lr_schedule.h"
 #include "headroom/optimizer.h"
 #include "headroom/runtime.h"
@@ -176,6 +177,64 @@ private slots:
         const double drift = (p32 - p8).abs().max().item<double>();
         qInfo() << "8-bit vs fp32 AdamW after 20 steps of lr 1e-3: max |param diff|" << drift;
         QVERIFY(drift < 2e-3);  // 20 steps move each parameter by up to 2e-2
+    }
+
+    // AdamW (torch.optim.AdamW's update) against its formula evaluated element by element in
+    // float64, over tensors of different sizes (one above the multi-tensor group's 8M elements, so
+    // several groups are updated) and a parameter without a gradient, which must not move.
+    void adamwTorchFollowsTheFormulaOverManyTensors() {
+        auto gen = at::detail::createCPUGenerator(11);
+        const std::vector<int64_t> sizes = {5, 3000, (int64_t(8) << 20) + 7, 200};
+        std::vector<NamedTensor> named;
+        std::vector<torch::Tensor> params, reference, m, v;
+        for (size_t i = 0; i < sizes.size(); ++i) {
+            params.push_back(torch::randn({sizes[i]}, gen).requires_grad_(true));
+            named.push_back({"p" + std::to_string(i), params.back()});
+            reference.push_back(params.back().detach().to(torch::kFloat64));
+            m.push_back(torch::zeros({sizes[i]}, torch::kFloat64));
+            v.push_back(torch::zeros({sizes[i]}, torch::kFloat64));
+        }
+        auto frozen = torch::randn({7}, gen).requires_grad_(true);
+        named.push_back({"frozen", frozen});
+        const auto frozenBefore = frozen.detach().clone();
+        OptimizerSettings s;
+        s.weightDecay = 0.01;
+        auto optimizer = Optimizer::create("adamw_torch", named, s);
+        const double lr = 1e-2;
+        for (int step = 1; step <= 3; ++step) {
+            for (size_t i = 0; i < params.size(); ++i) {
+                auto g = torch::randn({sizes[i]}, gen);
+                params[i].mutable_grad() = g;
+                const auto g64 = g.to(torch::kFloat64);
+                reference[i] *= 1 - lr * s.weightDecay;
+                m[i] = s.beta1 * m[i] + (1 - s.beta1) * g64;
+                v[i] = s.beta2 * v[i] + (1 - s.beta2) * g64 * g64;
+                const double bc1 = 1 - std::pow(s.beta1, step), bc2 = 1 - std::pow(s.beta2, step);
+                reference[i] -= lr / bc1 * m[i] / (v[i].sqrt() / std::sqrt(bc2) + s.epsilon);
+            }
+            optimizer->step(lr);
+        }
+        for (size_t i = 0; i < params.size(); ++i) {
+            const double diff = (params[i].detach().to(torch::kFloat64) - reference[i]).abs().max().item<double>();
+            QVERIFY2(diff < 1e-5, qPrintable(QString("tensor %1 (%2 elements): max diff %3").arg(i).arg(sizes[i]).arg(diff)));
+        }
+        QVERIFY(torch::equal(frozen.detach(), frozenBefore));
+    }
+
+    // torch.nn.utils.clip_grad_norm_: the norm over all gradients, scaled by max / (norm + 1e-6)
+    // above the threshold; an inf or NaN gradient gives a norm that is not finite.
+    void gradientNormAndClippingFollowClipGradNorm() {
+        std::vector<torch::Tensor> grads = {torch::tensor({3.0f, 4.0f}), torch::tensor({12.0f})};
+        const double norm = globalGradNorm(grads);
+        QCOMPARE(norm, 13.0);
+        clipGradients(grads, norm, 20.0);
+        QCOMPARE(grads[1].item<float>(), 12.0f);
+        clipGradients(grads, norm, 1.0);
+        QVERIFY(std::abs(grads[0][1].item<double>() - 4.0 / (13.0 + 1e-6)) < 1e-7);
+        QVERIFY(std::abs(grads[1][0].item<double>() - 12.0 / (13.0 + 1e-6)) < 1e-7);
+        QVERIFY(std::isinf(globalGradNorm({torch::tensor({1.0f, std::numeric_limits<float>::infinity()})})));
+        QVERIFY(std::isnan(globalGradNorm({torch::ones({3}), torch::tensor({std::nanf("")})})));
+        QCOMPARE(globalGradNorm({}), 0.0);
     }
 
     void checkpointsAreAtomicAndRotated() {

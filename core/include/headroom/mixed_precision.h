@@ -27,16 +27,17 @@ Precision autoPrecision(const torch::Device &device, std::string *reason = nullp
 void requirePrecisionSupported(Precision precision, const torch::Device &device, const std::string &field);
 
 // torch.cuda.amp.GradScaler's dynamic loss scaling: scale starts at 2^16; a step whose gradients
-// contain inf/NaN is skipped and the scale halves; after 2000 clean steps in a row it doubles.
+// contain inf/NaN (the trainer sees it in their norm, grad_norm.h) is skipped and the scale halves;
+// after 2000 clean steps in a row it doubles.
 class LossScaler {
 public:
     explicit LossScaler(bool enabled, double initialScale = 65536.0, double growthFactor = 2.0,
                         double backoffFactor = 0.5, int64_t growthInterval = 2000);
     bool enabled() const { return m_enabled; }
     double scale() const { return m_enabled ? m_scale : 1.0; }
-    // Divides the gradients by the scale and reports whether all of them are finite.
-    bool unscaleAndCheck(const std::vector<torch::Tensor> &parameters) const;
-    // After each optimizer step attempt: foundInf = !unscaleAndCheck(...).
+    // Divides the gradients by the scale (one multi-tensor operation; nothing when disabled).
+    void unscale(const std::vector<torch::Tensor> &grads) const;
+    // After each optimizer step attempt: whether the gradients held an inf or NaN.
     void update(bool foundInf);
     int64_t skippedSteps() const { return m_skipped; }
 

@@ -69,19 +69,11 @@ LossScaler::LossScaler(bool enabled, double initialScale, double growthFactor, d
     : m_enabled(enabled), m_scale(initialScale), m_growthFactor(growthFactor), m_backoffFactor(backoffFactor),
       m_growthInterval(growthInterval) {}
 
-bool LossScaler::unscaleAndCheck(const std::vector<torch::Tensor> &parameters) const {
+void LossScaler::unscale(const std::vector<torch::Tensor> &grads) const {
+    if (!m_enabled || grads.empty())
+        return;
     torch::NoGradGuard noGrad;
-    // One flag per gradient, read back once: a read per tensor would wait for the device each time.
-    std::vector<torch::Tensor> finite;
-    for (const auto &p : parameters) {
-        auto grad = p.grad();
-        if (!grad.defined())
-            continue;
-        if (m_enabled)
-            grad.mul_(1.0 / m_scale);
-        finite.push_back(torch::isfinite(grad).all());
-    }
-    return finite.empty() || torch::stack(finite).all().item<bool>();
+    at::_foreach_mul_(grads, 1.0 / m_scale);
 }
 
 void LossScaler::update(bool foundInf) {

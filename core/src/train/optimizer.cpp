@@ -17,22 +17,48 @@ torch::Tensor requireState(const std::map<std::string, torch::Tensor> &tensors, 
     return it->second;
 }
 
-void decoupledWeightDecay(torch::Tensor &p, double lr, double weightDecay) {
-    if (weightDecay != 0.0)
-        p.mul_(1.0 - lr * weightDecay);
-}
+// The multi-tensor update below allocates sqrt(v) for all its tensors at once; groups of at most
+// this many elements (32 MiB of float32) keep that temporary as small as the memory estimate assumes
+// (it counts no optimizer-step temporaries) while a LoRA adapter's tensors still take one group.
+constexpr int64_t kMaxGroupElements = int64_t(8) << 20;
 
-// torch.optim.AdamW's update of `p` from gradient `g` with float32 moments m and v (step `step`):
-// m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).
-void adamwUpdate(torch::Tensor p, const torch::Tensor &g, torch::Tensor &m, torch::Tensor &v, double lr,
-                 int64_t step, const OptimizerSettings &s) {
+// torch.optim.AdamW's update of parameters `p` from gradients `g` with float32 moments m and v (step
+// `step`): m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).
+// LibTorch's multi-tensor (_foreach) operations, as torch.optim.AdamW's default foreach path: on
+// CUDA a few kernels per group of tensors instead of eight per tensor (the launches are what a LoRA
+// update of many small adapters costs, docs/performance.md), the same operations in the same order
+// as one tensor at a time.
+void adamwGroupUpdate(const std::vector<torch::Tensor> &p, const std::vector<torch::Tensor> &g,
+                      const std::vector<torch::Tensor> &m, const std::vector<torch::Tensor> &v, double lr, int64_t step,
+                      const OptimizerSettings &s) {
     const double bc1 = 1.0 - std::pow(s.beta1, double(step));
     const double bc2 = 1.0 - std::pow(s.beta2, double(step));
-    decoupledWeightDecay(p, lr, s.weightDecay);
-    m.mul_(s.beta1).add_(g, 1.0 - s.beta1);
-    v.mul_(s.beta2).addcmul_(g, g, 1.0 - s.beta2);
-    auto denom = (v.sqrt() / std::sqrt(bc2)).add_(s.epsilon);
-    p.addcdiv_(m, denom, -lr / bc1);
+    if (s.weightDecay != 0.0)
+        at::_foreach_mul_(p, 1.0 - lr * s.weightDecay);
+    at::_foreach_mul_(m, s.beta1);
+    at::_foreach_add_(m, g, 1.0 - s.beta1);
+    at::_foreach_mul_(v, s.beta2);
+    at::_foreach_addcmul_(v, g, g, 1.0 - s.beta2);
+    auto denom = at::_foreach_sqrt(v);
+    at::_foreach_div_(denom, std::sqrt(bc2));
+    at::_foreach_add_(denom, s.epsilon);
+    at::_foreach_addcdiv_(p, m, denom, -lr / bc1);
+}
+
+void adamwUpdate(const std::vector<torch::Tensor> &p, const std::vector<torch::Tensor> &g, const std::vector<torch::Tensor> &m,
+                 const std::vector<torch::Tensor> &v, double lr, int64_t step, const OptimizerSettings &s) {
+    size_t begin = 0;
+    while (begin < p.size()) {
+        size_t end = begin + 1;
+        int64_t elements = p[begin].numel();
+        while (end < p.size() && elements + p[end].numel() <= kMaxGroupElements)
+            elements += p[end++].numel();
+        const auto part = [&](const std::vector<torch::Tensor> &all) {
+            return std::vector<torch::Tensor>(all.begin() + long(begin), all.begin() + long(end));
+        };
+        adamwGroupUpdate(part(p), part(g), part(m), part(v), lr, step, s);
+        begin = end;
+    }
 }
 
 class AdamW final : public Optimizer {
@@ -47,11 +73,17 @@ public:
     void step(double lr) override {
         torch::NoGradGuard noGrad;
         ++m_steps;
+        std::vector<torch::Tensor> p, g, m, v;
         for (size_t i = 0; i < m_parameters.size(); ++i) {
-            const auto g = m_parameters[i].tensor.grad();
-            if (g.defined())
-                adamwUpdate(m_parameters[i].tensor, g, m_expAvg[i], m_expAvgSq[i], lr, m_steps, m_settings);
+            const auto grad = m_parameters[i].tensor.grad();
+            if (!grad.defined())
+                continue;
+            p.push_back(m_parameters[i].tensor);
+            g.push_back(grad);
+            m.push_back(m_expAvg[i]);
+            v.push_back(m_expAvgSq[i]);
         }
+        adamwUpdate(p, g, m, v, lr, m_steps, m_settings);
     }
 
     int64_t stateBytes() const override {
@@ -125,7 +157,7 @@ public:
                 continue;
             auto m = st.quantized ? dequantizeBlockwise8(st.m8) : st.m;
             auto v = st.quantized ? dequantizeBlockwise8(st.v8) : st.v;
-            adamwUpdate(p.view({-1}), g.reshape({-1}).to(torch::kFloat32), m, v, lr, m_steps, m_settings);
+            adamwUpdate({p.view({-1})}, {g.reshape({-1}).to(torch::kFloat32)}, {m}, {v}, lr, m_steps, m_settings);
             if (st.quantized) {
                 quantizeBlockwise8Into(m, st.m8);
                 quantizeBlockwise8Into(v, st.v8);
@@ -224,7 +256,8 @@ public:
         for (auto &p : m_parameters) {
             if (!p.tensor.grad().defined())
                 continue;
-            decoupledWeightDecay(p.tensor, lr, m_settings.weightDecay);
+            if (m_settings.weightDecay != 0.0)
+                p.tensor.mul_(1.0 - lr * m_settings.weightDecay);
             p.tensor.add_(p.tensor.grad(), -lr);
         }
     }

@@ -1,6 +1,7 @@
 #include "headroom/trainer.h"
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <map>
 
@@ -11,6 +12,7 @@
 #include "headroom/distributed.h"
 #include "headroom/error.h"
 #include "headroom/gpu_presets.h"
+#include "headroom/grad_norm.h"
 #include "headroom/lr_schedule.h"
 #include "headroom/memory.h"
 #include "headroom/memory_estimate.h"
@@ -352,21 +354,15 @@ private:
             lossSum = totals[0];
             tokens = int64_t(totals[1]);
         }
-        const bool finite = m_scaler->unscaleAndCheck(m_parameters);
-        double norm = 0;
+        std::vector<torch::Tensor> grads;
+        for (const auto &p : m_parameters)
+            if (p.grad().defined())
+                grads.push_back(p.grad());
+        m_scaler->unscale(grads);
+        const double norm = globalGradNorm(grads);
+        const bool finite = std::isfinite(norm);
         if (finite) {
-            torch::NoGradGuard noGrad;
-            std::vector<torch::Tensor> squares;  // read back once, not once per tensor
-            for (const auto &p : m_parameters)
-                if (p.grad().defined())
-                    squares.push_back(p.grad().pow(2).sum().to(torch::kFloat64));
-            if (!squares.empty())
-                norm = std::sqrt(torch::stack(squares).sum().item<double>());
-            // torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when above it.
-            if (t.maxGradNorm > 0 && norm > t.maxGradNorm)
-                for (const auto &p : m_parameters)
-                    if (p.grad().defined())
-                        p.grad().mul_(t.maxGradNorm / (norm + 1e-6));
+            clipGradients(grads, norm, t.maxGradNorm);
             m_inOptimizerUpdate = true;
             m_optimizer->step(m_schedule.at(m_step));
             m_inOptimizerUpdate = false;
