@@ -11,7 +11,8 @@
 #   4. measured activations against the estimate over attention, checkpointing and shape,
 #   5. logits parity on that model (fp32 and bf16; ours with sdpa and eager attention against
 #      transformers' with the same), 6. PEFT's trainable-parameter counts vs ours,
-#   7. find-batch and an adapting out-of-memory run on CUDA under budgets of real size,
+#   7. a kernel profile of one bf16 LoRA step, ours against transformers + PEFT's (gpu_check/kernel_profile.py),
+#   8. find-batch, an adapting out-of-memory run and bench on CUDA under budgets of real size,
 # and writes a Markdown report, section by section (a late section is skipped rather than the whole
 # report lost). Usage: scripts/gpu-check.sh [REPORT.md] (default gpu-check-report.md); logs are left
 # in HEADROOM_GPU_WORK (default /tmp/headroom-gpu-check). HEADROOM_GPU_SECONDS (default 480) is
@@ -90,6 +91,7 @@ with_nccl=ON
 with_kernels=ON
 [ -n "$nvcc" ] || with_kernels=OFF
 with_sdpa=ON
+with_profiler=ON
 
 echo "== build core + CLI against torch $($python -c 'import torch; print(torch.__version__)')"
 # Returns 2 when CMake's configure step fails, 1 when the build does.
@@ -97,7 +99,7 @@ build_cli() {
   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DHEADROOM_BUILD_UI=OFF -DHEADROOM_BUILD_TESTS=OFF \
     -DHEADROOM_BUILD_KERNELS="$with_kernels" ${nvcc:+-DCMAKE_CUDA_COMPILER=$nvcc} -DCMAKE_CUDA_ARCHITECTURES="$arch" \
     -DHEADROOM_NCCL_PROCESS_GROUP="$with_nccl" ${nccl_include:+-DHEADROOM_NCCL_INCLUDE=$nccl_include} \
-    -DHEADROOM_TORCH_SDPA="$with_sdpa" \
+    -DHEADROOM_TORCH_SDPA="$with_sdpa" -DHEADROOM_TORCH_PROFILER="$with_profiler" \
     ${nccl_library:+-DHEADROOM_NCCL_LIBRARY=$nccl_library} \
     -DCMAKE_PREFIX_PATH="$torch_prefix${deps:+;$deps}" > "$work/configure.log" 2>&1 || return 2
   grep -E "Headroom:|CUDA" "$work/configure.log" | head -10 > "$work/configure-summary.log" || true
@@ -145,7 +147,12 @@ if [ $status = 1 ]; then
     echo "core + CLI failed to build with torch's scaled_dot_product_attention (errors in $work/build-first.log); building without (chunked fused attention on CUDA too)"
     with_sdpa=OFF; retry=true
   fi
-  others=$(grep -v -e "$nccl_files" -e "$kernel_files" -e "$sdpa_file" -e "bin/headroom-cli" <<< "$failed" || true)
+  profiler_file="train/step_profile.cpp"  # LibTorch's Kineto profiler, from torch/csrc (no stable API)
+  if grep -q "$profiler_file" <<< "$failed"; then
+    echo "core + CLI failed to build with LibTorch's profiler (errors in $work/build-first.log); building without (no kernel profile)"
+    with_profiler=OFF; retry=true
+  fi
+  others=$(grep -v -e "$nccl_files" -e "$kernel_files" -e "$sdpa_file" -e "$profiler_file" -e "bin/headroom-cli" <<< "$failed" || true)
   grep -E "error|FAILED" -A3 "$work/build-first.log" | head -80
   { [ $retry = true ] && [ -z "$others" ]; } || give_up "core + CLI failed to build"
   status=0
@@ -154,7 +161,7 @@ if [ $status = 1 ]; then
   [ $status = 0 ] || { grep -E "error|FAILED" -A3 "$work/build.log" | head -80; give_up "core + CLI failed to build"; }
 fi
 cat "$work/configure-summary.log"
-echo "core + CLI built with the CUDA kernels: $with_kernels, NCCL: $with_nccl, torch SDPA: $with_sdpa" | tee -a "$kernels_log" "$nccl_log"
+echo "core + CLI built with the CUDA kernels: $with_kernels, NCCL: $with_nccl, torch SDPA: $with_sdpa, profiler: $with_profiler" | tee -a "$kernels_log" "$nccl_log"
 cli=$PWD/build-gpu/bin/headroom-cli
 echo "   built in $(( $(date +%s) - start )) s"
 

@@ -385,6 +385,20 @@ def main():
                          f"{gib(m['peak'])} | {gib(measured)} | {gib(estimated)} | {difference} |")
     section("Estimated against measured activations", estimate_points, 75)
 
+    def profiles():
+        """Kernel time by kind for one bf16 LoRA step, ours against transformers + PEFT's (kernel_profile.py)."""
+        import kernel_profile
+        batch, seq, warmup, steps = a.batch, 1024, 2, 3
+        mine, bench_output = kernel_profile.ours(a.cli, folder["path"], a.work, batch, seq, warmup, steps)
+        theirs = kernel_profile.transformers_peft(load_hf, folder["path"], a.work, batch, seq, warmup, steps)
+        lines.append(f"bf16 LoRA r 16 on q/k/v/o, micro-batch {batch} x {seq} random tokens, sdpa attention, gradient "
+                     f"checkpointing, AdamW, no dropout; {steps} steps after {warmup} warm-up steps, profiled on both "
+                     "sides by torch's Kineto profiler (ours through `headroom-cli bench --profile`). Busy = the "
+                     "kernels' summed time; the rest of the wall time the GPU waited on the host.")
+        kernel_profile.report(lines, theirs, mine, batch, seq)
+        lines.extend(["", "`bench --profile` printed:", "", "```", *bench_output.strip().splitlines()[-12:], "```"])
+    section("Kernel profile: Headroom against transformers + PEFT", profiles, 60)
+
     def big_parity():
         lines.append("64 random ids, our `forward --device cuda` against transformers' forward with the same attention "
                      "on the same GPU, and transformers' sdpa against its eager attention for scale:")
@@ -402,13 +416,17 @@ def main():
     section("Trainable parameter counts", counts, 15)
 
     def memory_budget():
-        """find-batch and an out-of-memory step on CUDA, at budgets of real size (docs/memory.md)."""
+        """find-batch, an out-of-memory step and bench on CUDA, at budgets of real size (docs/memory.md)."""
         config = os.path.join(a.work, "lora-bf16.json")  # written by the training section
         runs = [("find-batch --budget 8GiB", [a.cli, "find-batch", config, "--budget", "8GiB", "--max", "16",
                                                "--steps", "1"]),
                 ("train --budget 3.5GiB, micro-batch 8, on_oom adapt", [a.cli, "train", config, "--budget", "3.5GiB",
                  "--max-steps", "3", "--set", "training.per_device_train_batch_size=8",
-                 "--set", "training.on_oom=adapt", "--set", f"training.output_dir={a.work}/run-oom"])]
+                 "--set", "training.on_oom=adapt", "--set", f"training.output_dir={a.work}/run-oom"]),
+                ("bench, checkpointing on and off (micro-batch 4 x 1024, bf16 LoRA, AdamW)",
+                 [a.cli, "--device", "cuda", "bench", "--model", json.load(open(config))["model"], "--quant", "none",
+                  "--precision", "bf16", "--batch", "4", "--seq", "1024", "--optim", "adamw_torch", "--steps", "3",
+                  "--checkpointing", "on,off"])]
         lines.append("The bf16 LoRA config of the training section under a memory budget (the caching allocator "
                      "capped with setMemoryFraction):")
         for title, cmd in runs:
@@ -423,7 +441,7 @@ def main():
             shown = [l for l in output.splitlines() if not l.startswith("step ")]
             lines.extend(["", f"`{title}`: exit code {code} in {time.time() - t0:.0f} s", "", "```",
                           *shown[-16:], "```"])
-    section("Memory budget on CUDA", memory_budget, 90)
+    section("Memory budget on CUDA", memory_budget, 120)
 
     write_report()
 
