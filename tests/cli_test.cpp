@@ -485,6 +485,12 @@ private slots:
                  qPrintable(QString("self %1 us, wall %2 us").arg(self).arg(wallMicros)));
         QVERIFY2(total > wallMicros, qPrintable(QString("total %1 us, wall %2 us").arg(total).arg(wallMicros)));
         QVERIFY(profile.at("kernels").empty());
+
+        // A setting that runs out of memory writes no profile, and an earlier one does not stay.
+        const CliRun failed = runCli({"--device", "cpu", "bench", "--model", m_model, "--seq", "32", "--budget", "64KiB",
+                                      "--profile", path});
+        checkError(failed, 1, {"--profile", "no profile written", "out of memory"});
+        QVERIFY(!QFile::exists(path));
     }
 
     void trainOutOfMemoryNamesTheChange() {

@@ -237,6 +237,22 @@ private slots:
         QCOMPARE(globalGradNorm({}), 0.0);
     }
 
+    // The trainer's decision: gradients unscaled, measured and clipped, or the step skipped (false)
+    // with nothing clipped when one of them holds an inf.
+    void aStepWithAnInfGradientIsSkippedUnclipped() {
+        LossScaler scaler(true, 4.0);
+        std::vector<torch::Tensor> grads = {torch::tensor({32.0f, 24.0f}), torch::tensor({0.0f})};
+        double norm = 0;
+        QVERIFY(prepareGradients(grads, scaler, 1.0, norm));
+        QCOMPARE(norm, 10.0);  // |(8, 6, 0)| after dividing by the scale
+        QVERIFY(std::abs(grads[0][0].item<double>() - 8.0 / (10.0 + 1e-6)) < 1e-7);
+
+        grads = {torch::tensor({32.0f, 24.0f}), torch::tensor({std::numeric_limits<float>::infinity()})};
+        QVERIFY(!prepareGradients(grads, scaler, 1.0, norm));
+        QVERIFY(std::isinf(norm));
+        QCOMPARE(grads[0][0].item<float>(), 8.0f);  // unscaled, not clipped
+    }
+
     void checkpointsAreAtomicAndRotated() {
         auto c = baseConfig("rotate");
         c.training.maxSteps = 5;

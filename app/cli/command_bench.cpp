@@ -167,6 +167,8 @@ void addBenchCommand(CLI::App &app, CliContext &ctx) {
             out << line << settings.dump() << std::endl;
             if (row.profile)
                 printProfile(out, *row.profile, args.profile);
+            else if (!args.profile.empty())
+                throw runtimeFailure("--profile: no profile written, the setting did not run: " + row.error);
             size_t i = values.size();
             while (i > 0 && ++index[i - 1] == values[i - 1].size())
                 index[--i] = 0;

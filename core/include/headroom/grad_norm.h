@@ -8,6 +8,8 @@
 
 #include <torch/torch.h>
 
+#include "headroom/mixed_precision.h"
+
 namespace headroom {
 
 // The gradients' global L2 norm, accumulated in float64 over the per-tensor norms. Not finite when
@@ -16,5 +18,10 @@ double globalGradNorm(const std::vector<torch::Tensor> &grads);
 
 // Scales the gradients by maxNorm / (norm + 1e-6) when maxNorm > 0 and norm is above it.
 void clipGradients(const std::vector<torch::Tensor> &grads, double norm, double maxNorm);
+
+// A step's gradients made ready for the optimizer: unscaled (fp16's loss scaling), their global norm
+// stored in `norm`, clipped to `maxNorm`. False, with nothing clipped, when they hold an inf or NaN:
+// the trainer then skips the step and the scaler backs off.
+bool prepareGradients(const std::vector<torch::Tensor> &grads, const LossScaler &scaler, double maxNorm, double &norm);
 
 } // namespace headroom

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,7 +29,8 @@ struct StepProfile {
     nlohmann::json toJson() const;
 };
 
-// Profiles from start() to stop(), on the calling thread's operators and the device's kernels.
+// Profiles from start() to stop(): the operators of the calling thread and of the autograd threads
+// it starts (CUDA's backward), and the device's kernels.
 // Destroying a running profiler stops it and discards the profile (a step that threw). Constructing
 // one throws invalidInput in a build without LibTorch's profiler (HEADROOM_TORCH_PROFILER=OFF).
 class StepProfiler {
@@ -41,7 +41,6 @@ public:
     StepProfiler &operator=(const StepProfiler &) = delete;
 
     void start();
-    bool running() const { return m_running; }
     // Ends the profile of `steps` steps; writes the Chrome trace to `tracePath` when not empty.
     StepProfile stop(int steps, const std::string &tracePath);
 

@@ -1,6 +1,7 @@
 #include "headroom/bench.h"
 
 #include <filesystem>
+#include <cstdio>
 #include <random>
 
 #include <unistd.h>
@@ -98,8 +99,12 @@ BenchRow benchTraining(const TrainConfig &base, int64_t seqLength, int steps, in
     BenchRow row;
     row.settings = settings;
     std::optional<StepProfiler> profiler;
-    if (!profilePath.empty())
+    if (!profilePath.empty()) {
         profiler.emplace(resolveDevice(config.device).is_cuda());
+        // An earlier run's files must not pass for this one's when this one writes none (out of memory).
+        std::remove(profilePath.c_str());
+        std::remove((profilePath + ".trace.json").c_str());
+    }
     StepCollector collector(profiler ? &*profiler : nullptr, warmupSteps, steps,
                             profilePath.empty() ? std::string() : profilePath + ".trace.json");
     std::error_code ec;

@@ -1,5 +1,7 @@
 #include "headroom/grad_norm.h"
 
+#include <cmath>
+
 namespace headroom {
 
 double globalGradNorm(const std::vector<torch::Tensor> &grads) {
@@ -15,6 +17,15 @@ void clipGradients(const std::vector<torch::Tensor> &grads, double norm, double 
         return;
     torch::NoGradGuard noGrad;
     at::_foreach_mul_(grads, maxNorm / (norm + 1e-6));
+}
+
+bool prepareGradients(const std::vector<torch::Tensor> &grads, const LossScaler &scaler, double maxNorm, double &norm) {
+    scaler.unscale(grads);
+    norm = globalGradNorm(grads);
+    if (!std::isfinite(norm))
+        return false;
+    clipGradients(grads, norm, maxNorm);
+    return true;
 }
 
 } // namespace headroom

@@ -17,17 +17,18 @@ torch::Tensor requireState(const std::map<std::string, torch::Tensor> &tensors, 
     return it->second;
 }
 
-// The multi-tensor update below allocates sqrt(v) for all its tensors at once; groups of at most
-// this many elements (32 MiB of float32) keep that temporary as small as the memory estimate assumes
-// (it counts no optimizer-step temporaries) while a LoRA adapter's tensors still take one group.
+// The multi-tensor update below allocates sqrt(v) for all its tensors at once. Tensors are grouped
+// up to this many elements (32 MiB of float32; a larger tensor is a group of its own), so that
+// temporary stays small beside the step's peak, which the memory estimate counts without it, while
+// a LoRA adapter's tensors still take one group.
 constexpr int64_t kMaxGroupElements = int64_t(8) << 20;
 
 // torch.optim.AdamW's update of parameters `p` from gradients `g` with float32 moments m and v (step
 // `step`): m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).
-// LibTorch's multi-tensor (_foreach) operations, as torch.optim.AdamW's default foreach path: on
-// CUDA a few kernels per group of tensors instead of eight per tensor (the launches are what a LoRA
-// update of many small adapters costs, docs/performance.md), the same operations in the same order
-// as one tensor at a time.
+// LibTorch's multi-tensor (_foreach) operations, as torch.optim.AdamW's default foreach path (the
+// same formula; torch forms m with a lerp, equal to rounding): on CUDA a few kernels per group of
+// tensors instead of eight per tensor (the launches are what a LoRA update of many small adapters
+// costs, docs/performance.md), the same operations in the same order as one tensor at a time.
 void adamwGroupUpdate(const std::vector<torch::Tensor> &p, const std::vector<torch::Tensor> &g,
                       const std::vector<torch::Tensor> &m, const std::vector<torch::Tensor> &v, double lr, int64_t step,
                       const OptimizerSettings &s) {

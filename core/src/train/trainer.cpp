@@ -1,7 +1,6 @@
 #include "headroom/trainer.h"
 
 #include <chrono>
-#include <cmath>
 #include <filesystem>
 #include <map>
 
@@ -358,11 +357,9 @@ private:
         for (const auto &p : m_parameters)
             if (p.grad().defined())
                 grads.push_back(p.grad());
-        m_scaler->unscale(grads);
-        const double norm = globalGradNorm(grads);
-        const bool finite = std::isfinite(norm);
+        double norm = 0;
+        const bool finite = prepareGradients(grads, *m_scaler, t.maxGradNorm, norm);
         if (finite) {
-            clipGradients(grads, norm, t.maxGradNorm);
             m_inOptimizerUpdate = true;
             m_optimizer->step(m_schedule.at(m_step));
             m_inOptimizerUpdate = false;
