@@ -493,6 +493,19 @@ private slots:
         QVERIFY(!QFile::exists(path));
     }
 
+    // fp16 on the CPU: LibTorch 2.x trains it; 1.x has no float16 matmul there, and the run is
+    // refused by the field's name before it writes anything (not with LibTorch's own message).
+    void fp16OnTheCpuTrainsOrIsRefusedByName() {
+        QTemporaryDir dir;
+        const QString output = dir.filePath("run");
+        const CliRun run = runCli({"--device", "cpu", "train", m_trainConfig, "--max-steps", "1", "--set", "training.bf16=false",
+                                   "--set", "training.fp16=true", "--set", "training.output_dir=" + output});
+        if (run.exitCode == 0)
+            return;
+        checkError(run, 2, {"training.fp16", "bf16 or fp32"});
+        QVERIFY2(!QFileInfo::exists(output), qPrintable(run.describe()));
+    }
+
     void trainOutOfMemoryNamesTheChange() {
         QTemporaryDir dir;
         const QStringList common = {"train", m_trainConfig, "--max-steps", "1", "--budget", "5MiB", "--set",

@@ -23,7 +23,8 @@ torch::ScalarType computeDtype(Precision precision);
 bool cpuSupportsBf16();  // AVX512-BF16 or AMX-BF16 in /proc/cpuinfo
 // Chosen from the device; `reason` says why in one sentence.
 Precision autoPrecision(const torch::Device &device, std::string *reason = nullptr);
-// Throws invalidInput naming `field` when the device cannot run `precision` natively.
+// Throws invalidInput naming `field` when the device cannot run `precision`: bf16 on a GPU before
+// Ampere, fp16 on the CPU with a LibTorch that has no float16 matmul there (1.x).
 void requirePrecisionSupported(Precision precision, const torch::Device &device, const std::string &field);
 
 // torch.cuda.amp.GradScaler's dynamic loss scaling: scale starts at 2^16; a step whose gradients

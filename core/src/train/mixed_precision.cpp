@@ -55,7 +55,29 @@ Precision autoPrecision(const torch::Device &device, std::string *reason) {
     return Precision::FP32;
 }
 
+namespace {
+
+// LibTorch 1.x has no float16 matrix multiply on the CPU ("addmm_impl_cpu_" not implemented for
+// 'Half'); 2.x has one. Asked of the library itself, once, rather than of its version.
+bool cpuHasFp16Matmul() {
+    static const bool has = [] {
+        try {
+            const auto one = torch::ones({1, 1}, torch::kFloat16);
+            torch::mm(one, one);
+            return true;
+        } catch (const c10::Error &) {
+            return false;
+        }
+    }();
+    return has;
+}
+
+} // namespace
+
 void requirePrecisionSupported(Precision precision, const torch::Device &device, const std::string &field) {
+    if (precision == Precision::FP16 && device.is_cpu() && !cpuHasFp16Matmul())
+        throw invalidInput(field + ": this LibTorch has no float16 matrix multiply on the CPU: use bf16 or fp32 "
+                                   "here (fp16 is for GPUs without bf16)");
     if (precision != Precision::BF16 || !device.is_cuda())
         return;
     const int cap = cudaComputeCapability(device);
