@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "headroom/error.h"
+#include "headroom/memory.h"
 #include "headroom/quantization.h"
 #include "headroom/runtime.h"
 #include "headroom/safetensors.h"
@@ -503,6 +504,29 @@ private slots:
             VERIFY_SAME_BITS(viaOps, fresh, "tensor ops");
         }
         VERIFY_SAME_BITS(out.view(w.sizes()), fresh, "into vs fresh");
+    }
+
+    // The tensor-operation dequantization (CUDA without Headroom's kernels) works through 1M-element
+    // chunks: over several chunks and an odd tail it equals the CPU kernel bit for bit, and holds
+    // about one chunk's temporaries beside its output (26 bytes an element; the whole tensor at
+    // once would hold 26 per element of the tensor). Last: it installs the counting allocator.
+    void tensorOpDequantizationHoldsOneChunkBesideItsOutput() {
+        const int64_t n = 3 * (int64_t(1) << 20) + 5;
+        auto gen = at::detail::createCPUGenerator(21);
+        const auto q = quantize4(torch::randn({n}, gen), Quant4Type::NF4, 64, true);
+        const auto reference = dequantize4(q, torch::kBFloat16);
+        installMemoryTracking();
+        const torch::Device cpu(torch::kCPU);
+        const int64_t before = allocatorStats(cpu).allocated;
+        resetPeakMemory(cpu);
+        const auto viaOps = dequantize4WithTensorOps(q, torch::kBFloat16);
+        const int64_t held = allocatorStats(cpu).peak - before;
+        const int64_t output = n * 2;
+        qInfo() << "tensor-op dequantization of" << n << "elements: peak" << held << "bytes beside" << output
+                << "of output";
+        VERIFY_SAME_BITS(viaOps, reference, "chunked tensor ops");
+        QVERIFY2(held >= output && held <= output + 32 * (int64_t(1) << 20),
+                 qPrintable(QString("held %1 bytes for %2 of output").arg(held).arg(output)));
     }
 };
 

@@ -1,5 +1,7 @@
 // The 4-bit API: argument checks, device dispatch (CPU kernels; CUDA kernels where built; else
 // tensor operations) and double quantization of the block scales.
+#include <algorithm>
+
 #include "cuda/cuda_kernels.h"
 #include "headroom/error.h"
 #include "quant/quant_internal.h"
@@ -153,23 +155,39 @@ Quant4Tensor quantize4WithTensorOps(const torch::Tensor &weight, Quant4Type type
     return q;
 }
 
+// The chain below holds about 26 bytes per element at once (int64 nibbles, float32 values and
+// scales, their product); chunks of this many elements (a whole number of blocks for every
+// blocksize, an even element count) bound that to 26 MiB beside the output, which is all the
+// memory estimate counts for a dequantized weight (a CUDA build without Headroom's kernels runs this
+// in every 4-bit layer's forward and backward).
+constexpr int64_t kTensorOpsChunk = int64_t(1) << 20;
+
 torch::Tensor dequantize4WithTensorOps(const Quant4Tensor &q, torch::ScalarType outDtype) {
     quant::checkQuant4Tensor(q, "dequantize4");
     quant::checkOutputDtype(outDtype, "dequantize4");
     const auto device = q.device();
     const int64_t n = q.numel();
-    const torch::Tensor packed = q.packed.to(torch::kInt64);
-    const torch::Tensor nibbles = torch::stack({packed.div(16, "floor"), packed.remainder(16)}, 1).reshape({-1});
     const auto &book = quant4Codebook(q.type);
-    const torch::Tensor values = floatTensor(book.data(), 16, device).index({nibbles.slice(0, 0, n)});
+    const torch::Tensor codebook = floatTensor(book.data(), 16, device);
     torch::Tensor absmax = q.absmax;
     if (q.doubleQuant) {
         const torch::Tensor nested = q.nestedAbsmax.repeat_interleave(q.nestedBlocksize).slice(0, 0, q.blocks());
         const torch::Tensor decoded = quant::nestedMapOf(q, device).index({q.absmax.to(torch::kInt64)}) * nested;
         absmax = decoded + double(q.nestedOffset);
     }
-    const torch::Tensor scale = absmax.repeat_interleave(q.blocksize).slice(0, 0, n);
-    return (values * scale).to(outDtype).view(q.shape);
+    torch::Tensor out = torch::empty({n}, q.packed.options().dtype(outDtype));
+    for (int64_t begin = 0; begin < n; begin += kTensorOpsChunk) {
+        const int64_t end = std::min(n, begin + kTensorOpsChunk);
+        const torch::Tensor packed = q.packed.slice(0, begin / 2, (end + 1) / 2).to(torch::kInt64);
+        const torch::Tensor nibbles = torch::stack({packed.div(16, "floor"), packed.remainder(16)}, 1).reshape({-1});
+        const torch::Tensor values = codebook.index({nibbles.slice(0, 0, end - begin)});
+        const int64_t firstBlock = begin / q.blocksize;
+        const torch::Tensor scale = absmax.slice(0, firstBlock, quant::ceilDiv(end, q.blocksize))
+                                        .repeat_interleave(q.blocksize)
+                                        .slice(0, begin - firstBlock * q.blocksize, end - firstBlock * q.blocksize);
+        out.slice(0, begin, end).copy_((values * scale).to(outDtype));
+    }
+    return out.view(q.shape);
 }
 
 } // namespace headroom
