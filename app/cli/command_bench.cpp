@@ -136,6 +136,7 @@ void addBenchCommand(CLI::App &app, CliContext &ctx) {
         std::vector<std::vector<std::string>> values;
         for (const auto &flag : args.flags)
             values.push_back(splitList(flag.values));
+        checkBenchSteps(args.steps, args.warmup, !args.profile.empty());
         if (!args.profile.empty())
             for (size_t i = 0; i < values.size(); ++i)
                 if (values[i].size() > 1)

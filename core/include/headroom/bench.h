@@ -34,8 +34,11 @@ struct BenchRow {
 // `count` rows of `length` random token ids in [0, vocab), every token but the first a target.
 std::vector<TokenizedExample> randomTokenRows(int64_t count, int64_t length, int64_t vocab, uint64_t seed);
 
-// `profilePath` profiles the timed steps; it needs a warm-up step, so that loading and first-step
-// allocations stay out of the profile.
+// Throws invalidInput for steps < 1, warmupSteps < 0, or a profile without a warm-up step (loading
+// and first-step allocations would fill it). benchTraining checks the same; a sweep checks first.
+void checkBenchSteps(int steps, int warmupSteps, bool profile);
+
+// `profilePath` profiles the timed steps (after the warm-up steps).
 BenchRow benchTraining(const TrainConfig &config, int64_t seqLength, int steps, int warmupSteps,
                        const nlohmann::json &settings, const std::string &profilePath = {});
 

@@ -72,13 +72,17 @@ std::vector<TokenizedExample> randomTokenRows(int64_t count, int64_t length, int
     return rows;
 }
 
-BenchRow benchTraining(const TrainConfig &base, int64_t seqLength, int steps, int warmupSteps,
-                       const nlohmann::json &settings, const std::string &profilePath) {
+void checkBenchSteps(int steps, int warmupSteps, bool profile) {
     if (steps < 1 || warmupSteps < 0)
         throw invalidInput("bench: --steps must be at least 1 and --warmup at least 0");
-    if (!profilePath.empty() && warmupSteps < 1)
+    if (profile && warmupSteps < 1)
         throw invalidInput("bench: --profile needs --warmup of at least 1 (the first step's one-time work would "
                            "fill the profile)");
+}
+
+BenchRow benchTraining(const TrainConfig &base, int64_t seqLength, int steps, int warmupSteps,
+                       const nlohmann::json &settings, const std::string &profilePath) {
+    checkBenchSteps(steps, warmupSteps, !profilePath.empty());
     TrainConfig config = base;
     config.dataset.maxSeqLength = seqLength;
     config.dataset.validationSplit = 0;
