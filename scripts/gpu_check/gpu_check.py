@@ -191,40 +191,53 @@ def our_training(cli, folder, dataset, work, steps, batch, name, quantized, lora
             key=lambda m: m["peak"]), "losses": [m["loss"] for m in metrics], "estimate": estimate, "notices": notices}
 
 
+def hf_lora_step(folder, attention, lora):
+    """transformers + PEFT bf16 LoRA as every comparison here runs it: reentrant checkpointing, torch
+    AdamW without weight decay (Headroom's default; torch's is 0.01), constant lr 2e-4, clipping at 1.
+    Returns step(**inputs) -> the loss of one optimizer step; drop it to free the model."""
+    from peft import LoraConfig, get_peft_model
+    model = load_hf(folder, torch.bfloat16, attn_implementation=attention).cuda()
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
+    model.enable_input_require_grads()
+    model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **lora))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=2e-4, weight_decay=0.0)
+
+    def step(**inputs):
+        loss = model(**inputs).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        return loss
+    step.vocab_size = model.config.vocab_size
+    return step
+
+
 def hf_training(folder, dataset, steps, batch, attention):
     """transformers + PEFT, bf16 LoRA on q/k/v/o, checkpointing, AdamW, constant lr, same data and shape."""
-    from peft import LoraConfig, get_peft_model
     from transformers import AutoTokenizer
     tok = AutoTokenizer.from_pretrained(folder)
     tok.pad_token = tok.pad_token or tok.eos_token  # every text is longer than 1024 tokens: no padding happens
     texts = [json.loads(l)["text"] for l in open(dataset)]
-    model = load_hf(folder, torch.bfloat16, attn_implementation=attention).cuda()
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
-    model.enable_input_require_grads()
-    model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", **LORA_QKVO))
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=2e-4, weight_decay=0.0)  # Headroom's default decay (torch's is 0.01)
+    step = hf_lora_step(folder, attention, LORA_QKVO)
     torch.cuda.empty_cache()
     torch.cuda.reset_peak_memory_stats()
     times, losses = [], []
-    for step in range(steps):
-        batch_texts = texts[(step * batch) % len(texts):][:batch]
+    for i in range(steps):
+        batch_texts = texts[(i * batch) % len(texts):][:batch]
         enc = tok(batch_texts, return_tensors="pt", truncation=True, max_length=1024, padding=True).to("cuda")
         torch.cuda.synchronize()
         t0 = time.time()
-        out = model(**enc, labels=enc["input_ids"])
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        loss = step(**enc, labels=enc["input_ids"])
         torch.cuda.synchronize()
         times.append(time.time() - t0)
-        losses.append(out.loss.item())
+        losses.append(loss.item())
     steady = times[2:] if len(times) > 3 else times
     tokens = batch * 1024
     result = {"tokens_per_s": tokens * len(steady) / sum(steady), "peak": torch.cuda.max_memory_allocated(),
               "losses": losses}
-    del model, opt, params
+    del step
     torch.cuda.empty_cache()
     return result
 
@@ -390,7 +403,10 @@ def main():
         import kernel_profile
         batch, seq, warmup, steps = a.batch, 1024, 2, 3
         mine, bench_output = kernel_profile.ours(a.cli, folder["path"], a.work, batch, seq, warmup, steps)
-        theirs = kernel_profile.transformers_peft(load_hf, folder["path"], a.work, batch, seq, warmup, steps)
+        step = hf_lora_step(folder["path"], "sdpa", dict(LORA_QKVO, lora_dropout=0.0))
+        theirs = kernel_profile.transformers_peft(step, a.work, batch, seq, warmup, steps)
+        del step  # the model, before our runs of the next sections
+        torch.cuda.empty_cache()
         lines.append(f"bf16 LoRA r 16 on q/k/v/o, micro-batch {batch} x {seq} random tokens, sdpa attention, gradient "
                      f"checkpointing, AdamW, no dropout; {steps} steps after {warmup} warm-up steps, profiled on both "
                      "sides by torch's Kineto profiler (ours through `headroom-cli bench --profile`). Busy = the "

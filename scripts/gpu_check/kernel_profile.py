@@ -54,36 +54,24 @@ def ours(cli, model, work, batch, seq, warmup, steps):
     return summarize(kernels, profile["steps"], profile["wall_s"]), done.stdout + done.stderr
 
 
-def transformers_peft(load_hf, folder, work, batch, seq, warmup, steps):
-    """The same step through transformers + PEFT: sdpa, reentrant checkpointing, torch AdamW, no dropout.
-    load_hf(folder, dtype, **kw) loads the model (gpu_check.py's, for either transformers API)."""
+def transformers_peft(step, work, batch, seq, warmup, steps):
+    """The same step through transformers + PEFT (gpu_check.hf_lora_step: sdpa, reentrant
+    checkpointing, torch AdamW; here without dropout) on random tokens, profiled by torch.profiler."""
     import torch
-    from peft import LoraConfig, get_peft_model
     from torch.profiler import ProfilerActivity, profile
-    model = load_hf(folder, torch.bfloat16, attn_implementation="sdpa").cuda()
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": True})
-    model.enable_input_require_grads()
-    model = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", r=16, lora_alpha=32, lora_dropout=0.0,
-                                             target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=2e-4, weight_decay=0.0)
-    vocab = model.config.vocab_size
     generator = torch.Generator().manual_seed(0)
 
-    def step():
-        ids = torch.randint(0, vocab, (batch, seq), generator=generator).cuda()
-        model(input_ids=ids, labels=ids).loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+    def one_step():
+        ids = torch.randint(0, step.vocab_size, (batch, seq), generator=generator).cuda()
+        step(input_ids=ids, labels=ids)
 
     for _ in range(warmup):
-        step()
+        one_step()
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
         t0 = time.time()
         for _ in range(steps):
-            step()
+            one_step()
         torch.cuda.synchronize()
         wall = time.time() - t0
     trace = os.path.join(work, "profile-transformers.trace.json")
@@ -93,8 +81,6 @@ def transformers_peft(load_hf, folder, work, batch, seq, warmup, steps):
         if e.get("ph") == "X" and e.get("cat") in ("kernel", "gpu_memcpy", "gpu_memset"):
             calls, us = kernels.get(e["name"], (0, 0.0))
             kernels[e["name"]] = (calls + 1, us + float(e["dur"]))
-    del model, opt, params
-    torch.cuda.empty_cache()
     return summarize(kernels, steps, wall)
 
 

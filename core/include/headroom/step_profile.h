@@ -26,7 +26,8 @@ struct StepProfile {
     std::vector<ProfiledEvent> operators; // CPU operators by self time
     std::string tracePath;                // the Chrome trace; empty where this LibTorch has no Kineto
     double kernelSeconds() const;         // the kernels' summed time (streams overlapping counted twice)
-    nlohmann::json toJson() const;
+    nlohmann::json summaryJson() const;   // {"wall_s", "kernel_s", "trace"}
+    nlohmann::json toJson() const;        // the summary with "steps", "kernels" and "operators"
 };
 
 // Profiles from start() to stop(): the operators of the calling thread and of the autograd threads

@@ -94,7 +94,7 @@ void dequantize4Into(const Quant4Tensor &q, torch::Tensor &out) {
         return;
     }
     if (!q.device().is_cpu()) {
-        out.view(q.shape).copy_(dequantize4WithTensorOps(q, out.scalar_type()));
+        quant::dequantize4WithTensorOpsInto(q, out);
         return;
     }
     quant::dequantize4Cpu(q, out);
@@ -155,9 +155,9 @@ Quant4Tensor quantize4WithTensorOps(const torch::Tensor &weight, Quant4Type type
     return q;
 }
 
-// The chain below holds about 26 bytes per element at once (int64 nibbles, float32 values and
+// The chain below holds about 28 bytes per element at once (int64 nibbles, float32 values and
 // scales, their product); chunks of this many elements (a whole number of blocks for every
-// blocksize, an even element count) bound that to 26 MiB beside the output, which is all the
+// blocksize, an even element count) bound that to about 28 MiB beside the output, which is all the
 // memory estimate counts for a dequantized weight (a CUDA build without Headroom's kernels runs this
 // in every 4-bit layer's forward and backward).
 constexpr int64_t kTensorOpsChunk = int64_t(1) << 20;
@@ -165,6 +165,12 @@ constexpr int64_t kTensorOpsChunk = int64_t(1) << 20;
 torch::Tensor dequantize4WithTensorOps(const Quant4Tensor &q, torch::ScalarType outDtype) {
     quant::checkQuant4Tensor(q, "dequantize4");
     quant::checkOutputDtype(outDtype, "dequantize4");
+    torch::Tensor out = torch::empty(q.shape, q.packed.options().dtype(outDtype));
+    quant::dequantize4WithTensorOpsInto(q, out);
+    return out;
+}
+
+void quant::dequantize4WithTensorOpsInto(const Quant4Tensor &q, torch::Tensor &out) {
     const auto device = q.device();
     const int64_t n = q.numel();
     const auto &book = quant4Codebook(q.type);
@@ -175,7 +181,7 @@ torch::Tensor dequantize4WithTensorOps(const Quant4Tensor &q, torch::ScalarType 
         const torch::Tensor decoded = quant::nestedMapOf(q, device).index({q.absmax.to(torch::kInt64)}) * nested;
         absmax = decoded + double(q.nestedOffset);
     }
-    torch::Tensor out = torch::empty({n}, q.packed.options().dtype(outDtype));
+    torch::Tensor flat = out.view({n});
     for (int64_t begin = 0; begin < n; begin += kTensorOpsChunk) {
         const int64_t end = std::min(n, begin + kTensorOpsChunk);
         const torch::Tensor packed = q.packed.slice(0, begin / 2, (end + 1) / 2).to(torch::kInt64);
@@ -185,9 +191,8 @@ torch::Tensor dequantize4WithTensorOps(const Quant4Tensor &q, torch::ScalarType 
         const torch::Tensor scale = absmax.slice(0, firstBlock, quant::ceilDiv(end, q.blocksize))
                                         .repeat_interleave(q.blocksize)
                                         .slice(0, begin - firstBlock * q.blocksize, end - firstBlock * q.blocksize);
-        out.slice(0, begin, end).copy_((values * scale).to(outDtype));
+        flat.slice(0, begin, end).copy_(values * scale);
     }
-    return out.view(q.shape);
 }
 
 } // namespace headroom

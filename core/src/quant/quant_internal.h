@@ -82,6 +82,8 @@ int64_t ceilDiv(int64_t a, int64_t b);
 // CPU kernels. input: contiguous float32/bfloat16/float16; the outputs are preallocated.
 void quantize4Cpu(const torch::Tensor &input, Quant4Type type, int64_t blocksize, uint8_t *packed, float *absmax);
 void dequantize4Cpu(const Quant4Tensor &q, torch::Tensor &out);  // out: contiguous, checked
+// The tensor-operation dequantization (quant4.cpp) into `out` (contiguous, checked), in chunks.
+void dequantize4WithTensorOpsInto(const Quant4Tensor &q, torch::Tensor &out);
 void quantize8Cpu(const torch::Tensor &input, bool isSigned, int64_t blocksize, uint8_t *codes, float *absmax);
 void dequantize8Cpu(const Blockwise8 &q, float *out);
 

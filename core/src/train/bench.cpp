@@ -26,8 +26,7 @@ nlohmann::json BenchRow::toJson() const {
     if (!error.empty())
         json["error"] = error;
     if (profile)
-        json["profile"] = {{"wall_s", profile->wallSeconds}, {"kernel_s", profile->kernelSeconds()},
-                           {"trace", profile->tracePath.empty() ? nlohmann::json() : nlohmann::json(profile->tracePath)}};
+        json["profile"] = profile->summaryJson();
     return json;
 }
 
@@ -103,14 +102,14 @@ BenchRow benchTraining(const TrainConfig &base, int64_t seqLength, int steps, in
     BenchRow row;
     row.settings = settings;
     std::optional<StepProfiler> profiler;
+    const std::string tracePath = profilePath.empty() ? std::string() : profilePath + ".trace.json";
     if (!profilePath.empty()) {
         profiler.emplace(resolveDevice(config.device).is_cuda());
         // An earlier run's files must not pass for this one's when this one writes none (out of memory).
         std::remove(profilePath.c_str());
-        std::remove((profilePath + ".trace.json").c_str());
+        std::remove(tracePath.c_str());
     }
-    StepCollector collector(profiler ? &*profiler : nullptr, warmupSteps, steps,
-                            profilePath.empty() ? std::string() : profilePath + ".trace.json");
+    StepCollector collector(profiler ? &*profiler : nullptr, warmupSteps, steps, tracePath);
     std::error_code ec;
     try {
         runTrainingOn(config, std::move(data), collector, nullptr);

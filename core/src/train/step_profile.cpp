@@ -26,23 +26,20 @@ double nowSeconds() {
     return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// LibTorch 2.x reports an event's duration in nanoseconds, 1.x in microseconds; the overload that
-// compiles against the installed headers is chosen (int is a better match than long).
+struct Span {
+    double start, duration;  // microseconds
+};
+
+// LibTorch 2.x times an event in nanoseconds (startNs, durationNs), 1.x in microseconds (startUs,
+// durationUs); the overload that compiles against the installed headers is chosen (int is a better
+// match for the argument 0 than long).
 template <typename Event>
-auto durationMicros(const Event &e, int) -> decltype(double(e.durationNs())) {
-    return double(e.durationNs()) / 1000.0;
+auto spanOf(const Event &e, int) -> decltype(e.durationNs(), Span()) {
+    return {double(e.startNs()) / 1000.0, double(e.durationNs()) / 1000.0};
 }
 template <typename Event>
-auto durationMicros(const Event &e, long) -> decltype(double(e.durationUs())) {
-    return double(e.durationUs());
-}
-template <typename Event>
-auto startMicros(const Event &e, int) -> decltype(double(e.startNs())) {
-    return double(e.startNs()) / 1000.0;
-}
-template <typename Event>
-auto startMicros(const Event &e, long) -> decltype(double(e.startUs())) {
-    return double(e.startUs());
+auto spanOf(const Event &e, long) -> decltype(e.durationUs(), Span()) {
+    return {double(e.startUs()), double(e.durationUs())};
 }
 
 struct CpuSpan {
@@ -96,13 +93,18 @@ double StepProfile::kernelSeconds() const {
     return micros / 1e6;
 }
 
-nlohmann::json StepProfile::toJson() const {
-    return {{"steps", steps},
-            {"wall_s", wallSeconds},
+nlohmann::json StepProfile::summaryJson() const {
+    return {{"wall_s", wallSeconds},
             {"kernel_s", kernelSeconds()},
-            {"trace", tracePath.empty() ? nlohmann::json() : nlohmann::json(tracePath)},
-            {"kernels", eventsJson(kernels)},
-            {"operators", eventsJson(operators)}};
+            {"trace", tracePath.empty() ? nlohmann::json() : nlohmann::json(tracePath)}};
+}
+
+nlohmann::json StepProfile::toJson() const {
+    auto json = summaryJson();
+    json["steps"] = steps;
+    json["kernels"] = eventsJson(kernels);
+    json["operators"] = eventsJson(operators);
+    return json;
 }
 
 #ifdef HEADROOM_NO_TORCH_PROFILER
@@ -150,15 +152,16 @@ StepProfile StepProfiler::stop(int steps, const std::string &tracePath) {
     std::vector<CpuSpan> spans;
     for (const auto &e : result->events()) {
         const bool cpu = e.deviceType() == c10::DeviceType::CPU;
+        const Span span = spanOf(e, 0);
         auto &entry = (cpu ? operators : kernels)[e.name()];
         entry.name = e.name();
         entry.calls += 1;
-        entry.totalMicros += durationMicros(e, 0);
+        entry.totalMicros += span.duration;
         if (cpu)
-            spans.push_back({e.startThreadId(), startMicros(e, 0), startMicros(e, 0) + durationMicros(e, 0), &entry.name});
-        else
-            entry.selfMicros = entry.totalMicros;  // kernels do not nest
+            spans.push_back({e.startThreadId(), span.start, span.start + span.duration, &entry.name});
     }
+    for (auto &kernel : kernels)
+        kernel.second.selfMicros = kernel.second.totalMicros;  // kernels do not nest
     for (const auto &self : selfMicros(spans))
         operators[self.first].selfMicros = self.second;
     profile.kernels = bySelfTime(kernels);
