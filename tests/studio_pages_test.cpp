@@ -434,6 +434,40 @@ private slots:
         QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, kTrainTimeoutMs);
     }
 
+    // A training, a bench sweep and Find max batch share the process's memory count, its budget and
+    // the cores: while a training runs the other two are refused with a word and start nothing, and
+    // once it ends a sweep runs.
+    void aSweepAndFindBatchWaitWhileATrainingRuns()
+    {
+        MainWindow window(m_dir.filePath("demo"));
+        openQuickRun(window, 60, m_dir.filePath("run-busy"));
+        choosePreset(window, "t4");
+        auto *page = window.findChild<TrainPage *>("trainPage");
+        QSignalSpy steps(page->controller(), &TrainingController::stepDone);
+        QSignalSpy finished(page->controller(), &TrainingController::finished);
+        page->startTraining();
+        QTRY_VERIFY_WITH_TIMEOUT(steps.count() >= 1, kTrainTimeoutMs);
+
+        auto *lab = window.findChild<LabPage *>("labPage");
+        QSignalSpy swept(lab, &LabPage::sweepFinished);
+        window.findChild<QSpinBox *>("benchSteps")->setValue(1);
+        auto *runSweep = window.findChild<QPushButton *>("runSweepButton");
+        QTest::mouseClick(runSweep, Qt::LeftButton);
+        const QString labStatus = window.findChild<QLabel *>("labStatus")->text();
+        QVERIFY2(labStatus.startsWith("Not now: a training is running"), qPrintable(labStatus));
+        QCOMPARE(runSweep->text(), QString("Run sweep"));
+        QTest::mouseClick(window.findChild<QPushButton *>("findBatchButton"), Qt::LeftButton);
+        const QString findStatus = window.findChild<QLabel *>("findBatchStatus")->text();
+        QVERIFY2(findStatus.startsWith("Not now: a training is running"), qPrintable(findStatus));
+        QCOMPARE(window.findChild<QPushButton *>("findBatchButton")->text(), QString("Find max batch"));
+
+        page->stopTraining();
+        QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 1, kTrainTimeoutMs);
+        QTest::mouseClick(runSweep, Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(swept.count(), 1, kTrainTimeoutMs);
+        QVERIFY(window.findChild<QTableWidget *>("benchTable")->rowCount() > 0);
+    }
+
     void theLabSweepsPrecisionAndExportsTableAndPlot()
     {
         MainWindow window(m_dir.filePath("demo"));

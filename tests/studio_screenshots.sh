@@ -26,6 +26,7 @@ input click 30 71                   # the Model tab: gives the window the keyboa
 input key alt+2; shot data 8
 input key alt+3; shot configure 2
 input key alt+4; input key ctrl+r; shot train 25
+input click 220 103; sleep 5       # Stop: the lab's sweep waits while a training runs
 input key alt+5; input key ctrl+r; shot lab 40
 input key alt+6
 input click 500 280                 # the playground's prompt

@@ -26,6 +26,9 @@
 
 namespace {
 
+// What this page claims in StudioSession::claimMeasurement, and names when another job waits.
+QString findBatchJob() { return ConfigPage::tr("Find max batch"); }
+
 const char *const kFitsStyle = "color: #1d6b2f; font-weight: bold;";
 const char *const kDoesNotFitStyle = "color: #a3201a; font-weight: bold;";
 
@@ -97,6 +100,7 @@ ConfigPage::ConfigPage(StudioSession *session, QWidget *parent)
                                         : tr("micro-batch %1 runs out of memory…").arg(microBatch));
     });
     connect(m_findBatchWorker, &FindBatchWorker::finished, this, [this](qint64 micro, qint64 accumulation, qint64 effective) {
+        m_session->releaseMeasurement(findBatchJob());
         m_findingBatch = false;
         m_findBatch->setText(tr("Find max batch"));
         if (micro == 0) {
@@ -111,6 +115,7 @@ ConfigPage::ConfigPage(StudioSession *session, QWidget *parent)
         m_session->setConfig(config);
     });
     connect(m_findBatchWorker, &FindBatchWorker::failed, this, [this](const QString &message) {
+        m_session->releaseMeasurement(findBatchJob());
         m_findingBatch = false;
         m_findBatch->setText(tr("Find max batch"));
         m_findBatchStatus->setText(message);
@@ -407,6 +412,10 @@ void ConfigPage::findMaxBatch()
     const headroom::GpuPreset *preset = budgetPreset();
     if (!preset || !m_session->modelConfig())
         return;
+    if (!m_session->claimMeasurement(findBatchJob())) {
+        m_findBatchStatus->setText(m_session->measurementBusyText(tr("Find max batch")));
+        return;
+    }
     m_findingBatch = true;
     m_findBatch->setText(tr("Cancel"));
     m_findBatchStatus->setText(tr("Trying micro-batches under the %1 budget…").arg(QString::fromStdString(preset->name)));

@@ -22,6 +22,9 @@
 namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
+
+// What this page claims in StudioSession::claimMeasurement, and names when another job waits.
+QString sweepJob() { return LabPage::tr("a bench sweep"); }
 enum Column { kSetting, kTokensPerSecond, kStepSeconds, kPeak, kError, kColumns };
 
 QString csvField(QString text)
@@ -129,6 +132,10 @@ void LabPage::runSweep()
         m_status->setText(tr("Cancelling after the setting under way…"));
         return;
     }
+    if (!m_session->claimMeasurement(sweepJob())) {
+        m_status->setText(m_session->measurementBusyText(tr("A sweep")));
+        return;
+    }
     m_running = true;
     m_run->setText(tr("Cancel"));
     m_table->setRowCount(0);
@@ -181,6 +188,7 @@ void LabPage::addPoint(const BenchPoint &point)
 
 void LabPage::sweepEnded(const QString &message)
 {
+    m_session->releaseMeasurement(sweepJob());
     m_running = false;
     m_run->setText(tr("Run sweep"));
     m_status->setText(message);

@@ -30,6 +30,17 @@ public:
     // configChanged().
     void setModel(const QString &modelDir, const headroom::ModelConfig &modelConfig);
 
+    // A training, a bench sweep and Find max batch measure memory with the one process-wide CPU
+    // allocator (and set its budget) and time steps on the same cores: run side by side, each would
+    // count the other's tensors, run out of the other's budget and time the other's work. So they
+    // take turns: claimMeasurement(what) is false, and claims nothing, while another job holds it
+    // (measurementOwner() names it); releaseMeasurement(what) ends `what`'s claim only.
+    bool claimMeasurement(const QString &what);
+    void releaseMeasurement(const QString &what);
+    QString measurementOwner() const { return m_measurementOwner; }
+    // What to tell the user when claimMeasurement(what) was refused.
+    QString measurementBusyText(const QString &what) const;
+
 signals:
     void modelChanged();
     void configChanged();
@@ -37,4 +48,5 @@ signals:
 private:
     headroom::TrainConfig m_config;
     std::optional<headroom::ModelConfig> m_modelConfig;
+    QString m_measurementOwner;
 };

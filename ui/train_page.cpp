@@ -24,6 +24,9 @@
 
 namespace {
 
+// What this page claims in StudioSession::claimMeasurement, and names when another job waits.
+QString trainingJob() { return TrainPage::tr("a training"); }
+
 constexpr double kSmoothing = 0.9;     // exponential moving average of the loss
 constexpr int kReplotIntervalMs = 250;
 constexpr double kMiB = 1024.0 * 1024.0;
@@ -237,6 +240,10 @@ void TrainPage::start(bool resume)
 {
     if (isTraining())
         return;
+    if (!m_session->claimMeasurement(trainingJob())) {
+        m_status->setText(m_session->measurementBusyText(tr("Training")));
+        return;
+    }
     m_resuming = resume;
     m_oom->hide();
     m_applyOom->hide();
@@ -335,6 +342,7 @@ void TrainPage::applyOomChange()
 void TrainPage::onFinished(bool stopped, qint64 steps, const QString &adapterDir, const QString &checkpointDir)
 {
     m_controller->wait(-1);   // the worker has returned; its thread is ending
+    m_session->releaseMeasurement(trainingJob());
     m_replotTimer->stop();
     replot();
     if (stopped)
@@ -366,6 +374,7 @@ void TrainPage::replot()
 void TrainPage::onFailed(const QString &message)
 {
     m_controller->wait(-1);
+    m_session->releaseMeasurement(trainingJob());
     m_replotTimer->stop();
     m_status->setText(tr("Training failed: %1").arg(message));
     updateButtons();
