@@ -10,7 +10,7 @@
 namespace kernels_reference {
 
 const std::array<float, 16> &nf4Codebook() {
-    // reference-facts.md, "NF4 code, index = nibble value".
+    // bitsandbytes functional.py, get_4bit_type("nf4"): the NF4 code, index = nibble value.
     static const std::array<float, 16> book = {
         -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f, -0.28444138169288635f,
         -0.18477343022823334f, -0.09105003625154495f, 0.0f, 0.07958029955625534f, 0.16093020141124725f,

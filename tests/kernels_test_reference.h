@@ -1,5 +1,5 @@
 // Plain C++ references for the CUDA kernels (kernels/include/headroom_kernels.h), written from the
-// published definitions (../shared/reference-facts.md) rather than from the kernels or core/src/quant:
+// published definitions (bitsandbytes: functional.py and its 8-bit optimizers) rather than from the kernels or core/src/quant:
 // the 4-bit code books, bitsandbytes' dynamic maps, blockwise dequantization, a batch-1 product and
 // the 8-bit AdamW step. Each operation is rounded to float32 in the documented order, so where the
 // kernels promise bit-exact results the comparison can be exact.

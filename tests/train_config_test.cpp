@@ -13,7 +13,7 @@ using namespace headroom;
 
 namespace {
 
-// interfaces.md's example, verbatim.
+// docs/contracts.md's example, verbatim.
 const char *kSpecExample = R"({
   "model": "path/to/hf-model-dir",
   "device": "auto",

@@ -1,4 +1,4 @@
-// The memory categories of interfaces.md (weights, adapters, gradients, optimizer, activations,
+// The memory categories of docs/contracts.md (weights, adapters, gradients, optimizer, activations,
 // other) as the studio draws them: the same words, order and colours on every chart, and byte counts
 // in the units people read ("1.24 GiB").
 #pragma once
@@ -10,7 +10,7 @@
 #include <cstdint>
 
 struct MemoryCategory {
-    const char *name;   // interfaces.md's word, also the objectName stem of its labels
+    const char *name;   // docs/contracts.md's word, also the objectName stem of its labels
     QColor color;
 };
 

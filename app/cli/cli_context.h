@@ -1,5 +1,5 @@
 // What every subcommand of headroom-cli shares: the global options and how results are printed.
-// With --json the machine-readable result goes to stdout and human text to stderr (interfaces.md).
+// With --json the machine-readable result goes to stdout and human text to stderr (docs/contracts.md).
 #pragma once
 
 #include <iostream>

@@ -1,4 +1,4 @@
-// headroom-cli: parses the command line and maps every failure to interfaces.md's exit codes
+// headroom-cli: parses the command line and maps every failure to docs/contracts.md's exit codes
 // (2 invalid input, 1 runtime failure) with one "error: " line on stderr.
 #include <cstdio>
 #include <string>

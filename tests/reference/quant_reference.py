@@ -23,7 +23,7 @@ import numpy as np
 
 f32 = np.float32
 
-# NF4 (reference-facts.md; bitsandbytes get_4bit_type("nf4")), index = nibble.
+# NF4 (bitsandbytes functional.py, get_4bit_type("nf4")), index = nibble.
 NF4_CODE = np.array(
     [
         -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,

@@ -2,7 +2,7 @@
 //
 // Three steps, each usable on its own:
 //   1. readDatasetRecords() reads and checks every record with no tokenizer, so a bad dataset is
-//      refused before any model is loaded. Formats (interfaces.md): alpaca {instruction, input,
+//      refused before any model is loaded. Formats (docs/contracts.md): alpaca {instruction, input,
 //      output}; messages {"messages": [{role, content}]} or ShareGPT {"conversations": [{from,
 //      value}]}; text {"text"}; "auto" detects the format from the first valid record. A malformed
 //      record is reported as FILE:LINE with what was expected; dataset.on_bad_line decides whether

@@ -1,7 +1,7 @@
 // Errors that cross the core's API.
 //
 // Every failure the user can act on is thrown as headroom::Error. Its kind decides the exit code
-// of the CLI (interfaces.md): InvalidInput -> 2 (bad flag, config, model or dataset),
+// of the CLI (docs/contracts.md): InvalidInput -> 2 (bad flag, config, model or dataset),
 // RuntimeFailure -> 1 (out of memory, disk full, interrupted). The message names the file, field
 // or line and says what would be valid; front ends print it as "error: <message>".
 #pragma once

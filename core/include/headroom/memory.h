@@ -1,4 +1,4 @@
-// Memory accounting: the categories of interfaces.md, measured.
+// Memory accounting: the categories of docs/contracts.md, measured.
 //
 // On CPU, installMemoryTracking() replaces LibTorch's CPU allocator with a counting, caching one:
 // it counts the bytes in use and their peak, keeps freed large blocks for reuse (an eager training

@@ -7,7 +7,7 @@
 //   MemoryEstimate e = estimateMemory(model, s);
 //   bool fits = e.total() <= findGpuPreset("t4")->memoryBytes;
 //
-// The categories are those of interfaces.md (weights, adapters, gradients, optimizer, activations,
+// The categories are those of docs/contracts.md (weights, adapters, gradients, optimizer, activations,
 // other), counted for Headroom's own implementation, not for transformers': weights are the exact
 // bytes CausalLM::baseWeightBytes() reports, adapters/gradients/optimizer the exact bytes of the
 // LoRA tensors and of Optimizer::stateBytes(). Activations follow what our graph saves for backward

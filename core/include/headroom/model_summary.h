@@ -21,7 +21,7 @@ struct ModelSummary {
 
     // Validates the folder (config.json, every safetensors header, the tokenizer); throws invalidInput.
     static ModelSummary inspect(const std::string &modelDir);
-    // The `inspect --json` object of interfaces.md.
+    // The `inspect --json` object of docs/contracts.md.
     nlohmann::json toJson() const;
 };
 

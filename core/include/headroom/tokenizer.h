@@ -3,7 +3,7 @@
 // Tokenizer::load(modelDir) picks the folder's tokenizer.json (the Hugging Face `tokenizers`
 // format: BPE with byte-level or sentencepiece-style pre-processing, as in Llama 2/3, Qwen and
 // Mistral) or, failing that, its tokenizer.model (sentencepiece, run through a plug-in because
-// sentencepiece cannot share a process with LibTorch by plain linking; see toolchain.md). Either
+// sentencepiece cannot share a process with LibTorch by plain linking; see docs/architecture.md). Either
 // way tokenizer_config.json and special_tokens_map.json supply the special tokens, whether BOS/EOS
 // are added, and the chat template source. The ids match Hugging Face's tokenizers (checked
 // against reference goldens in tests/data/tokenizers).

@@ -1,6 +1,6 @@
 // The training configuration: one JSON file drives the studio, the CLI and the tests.
 //
-// TrainConfig mirrors the JSON of interfaces.md ("Training configuration"); JSON names follow the
+// TrainConfig mirrors the JSON of docs/contracts.md ("Training configuration"); JSON names follow the
 // Hugging Face classes (BitsAndBytesConfig, LoraConfig, TrainingArguments), C++ members are their
 // camelCase. Every field is described once, as data, in TrainConfig::fields(): its dotted JSON
 // path, type, valid range or choices and a one-sentence help on what it does to memory and speed.
@@ -150,7 +150,7 @@ struct TrainConfig {
     // Sequences per optimizer step: micro-batch x accumulation x GPUs.
     int64_t effectiveBatch(int gpus = 1) const;
 
-    // Every field, in the order of interfaces.md's example.
+    // Every field, in the order of docs/contracts.md's example.
     static const std::vector<FieldDescriptor> &fields();
     // nullptr when `path` names no field.
     static const FieldDescriptor *field(const std::string &path);

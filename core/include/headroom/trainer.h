@@ -50,7 +50,7 @@ struct TrainSummary {
     double tokensPerSecond = 0;
     bool stopped = false;
     std::string checkpointDir;  // the checkpoint written when stopped
-    nlohmann::json toJson() const;  // the `train --json` result of interfaces.md
+    nlohmann::json toJson() const;  // the `train --json` result of docs/contracts.md
 };
 
 class DistributedContext;

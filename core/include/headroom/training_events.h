@@ -44,7 +44,7 @@ struct StepEvent {
     // Filled in the step training.memory_timeline_step names (also written to
     // OUTPUT_DIR/memory_timeline.json); empty otherwise.
     std::vector<MemoryTimelinePoint> timeline;
-    nlohmann::json toJson() const;   // the metrics.jsonl line of interfaces.md
+    nlohmann::json toJson() const;   // the metrics.jsonl line of docs/contracts.md
 };
 
 // A step ran out of memory (a real OOM, or the simulated budget). With training.on_oom "adapt" the

@@ -35,7 +35,7 @@ private:
 };
 
 // OUTPUT_DIR/metrics.jsonl: one line per optimizer step and per evaluation, appended and flushed
-// as it happens (interfaces.md). A resumed run appends; lines past the resume step are dropped
+// as it happens (docs/contracts.md). A resumed run appends; lines past the resume step are dropped
 // first so the file reads as one uninterrupted run.
 class JsonlMetricsSink : public TrainingObserver {
 public:

@@ -95,7 +95,7 @@ const SpmPlugin &loadPlugin(const std::string &forFile)
             continue;
         }
         // DEEPBIND + LOCAL: the plug-in's sentencepiece and protobuf resolve inside the plug-in,
-        // never against LibTorch's protobuf already in the process (toolchain.md).
+        // never against LibTorch's protobuf already in the process (docs/architecture.md).
         void *handle = ::dlopen(candidate.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
         if (!handle)
             throw runtimeFailure(candidate + ": the sentencepiece plug-in cannot be loaded (" + ::dlerror() + ")");

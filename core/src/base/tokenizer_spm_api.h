@@ -2,7 +2,7 @@
 // (core/spm_plugin/sentencepiece_plugin.cpp, built as libheadroom_sentencepiece.so).
 //
 // Why a plug-in: Debian's libsentencepiece carries its own protobuf and cannot be linked into a
-// process that also links LibTorch (toolchain.md). headroom_base dlopen()s the plug-in with
+// process that also links LibTorch (docs/architecture.md). headroom_base dlopen()s the plug-in with
 // RTLD_LOCAL | RTLD_DEEPBIND and looks these C functions up by name, so nothing else crosses the
 // boundary: no C++ types, no exceptions, no memory freed on the other side.
 //

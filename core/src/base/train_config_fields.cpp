@@ -1,4 +1,4 @@
-// The table of training settings: each field of TrainConfig described once (interfaces.md's
+// The table of training settings: each field of TrainConfig described once (docs/contracts.md's
 // JSON name, type, valid values, help). Everything that reads, writes, checks or shows a setting
 // walks this table.
 #include "headroom/attention.h"
