@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <QtCore/QDate>
+#include <QtCore/QLocale>
 #include <QtTest/QtTest>
 
 #include <cstdlib>
@@ -72,8 +74,10 @@ private slots:
             ++total;
             const auto name = c.at("template").get<std::string>();
             const auto expected = c.at("text").get<std::string>();
-            const auto text = ChatTemplate::fromName(name).renderText(messagesOf(c.at("messages")),
-                                                                      c.at("add_generation_prompt").get<bool>());
+            auto tmpl = ChatTemplate::fromName(name);
+            // Llama 3.2's goldens pass a fixed date_string (its default is today's date).
+            tmpl.setDateString(c.value("date_string", std::string()));
+            const auto text = tmpl.renderText(messagesOf(c.at("messages")), c.at("add_generation_prompt").get<bool>());
             if (text == expected)
                 ++ok;
             else
@@ -92,7 +96,9 @@ private slots:
     {
         QTest::addColumn<QString>("source");
         QTest::addColumn<QString>("family");
-        for (const char *name : {"llama3", "llama2", "mistral", "chatml", "qwen2.5", "qwen3"})
+        // llama3.jinja (3.0, no date header) must stay llama3 next to the 3.1/3.2 sources.
+        for (const char *name :
+             {"llama3", "llama3.1", "llama3.2", "llama2", "mistral", "chatml", "qwen2.5", "qwen3"})
             QTest::newRow(name) << QString::fromStdString(
                                        testData(std::string("tokenizers/chat_templates/") + name + ".jinja"))
                                 << QString(name);
@@ -115,6 +121,13 @@ private slots:
         QCOMPARE(ChatTemplate::detect(configTemplate("llama3")).name(), std::string("llama3"));
         QCOMPARE(ChatTemplate::detect(configTemplate("qwen3")).name(), std::string("qwen3"));
         QCOMPARE(ChatTemplate::detect(configTemplate("spm")).name(), std::string("llama2"));
+        // Only the markers decide: a Llama 3 template with the date header but without strftime_now
+        // is 3.1 whatever its default date; with strftime_now it is 3.2.
+        const std::string header = "{{ '<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: "
+                                   "December 2023\n' }}";
+        QCOMPARE(ChatTemplate::detect(header).name(), std::string("llama3.1"));
+        QCOMPARE(ChatTemplate::detect(header + "{% set date_string = strftime_now('%d %b %Y') %}").name(),
+                 std::string("llama3.2"));
         QCOMPARE(ChatTemplate::detect("").name(), std::string("plain"));
         QCOMPARE(ChatTemplate::detect("{{ messages }}").name(), std::string("plain"));
     }
@@ -123,7 +136,8 @@ private slots:
     {
         for (const std::string &name : ChatTemplate::names())
             QCOMPARE(ChatTemplate::fromName(name).name(), name);
-        expectInvalidInput([] { ChatTemplate::fromName("vicuna"); }, "valid: llama3, llama2, mistral, chatml");
+        expectInvalidInput([] { ChatTemplate::fromName("vicuna"); },
+                           "valid: llama3, llama3.1, llama3.2, llama2, mistral, chatml");
     }
 
     void trainableSegments()
@@ -131,7 +145,8 @@ private slots:
         const auto trainable = [](const char *name) {
             return trainableTexts(ChatTemplate::fromName(name).render(kFullTurns, false));
         };
-        QCOMPARE(trainable("llama3"), (std::vector<std::string>{"2+2 is 4.<|eot_id|>", "It is 6.<|eot_id|>"}));
+        for (const char *llama : {"llama3", "llama3.1", "llama3.2"})
+            QCOMPARE(trainable(llama), (std::vector<std::string>{"2+2 is 4.<|eot_id|>", "It is 6.<|eot_id|>"}));
         QCOMPARE(trainable("llama2"), (std::vector<std::string>{" 2+2 is 4. </s>", " It is 6. </s>"}));
         QCOMPARE(trainable("chatml"), (std::vector<std::string>{"2+2 is 4.<|im_end|>", "\nIt is 6. <|im_end|>"}));
         QCOMPARE(trainable("qwen2.5"), (std::vector<std::string>{"2+2 is 4.<|im_end|>", "\nIt is 6. <|im_end|>"}));
@@ -158,6 +173,41 @@ private slots:
             QCOMPARE(joined, tmpl.renderText(messages, true));
             QVERIFY(!segments.back().trainable || name == "llama2" || name == "mistral");
         }
+    }
+
+    void llamaDates()
+    {
+        const std::vector<ChatMessage> hi = {{"user", "Hi"}};
+        const auto header = [](const std::string &date) {
+            return "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December "
+                   "2023\nToday Date: " + date +
+                   "\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>";
+        };
+        auto llama31 = ChatTemplate::fromName("llama3.1");
+        QCOMPARE(llama31.renderText(hi, false), header("26 Jul 2024"));
+        llama31.setDateString("01 Feb 2025");
+        QCOMPARE(llama31.renderText(hi, false), header("01 Feb 2025"));
+
+        // 3.2 without a date: strftime_now("%d %b %Y"), today's local date with English months.
+        auto llama32 = ChatTemplate::fromName("llama3.2");
+        QCOMPARE(llama32.dateString(), std::string());
+        const auto today = [] {
+            return QLocale::c().toString(QDate::currentDate(), QStringLiteral("dd MMM yyyy")).toStdString();
+        };
+        const std::string before = today();
+        const std::string text = llama32.renderText(hi, false);
+        const std::string after = today();  // the test may run across midnight
+        QVERIFY2(text == header(before) || text == header(after), qPrintable(show(text)));
+        llama32.setDateString("15 Mar 2025");
+        QCOMPARE(llama32.renderText(hi, false), header("15 Mar 2025"));
+        llama32.setDateString("");
+        QVERIFY(llama32.renderText(hi, false) == header(before) || llama32.renderText(hi, false) == header(after));
+
+        // The date belongs to Llama 3.1/3.2 only.
+        auto llama3 = ChatTemplate::fromName("llama3");
+        llama3.setDateString("15 Mar 2025");
+        QCOMPARE(llama3.renderText(hi, false),
+                 std::string("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"));
     }
 
     void mistralSystemMessage()

@@ -153,13 +153,25 @@ const kConversations = {
     { role: "tool", content: "{\"rain\": false}" },
     { role: "assistant", content: "20 degrees and dry." },
   ],
+  // Llama 3.1/3.2 render tool messages through tojson: quotes, backslashes, control characters.
+  tool_escapes: [
+    { role: "system", content: "\n  Use the tool.  \n" },
+    { role: "user", content: "Look up <b>\"Zürich\"</b>" },
+    { role: "assistant", content: "Calling." },
+    { role: "ipython", content: "C:\\temp\tnew\nline\r\u0001\u001f\u007f é 🦀 '/' \u2028" },
+    { role: "assistant", content: "Done." },
+  ],
 };
 
-// template -> [special tokens it renders with, conversations it supports]
+// template -> [variables it renders with (special tokens, date_string), conversations it supports]
 const kLlama3Tokens = { bos_token: "<|begin_of_text|>", eos_token: "<|eot_id|>" };
 const kLlama2Tokens = { bos_token: "<s>", eos_token: "</s>", unk_token: "<unk>" };
 const kQwenTokens = { eos_token: "<|im_end|>", pad_token: "<|endoftext|>" };
 const kAll = ["single_user", "system_user", "full_turns", "no_system_turns"];
+// Llama 3.1 is rendered with its own default date ("26 Jul 2024"); Llama 3.2 would put today's
+// date (strftime_now) in its system header, so its goldens pass a fixed date_string, as
+// chat_template_test does through ChatTemplate::setDateString.
+const kLlama32Date = "15 Mar 2025";
 const kTemplates = {
   llama3: [kLlama3Tokens, kAll],
   llama2: [kLlama2Tokens, kAll],
@@ -167,19 +179,24 @@ const kTemplates = {
   chatml: [kQwenTokens, [...kAll, "tool_turns"]],
   "qwen2.5": [kQwenTokens, [...kAll, "tool_turns"]],
   qwen3: [kQwenTokens, [...kAll, "thinking", "tool_turns"]],
+  "llama3.1": [kLlama3Tokens, [...kAll, "tool_turns", "tool_escapes"]],
+  "llama3.2": [{ ...kLlama3Tokens, date_string: kLlama32Date }, [...kAll, "tool_turns", "tool_escapes"]],
 };
 
 function makeChatTemplateGoldens() {
   const cases = [];
-  for (const [name, [specialTokens, conversations]] of Object.entries(kTemplates)) {
+  for (const [name, [variables, conversations]] of Object.entries(kTemplates)) {
     const source = fs.readFileSync(path.join(dataDir, "chat_templates", `${name}.jinja`), "utf8");
     const template = new Template(source);
     for (const conv of conversations) {
       for (const addGenerationPrompt of [false, true]) {
         const text = template.render({ messages: kConversations[conv],
-                                       add_generation_prompt: addGenerationPrompt, ...specialTokens });
-        cases.push({ template: name, conversation: conv, messages: kConversations[conv],
-                     add_generation_prompt: addGenerationPrompt, text });
+                                       add_generation_prompt: addGenerationPrompt, ...variables });
+        const entry = { template: name, conversation: conv, messages: kConversations[conv],
+                        add_generation_prompt: addGenerationPrompt, text };
+        if (variables.date_string !== undefined)
+          entry.date_string = variables.date_string;
+        cases.push(entry);
       }
     }
   }

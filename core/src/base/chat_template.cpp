@@ -3,8 +3,13 @@
 // comments quote the template where the behaviour is not obvious.
 #include "headroom/chat_template.h"
 
+#include <nlohmann/json.hpp>
+
 #include "base/tokenizer_unicode.h"
 #include "headroom/error.h"
+
+#include <cstdio>
+#include <ctime>
 
 namespace headroom {
 
@@ -16,8 +21,10 @@ struct FamilyName {
     Family family;
     const char *name;
 };
-const FamilyName kFamilies[] = {{Family::Llama3, "llama3"}, {Family::Llama2, "llama2"}, {Family::Mistral, "mistral"},
-                                {Family::ChatMl, "chatml"}, {Family::Qwen25, "qwen2.5"}, {Family::Qwen3, "qwen3"},
+const FamilyName kFamilies[] = {{Family::Llama3, "llama3"},   {Family::Llama31, "llama3.1"},
+                                {Family::Llama32, "llama3.2"}, {Family::Llama2, "llama2"},
+                                {Family::Mistral, "mistral"},  {Family::ChatMl, "chatml"},
+                                {Family::Qwen25, "qwen2.5"},   {Family::Qwen3, "qwen3"},
                                 {Family::Plain, "plain"}};
 
 const char *const kQwenDefaultSystem = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
@@ -59,19 +66,75 @@ void requireAlternation(const char *family, const std::vector<ChatMessage> &mess
                                        "(message " + std::to_string(i + 1) + " has role '" + messages[i].role + "')");
 }
 
-// Meta-Llama-3-Instruct. Every message: header + trimmed content + <|eot_id|>; BOS text first.
+// One Llama 3 turn: header + trimmed content + <|eot_id|>, the body trainable for the assistant.
+void renderLlama3Turn(const ChatMessage &m, SegmentBuilder &out)
+{
+    out.prompt("<|start_header_id|>" + m.role + "<|end_header_id|>\n\n");
+    const std::string body = strip(m.content) + "<|eot_id|>";
+    if (m.role == "assistant")
+        out.reply(body);
+    else
+        out.prompt(body);
+}
+
+// Meta-Llama-3-Instruct. Every message a turn; BOS text before the first.
 void renderLlama3(const std::vector<ChatMessage> &messages, bool addGenerationPrompt, SegmentBuilder &out)
 {
-    for (size_t i = 0; i < messages.size(); ++i) {
+    if (!messages.empty())
+        out.prompt("<|begin_of_text|>");
+    for (const ChatMessage &m : messages)
+        renderLlama3Turn(m, out);
+    if (addGenerationPrompt)
+        out.prompt("<|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
+// Llama 3.1's {%- set date_string = "26 Jul 2024" %} when the caller passes none.
+const char *const kLlama31DefaultDate = "26 Jul 2024";
+
+// Llama 3.2's strftime_now("%d %b %Y"): today's local date, months in English as in the C locale
+// Python runs in (not strftime's %b, which follows the process locale Qt sets from the environment).
+std::string todayDateString()
+{
+    static const char *const kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    const std::time_t now = std::time(nullptr);
+    std::tm local{};
+#ifdef _WIN32
+    localtime_s(&local, &now);
+#else
+    localtime_r(&now, &local);
+#endif
+    char text[32];
+    std::snprintf(text, sizeof text, "%02d %s %04d", local.tm_mday, kMonths[local.tm_mon % 12], local.tm_year + 1900);
+    return text;
+}
+
+// The tojson filter on a string, as transformers defines it (json.dumps, ensure_ascii=False):
+// quotes, backslashes and control characters escaped, everything else as is.
+std::string jsonString(const std::string &s)
+{
+    return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// Llama 3.1 and 3.2 Instruct (without tools): BOS text and a system header that is always there,
+// with the knowledge cutoff, the date and the system message (the first message when its role is
+// system, trimmed); then every other message as in Llama 3, except "tool"/"ipython" messages:
+//   {{- "<|start_header_id|>ipython<|end_header_id|>\n\n" }}
+//   {%- if message.content is mapping or message.content is iterable %}{{- message.content | tojson }}
+// and a string is iterable, so their content is rendered as a JSON string.
+void renderLlama31(const std::vector<ChatMessage> &messages, bool addGenerationPrompt, const std::string &date,
+                   SegmentBuilder &out)
+{
+    const bool hasSystem = !messages.empty() && messages[0].role == "system";
+    out.prompt("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
+               "Cutting Knowledge Date: December 2023\nToday Date: " + date + "\n\n" +
+               (hasSystem ? strip(messages[0].content) : std::string()) + "<|eot_id|>");
+    for (size_t i = hasSystem ? 1 : 0; i < messages.size(); ++i) {
         const ChatMessage &m = messages[i];
-        const std::string header = std::string(i == 0 ? "<|begin_of_text|>" : "") + "<|start_header_id|>" + m.role +
-                                   "<|end_header_id|>\n\n";
-        const std::string body = strip(m.content) + "<|eot_id|>";
-        out.prompt(header);
-        if (m.role == "assistant")
-            out.reply(body);
+        if (m.role == "tool" || m.role == "ipython")
+            out.prompt("<|start_header_id|>ipython<|end_header_id|>\n\n" + jsonString(m.content) + "<|eot_id|>");
         else
-            out.prompt(body);
+            renderLlama3Turn(m, out);
     }
     if (addGenerationPrompt)
         out.prompt("<|start_header_id|>assistant<|end_header_id|>\n\n");
@@ -254,8 +317,12 @@ ChatTemplate ChatTemplate::fromName(const std::string &name)
 
 ChatTemplate ChatTemplate::detect(const std::string &source)
 {
-    if (contains(source, "<|start_header_id|>"))
+    if (contains(source, "<|start_header_id|>")) {
+        // 3.1 (and 3.3): {%- set date_string = "26 Jul 2024" %}; 3.2: strftime_now("%d %b %Y").
+        if (contains(source, "Cutting Knowledge Date"))
+            return ChatTemplate(contains(source, "strftime_now") ? Family::Llama32 : Family::Llama31);
         return ChatTemplate(Family::Llama3);
+    }
     if (contains(source, "<|im_start|>")) {
         if (contains(source, "</think>"))
             return ChatTemplate(Family::Qwen3);
@@ -292,6 +359,12 @@ std::vector<ChatTemplate::Segment> ChatTemplate::render(const std::vector<ChatMe
     SegmentBuilder out;
     switch (m_family) {
     case Family::Llama3: renderLlama3(messages, addGenerationPrompt, out); break;
+    case Family::Llama31:
+        renderLlama31(messages, addGenerationPrompt, m_dateString.empty() ? kLlama31DefaultDate : m_dateString, out);
+        break;
+    case Family::Llama32:
+        renderLlama31(messages, addGenerationPrompt, m_dateString.empty() ? todayDateString() : m_dateString, out);
+        break;
     case Family::Llama2: renderLlama2(messages, out); break;
     case Family::Mistral: renderMistral(messages, out); break;
     case Family::ChatMl: renderChatMl(messages, addGenerationPrompt, out); break;
