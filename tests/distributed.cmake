@@ -3,3 +3,6 @@
 headroom_add_test(distributed_test model distributed_test.cpp)
 add_dependencies(distributed_test headroom-cli)
 set_tests_properties(distributed_test PROPERTIES TIMEOUT 300)
+if(NOT HEADROOM_DISTRIBUTED)
+  target_compile_definitions(distributed_test PRIVATE HEADROOM_DISTRIBUTED_OFF=1)
+endif()

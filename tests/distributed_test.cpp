@@ -18,6 +18,7 @@
 #include "headroom/demo.h"
 #include "headroom/distributed.h"
 #include "headroom/safetensors.h"
+#include "build_features.h"
 #include "test_support.h"
 
 using namespace headroom;
@@ -119,8 +120,8 @@ private slots:
     }
 
     void twoProcessesTrainLikeOneWithDoubleAccumulation() {
-        if (!processGroupSupported(false))
-            QSKIP("this build has no c10d/gloo");
+        HEADROOM_REQUIRE_BUILD_FEATURE(processGroupSupported(false), kDistributedOffOnPurpose,
+                                       "Multi-process training on the CPU (c10d with Gloo)", "HEADROOM_DISTRIBUTED");
         const QString one = m_dir.filePath("one"), two = m_dir.filePath("two");
         QProcess single, pair;
         start(single, train(one, 2, 3), cliEnvironment());
@@ -148,8 +149,8 @@ private slots:
     // checkpoint-2 of the 2-process run, continued by one process with accumulation 2, trains step 3
     // as the uninterrupted 1-process run did; another effective batch is refused.
     void resumesWithAnotherWorldSize() {
-        if (!processGroupSupported(false))
-            QSKIP("this build has no c10d/gloo");
+        HEADROOM_REQUIRE_BUILD_FEATURE(processGroupSupported(false), kDistributedOffOnPurpose,
+                                       "Multi-process training on the CPU (c10d with Gloo)", "HEADROOM_DISTRIBUTED");
         const QString checkpoint = m_dir.filePath("two/checkpoint-2"), resumed = m_dir.filePath("resumed");
         QVERIFY2(QDir(checkpoint).exists(), "needs the 2-process run of the previous test");
         const Finished r = runCli(train(resumed, 2, 3) << "--resume" << checkpoint);
@@ -164,8 +165,8 @@ private slots:
     }
 
     void killedWorkerEndsTheOtherWithAClearError() {
-        if (!processGroupSupported(false))
-            QSKIP("this build has no c10d/gloo");
+        HEADROOM_REQUIRE_BUILD_FEATURE(processGroupSupported(false), kDistributedOffOnPurpose,
+                                       "Multi-process training on the CPU (c10d with Gloo)", "HEADROOM_DISTRIBUTED");
         QProcess launcher;
         start(launcher, train(m_dir.filePath("killed"), 1, 50) << "--nproc" << "2", cliEnvironment());
         // Kill rank 1 once rank 0 reports its first step.
@@ -193,8 +194,8 @@ private slots:
     // whole process group) reaches each worker once: all stop at the same step, rank 0 writes a
     // checkpoint there, and every rank exits 1.
     void interruptedLauncherStopsEveryRankAfterACheckpoint() {
-        if (!processGroupSupported(false))
-            QSKIP("this build has no c10d/gloo");
+        HEADROOM_REQUIRE_BUILD_FEATURE(processGroupSupported(false), kDistributedOffOnPurpose,
+                                       "Multi-process training on the CPU (c10d with Gloo)", "HEADROOM_DISTRIBUTED");
         const QString outputDir = m_dir.filePath("interrupted");
         QProcess launcher;
         start(launcher, train(outputDir, 1, 50) << "--set" << "training.save_strategy=no" << "--nproc" << "2",
@@ -220,8 +221,8 @@ private slots:
     }
 
     void rankWhosePeersNeverArriveEndsAtTheTimeout() {
-        if (!processGroupSupported(false))
-            QSKIP("this build has no c10d/gloo");
+        HEADROOM_REQUIRE_BUILD_FEATURE(processGroupSupported(false), kDistributedOffOnPurpose,
+                                       "Multi-process training on the CPU (c10d with Gloo)", "HEADROOM_DISTRIBUTED");
         QElapsedTimer clock;
         clock.start();
         const Finished f = runCli(train(m_dir.filePath("alone"), 1, 1) << "--set" << "training.ddp_timeout=2",

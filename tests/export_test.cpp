@@ -7,6 +7,7 @@
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -20,6 +21,9 @@
 #include "headroom/causal_lm.h"
 #include "headroom/error.h"
 #include "headroom/export.h"
+#include "headroom/lora_count.h"
+#include "headroom/memory.h"
+#include "headroom/random_model.h"
 #include "json_file.h"
 #include "test_support.h"
 
@@ -202,6 +206,43 @@ std::string readText(const fs::path &path) {
     return {std::istreambuf_iterator<char>(in), {}};
 }
 
+// One tensor of a safetensors file, its bytes copied, for rewriting a file with edits.
+struct StoredTensor {
+    std::string name;
+    Dtype dtype;
+    std::vector<int64_t> shape;
+    std::string bytes;
+};
+
+// Rewrites `path` after `edit` changed its tensor list (names, dtypes, shapes; data as it was).
+void rewriteSafetensors(const fs::path &path, const std::function<void(std::vector<StoredTensor> &)> &edit) {
+    std::vector<StoredTensor> tensors;
+    {
+        const auto file = SafetensorsFile::open(path.string());
+        for (const auto &info : file->tensors())
+            tensors.push_back({info.name, info.dtype, info.shape,
+                               std::string(reinterpret_cast<const char *>(file->data(info)), info.byteSize())});
+    }
+    edit(tensors);
+    std::vector<std::pair<std::string, TensorBytes>> out;
+    for (const auto &t : tensors)
+        out.push_back({t.name, {t.dtype, t.shape, t.bytes.data()}});
+    writeSafetensors(path.string(), out);
+}
+
+void editJsonFile(const fs::path &path, const std::function<void(nlohmann::json &)> &edit) {
+    auto json = test::readJsonFile(path.string());
+    edit(json);
+    std::ofstream(path) << json.dump(2);
+}
+
+StoredTensor &tensorNamed(std::vector<StoredTensor> &tensors, const std::string &name) {
+    for (auto &t : tensors)
+        if (t.name == name)
+            return t;
+    throw std::runtime_error("no tensor " + name);
+}
+
 // Siblings of `path` named like an export's temporary or set-aside copy.
 int leftoversBeside(const fs::path &path) {
     int count = 0;
@@ -242,7 +283,7 @@ private slots:
         const auto result = exportAdapter(data(kPeftAdapter), tmp("adapter_out"));
         const fs::path out = result.path;
         const auto config = test::readJsonFile((out / "adapter_config.json").string());
-        // Every field PEFT's LoraConfig saves that a LoRA load reads (reference-facts.md).
+        // Every field PEFT's LoraConfig saves that a LoRA load reads (peft/tuners/lora/config.py).
         for (const char *field : {"task_type", "peft_type", "base_model_name_or_path", "revision", "r", "lora_alpha",
                                   "lora_dropout", "target_modules", "bias", "fan_in_fan_out", "use_rslora", "use_dora",
                                   "modules_to_save", "init_lora_weights", "layers_to_transform", "layers_pattern",
@@ -535,6 +576,139 @@ private slots:
         QCOMPARE(entriesIn(dir), before);  // no output, no temporary left behind
     }
 
+    // What `export merged` cannot merge, each refused by the API the CLI calls (invalidInput, exit
+    // code 2) with a message naming the input at fault, and with nothing written: no output
+    // folder, no temporary beside it, the inputs untouched. Rows already covered elsewhere are not
+    // repeated: a base model that is not there and an adapter shaped for another base's config.json
+    // (failedExportsSayWhyAndLeaveNothingWhole), an adapter holding a weight with and without
+    // ".default" (adapterHoldingANameWithAndWithoutDefaultIsRefusedNamingTheInput), a bad --dtype
+    // (the CLI's --dtype parse) and an output folder that is an input or not an earlier export
+    // (destinationsThatAreInputsOrNotEarlierExportsAreRefused).
+    // Each row works on its own copies: ROOT/run/adapter (the fixture adapter), ROOT/run/config.json
+    // (a QLoRA run's training config: NF4, double quantization), ROOT/base (the fixture base).
+    void mergedExportRefusesWhatItCannotMerge_data() {
+        QTest::addColumn<QString>("damage");
+        QTest::addColumn<QString>("source");   // "run", or "bare": an adapter folder outside a run
+        QTest::addColumn<bool>("giveBase");    // --base ROOT/base
+        QTest::addColumn<bool>("dequantized"); // --onto dequantized
+        QTest::addColumn<QStringList>("mentions");  // {adapter} {bare} {base}: the row's folders
+        const QString adapterConfig = "{adapter}/adapter_config.json", adapterWeights = "{adapter}/adapter_model.safetensors";
+        QTest::newRow("target module the model lacks")
+            << "target lm_head" << "run" << true << false << QStringList{adapterConfig, "target_modules", "'lm_head'"};
+        QTest::newRow("adapter without a targeted lora_B")
+            << "drop lora_B" << "run" << true << false
+            << QStringList{adapterWeights, "base_model.model.model.layers.1.self_attn.k_proj.lora_B.weight", "missing"};
+        QTest::newRow("adapter tensor of an untargeted projection")
+            << "extra o_proj" << "run" << true << false
+            << QStringList{adapterWeights, "base_model.model.model.layers.0.self_attn.o_proj.lora_A.weight",
+                           "not the lora_A/lora_B of a targeted projection"};
+        QTest::newRow("adapter weights not floating point")
+            << "int lora_A" << "run" << true << false
+            << QStringList{adapterWeights, "base_model.model.model.layers.0.mlp.down_proj.lora_A.weight", "I32", "F32"};
+        QTest::newRow("DoRA adapter") << "dora" << "run" << true << false << QStringList{adapterConfig, "use_dora"};
+        QTest::newRow("no base named") << "no base name" << "run" << false << false
+                                       << QStringList{adapterConfig, "base_model_name_or_path", "--base"};
+        QTest::newRow("base tensor shaped unlike its config.json")
+            << "reshape base q_proj" << "run" << true << false
+            << QStringList{"{base}/model.safetensors", "model.layers.0.self_attn.q_proj.weight", "[32, 128]", "[64, 64]"};
+        QTest::newRow("base without an adapted tensor")
+            << "drop base down_proj" << "run" << true << false
+            << QStringList{"{base}", "model.layers.1.mlp.down_proj.weight", "not found"};
+        QTest::newRow("base saved 4-bit") << "quantized base" << "run" << true << false
+                                          << QStringList{"{base}/config.json", "4-bit", "--base"};
+        QTest::newRow("dequantized: bare adapter folder")
+            << "bare" << "bare" << true << true << QStringList{"{bare}", "quantization settings", "run or checkpoint folder"};
+        QTest::newRow("dequantized: run not trained in 4 bits")
+            << "run not 4-bit" << "run" << true << true << QStringList{"{adapter}", "load_in_4bit", "--onto original"};
+    }
+
+    void mergedExportRefusesWhatItCannotMerge() {
+        QFETCH(QString, damage);
+        QFETCH(QString, source);
+        QFETCH(bool, giveBase);
+        QFETCH(bool, dequantized);
+        QFETCH(QStringList, mentions);
+        QTemporaryDir rowDir;
+        const fs::path root = rowDir.path().toStdString(), run = root / "run", adapter = run / "adapter",
+                       bare = root / "bare", base = root / "base", out = root / "merged";
+        fs::create_directories(run);
+        fs::copy(data(kPeftAdapter), adapter);
+        fs::copy(data(kBase), base);
+        std::ofstream(run / "config.json") << nlohmann::json{
+            {"lora", {{"r", 4}}},
+            {"quantization", {{"load_in_4bit", true}, {"bnb_4bit_quant_type", "nf4"}, {"bnb_4bit_use_double_quant", true}}}}.dump();
+        const std::string adapterPrefix = "base_model.model.model.layers.";
+        if (damage == "target lm_head")
+            editJsonFile(adapter / "adapter_config.json",
+                         [](nlohmann::json &c) { c["target_modules"] = {"q_proj", "lm_head"}; });
+        else if (damage == "drop lora_B")
+            rewriteSafetensors(adapter / "adapter_model.safetensors", [&](std::vector<StoredTensor> &t) {
+                t.erase(std::find_if(t.begin(), t.end(), [&](const StoredTensor &x) {
+                    return x.name == adapterPrefix + "1.self_attn.k_proj.lora_B.weight";
+                }));
+            });
+        else if (damage == "extra o_proj")
+            rewriteSafetensors(adapter / "adapter_model.safetensors", [&](std::vector<StoredTensor> &t) {
+                StoredTensor extra = tensorNamed(t, adapterPrefix + "0.self_attn.q_proj.lora_A.weight");
+                extra.name = adapterPrefix + "0.self_attn.o_proj.lora_A.weight";
+                t.push_back(extra);
+            });
+        else if (damage == "int lora_A")
+            rewriteSafetensors(adapter / "adapter_model.safetensors", [&](std::vector<StoredTensor> &t) {
+                tensorNamed(t, adapterPrefix + "0.mlp.down_proj.lora_A.weight").dtype = Dtype::I32;  // same bytes
+            });
+        else if (damage == "dora")
+            editJsonFile(adapter / "adapter_config.json", [](nlohmann::json &c) { c["use_dora"] = true; });
+        else if (damage == "no base name")
+            editJsonFile(adapter / "adapter_config.json", [](nlohmann::json &c) { c["base_model_name_or_path"] = ""; });
+        else if (damage == "reshape base q_proj")
+            rewriteSafetensors(base / "model.safetensors", [](std::vector<StoredTensor> &t) {
+                tensorNamed(t, "model.layers.0.self_attn.q_proj.weight").shape = {32, 128};  // same bytes
+            });
+        else if (damage == "drop base down_proj")
+            rewriteSafetensors(base / "model.safetensors", [](std::vector<StoredTensor> &t) {
+                tensorNamed(t, "model.layers.1.mlp.down_proj.weight").name = "model.layers.1.mlp.down_proj.weight_kept";
+            });
+        else if (damage == "quantized base")
+            editJsonFile(base / "config.json", [](nlohmann::json &c) {
+                c["quantization_config"] = {{"load_in_4bit", true}, {"bnb_4bit_quant_type", "nf4"}, {"quant_method", "bitsandbytes"}};
+            });
+        else if (damage == "bare")
+            fs::copy(data(kPeftAdapter), bare);
+        else if (damage == "run not 4-bit")
+            std::ofstream(run / "config.json") << nlohmann::json{{"lora", {{"r", 4}}}, {"quantization", {{"load_in_4bit", false}}}}.dump();
+        else
+            QFAIL(qPrintable("unknown damage " + damage));
+
+        const auto before = treeOf(root);
+        MergedExportOptions options;
+        options.baseDir = giveBase ? base.string() : std::string();
+        options.dtype = Dtype::F32;
+        options.onto = dequantized ? MergeOnto::Dequantized : MergeOnto::Original;
+        std::string message;
+        int exitCode = 0;
+        try {
+            exportMerged((source == "bare" ? bare : run).string(), out.string(), options);
+        } catch (const headroom::Error &e) {
+            message = e.what();
+            exitCode = e.exitCode();
+        } catch (const std::exception &e) {  // e.g. LibTorch's own error from a merge it should have refused
+            message = std::string("not a headroom::Error: ") + e.what();
+            exitCode = -1;
+        }
+        QVERIFY2(exitCode == 2, qPrintable(QString("exit code %1, message: %2").arg(exitCode).arg(message.c_str())));
+        for (QString needle : mentions) {
+            needle.replace("{adapter}", QString::fromStdString(adapter.string()))
+                .replace("{bare}", QString::fromStdString(bare.string()))
+                .replace("{base}", QString::fromStdString(base.string()));
+            QVERIFY2(QString::fromStdString(message).contains(needle),
+                     qPrintable("message lacks '" + needle + "': " + QString::fromStdString(message)));
+        }
+        QVERIFY2(!fs::exists(out), out.c_str());
+        QCOMPARE(leftoversBeside(out), 0);
+        QVERIFY(treeOf(root) == before);  // inputs untouched, nothing added
+    }
+
     // A folder with a finished run (run/adapter, run/config.json), a base model, an unrelated
     // folder and file; the refused exports below run with it as the working folder.
     fs::path guardFolder() const {
@@ -668,9 +842,12 @@ private slots:
         const std::string input = (dir / "adapter_model.safetensors").string();
         GgufLoraOptions gguf;
         gguf.baseDir = data(kBase);
+        MergedExportOptions merged;
+        merged.baseDir = data(kBase);
         for (const auto &exportIt : std::vector<std::function<void()>>{
                  [&] { exportAdapter(dir.string(), tmp("duplicate_out")); },
-                 [&] { exportGgufLora(dir.string(), tmp("duplicate_out.gguf"), gguf); }}) {
+                 [&] { exportGgufLora(dir.string(), tmp("duplicate_out.gguf"), gguf); },
+                 [&] { exportMerged(dir.string(), tmp("duplicate_out_merged"), merged); }}) {
             try {
                 exportIt();
                 QFAIL("exported an adapter holding a weight twice");
@@ -680,7 +857,8 @@ private slots:
                 QVERIFY2(message.rfind(input + ": holds both", 0) == 0, e.what());
             }
         }
-        QVERIFY(!fs::exists(tmp("duplicate_out")) && !fs::exists(tmp("duplicate_out.gguf")));
+        QVERIFY(!fs::exists(tmp("duplicate_out")) && !fs::exists(tmp("duplicate_out.gguf")) &&
+                !fs::exists(tmp("duplicate_out_merged")));
     }
 
     void cliExportPrintsPathAndBytes() {
@@ -695,6 +873,97 @@ private slots:
             bytes += entry.file_size();
         QCOMPARE(json["bytes"].get<uint64_t>(), bytes);
         QCOMPARE(test::readJsonFile(out.toStdString() + "/config.json")["torch_dtype"].get<std::string>(), std::string("float16"));
+    }
+
+    // export merged streams (export.h, docs/export.md's 656 MiB for a 1B model): it holds about one
+    // tensor at a time, never the model. Measured with the counting allocator on a generated model
+    // of 12 layers (bfloat16 on disk) and an r-8 adapter with random A and B on all seven
+    // projections, merged to float32, so that every tensor of the model is converted and allocated
+    // once. Per tensor the merge holds at most: its float32 copy, the B A product if addmm forms it
+    // apart, and the cast to the output dtype (on --onto dequantized the 4-bit blocks and their
+    // dequantized float32 copy instead): 3 times the largest tensor in float32. The adapter's A and
+    // B (read as float32 once for the whole export) come on top, and 1 MiB for the small tensors
+    // and the allocator's rounding. The model's float32 bytes must be several times that bound, so
+    // an export holding the model (or even a quarter of it) fails. Observed: 1.00 MiB held on
+    // --onto original (the embedding's float32 copy: A and B alias the mapped adapter file) and
+    // 1.60 MiB on --onto dequantized, against a bound of 5.78 MiB and a model of 38.0 MiB; keeping
+    // every merged tensor alive instead holds all 38.0 MiB. Last: it installs the counting
+    // allocator for the rest of the process.
+    void mergedExportHoldsOneTensorNotTheModel() {
+        const fs::path root = tmp("streaming"), base = root / "base", run = root / "run", adapter = run / "adapter";
+        const nlohmann::json config = {
+            {"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", 256},
+            {"intermediate_size", 768}, {"num_hidden_layers", 12}, {"num_attention_heads", 8},
+            {"num_key_value_heads", 4}, {"head_dim", 32}, {"max_position_embeddings", 128},
+            {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0}, {"tie_word_embeddings", false},
+            {"vocab_size", 1024}, {"bos_token_id", 1}, {"eos_token_id", 2}, {"initializer_range", 0.02}};
+        RandomModelOptions random;
+        random.seed = 11;
+        random.dtype = "bfloat16";
+        writeRandomModel(config, base.string(), random);
+
+        LoraOptions lora;
+        lora.r = 8;
+        lora.alpha = 16;
+        lora.targetModules = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+        fs::create_directories(adapter);
+        std::ofstream(adapter / "adapter_config.json") << peftAdapterConfig(lora, base.string()).dump(2);
+        std::ofstream(run / "config.json") << nlohmann::json{
+            {"lora", {{"r", 8}}},
+            {"quantization", {{"load_in_4bit", true}, {"bnb_4bit_quant_type", "nf4"}, {"bnb_4bit_use_double_quant", true}}}}.dump();
+        const auto modelConfig = ModelConfig::fromJson(config, "streaming model");
+        std::vector<torch::Tensor> keep;
+        std::vector<std::pair<std::string, TensorBytes>> tensors;
+        int64_t adapterBytes = 0;
+        auto gen = at::detail::createCPUGenerator(3);
+        for (int64_t layer = 0; layer < modelConfig.numLayers; ++layer)
+            for (const auto &module : lora.targetModules) {
+                const auto [in, outFeatures] = moduleShape(modelConfig, module);
+                const std::string prefix = "base_model.model." + modulePath(layer, module);
+                keep.push_back(torch::randn({lora.r, in}, gen) * 0.05);
+                tensors.push_back({prefix + ".lora_A.weight", {Dtype::F32, {lora.r, in}, keep.back().data_ptr()}});
+                keep.push_back(torch::randn({outFeatures, lora.r}, gen) * 0.05);
+                tensors.push_back({prefix + ".lora_B.weight", {Dtype::F32, {outFeatures, lora.r}, keep.back().data_ptr()}});
+                adapterBytes += 4 * lora.r * (in + outFeatures);
+            }
+        writeSafetensors((adapter / "adapter_model.safetensors").string(), tensors, {{"format", "pt"}});
+        keep.clear();
+
+        int64_t largest = 0, total = 0;
+        const auto checkpoint = SafetensorsCheckpoint::openDir(base.string());
+        for (const auto &name : checkpoint.names()) {
+            const int64_t bytes = checkpoint.find(name).info->numel() * 4;
+            largest = std::max(largest, bytes);
+            total += bytes;
+        }
+        const int64_t bound = 3 * largest + adapterBytes + (int64_t(1) << 20);
+        QVERIFY2(total > 4 * bound, qPrintable(QString("model %1 bytes, bound %2: too small to tell").arg(total).arg(bound)));
+
+        installMemoryTracking();
+        const torch::Device cpu(torch::kCPU);
+        for (const MergeOnto onto : {MergeOnto::Original, MergeOnto::Dequantized}) {
+            const bool original = onto == MergeOnto::Original;
+            MergedExportOptions options;
+            options.baseDir = base.string();
+            options.dtype = Dtype::F32;
+            options.onto = onto;
+            const int64_t before = allocatorStats(cpu).allocated;
+            resetPeakMemory(cpu);
+            const auto result = exportMerged(run.string(), (root / (original ? "merged" : "merged_nf4")).string(), options);
+            const int64_t held = allocatorStats(cpu).peak - before;
+            qInfo().noquote() << QString("export merged --dtype float32 --onto %1: peak %2 bytes held; largest tensor %3, "
+                                         "adapter %4, model %5 (float32), bound %6")
+                                     .arg(original ? "original" : "dequantized").arg(held).arg(largest).arg(adapterBytes)
+                                     .arg(total).arg(bound);
+            QCOMPARE(int64_t(SafetensorsFile::open(result.path + "/model.safetensors")->tensors().size()),
+                     int64_t(checkpoint.names().size()));
+            QVERIFY2(held >= largest, qPrintable(QString("held %1 bytes, less than one float32 tensor (%2): is the "
+                                                         "allocator counting?").arg(held).arg(largest)));
+            QVERIFY2(held <= bound, qPrintable(QString("--onto %1: held %2 bytes, above %3 (3 x the largest tensor %4 + "
+                                                       "adapter %5 + 1 MiB); the model is %6")
+                                                   .arg(original ? "original" : "dequantized").arg(held).arg(bound)
+                                                   .arg(largest).arg(adapterBytes).arg(total)));
+        }
     }
 };
 

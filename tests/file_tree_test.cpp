@@ -6,7 +6,10 @@
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
 
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -19,6 +22,33 @@ namespace {
 void writeBytes(const fs::path &path, size_t count) {
     fs::create_directories(path.parent_path());
     std::ofstream(path, std::ios::binary) << std::string(count, 'x');
+}
+
+// removeTree() on entries the running user may not remove or list, in `scratch` (a folder of that
+// user's): it must stop with EACCES and leave the entry. Returns what failed, or "" when all held.
+std::string unremovableEntryFailure(const fs::path &scratch) {
+    const fs::path tree = scratch / "run";
+    writeBytes(tree / "locked" / "file", 1);
+    ::chmod((tree / "locked").c_str(), 0500);
+    std::error_code error;
+    detail::removeTree(tree, error);
+    ::chmod((tree / "locked").c_str(), 0700);
+    if (error.value() != EACCES)
+        return "a read-only folder's entry: error " + std::to_string(error.value()) + " (" + error.message() +
+               "), expected EACCES";
+    if (!fs::exists(tree / "locked" / "file"))
+        return "the read-only folder's entry was removed";
+
+    // A folder it may not list is reported as such, not as "directory not empty".
+    const fs::path other = scratch / "other";
+    writeBytes(other / "unlisted" / "file", 1);
+    ::chmod((other / "unlisted").c_str(), 0300);
+    detail::removeTree(other, error);
+    ::chmod((other / "unlisted").c_str(), 0700);
+    if (error.value() != EACCES)
+        return "a folder it may not list: error " + std::to_string(error.value()) + " (" + error.message() +
+               "), expected EACCES";
+    return {};
 }
 
 } // namespace
@@ -77,26 +107,49 @@ private slots:
         QVERIFY(fs::exists(file));
     }
 
+    // Root may remove entries from a read-only folder, so when the suite runs as root (CI does) the
+    // checks run in a child process that has become the unprivileged user "nobody".
     void removeTreeStopsAtAnEntryItCannotRemoveAndSaysWhy() {
-        if (::geteuid() == 0)
-            QSKIP("root may remove entries from a read-only folder; the check needs an ordinary user");
-        QTemporaryDir tmp;
-        const fs::path tree = fs::path(tmp.path().toStdString()) / "run";
-        writeBytes(tree / "locked" / "file", 1);
-        ::chmod((tree / "locked").c_str(), 0500);
-        std::error_code error;
-        detail::removeTree(tree, error);
-        ::chmod((tree / "locked").c_str(), 0700);
-        QCOMPARE(error.value(), EACCES);
-        QVERIFY(fs::exists(tree / "locked" / "file"));
-
-        // A folder it may not list is reported as such, not as "directory not empty".
-        const fs::path other = fs::path(tmp.path().toStdString()) / "other";
-        writeBytes(other / "unlisted" / "file", 1);
-        ::chmod((other / "unlisted").c_str(), 0300);
-        detail::removeTree(other, error);
-        ::chmod((other / "unlisted").c_str(), 0700);
-        QCOMPARE(error.value(), EACCES);
+        if (::geteuid() != 0) {
+            QTemporaryDir tmp;
+            const std::string failure = unremovableEntryFailure(tmp.path().toStdString());
+            QVERIFY2(failure.empty(), failure.c_str());
+            return;
+        }
+        const passwd *nobody = ::getpwnam("nobody");
+        QVERIFY2(nobody, "running as root, the check needs the user nobody to run as");
+        int pipeEnds[2];
+        QVERIFY(::pipe(pipeEnds) == 0);
+        const pid_t child = ::fork();
+        QVERIFY(child >= 0);
+        if (child == 0) {
+            ::close(pipeEnds[0]);
+            std::string failure;
+            char scratch[] = "/tmp/headroom-file-tree-XXXXXX";
+            if (::setgroups(0, nullptr) != 0 || ::setgid(nobody->pw_gid) != 0 || ::setuid(nobody->pw_uid) != 0)
+                failure = "could not become nobody";
+            else if (::geteuid() == 0)
+                failure = "still root after setuid";
+            else if (!::mkdtemp(scratch))
+                failure = "mkdtemp failed as nobody";
+            else {
+                failure = unremovableEntryFailure(scratch);
+                std::error_code ignored;
+                detail::removeTree(scratch, ignored);
+            }
+            if (!failure.empty() && ::write(pipeEnds[1], failure.data(), failure.size()) < 0)
+                ::_exit(2);
+            ::_exit(failure.empty() ? 0 : 1);
+        }
+        ::close(pipeEnds[1]);
+        std::string failure;
+        char buffer[512];
+        for (ssize_t n; (n = ::read(pipeEnds[0], buffer, sizeof buffer)) > 0;)
+            failure.append(buffer, size_t(n));
+        ::close(pipeEnds[0]);
+        int status = 0;
+        QCOMPARE(::waitpid(child, &status, 0), child);
+        QVERIFY2(WIFEXITED(status) && WEXITSTATUS(status) == 0, ("as nobody: " + failure).c_str());
     }
 
     void treeBytesAddsTheRegularFilesAndNotWhatLinksPointTo() {

@@ -9,6 +9,7 @@
 #include "headroom/runtime.h"
 #include "model/fused_attention.h"
 #include "test_support.h"
+#include "train/micro_batch.h"
 
 using namespace headroom;
 
@@ -27,8 +28,11 @@ private slots:
                 QTest::newRow((std::string(v) + " " + a).c_str()) << QString(v) << QString(a);
     }
 
-    void logitsMatchReferenceWithinOneEMinus4_data() { variants_data(); }
-    void logitsMatchReferenceWithinOneEMinus4() {
+    // fp32 logits agree with the reference to about 3e-6 (the summation order of the matmuls);
+    // 1e-5 leaves a 3x margin and still fails a model detail as small as rms_norm_eps 1e-6 -> 1e-5
+    // (which moves a Qwen2 fixture's logits by 7e-5).
+    void logitsMatchReferenceWithinOneEMinus5_data() { variants_data(); }
+    void logitsMatchReferenceWithinOneEMinus5() {
         QFETCH(QString, variant);
         QFETCH(QString, attention);
         const auto dir = test::dataPath("models/" + variant).toStdString();
@@ -44,7 +48,7 @@ private slots:
         const auto valid = mask.to(torch::kBool).unsqueeze(-1).expand_as(logits);
         const double maxAbs = (logits - refLogits).abs().masked_select(valid).max().item<double>();
         qInfo() << variant << "max |logits - reference| =" << maxAbs;
-        QVERIFY2(maxAbs < 1e-4, qPrintable(QString("max abs diff %1").arg(maxAbs)));
+        QVERIFY2(maxAbs < 1e-5, qPrintable(QString("max abs diff %1").arg(maxAbs)));
     }
 
     void lossMatchesReference_data() { variants_data(); }
@@ -80,6 +84,58 @@ private slots:
         QCOMPARE(int64_t(result.tokens.size()), want.numel());
         for (int64_t i = 0; i < want.numel(); ++i)
             QCOMPARE(int64_t(result.tokens[i]), want[i].item<int64_t>());
+    }
+
+    // Packing as the trainer collates it (collateMicroBatch): documents side by side in one row with
+    // positions restarting and segment ids keeping attention inside each document, a second row
+    // padded on the right. Every document's logits must equal those of the document run alone.
+    void packedRowsGiveEachDocumentItsOwnLogits_data() { variants_data(); }
+    void packedRowsGiveEachDocumentItsOwnLogits() {
+        QFETCH(QString, variant);
+        QFETCH(QString, attention);
+        const auto dir = test::dataPath("models/" + variant).toStdString();
+        const auto model = CausalLM::load(dir, {torch::kFloat32, torch::kCPU, {}, attention.toStdString()});
+        auto gen = at::detail::createCPUGenerator(17);
+        const auto randomDocument = [&](int64_t length) {
+            const auto ids = torch::randint(model->config().vocabSize, {length}, gen, torch::kLong);
+            return std::vector<int32_t>(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + length);
+        };
+        const std::vector<std::vector<std::vector<int32_t>>> rows = {
+            {randomDocument(5), randomDocument(9), randomDocument(3)}, {randomDocument(4), randomDocument(6)}};
+        std::vector<TokenizedExample> packed(rows.size());
+        for (size_t r = 0; r < rows.size(); ++r)
+            for (size_t d = 0; d < rows[r].size(); ++d)
+                for (size_t t = 0; t < rows[r][d].size(); ++t) {
+                    packed[r].ids.push_back(rows[r][d][t]);
+                    packed[r].labels.push_back(rows[r][d][t]);
+                    packed[r].positions.push_back(int32_t(t));
+                    packed[r].segments.push_back(int32_t(d));
+                }
+        const auto batch = collateMicroBatch({&packed[0], &packed[1]}, true, torch::kCPU);
+        QCOMPARE(batch.ids.size(1), int64_t(17));  // row 1 (10 tokens) is padded by 7
+        ForwardInputs in;
+        in.inputIds = batch.ids;
+        in.attentionMask = batch.mask;
+        in.positions = batch.positions;
+        in.segmentIds = batch.segments;
+        in.paddedOnTheRight = true;
+        torch::NoGradGuard noGrad;
+        const auto packedLogits = torch::linear(model->hiddenStates(in), model->lmHeadWeight());
+
+        double worst = 0;
+        for (size_t r = 0; r < rows.size(); ++r) {
+            int64_t offset = 0;
+            for (const auto &document : rows[r]) {
+                const int64_t length = int64_t(document.size());
+                const auto ids = torch::tensor(std::vector<int64_t>(document.begin(), document.end())).view({1, length});
+                const auto alone = model->forward(ids, torch::ones_like(ids))[0];
+                const auto inRow = packedLogits[int64_t(r)].narrow(0, offset, length);
+                worst = std::max(worst, (inRow - alone).abs().max().item<double>());
+                offset += length;
+            }
+        }
+        qInfo() << variant << attention << "max |packed - alone| =" << worst;
+        QVERIFY2(worst < 1e-5, qPrintable(QString("max abs diff %1").arg(worst)));
     }
 
     void bfloat16ComputeStaysCloseToReference() {

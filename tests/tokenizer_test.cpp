@@ -6,7 +6,7 @@
 //
 // Built twice (tests/tokenizer.cmake): tokenizer_test links headroom_base only and runs all of it;
 // sentencepiece_with_torch_test links LibTorch too and runs the sentencepiece part between LibTorch
-// computations, proving the dlopen isolation of the plug-in (toolchain.md).
+// computations, proving the dlopen isolation of the plug-in (docs/architecture.md).
 #include "headroom/bpe_trainer.h"
 #include "headroom/chat_template.h"
 #include "headroom/error.h"
@@ -28,6 +28,7 @@
 #include <sstream>
 #include <thread>
 
+#include "build_features.h"
 #include "test_files.h"
 
 using namespace headroom;
@@ -461,8 +462,8 @@ class SentencepieceTest : public QObject {
 private slots:
     void initTestCase()
     {
-        if (!pluginBuilt())
-            QSKIP("libheadroom_sentencepiece.so is not built (no libsentencepiece-dev at configure time)");
+        HEADROOM_REQUIRE_BUILD_FEATURE(pluginBuilt(), kSentencepieceOffOnPurpose,
+                                       "The sentencepiece plug-in (libheadroom_sentencepiece.so)", "HEADROOM_SENTENCEPIECE");
     }
 
     void goldens() { checkGoldens(*Tokenizer::load(testData("tokenizers/spm")), "spm"); }
@@ -511,8 +512,8 @@ class SentencepieceWithTorchTest : public QObject {
 private slots:
     void torchThenSentencepieceThenTorch()
     {
-        if (!pluginBuilt())
-            QSKIP("libheadroom_sentencepiece.so is not built (no libsentencepiece-dev at configure time)");
+        HEADROOM_REQUIRE_BUILD_FEATURE(pluginBuilt(), kSentencepieceOffOnPurpose,
+                                       "The sentencepiece plug-in (libheadroom_sentencepiece.so)", "HEADROOM_SENTENCEPIECE");
         const double before = torchWork();
         QVERIFY(before > 0);
         checkGoldens(*Tokenizer::load(testData("tokenizers/spm")), "spm");

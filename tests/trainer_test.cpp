@@ -5,6 +5,8 @@
 #include <fstream>
 
 #include "headroom/adapter_io.h"
+#include "headroom/causal_lm.h"
+#include "headroom/dataset.h"
 #include "headroom/demo.h"
 #include "headroom/error.h"
 #include "headroom/grad_norm.h"
@@ -12,6 +14,7 @@
 #include "headroom/optimizer.h"
 #include "headroom/runtime.h"
 #include "headroom/safetensors.h"
+#include "headroom/tokenizer.h"
 #include "headroom/trainer.h"
 #include "json_file.h"
 #include "test_support.h"
@@ -161,6 +164,51 @@ private slots:
         QVERIFY(torch::equal(small1, small2));
     }
 
+    // The evaluation loss of the run's last step against a direct computation: the final adapter
+    // loaded onto the base, full logits of every validation row alone (no padding, no chunking),
+    // cross-entropy of each position's next token where the label is not ignored, summed over the
+    // rows and divided by the number of such tokens. Dropout is on in training and must be off here.
+    void evaluationLossEqualsTheMeanOverValidationTokens() {
+        auto c = baseConfig("eval-loss");
+        c.dataset.validationSplit = 0.25;
+        c.lora.loraDropout = 0.2;
+        c.training.maxSteps = 3;
+        const auto tokenizer = Tokenizer::load(c.model);
+        auto data = TrainingDataset::build(c, *tokenizer, (m_dir.path() + "/eval-loss-cache").toStdString());
+        const auto validation = data.validation();
+        QVERIFY(validation.size() >= 4);
+        std::vector<double> evalLosses;
+        class EvalRecorder : public Recorder {
+        public:
+            std::vector<double> *losses = nullptr;
+            void onEval(const EvalEvent &e) override { losses->push_back(e.evalLoss); }
+        } recorder;
+        recorder.losses = &evalLosses;
+        const auto summary = runTrainingOn(c, std::move(data), recorder, nullptr);
+        QVERIFY(!evalLosses.empty());
+        QCOMPARE(summary.finalEvalLoss, evalLosses.back());
+
+        auto model = CausalLM::load(c.model);
+        loadAdapter(*model, summary.adapterDir);
+        torch::NoGradGuard noGrad;
+        double lossSum = 0;
+        int64_t targets = 0;
+        for (const auto &row : validation) {
+            const int64_t length = int64_t(row.ids.size());
+            const auto ids = torch::tensor(std::vector<int64_t>(row.ids.begin(), row.ids.end())).view({1, length});
+            const auto logProbs = torch::log_softmax(model->forward(ids, torch::ones_like(ids))[0].to(torch::kFloat64), -1);
+            for (int64_t t = 1; t < length; ++t)
+                if (row.labels[size_t(t)] != kIgnoreLabel) {
+                    lossSum -= logProbs[t - 1][row.labels[size_t(t)]].item<double>();
+                    ++targets;
+                }
+        }
+        const double direct = lossSum / double(targets);
+        qInfo() << "evaluation loss" << summary.finalEvalLoss << "direct" << direct << "over" << targets << "tokens";
+        QVERIFY2(std::abs(summary.finalEvalLoss - direct) < 1e-5 * direct,
+                 qPrintable(QString("trainer %1, direct %2").arg(summary.finalEvalLoss).arg(direct)));
+    }
+
     void eightBitAdamStaysCloseToFp32Adam() {
         auto gen = at::detail::createCPUGenerator(9);
         auto p32 = torch::randn({128, 64}, gen).requires_grad_(true);
@@ -176,7 +224,9 @@ private slots:
         }
         const double drift = (p32 - p8).abs().max().item<double>();
         qInfo() << "8-bit vs fp32 AdamW after 20 steps of lr 1e-3: max |param diff|" << drift;
-        QVERIFY(drift < 2e-3);  // 20 steps move each parameter by up to 2e-2
+        // Measured 4.4e-4 (the 8-bit states' quantization error over 20 steps, which move each
+        // parameter by up to 2e-2); 7e-4 is that with a 1.6x margin.
+        QVERIFY(drift < 7e-4);
     }
 
     // AdamW (torch.optim.AdamW's update) against its formula evaluated element by element in
