@@ -16,12 +16,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "base/file_tree.h"
+#include "io/file_tree.h"
 #include "headroom/adapter_io.h"
 #include "headroom/causal_lm.h"
 #include "headroom/error.h"
 #include "headroom/export.h"
-#include "headroom/lora_count.h"
+#include "memory/estimate/lora_count.h"
 #include "headroom/memory.h"
 #include "headroom/random_model.h"
 #include "json_file.h"

@@ -1,6 +1,6 @@
-// Tests of the engine's folder-tree removal and size (base/file_tree.h), which stand in for
+// Tests of the engine's folder-tree removal and size (io/file_tree.h), which stand in for
 // std::filesystem::remove_all and recursive_directory_iterator (see the header for why).
-#include "base/file_tree.h"
+#include "io/file_tree.h"
 #include "headroom/error.h"
 
 #include <QTemporaryDir>

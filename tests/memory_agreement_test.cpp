@@ -23,11 +23,11 @@
 
 #include "headroom/bench.h"
 #include "headroom/causal_lm.h"
-#include "headroom/chunked_loss.h"
+#include "train/chunked_loss.h"
 #include "headroom/dataset.h"
 #include "headroom/memory.h"
 #include "headroom/memory_estimate.h"
-#include "headroom/optimizer.h"
+#include "train/optimizer.h"
 #include "headroom/random_model.h"
 #include "headroom/runtime.h"
 #include "headroom/trainer.h"

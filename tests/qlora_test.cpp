@@ -3,9 +3,9 @@
 #include <QtTest/QtTest>
 
 #include "headroom/causal_lm.h"
-#include "headroom/chunked_loss.h"
-#include "headroom/lora_count.h"
-#include "headroom/grad_norm.h"
+#include "train/chunked_loss.h"
+#include "memory/estimate/lora_count.h"
+#include "train/grad_norm.h"
 #include "headroom/mixed_precision.h"
 #include "headroom/runtime.h"
 #include "headroom/safetensors.h"

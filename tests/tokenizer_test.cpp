@@ -7,7 +7,7 @@
 // Built twice (tests/tokenizer.cmake): tokenizer_test links headroom_base only and runs all of it;
 // sentencepiece_with_torch_test links LibTorch too and runs the sentencepiece part between LibTorch
 // computations, proving the dlopen isolation of the plug-in (docs/architecture.md).
-#include "headroom/bpe_trainer.h"
+#include "tokenizer/bpe_trainer.h"
 #include "headroom/chat_template.h"
 #include "headroom/error.h"
 #include "headroom/tokenizer.h"

@@ -1,11 +1,11 @@
-// libheadroom_sentencepiece.so: sentencepiece behind the C interface of base/tokenizer_spm_api.h.
+// libheadroom_sentencepiece.so: sentencepiece behind the C interface of tokenizer/tokenizer_spm_api.h.
 //
 // This is the only code that links libsentencepiece. It is loaded at run time by headroom_base
 // (tokenizer_spm.cpp) with RTLD_LOCAL | RTLD_DEEPBIND, which keeps sentencepiece's bundled
 // protobuf away from LibTorch's (docs/architecture.md). Everything here is built with hidden visibility
 // except the functions of the interface, and no exception leaves a function: failures come back
 // as nullptr / -1 plus a message in headroom_spm_last_error().
-#include "base/tokenizer_spm_api.h"
+#include "tokenizer/tokenizer_spm_api.h"
 
 #include <sentencepiece_processor.h>
 

@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "headroom/dataset.h"
-#include "headroom/memory.h"
+#include "headroom/memory_breakdown.h"
 #include "headroom/step_profile.h"
 #include "headroom/train_config.h"
 

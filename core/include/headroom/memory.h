@@ -16,17 +16,9 @@
 #include <torch/torch.h>
 
 #include "headroom/byte_size.h"
+#include "headroom/memory_breakdown.h"
 
 namespace headroom {
-
-struct MemoryBreakdown {
-    int64_t weights = 0, adapters = 0, gradients = 0, optimizer = 0, activations = 0, other = 0;
-    int64_t allocated = 0;  // bytes in use now
-    int64_t reserved = 0;   // held by the allocator (in use + cached)
-    int64_t peak = 0;       // peak bytes in use since the last reset
-    int64_t total() const { return weights + adapters + gradients + optimizer + activations + other; }
-    nlohmann::json toJson() const;
-};
 
 struct AllocatorStats {
     int64_t allocated = 0, reserved = 0, peak = 0, budget = 0;

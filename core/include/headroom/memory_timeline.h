@@ -15,14 +15,9 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-namespace headroom {
+#include "headroom/memory_breakdown.h"
 
-struct MemoryTimelinePoint {
-    std::string event;       // "forward layer 3", "backward reached layer 3", "loss", "optimizer step"
-    int64_t allocated = 0;   // bytes in use at that moment
-    int64_t peak = 0;        // the step's peak so far
-    nlohmann::json toJson() const;
-};
+namespace headroom {
 
 // One recording at a time per process; marks may come from autograd's threads.
 class MemoryTimelineRecording {
@@ -44,11 +39,5 @@ private:
 // True while a recording is active (the model registers its backward hooks only then).
 bool memoryTimelineActive();
 void markMemory(const std::string &event);
-// Where the step's peak fell: between point `after` (empty when it is the first point) and point
-// `reachedBy`, the first point whose running peak equals the step's. Both empty without points.
-struct TimelinePeak {
-    std::string after, reachedBy;
-};
-TimelinePeak timelinePeak(const std::vector<MemoryTimelinePoint> &points);
 
 } // namespace headroom

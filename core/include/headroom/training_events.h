@@ -14,8 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "headroom/memory.h"
-#include "headroom/memory_timeline.h"
+#include "headroom/memory_breakdown.h"
 
 namespace headroom {
 

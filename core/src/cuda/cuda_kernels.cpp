@@ -58,16 +58,13 @@ hr_quant4 kernelView(const Quant4Tensor &q, torch::Tensor &nestedMap) {
     v.numel = q.numel();
     v.blocksize = q.blocksize;
     v.packed = q.packed.data_ptr<uint8_t>();
-    if (q.doubleQuant) {
-        nestedMap = quant::nestedMapOf(q, q.device());
-        v.absmax_codes = q.absmax.data_ptr<uint8_t>();
-        v.nested_absmax = q.nestedAbsmax.data_ptr<float>();
-        v.nested_map = nestedMap.data_ptr<float>();
-        v.nested_offset = q.nestedOffset;
-        v.nested_blocksize = q.nestedBlocksize;
-    } else {
-        v.absmax = q.absmax.data_ptr<float>();
-    }
+    const quant::BlockScales scales = quant::blockScalesOf(q, q.device(), nestedMap);
+    v.absmax = scales.absmax;
+    v.absmax_codes = scales.codes;
+    v.nested_absmax = scales.nested;
+    v.nested_map = scales.map;
+    v.nested_offset = scales.offset;
+    v.nested_blocksize = scales.nestedBlocksize;
     return v;
 }
 

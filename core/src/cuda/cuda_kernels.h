@@ -13,7 +13,7 @@
 
 #include <torch/torch.h>
 
-#include "headroom/optimizer.h"
+#include "train/optimizer.h"
 #include "headroom/quantization.h"
 
 namespace headroom::cuda {

@@ -1,12 +1,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 
-#include "base/file_tree.h"
-#include "headroom/bpe_trainer.h"
+#include "io/staged_output.h"
+#include "tokenizer/bpe_trainer.h"
 #include "headroom/chat_template.h"
 #include "headroom/demo.h"
 #include "headroom/error.h"
@@ -14,6 +12,11 @@
 #include "headroom/tokenizer.h"
 
 namespace headroom {
+
+namespace detail {
+// resources/configs/demo.json, in the embedded_resources.cpp that core/CMakeLists.txt generates.
+const std::string &embeddedDemoConfig();
+} // namespace detail
 
 namespace fs = std::filesystem;
 
@@ -76,32 +79,15 @@ std::vector<std::string> renderedCorpus(const ChatTemplate &chat) {
 } // namespace
 
 nlohmann::json demoTrainConfig(const std::string &dir) {
-    return {{"model", "model"},
-            {"dataset", {{"path", "demo.jsonl"}, {"format", "alpaca"}, {"max_seq_length", 128}, {"validation_split", 0.05}}},
-            {"quantization",
-             {{"load_in_4bit", true}, {"bnb_4bit_quant_type", "nf4"}, {"bnb_4bit_compute_dtype", "bfloat16"},
-              {"bnb_4bit_use_double_quant", true}}},
-            {"lora", {{"r", 16}, {"lora_alpha", 32}, {"target_modules", "all-linear"}, {"lora_dropout", 0.05}}},
-            {"training",
-             {{"output_dir", (fs::path(dir) / "runs" / "demo").string()},
-              {"per_device_train_batch_size", 8},
-              {"gradient_accumulation_steps", 1},
-              {"gradient_checkpointing", true},
-              {"bf16", true},
-              {"optim", "adamw_8bit"},
-              {"learning_rate", 1e-3},
-              {"num_train_epochs", 12},
-              {"warmup_ratio", 0.05},
-              {"lr_scheduler_type", "cosine"},
-              {"logging_steps", 25},
-              {"save_strategy", "epoch"},
-              {"save_total_limit", 2},
-              {"seed", 42}}}};
+    // resources/configs/demo.json, compiled in; only the output folder moves into `dir` (the model
+    // and dataset paths are relative to train.json, which sits in `dir`).
+    nlohmann::json config = nlohmann::json::parse(detail::embeddedDemoConfig());
+    config["training"]["output_dir"] = (fs::path(dir) / "runs" / "demo").string();
+    return config;
 }
 
 DemoPaths makeDemo(const std::string &dirName) {
     const fs::path dir = fs::absolute(dirName);
-    std::error_code ec;
     if (fs::exists(dir) && !fs::is_directory(dir))
         throw invalidInput(dir.string() + ": exists and is not a folder");
     if (fs::is_directory(dir) && !fs::is_empty(dir) && !fs::exists(dir / kMarkerFile))
@@ -109,8 +95,8 @@ DemoPaths makeDemo(const std::string &dirName) {
 
     // Build everything in a sibling folder and swap it in, so an interrupted make-demo leaves no
     // half demo behind.
-    const fs::path staging = dir.string() + ".tmp-" + std::to_string(::getpid());
-    detail::removeTree(staging, ec);
+    detail::StagedOutput staged(dir, "demo");
+    const fs::path &staging = staged.tmp();
     try {
         const fs::path modelDir = staging / "model";
         fs::create_directories(modelDir);
@@ -135,16 +121,10 @@ DemoPaths makeDemo(const std::string &dirName) {
         writeDataset(staging / "demo-heldout.jsonl", demoExamples(true));
         writeJson(staging / "train.json", demoTrainConfig(dir.string()));
         writeJson(staging / kMarkerFile, {{"headroom_demo", 1}, {"seed", kSeed}});
-        detail::removeTree(dir);
-        fs::create_directories(dir.parent_path());
-        fs::rename(staging, dir);
     } catch (const fs::filesystem_error &e) {
-        detail::removeTree(staging, ec);
         throw runtimeFailure(dir.string() + ": cannot write the demo (" + e.code().message() + ")");
-    } catch (...) {
-        detail::removeTree(staging, ec);
-        throw;
     }
+    staged.commit();
     return {(dir / "model").string(), (dir / "demo.jsonl").string(), (dir / "demo-heldout.jsonl").string(),
             (dir / "train.json").string()};
 }

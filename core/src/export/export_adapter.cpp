@@ -8,9 +8,9 @@
 
 #include "export/export_internal.h"
 #include "headroom/adapter_io.h"
-#include "base/file_tree.h"
+#include "io/file_tree.h"
 #include "headroom/error.h"
-#include "headroom/lora_count.h"
+#include "memory/estimate/lora_count.h"
 #include "model/checkpoint_tensors.h"
 
 namespace headroom {

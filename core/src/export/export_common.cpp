@@ -12,12 +12,10 @@
 
 #include "headroom/adapter_io.h"
 #include "headroom/error.h"
-#include "headroom/lora_count.h"
+#include "memory/estimate/lora_count.h"
 #include "model/checkpoint_tensors.h"
-#include "base/atomic_file.h"
-#include "base/file_tree.h"
 #include "train/checkpoint_store.h"
-#include "base/json_text.h"
+#include "io/json_text.h"
 
 namespace headroom {
 
@@ -227,65 +225,26 @@ void syncFile(const fs::path &path) {
         throw runtimeFailure(path.string() + ": cannot write (" + std::strerror(error) + ")");
 }
 
-} // namespace
-
-StagedPath::StagedPath(const std::string &destination, OutputKind kind, const std::vector<std::string> &inputs) {
+// The destination, absolute and without a trailing separator, once the checks have passed.
+fs::path checkedDestination(const std::string &destination, OutputKind kind, const std::vector<std::string> &inputs) {
     if (destination.empty())
         throw invalidInput("the output path is empty");
-    m_final = fs::absolute(destination).lexically_normal();
-    if (!m_final.has_filename()) {  // "out/", "./"
+    fs::path final = fs::absolute(destination).lexically_normal();
+    if (!final.has_filename()) {  // "out/", "./"
         if (kind == OutputKind::GgufFile || kind == OutputKind::TextFile)
             throw invalidInput(destination + ": names a folder; give the path of the file to write, e.g. " +
-                               (m_final / "adapter.gguf").string());
-        m_final = m_final.parent_path();
+                               (final / "adapter.gguf").string());
+        final = final.parent_path();
     }
-    refuseInputs(m_final, inputs);
-    refuseExisting(m_final, kind);
-    m_tmp = m_final.string() + ".tmp-" + std::to_string(::getpid());
-    std::error_code ec;
-    detail::removeTree(m_tmp, ec);
+    refuseInputs(final, inputs);
+    refuseExisting(final, kind);
+    return final;
 }
 
-StagedPath::~StagedPath() {
-    if (!m_committed) {
-        std::error_code ec;
-        detail::removeTree(m_tmp, ec);
-    }
-}
+} // namespace
 
-void StagedPath::createFolder() const {
-    std::error_code ec;
-    fs::create_directories(m_tmp, ec);
-    if (ec)
-        throw runtimeFailure(m_final.string() + ": cannot create the output folder (" + ec.message() + ")");
-}
-
-void StagedPath::commit() {
-    std::error_code ec;
-    // rename() replaces a file atomically but not a folder, which has to be moved aside first.
-    const bool moveAside = fs::is_directory(m_tmp, ec) && fs::exists(fs::symlink_status(m_final, ec));
-    const fs::path old = m_final.string() + ".old-" + std::to_string(::getpid());
-    if (moveAside) {
-        fs::rename(m_final, old, ec);
-        if (ec)
-            throw runtimeFailure(m_final.string() + ": cannot move the earlier export aside (" + ec.message() + ")");
-    }
-    fs::rename(m_tmp, m_final, ec);
-    if (ec) {
-        std::string kept;
-        std::error_code restore;
-        if (moveAside) {
-            fs::rename(old, m_final, restore);
-            if (restore)
-                kept = "; the earlier export is at " + old.string();
-        }
-        throw runtimeFailure(m_final.string() + ": cannot move the finished export into place (" + ec.message() + ")" + kept);
-    }
-    m_committed = true;
-    detail::syncDirectory(m_final.parent_path().string());
-    if (moveAside)
-        detail::removeTree(old, ec);  // the new export is in place: a copy of the old one left here is only clutter
-}
+StagedPath::StagedPath(const std::string &destination, OutputKind kind, const std::vector<std::string> &inputs)
+    : StagedOutput(checkedDestination(destination, kind, inputs), "export") {}
 
 std::vector<std::string> inputFolders(const AdapterSource &source, const std::string &baseDir) {
     std::vector<std::string> folders;

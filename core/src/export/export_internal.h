@@ -14,6 +14,7 @@
 #include "headroom/export.h"
 #include "headroom/model_config.h"
 #include "headroom/safetensors.h"
+#include "io/staged_output.h"
 
 namespace headroom::exporting {
 
@@ -25,28 +26,14 @@ enum class OutputKind {
     TextFile,       // replaces a file
 };
 
-// Output written at "<final>.tmp-<pid>" (a file or a folder) and moved onto `final` by commit();
-// removed on destruction unless committed. The constructor refuses (invalidInput naming the
-// destination) a destination that is, holds or lies inside one of `inputs` (the folders the export
-// reads), a file destination that is or names a folder, and an existing one `kind` may not replace.
-class StagedPath {
+// An export's output, staged by detail::StagedOutput (written at "<final>.tmp-<pid>", a file or a
+// folder, moved onto `final` by commit(), removed on destruction unless committed). The constructor
+// first refuses (invalidInput naming the destination) a destination that is, holds or lies inside
+// one of `inputs` (the folders the export reads), a file destination that is or names a folder, and
+// an existing one `kind` may not replace.
+class StagedPath : public detail::StagedOutput {
 public:
     StagedPath(const std::string &destination, OutputKind kind, const std::vector<std::string> &inputs);
-    ~StagedPath();
-    StagedPath(const StagedPath &) = delete;
-    StagedPath &operator=(const StagedPath &) = delete;
-
-    const std::filesystem::path &tmp() const { return m_tmp; }
-    const std::filesystem::path &final() const { return m_final; }
-    // Creates tmp() as a folder; runtimeFailure naming the destination when it cannot.
-    void createFolder() const;
-    // A file replaces the old one in one rename; a folder moves the old one to "<final>.old-<pid>",
-    // moves in the new one, then removes the old (moved back if the second rename fails).
-    void commit();
-
-private:
-    std::filesystem::path m_final, m_tmp;
-    bool m_committed = false;
 };
 
 // The folders an export of `source` reads (adapter, checkpoint, run, and the base when given).

@@ -7,12 +7,12 @@
 #include <set>
 
 #include "export/export_internal.h"
-#include "base/file_tree.h"
+#include "io/file_tree.h"
 #include "headroom/error.h"
-#include "headroom/lora_count.h"
+#include "memory/estimate/lora_count.h"
 #include "headroom/quantization.h"
 #include "model/checkpoint_tensors.h"
-#include "base/json_text.h"
+#include "io/json_text.h"
 
 namespace headroom {
 

@@ -5,7 +5,7 @@
 
 #include "headroom/attention.h"
 #include "headroom/error.h"
-#include "headroom/lora_count.h"
+#include "memory/estimate/lora_count.h"
 #include "headroom/memory_timeline.h"
 #include "headroom/safetensors.h"
 #include "model/checkpoint_tensors.h"

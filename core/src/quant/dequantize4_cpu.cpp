@@ -35,24 +35,6 @@ inline uint16_t f16Bits(float value) { return c10::Half(value).x; }
 
 enum class OutKind { F32, BF16, F16 };
 
-// The scale of block b: absmax[b], or decoded from the double quantization. Two separate float32
-// roundings (map * nested, then + offset), as bitsandbytes' dequantize_blockwise and `absmax += offset`.
-struct BlockScales {
-    const float *absmax = nullptr;
-    const uint8_t *codes = nullptr;
-    const float *nested = nullptr;
-    const float *map = nullptr;
-    float offset = 0;
-    int64_t nestedBlocksize = 256;
-
-    float operator()(int64_t b) const {
-        if (absmax)
-            return absmax[b];
-        const float decoded = map[codes[b]] * nested[b / nestedBlocksize];
-        return decoded + offset;
-    }
-};
-
 // Portable path, also the tail of the last (partial) block: a 16-entry table per block.
 template <typename Out, typename Convert>
 void dequantizeBlockScalar(const uint8_t *in, int64_t len, const float *code, float scale, Convert convert,
@@ -215,18 +197,8 @@ void dequantize4Cpu(const Quant4Tensor &q, torch::Tensor &out) {
     const auto kind = out.scalar_type() == torch::kFloat32    ? OutKind::F32
                       : out.scalar_type() == torch::kBFloat16 ? OutKind::BF16
                                                               : OutKind::F16;
-    BlockScales scales;
-    torch::Tensor map;  // keeps a converted nestedMap alive
-    if (q.doubleQuant) {
-        map = nestedMapOf(q, torch::kCPU);
-        scales.codes = q.absmax.data_ptr<uint8_t>();
-        scales.nested = q.nestedAbsmax.data_ptr<float>();
-        scales.map = map.data_ptr<float>();
-        scales.offset = q.nestedOffset;
-        scales.nestedBlocksize = q.nestedBlocksize;
-    } else {
-        scales.absmax = q.absmax.data_ptr<float>();
-    }
+    torch::Tensor map;
+    const BlockScales scales = blockScalesOf(q, torch::kCPU, map);
     const uint8_t *packed = q.packed.data_ptr<uint8_t>();
     const float *code = quant4Codebook(q.type).data();
     const int64_t numel = q.numel();

@@ -117,4 +117,19 @@ torch::Tensor nestedMapOf(const Quant4Tensor &q, torch::Device device) {
     return dynamicMapTensor(true, device);
 }
 
+BlockScales blockScalesOf(const Quant4Tensor &q, torch::Device device, torch::Tensor &nestedMap) {
+    BlockScales scales;
+    if (!q.doubleQuant) {
+        scales.absmax = q.absmax.data_ptr<float>();
+        return scales;
+    }
+    nestedMap = nestedMapOf(q, device);
+    scales.codes = q.absmax.data_ptr<uint8_t>();
+    scales.nested = q.nestedAbsmax.data_ptr<float>();
+    scales.map = nestedMap.data_ptr<float>();
+    scales.offset = q.nestedOffset;
+    scales.nestedBlocksize = q.nestedBlocksize;
+    return scales;
+}
+
 } // namespace headroom::quant

@@ -67,6 +67,29 @@ struct DynamicQuantizer {
     }
 };
 
+// The scales of q's blocks as raw pointers on q's device, for the CPU kernel and the CUDA kernels'
+// view (cuda/cuda_kernels.cpp): absmax, or with double quantization the uint8 codes, the nested
+// absmax, the nested map, the offset and the nested blocksize. operator() decodes block b on the CPU:
+// absmax[b], or map[codes[b]] * nested[b / nestedBlocksize] + offset in two float32 roundings (map *
+// nested, then + offset), as bitsandbytes' dequantize_blockwise and `absmax += offset`.
+struct BlockScales {
+    const float *absmax = nullptr;
+    const uint8_t *codes = nullptr;
+    const float *nested = nullptr;
+    const float *map = nullptr;
+    float offset = 0;
+    int64_t nestedBlocksize = 0;
+
+    float operator()(int64_t b) const {
+        if (absmax)
+            return absmax[b];
+        const float decoded = map[codes[b]] * nested[b / nestedBlocksize];
+        return decoded + offset;
+    }
+};
+// `nestedMap` keeps the map the scales point into alive (nestedMapOf(q, device)).
+BlockScales blockScalesOf(const Quant4Tensor &q, torch::Device device, torch::Tensor &nestedMap);
+
 // Argument checks shared by the CPU and tensor-op paths; they throw invalidInput.
 void checkBlocksize4(int64_t blocksize, const char *what);
 void checkBlocksize8(int64_t blocksize, const char *what);

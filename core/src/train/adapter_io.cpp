@@ -1,7 +1,5 @@
 #include "headroom/adapter_io.h"
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -9,8 +7,8 @@
 #include "headroom/error.h"
 #include "headroom/safetensors.h"
 #include "model/checkpoint_tensors.h"
-#include "base/file_tree.h"
-#include "base/json_text.h"
+#include "io/staged_output.h"
+#include "io/json_text.h"
 
 namespace headroom {
 
@@ -85,9 +83,8 @@ void saveAdapter(const CausalLM &model, const std::string &dirName, const Adapte
     if (!lora)
         throw invalidInput("save adapter: the model has no LoRA adapters");
     const fs::path dir = fs::absolute(dirName);
-    const fs::path staging = dir.string() + ".tmp-" + std::to_string(::getpid());
-    std::error_code ec;
-    detail::removeTree(staging, ec);
+    detail::StagedOutput staged(dir, "adapter");
+    const fs::path &staging = staged.tmp();
     try {
         fs::create_directories(staging);
         const auto params = model.loraParameters();
@@ -102,28 +99,12 @@ void saveAdapter(const CausalLM &model, const std::string &dirName, const Adapte
         writer.finish();
         writeText(staging / "adapter_config.json", peftAdapterConfig(*lora, card.baseModel).dump(2) + "\n");
         writeText(staging / "README.md", modelCard(*lora, card));
-        // A folder cannot be replaced in one rename: the previous adapter moves aside first and is
-        // removed only once the new one is in place, so a crash never leaves neither.
-        const fs::path previous = dir.string() + ".old-" + std::to_string(::getpid());
-        const bool hadPrevious = fs::exists(dir);
-        if (hadPrevious)
-            fs::rename(dir, previous);
-        try {
-            fs::rename(staging, dir);
-        } catch (const fs::filesystem_error &) {
-            if (hadPrevious)
-                fs::rename(previous, dir, ec);
-            throw;
-        }
-        if (hadPrevious)
-            detail::removeTree(previous, ec);
     } catch (const fs::filesystem_error &e) {
-        detail::removeTree(staging, ec);
         throw runtimeFailure(dir.string() + ": cannot write the adapter (" + e.code().message() + ")");
-    } catch (...) {
-        detail::removeTree(staging, ec);
-        throw;
     }
+    // The previous adapter moves aside and is removed only once the new one is in place, so a crash
+    // never leaves neither.
+    staged.commit();
 }
 
 LoraOptions readAdapterConfig(const std::string &dir) {

@@ -11,7 +11,7 @@
 #include "headroom/error.h"
 #include "headroom/runtime.h"
 #include "headroom/trainer.h"
-#include "base/file_tree.h"
+#include "io/file_tree.h"
 
 namespace headroom {
 

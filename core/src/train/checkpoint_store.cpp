@@ -1,7 +1,5 @@
 #include "train/checkpoint_store.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -9,10 +7,10 @@
 
 #include "headroom/error.h"
 #include "headroom/safetensors.h"
-#include "base/atomic_file.h"
-#include "base/file_tree.h"
+#include "io/file_tree.h"
+#include "io/staged_output.h"
 #include "model/checkpoint_tensors.h"
-#include "base/json_text.h"
+#include "io/json_text.h"
 
 namespace headroom {
 
@@ -42,9 +40,9 @@ void writeTensors(const fs::path &path, const std::vector<std::pair<std::string,
 std::string writeCheckpoint(const std::string &outputDir, int64_t step, const CausalLM &model,
                             const Optimizer &optimizer, const CheckpointContents &contents, const AdapterCard &card) {
     const fs::path final = fs::path(outputDir) / ("checkpoint-" + std::to_string(step));
-    const fs::path staging = fs::path(outputDir) / (".checkpoint-" + std::to_string(step) + ".tmp-" + std::to_string(::getpid()));
-    std::error_code ec;
-    detail::removeTree(staging, ec);
+    // Staged under a hidden name (".checkpoint-N.tmp-<pid>"), which listCheckpoints never takes.
+    detail::StagedOutput staged(final, "checkpoint", detail::StagedOutput::Hidden);
+    const fs::path &staging = staged.tmp();
     try {
         fs::create_directories(staging);
         saveAdapter(model, (staging / "adapter").string(), card);
@@ -60,17 +58,10 @@ std::string writeCheckpoint(const std::string &outputDir, int64_t step, const Ca
             if (!out)
                 throw runtimeFailure((staging / kStateFile).string() + ": cannot write");
         }
-        detail::syncDirectory(staging.string());
-        detail::removeTree(final);
-        fs::rename(staging, final);
-        detail::syncDirectory(outputDir);
     } catch (const fs::filesystem_error &e) {
-        detail::removeTree(staging, ec);
         throw runtimeFailure(final.string() + ": cannot write the checkpoint (" + e.code().message() + ")");
-    } catch (...) {
-        detail::removeTree(staging, ec);
-        throw;
     }
+    staged.commit();
     return final.string();
 }
 

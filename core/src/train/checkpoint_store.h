@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "headroom/adapter_io.h"
-#include "headroom/optimizer.h"
+#include "train/optimizer.h"
 
 namespace headroom {
 

@@ -1,6 +1,6 @@
-#include "headroom/chunked_loss.h"
+#include "train/chunked_loss.h"
 
-#include "headroom/loss_chunk.h"
+#include "train/loss_chunk.h"
 
 namespace headroom {
 

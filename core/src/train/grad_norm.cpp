@@ -1,4 +1,4 @@
-#include "headroom/grad_norm.h"
+#include "train/grad_norm.h"
 
 #include <cmath>
 

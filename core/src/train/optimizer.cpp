@@ -1,4 +1,4 @@
-#include "headroom/optimizer.h"
+#include "train/optimizer.h"
 
 #include <cmath>
 

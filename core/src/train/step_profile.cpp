@@ -12,7 +12,7 @@
 #include <torch/torch.h>
 
 #include "headroom/error.h"
-#include "base/atomic_file.h"
+#include "io/atomic_file.h"
 
 namespace headroom {
 

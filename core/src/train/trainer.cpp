@@ -2,27 +2,28 @@
 
 #include <chrono>
 #include <filesystem>
-#include <map>
 
 #include "headroom/adapter_io.h"
 #include "headroom/causal_lm.h"
-#include "headroom/chunked_loss.h"
+#include "train/chunked_loss.h"
 #include "headroom/dataset.h"
 #include "headroom/distributed.h"
 #include "headroom/error.h"
 #include "headroom/gpu_presets.h"
-#include "headroom/grad_norm.h"
-#include "headroom/lr_schedule.h"
+#include "train/grad_norm.h"
+#include "train/lr_schedule.h"
 #include "headroom/memory.h"
 #include "headroom/memory_estimate.h"
 #include "headroom/memory_timeline.h"
 #include "headroom/mixed_precision.h"
-#include "headroom/optimizer.h"
+#include "train/optimizer.h"
 #include "headroom/runtime.h"
 #include "headroom/tokenizer.h"
 #include "headroom/training_sinks.h"
-#include "base/atomic_file.h"
+#include "io/atomic_file.h"
 #include "train/checkpoint_store.h"
+#include "train/data_order.h"
+#include "train/generator_state.h"
 #include "train/micro_batch.h"
 #include "train/out_of_memory.h"
 
@@ -77,6 +78,9 @@ void writeJsonAtomically(const fs::path &path, const nlohmann::json &json) {
     detail::writeFileAtomically(path.string(), json.dump(2) + "\n");
 }
 
+// One training run, in the order it happens: set up (runtime, output, memory, data, model,
+// optimizer, schedule), resume from a checkpoint when asked, join the other ranks, then the loop
+// (step, evaluate, checkpoint) and the finish (the last checkpoint and the adapter).
 class TrainingRun {
 public:
     TrainingRun(const TrainConfig &config, TrainingObserver &observer, TrainingControl *control,
@@ -100,21 +104,7 @@ public:
         // run's configuration in this folder as it was.
         if (isMain())
             writeJsonAtomically(m_outputDir / "config.json", m_config.toJson());
-        RunStartEvent start;
-        start.totalSteps = m_totalSteps;
-        start.startStep = m_step;
-        start.trainExamples = int64_t(m_data.train().size());
-        start.validationExamples = int64_t(m_data.validation().size());
-        start.effectiveBatch = m_config.effectiveBatch(worldSize());
-        start.trainableParameters = m_model->trainableParameters();
-        start.totalParameters = m_model->config().totalParameters() + start.trainableParameters;
-        start.precision = precisionName(m_precision);
-        start.device = m_device.str();
-        start.optimizer = m_config.training.optim;
-        start.outputDir = m_outputDir.string();
-        m_observer.onRunStart(start);
-        for (const auto &w : m_warnings)
-            m_observer.onWarning(w);
+        announceStart();
         trainLoop();
         return finish();
     }
@@ -124,42 +114,53 @@ private:
     int worldSize() const { return m_dist ? m_dist->worldSize() : 1; }
     bool isMain() const { return !m_dist || m_dist->isMain(); }
 
-    // Data parallelism: every rank must train on the same rows from the same step, and starts from
-    // rank 0's adapter weights; dropout draws differ per rank (rank 0 keeps the 1-process stream).
-    void joinRanks() {
-        m_dist->requireSame(int64_t(m_data.train().size()), "the number of training rows");
-        m_dist->requireSame(m_step, "the step to start from");
-        m_dist->requireSame(m_totalSteps, "the number of steps");
-        m_dist->broadcastFromMain(m_parameters);
-        if (!isMain())
-            torch::manual_seed(uint64_t(m_config.training.seed) + 1000003ULL * uint64_t(m_dist->rank()) + uint64_t(m_step));
-    }
+    // ---- Set-up, step by step. Warnings are kept for after onRunStart; errors throw at once.
 
     void setUp() {
+        setUpRuntime();
+        setUpOutput();
+        setUpMemory();
+        setUpData();  // data first: a bad dataset is refused before any model is loaded
+        setUpModel();
+        setUpOptimizer();
+        setUpSchedule();
+    }
+
+    // The configuration checked; threads, the device and a precision it supports.
+    void setUpRuntime() {
         m_config.validate();
         const auto &t = m_config.training;
         initRuntime({int(m_config.threads)});
         m_device = resolveDevice(m_config.device);
         m_precision = precisionOf(t);
         requirePrecisionSupported(m_precision, m_device, t.fp16 ? "training.fp16" : "training.bf16");
-        m_outputDir = fs::absolute(t.outputDir);
+        if (m_device.is_cpu() && m_precision == Precision::BF16 && !cpuSupportsBf16())
+            warn("bf16 on a CPU without AVX512-BF16/AMX is emulated and slow; consider fp32 (training.bf16 false)");
+        if (m_precision == Precision::FP16 && m_device.is_cpu())
+            warn("fp16 on CPU is emulated and slow; bf16 or fp32 run faster here");
+    }
+
+    // The output folder and the observers: the caller's, and metrics.jsonl.
+    void setUpOutput() {
+        m_outputDir = fs::absolute(m_config.training.outputDir);
         fs::create_directories(m_outputDir);
         m_observer.add(&m_userObserver);
         if (isMain()) {  // only rank 0 writes the run's files
             m_metrics = std::make_unique<JsonlMetricsSink>((m_outputDir / "metrics.jsonl").string());
             m_observer.add(m_metrics.get());
         }
+    }
 
+    // Memory measurement (the counting CPU allocator) and training.memory_budget for the run.
+    void setUpMemory() {
         if (m_device.is_cpu())
             installMemoryTracking();
-        if (const int64_t budget = parseMemoryBudget(t.memoryBudget, "training.memory_budget"))
+        if (const int64_t budget = parseMemoryBudget(m_config.training.memoryBudget, "training.memory_budget"))
             m_budget.apply(m_device, budget);
-        if (m_device.is_cpu() && m_precision == Precision::BF16 && !cpuSupportsBf16())
-            warn("bf16 on a CPU without AVX512-BF16/AMX is emulated and slow; consider fp32 (training.bf16 false)");
-        if (m_precision == Precision::FP16 && m_device.is_cpu())
-            warn("fp16 on CPU is emulated and slow; bf16 or fp32 run faster here");
+    }
 
-        // Data first: a bad dataset is refused before any model is loaded.
+    // The tokenized dataset (built here, or the caller's) and the order its rows are trained in.
+    void setUpData() {
         if (m_presetData) {
             m_data = std::move(*m_presetData);
         } else {
@@ -170,16 +171,16 @@ private:
             warn(w);
         if (m_data.train().empty())
             throw invalidInput(m_config.dataset.path + ": no training examples left after the validation split");
+        const auto &t = m_config.training;
+        const auto &d = m_config.dataset;
+        const int64_t rowsPerStep = t.perDeviceTrainBatchSize * t.gradientAccumulationSteps * worldSize();  // all ranks
+        m_order = DataOrder(m_data, uint64_t(t.seed), rowsPerStep, d.packing ? d.maxSeqLength : 0);
+    }
 
-        ModelLoadOptions load;
-        load.dtype = computeDtype(m_precision);
-        load.device = m_device;
-        load.attention = m_config.attnImplementation;
+    // The base model (4-bit when asked) with LoRA adapters initialised from training.seed.
+    void setUpModel() {
+        const auto load = modelLoadOptions();
         const auto &q = m_config.quantization;
-        load.quantization.enabled = q.loadIn4bit;
-        load.quantization.type = q.quantType == "fp4" ? Quant4Type::FP4 : Quant4Type::NF4;
-        load.quantization.blocksize = q.blocksize;
-        load.quantization.doubleQuant = q.useDoubleQuant;
         if (q.loadIn4bit && parseComputeDtype(q.computeDtype, "quantization.bnb_4bit_compute_dtype") != load.dtype)
             warn("quantization.bnb_4bit_compute_dtype is " + q.computeDtype + " but training computes in " +
                  dtypeName(load.dtype) + " (training.bf16/fp16 decide)");
@@ -189,11 +190,30 @@ private:
                                " exceeds the model's max_position_embeddings (" +
                                std::to_string(m_model->config().maxPositions) + ")");
 
+        const auto &t = m_config.training;
         torch::manual_seed(uint64_t(t.seed));
         const auto &l = m_config.lora;
         m_model->addLora({l.r, l.loraAlpha, l.loraDropout, l.targetModules, l.useRslora}, uint64_t(t.seed));
         m_model->setGradientCheckpointing(t.gradientCheckpointing);
+    }
 
+    // How setUpModel loads the model: compute dtype, device, attention, 4-bit quantization.
+    ModelLoadOptions modelLoadOptions() const {
+        ModelLoadOptions load;
+        load.dtype = computeDtype(m_precision);
+        load.device = m_device;
+        load.attention = m_config.attnImplementation;
+        const auto &q = m_config.quantization;
+        load.quantization.enabled = q.loadIn4bit;
+        load.quantization.type = q.quantType == "fp4" ? Quant4Type::FP4 : Quant4Type::NF4;
+        load.quantization.blocksize = q.blocksize;
+        load.quantization.doubleQuant = q.useDoubleQuant;
+        return load;
+    }
+
+    // The optimizer over the adapters, and the loss scaler (fp16 only; a no-op otherwise).
+    void setUpOptimizer() {
+        const auto &t = m_config.training;
         OptimizerSettings os;
         os.weightDecay = t.weightDecay;
         os.beta1 = t.adamBeta1;
@@ -206,17 +226,21 @@ private:
         for (const auto &p : m_model->loraParameters())
             m_parameters.push_back(p.tensor);
         m_scaler = std::make_unique<LossScaler>(m_precision == Precision::FP16);
+    }
 
-        m_perStep = t.perDeviceTrainBatchSize * t.gradientAccumulationSteps * worldSize();  // rows of all ranks
-        const int64_t rows = int64_t(m_data.train().size());
-        m_totalSteps = t.maxSteps > 0 ? t.maxSteps
-                                      : std::max<int64_t>(1, int64_t(std::ceil(t.numTrainEpochs * double(rows) / double(m_perStep))));
+    // How many steps (training.max_steps, else num_train_epochs' worth) and each one's learning rate.
+    void setUpSchedule() {
+        const auto &t = m_config.training;
+        m_totalSteps = t.maxSteps > 0 ? t.maxSteps : m_order.stepsFor(t.numTrainEpochs);
         m_schedule.type = parseScheduleType(t.lrSchedulerType, "training.lr_scheduler_type");
         m_schedule.baseLr = t.learningRate;
         m_schedule.totalSteps = m_totalSteps;
         m_schedule.warmupSteps = LrSchedule::warmupFrom(t.warmupRatio, t.warmupSteps, m_totalSteps);
     }
 
+    // ---- Resuming, joining the other ranks, and the start of the run.
+
+    // Continues from checkpoint `requested`, or from the output folder's newest when empty.
     void loadCheckpoint(const std::string &requested) {
         std::string dir = requested;
         if (dir.empty()) {
@@ -233,13 +257,14 @@ private:
             m_scaler->loadState(state.at("scaler"));
             m_step = state.at("step").get<int64_t>();
             // The data position is global; it maps onto this run's steps when micro x accum x ranks is the same.
-            if (state.contains("data_position") && state.at("data_position").get<int64_t>() != m_step * m_perStep)
+            if (state.contains("data_position") && state.at("data_position").get<int64_t>() != m_order.position(m_step))
                 throw invalidInput(dir + ": written at data position " + state.at("data_position").dump() +
                                    " (step " + std::to_string(m_step) + ") with another effective batch than this run's " +
-                                   std::to_string(m_perStep) + " (micro-batch x accumulation x processes): keep it equal "
+                                   std::to_string(m_order.rowsPerStep()) +
+                                   " (micro-batch x accumulation x processes): keep it equal "
                                    "to resume, e.g. double gradient_accumulation_steps when halving the processes");
             m_lastLoss = state.value("loss", 0.0);
-            restoreGenerators(loaded.tensors);
+            restoreGenerators(loaded.tensors, m_device);
         } catch (const nlohmann::json::exception &e) {
             throw invalidInput(dir + "/trainer_state.json: incomplete (" + std::string(e.what()) + ")");
         }
@@ -248,75 +273,95 @@ private:
                  ": nothing left to train");
     }
 
-    // Row indices of the examples of optimizer step `step` (global position = step * perStep).
-    std::vector<const TokenizedExample *> stepRows(int64_t step) {
-        const auto &train = m_data.train();
-        const int64_t n = int64_t(train.size());
-        std::vector<const TokenizedExample *> rows;
-        for (int64_t g = step * m_perStep; g < (step + 1) * m_perStep; ++g) {
-            const int64_t epoch = g / n;
-            auto it = m_orders.find(epoch);
-            if (it == m_orders.end()) {
-                m_orders.clear();  // only the current epoch (and the next) are ever needed
-                it = m_orders.emplace(epoch, m_data.epochOrder(uint64_t(m_config.training.seed), epoch)).first;
+    // Data parallelism: every rank must train on the same rows from the same step, and starts from
+    // rank 0's adapter weights; dropout draws differ per rank (rank 0 keeps the 1-process stream).
+    void joinRanks() {
+        m_dist->requireSame(int64_t(m_data.train().size()), "the number of training rows");
+        m_dist->requireSame(m_step, "the step to start from");
+        m_dist->requireSame(m_totalSteps, "the number of steps");
+        m_dist->broadcastFromMain(m_parameters);
+        if (!isMain())
+            torch::manual_seed(uint64_t(m_config.training.seed) + 1000003ULL * uint64_t(m_dist->rank()) + uint64_t(m_step));
+    }
+
+    // Tells the observers what is about to run, then the set-up's warnings.
+    void announceStart() {
+        RunStartEvent start;
+        start.totalSteps = m_totalSteps;
+        start.startStep = m_step;
+        start.trainExamples = int64_t(m_data.train().size());
+        start.validationExamples = int64_t(m_data.validation().size());
+        start.effectiveBatch = m_config.effectiveBatch(worldSize());
+        start.trainableParameters = m_model->trainableParameters();
+        start.totalParameters = m_model->config().totalParameters() + start.trainableParameters;
+        start.precision = precisionName(m_precision);
+        start.device = m_device.str();
+        start.optimizer = m_config.training.optim;
+        start.outputDir = m_outputDir.string();
+        m_observer.onRunStart(start);
+        for (const auto &w : m_warnings)
+            m_observer.onWarning(w);
+    }
+
+    // ---- The loop: one optimizer step at a time, then evaluation and checkpoints when due.
+
+    void trainLoop() {
+        const auto &t = m_config.training;
+        const auto runStart = Clock::now();
+        m_firstStep = m_step;
+        while (m_step < m_totalSteps) {
+            resetPeakMemory(m_device);
+            const auto stepStart = Clock::now();
+            StepEvent event;
+            bool completed = false;
+            try {
+                completed = trainStep(event);
+            } catch (const c10::OutOfMemoryError &e) {
+                handleOutOfMemory(e.what_without_backtrace());  // throws unless the run adapts
+                continue;                                       // the same step with the change
             }
-            rows.push_back(&train[it->second[size_t(g % n)]]);
+            if (!completed) {
+                m_stopped = true;
+                break;
+            }
+            ++m_step;
+            const double stepSeconds = std::chrono::duration<double>(Clock::now() - stepStart).count();
+            const double elapsed = std::chrono::duration<double>(Clock::now() - runStart).count();
+            m_tokens += event.tokens;
+            m_peak = std::max(m_peak, event.memory.peak);
+            m_lastLoss = event.loss;
+            event.step = m_step;
+            event.totalSteps = m_totalSteps;
+            event.epoch = m_order.epochAt(m_step);
+            event.tokensPerSecond = stepSeconds > 0 ? double(event.tokens) / stepSeconds : 0;
+            event.lossScale = m_scaler->scale();
+            event.elapsedSeconds = elapsed;
+            event.etaSeconds = elapsed / double(m_step - m_firstStep) * double(m_totalSteps - m_step);
+            m_elapsed = elapsed;
+            m_oomAdvisor.recordStep(m_model->config(), m_config, m_device, m_order.longestRow(m_step - 1),
+                                    event.memory);
+            if (!event.timeline.empty() && isMain())
+                writeTimeline(event);
+            m_observer.onStep(event);
+
+            const bool epochEnd = m_order.crossesEpoch(m_step - 1);
+            const bool evalNow = !m_data.validation().empty() &&
+                                 (t.evalSteps > 0 ? m_step % t.evalSteps == 0 : epochEnd || m_step == m_totalSteps);
+            if (evalNow) {
+                m_lastEvalLoss = evaluate();
+                m_observer.onEval({m_step, m_lastEvalLoss});
+            }
+            const bool saveNow = (t.saveStrategy == "steps" && m_step % t.saveSteps == 0) ||
+                                 (t.saveStrategy == "epoch" && epochEnd && m_step < m_totalSteps);
+            if (saveNow)
+                saveCheckpoint();
         }
-        return rows;
-    }
-
-    // Tokens in the longest row of optimizer step `step` (what its micro-batches are padded to at most).
-    int64_t longestRow(int64_t step) {
-        if (m_config.dataset.packing)
-            return m_config.dataset.maxSeqLength;
-        size_t longest = 0;
-        for (const auto *row : stepRows(step))
-            longest = std::max(longest, row->ids.size());
-        return int64_t(longest);
-    }
-
-    double epochAt(int64_t step) const { return double(step * m_perStep) / double(m_data.train().size()); }
-
-    bool crossesEpoch(int64_t step) const {
-        const int64_t n = int64_t(m_data.train().size());
-        return ((step + 1) * m_perStep) / n > (step * m_perStep) / n;
-    }
-
-    MemoryBreakdown measureMemory() const {
-        MemoryBreakdown m;
-        m.weights = m_model->baseWeightBytes();
-        for (const auto &p : m_parameters) {
-            m.adapters += tensorBytes(p);
-            m.gradients += tensorBytes(p.grad());
-        }
-        m.optimizer = m_optimizer->stateBytes();
-        const auto stats = allocatorStats(m_device);
-        m.allocated = stats.allocated;
-        m.reserved = stats.reserved;
-        m.peak = stats.peak;
-        // Paged optimizer states live outside the allocator whose peak this is.
-        const int64_t optimizerInPeak = m.optimizer - m_optimizer->pagedStateBytes();
-        m.activations = std::max<int64_t>(0, m.peak - m.weights - m.adapters - m.gradients - optimizerInPeak);
-        m.other = m_device.is_cpu() ? std::max<int64_t>(0, processResidentBytes() - m.reserved - mallocRetainedBytes())
-                                    : std::max<int64_t>(0, m.reserved - m.allocated);
-        return m;
-    }
-
-    LossSum batchLoss(const MicroBatch &batch, bool training) const {
-        ForwardInputs in;
-        in.inputIds = batch.ids;
-        in.attentionMask = batch.mask;
-        in.positions = batch.positions;
-        in.segmentIds = batch.segments;
-        in.paddedOnTheRight = true;  // collateMicroBatch pads at the end of each row
-        in.training = training;
-        return chunkedCrossEntropySum(m_model->hiddenStates(in), m_model->lmHeadWeight(), batch.labels);
     }
 
     // One optimizer step; returns false when a stop request abandoned it.
     bool trainStep(StepEvent &event) {
         const auto &t = m_config.training;
-        const auto rows = stepRows(m_step);
+        const auto rows = m_order.stepRows(m_step);
         int64_t targets = 0;
         for (const auto *row : rows)
             targets += targetTokens(*row);
@@ -329,7 +374,7 @@ private:
         std::optional<MemoryTimelineRecording> timeline;
         if (t.memoryTimelineStep == m_step + 1)
             timeline.emplace(m_device);
-        m_stepRng = generatorStates();  // a step retried after running out of memory draws the same dropout
+        m_stepRng = generatorStates(m_device);  // a step retried after running out of memory draws the same dropout
         for (int64_t micro = 0; micro < t.gradientAccumulationSteps; ++micro) {
             if (!m_dist && m_control &&
                 (m_control->stopRequested() || (m_control->paused() && !m_control->waitWhilePaused()))) {
@@ -378,6 +423,37 @@ private:
         return true;
     }
 
+    LossSum batchLoss(const MicroBatch &batch, bool training) const {
+        ForwardInputs in;
+        in.inputIds = batch.ids;
+        in.attentionMask = batch.mask;
+        in.positions = batch.positions;
+        in.segmentIds = batch.segments;
+        in.paddedOnTheRight = true;  // collateMicroBatch pads at the end of each row
+        in.training = training;
+        return chunkedCrossEntropySum(m_model->hiddenStates(in), m_model->lmHeadWeight(), batch.labels);
+    }
+
+    MemoryBreakdown measureMemory() const {
+        MemoryBreakdown m;
+        m.weights = m_model->baseWeightBytes();
+        for (const auto &p : m_parameters) {
+            m.adapters += tensorBytes(p);
+            m.gradients += tensorBytes(p.grad());
+        }
+        m.optimizer = m_optimizer->stateBytes();
+        const auto stats = allocatorStats(m_device);
+        m.allocated = stats.allocated;
+        m.reserved = stats.reserved;
+        m.peak = stats.peak;
+        // Paged optimizer states live outside the allocator whose peak this is.
+        const int64_t optimizerInPeak = m.optimizer - m_optimizer->pagedStateBytes();
+        m.activations = std::max<int64_t>(0, m.peak - m.weights - m.adapters - m.gradients - optimizerInPeak);
+        m.other = m_device.is_cpu() ? std::max<int64_t>(0, processResidentBytes() - m.reserved - mallocRetainedBytes())
+                                    : std::max<int64_t>(0, m.reserved - m.allocated);
+        return m;
+    }
+
     double evaluate() {
         const auto &validation = m_data.validation();
         torch::NoGradGuard noGrad;
@@ -403,120 +479,6 @@ private:
         return targets ? lossSum / double(targets) : 0.0;
     }
 
-    // The generators whose state a checkpoint keeps (dropout draws from the compute device's).
-    std::vector<std::pair<std::string, torch::Device>> rngDevices() const {
-        std::vector<std::pair<std::string, torch::Device>> out = {{"rng.cpu", torch::kCPU}};
-        if (m_device.is_cuda())
-            out.emplace_back("rng.cuda", m_device);
-        return out;
-    }
-
-    // Their states under the checkpoint's keys.
-    std::map<std::string, torch::Tensor> generatorStates() const {
-        std::map<std::string, torch::Tensor> states;
-        for (const auto &[key, device] : rngDevices()) {
-            auto generator = at::globalContext().defaultGenerator(device);
-            std::lock_guard<std::mutex> lock(generator.mutex());
-            states.emplace(key, generator.get_state());
-        }
-        return states;
-    }
-
-    // Sets each generator whose key `states` holds (a checkpoint's tensors, or generatorStates()).
-    void restoreGenerators(const std::map<std::string, torch::Tensor> &states) {
-        for (const auto &[key, device] : rngDevices()) {
-            const auto state = states.find(key);
-            if (state == states.end())
-                continue;
-            auto generator = at::globalContext().defaultGenerator(device);
-            std::lock_guard<std::mutex> lock(generator.mutex());
-            generator.set_state(state->second);
-        }
-    }
-
-    AdapterCard card() const {
-        AdapterCard c;
-        c.baseModel = m_config.model;
-        c.dataset = m_config.dataset.path;
-        c.steps = m_step;
-        c.finalTrainLoss = m_lastLoss;
-        c.finalEvalLoss = m_lastEvalLoss;
-        c.settings = m_config.toJson();
-        return c;
-    }
-
-    std::string saveCheckpoint() {
-        if (!isMain())
-            return {};
-        CheckpointContents contents;
-        contents.trainerState = {{"step", m_step},
-                                 {"total_steps", m_totalSteps},
-                                 {"data_position", m_step * m_perStep},
-                                 {"epoch", epochAt(m_step)},
-                                 {"loss", m_lastLoss},
-                                 {"scaler", m_scaler->state()},
-                                 {"schedule", {{"warmup_steps", m_schedule.warmupSteps}, {"total_steps", m_schedule.totalSteps}}},
-                                 {"config", m_config.toJson()}};
-        const auto rng = generatorStates();
-        contents.extraTensors.assign(rng.begin(), rng.end());
-        const auto path = writeCheckpoint(m_outputDir.string(), m_step, *m_model, *m_optimizer, contents, card());
-        rotateCheckpoints(m_outputDir.string(), m_config.training.saveTotalLimit);
-        m_observer.onCheckpoint(m_step, path);
-        return path;
-    }
-
-    void trainLoop() {
-        const auto &t = m_config.training;
-        const auto runStart = Clock::now();
-        m_firstStep = m_step;
-        while (m_step < m_totalSteps) {
-            resetPeakMemory(m_device);
-            const auto stepStart = Clock::now();
-            StepEvent event;
-            bool completed = false;
-            try {
-                completed = trainStep(event);
-            } catch (const c10::OutOfMemoryError &e) {
-                handleOutOfMemory(e.what_without_backtrace());  // throws unless the run adapts
-                continue;                                       // the same step with the change
-            }
-            if (!completed) {
-                m_stopped = true;
-                break;
-            }
-            ++m_step;
-            const double stepSeconds = std::chrono::duration<double>(Clock::now() - stepStart).count();
-            const double elapsed = std::chrono::duration<double>(Clock::now() - runStart).count();
-            m_tokens += event.tokens;
-            m_peak = std::max(m_peak, event.memory.peak);
-            m_lastLoss = event.loss;
-            event.step = m_step;
-            event.totalSteps = m_totalSteps;
-            event.epoch = epochAt(m_step);
-            event.tokensPerSecond = stepSeconds > 0 ? double(event.tokens) / stepSeconds : 0;
-            event.lossScale = m_scaler->scale();
-            event.elapsedSeconds = elapsed;
-            event.etaSeconds = elapsed / double(m_step - m_firstStep) * double(m_totalSteps - m_step);
-            m_elapsed = elapsed;
-            m_oomAdvisor.recordStep(m_model->config(), m_config, m_device, longestRow(m_step - 1), event.memory);
-            if (!event.timeline.empty() && isMain())
-                writeTimeline(event);
-            m_observer.onStep(event);
-
-            const bool epochEnd = crossesEpoch(m_step - 1);
-            const bool evalNow = !m_data.validation().empty() &&
-                                 (t.evalSteps > 0 ? m_step % t.evalSteps == 0 : epochEnd || m_step == m_totalSteps);
-            if (evalNow) {
-                m_lastEvalLoss = evaluate();
-                m_observer.onEval({m_step, m_lastEvalLoss});
-            }
-            const bool saveNow = (t.saveStrategy == "steps" && m_step % t.saveSteps == 0) ||
-                                 (t.saveStrategy == "epoch" && epochEnd && m_step < m_totalSteps);
-            if (saveNow)
-                saveCheckpoint();
-        }
-    }
-
     void writeTimeline(const StepEvent &event) const {
         nlohmann::json points = nlohmann::json::array();
         for (const auto &p : event.timeline)
@@ -532,6 +494,39 @@ private:
                              {"points", points}});
     }
 
+    // ---- Checkpoints, running out of memory, and the end of the run.
+
+    std::string saveCheckpoint() {
+        if (!isMain())
+            return {};
+        CheckpointContents contents;
+        contents.trainerState = {{"step", m_step},
+                                 {"total_steps", m_totalSteps},
+                                 {"data_position", m_order.position(m_step)},
+                                 {"epoch", m_order.epochAt(m_step)},
+                                 {"loss", m_lastLoss},
+                                 {"scaler", m_scaler->state()},
+                                 {"schedule", {{"warmup_steps", m_schedule.warmupSteps}, {"total_steps", m_schedule.totalSteps}}},
+                                 {"config", m_config.toJson()}};
+        const auto rng = generatorStates(m_device);
+        contents.extraTensors.assign(rng.begin(), rng.end());
+        const auto path = writeCheckpoint(m_outputDir.string(), m_step, *m_model, *m_optimizer, contents, card());
+        rotateCheckpoints(m_outputDir.string(), m_config.training.saveTotalLimit);
+        m_observer.onCheckpoint(m_step, path);
+        return path;
+    }
+
+    AdapterCard card() const {
+        AdapterCard c;
+        c.baseModel = m_config.model;
+        c.dataset = m_config.dataset.path;
+        c.steps = m_step;
+        c.finalTrainLoss = m_lastLoss;
+        c.finalEvalLoss = m_lastEvalLoss;
+        c.settings = m_config.toJson();
+        return c;
+    }
+
     // Frees what the failed step held, says what crossed the budget and what fits, and either
     // applies that change (training.on_oom adapt) or checkpoints the last completed step and ends.
     void handleOutOfMemory(const std::string &message) {
@@ -539,9 +534,9 @@ private:
         m_inOptimizerUpdate = false;
         m_optimizer->zeroGrad();
         releaseCachedMemory(m_device);
-        restoreGenerators(m_stepRng);
+        restoreGenerators(m_stepRng, m_device);
         auto event = m_oomAdvisor.diagnose(m_config, *m_model, m_optimizer->stateBytes(), m_device, m_step + 1,
-                                           longestRow(m_step), message);
+                                           m_order.longestRow(m_step), message);
         if (partialUpdate) {
             // Some adapters and optimizer states already hold this step's update and others not:
             // neither retrying nor checkpointing this state is safe.
@@ -614,13 +609,13 @@ private:
     std::unique_ptr<Optimizer> m_optimizer;
     std::unique_ptr<LossScaler> m_scaler;
     std::vector<torch::Tensor> m_parameters;
+    DataOrder m_order;  // over m_data
     LrSchedule m_schedule;
-    std::map<int64_t, std::vector<size_t>> m_orders;
-    int64_t m_perStep = 1, m_totalSteps = 0, m_step = 0, m_firstStep = 0, m_tokens = 0, m_peak = 0;
+    int64_t m_totalSteps = 0, m_step = 0, m_firstStep = 0, m_tokens = 0, m_peak = 0;
     double m_lastLoss = 0, m_lastEvalLoss = -1, m_elapsed = 0;
     bool m_stopped = false;
     bool m_inOptimizerUpdate = false;
-    std::map<std::string, torch::Tensor> m_stepRng;
+    GeneratorStates m_stepRng;  // taken before each step, for a retry
 };
 
 } // namespace

@@ -1,5 +1,7 @@
 #include "headroom/training_events.h"
 
+#include "headroom/byte_size.h"
+
 namespace headroom {
 
 nlohmann::json StepEvent::toJson() const {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <sstream>
 
+#include "headroom/byte_size.h"
 #include "headroom/error.h"
 
 namespace headroom {
