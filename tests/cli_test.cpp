@@ -475,7 +475,7 @@ private slots:
         options.quantization.type = quant == "fp4" ? Quant4Type::FP4 : Quant4Type::NF4;
         options.quantization.blocksize = 64;
         options.quantization.doubleQuant = doubleQuant;
-        options.attention = "sdpa";
+        options.attention = Attention::Sdpa;
         const auto same = logitsOf(*CausalLM::load(m_model.toStdString(), options), ids);
         const double sameDiff = maxAbsDiff(cli, same);
         // The same computation in another process on as many threads: bit for bit (observed 0 on all
@@ -487,7 +487,7 @@ private slots:
         // Independent expectations.
         const double scale = cli.abs().max().item<double>();
         if (quant == "none") {
-            options.attention = "eager";
+            options.attention = Attention::Eager;
             const double eagerDiff = maxAbsDiff(cli, logitsOf(*CausalLM::load(m_model.toStdString(), options), ids));
             qInfo().noquote() << QString("float32: sdpa (CLI) against eager attention: max |diff| %1 (logits up to %2)")
                                      .arg(eagerDiff).arg(scale);

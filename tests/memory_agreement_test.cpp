@@ -154,15 +154,15 @@ class MemoryAgreementTest : public QObject {
         s.loraAlpha = double(2 * c.r);
         s.loraDropout = c.dropout;
         s.targetModules = targetList(c.targets);
-        s.quant = c.quant;
+        s.quant = parseChoice<WeightQuant>(c.quant, "quant");
         s.microBatch = c.batch;
         s.accumulation = 1;
         s.seqLength = c.seq;
-        s.precision = c.precision;
+        s.precision = parseChoice<Precision>(c.precision, "precision");
         s.gradientCheckpointing = c.checkpointing;
-        s.optimizer = c.optim;
+        s.optimizer = parseChoice<OptimizerKind>(c.optim, "optim");
         s.device = "cpu";
-        s.attention = c.attention;
+        s.attention = parseChoice<Attention>(c.attention, "attention");
         return s;
     }
 
@@ -170,14 +170,12 @@ class MemoryAgreementTest : public QObject {
         TrainConfig config;
         config.model = m_modelDirs.at(c.model);
         config.device = "cpu";
-        config.attnImplementation = c.attention;
+        config.attnImplementation = parseChoice<Attention>(c.attention, "attention");
         config.dataset.path = "(random rows)";
         config.dataset.maxSeqLength = c.seq;
         config.dataset.validationSplit = 0;
-        config.quantization.loadIn4bit = c.quant != "none";
-        if (c.quant != "none")
-            config.quantization.quantType = c.quant;
-        config.quantization.computeDtype = c.precision == "bf16" ? "bfloat16" : "float32";
+        config.setWeightQuant(parseChoice<WeightQuant>(c.quant, "quant"));
+        config.setPrecision(parseChoice<Precision>(c.precision, "precision"));
         config.lora.r = c.r;
         config.lora.loraAlpha = double(2 * c.r);
         config.lora.loraDropout = c.dropout;
@@ -187,8 +185,7 @@ class MemoryAgreementTest : public QObject {
         t.perDeviceTrainBatchSize = c.batch;
         t.gradientAccumulationSteps = 1;
         t.gradientCheckpointing = c.checkpointing;
-        t.bf16 = c.precision == "bf16";
-        t.optim = c.optim;
+        t.optim = parseChoice<OptimizerKind>(c.optim, "optim");
         t.maxSteps = 2;  // the second step is measured: gradients exist from its start, as in a run
         t.warmupRatio = 0;
         t.saveStrategy = "no";
@@ -205,7 +202,7 @@ class MemoryAgreementTest : public QObject {
         const auto inUse = [] { return allocatorStats(torch::kCPU).allocated; };
         ModelLoadOptions load;
         load.dtype = c.precision == "bf16" ? torch::kBFloat16 : torch::kFloat32;
-        load.attention = c.attention;
+        load.attention = parseChoice<Attention>(c.attention, "attention");
         load.quantization = {c.quant != "none", c.quant == "fp4" ? Quant4Type::FP4 : Quant4Type::NF4, 64, true};
         MemoryBreakdown m;
         const int64_t start = inUse();
@@ -222,7 +219,7 @@ class MemoryAgreementTest : public QObject {
             loss.sum.backward();
         }
         const int64_t withGradients = inUse();
-        auto optimizer = Optimizer::create(c.optim, model->loraParameters(), {});
+        auto optimizer = Optimizer::create(parseChoice<OptimizerKind>(c.optim, "optim"), model->loraParameters(), {});
         optimizer->step(1e-4);
         const int64_t stepped = inUse();
         m.weights = loaded - start;

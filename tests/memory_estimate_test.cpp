@@ -48,14 +48,14 @@ EstimateSettings tinySettings() {
     s.loraR = 2;
     s.loraDropout = 0;
     s.targetModules = {"q_proj", "v_proj"};
-    s.quant = "nf4";
+    s.quant = WeightQuant::NF4;
     s.doubleQuant = true;
     s.microBatch = 1;
     s.accumulation = 1;
     s.seqLength = 4;
-    s.precision = "fp32";
+    s.precision = Precision::FP32;
     s.gradientCheckpointing = true;
-    s.optimizer = "adamw_torch";
+    s.optimizer = OptimizerKind::AdamWTorch;
     s.device = "cpu";
     s.libtorchVersion = 113;  // mean's backward keeps its input (LibTorch 1.x)
     return s;
@@ -101,9 +101,9 @@ private slots:
         QCOMPARE(estimateWeightBytes(c, s), int64_t(1056 + 2 * (64 + 2 * (32 + 9) + 2 * (16 + 9) + 3 * (64 + 10))));
         s.doubleQuant = false;
         QCOMPARE(estimateWeightBytes(c, s), int64_t(1056 + 2 * (64 + 2 * (32 + 4) + 2 * (16 + 4) + 3 * (64 + 8))));
-        s.quant = "none";
+        s.quant = WeightQuant::None;
         QCOMPARE(estimateWeightBytes(c, s), int64_t(1056 + 2 * (64 + 4 * (64 + 32 + 32 + 64 + 3 * 128))));
-        s.precision = "bf16";
+        s.precision = Precision::BF16;
         QCOMPARE(estimateWeightBytes(c, s), int64_t(528 + 2 * (32 + 2 * (64 + 32 + 32 + 64 + 3 * 128))));
     }
 
@@ -118,9 +118,9 @@ private slots:
         QCOMPARE(e.adapters, 4 * e.trainableParameters);
         QCOMPARE(e.gradients, 4 * e.trainableParameters);
         QCOMPARE(e.optimizer, 8 * e.trainableParameters);  // AdamW: two float32 moments
-        s.optimizer = "adamw_8bit";                        // every tensor < 4096 elements: float32
+        s.optimizer = OptimizerKind::AdamW8bit;                        // every tensor < 4096 elements: float32
         QCOMPARE(estimateMemory(c, s).optimizer, 8 * e.trainableParameters);
-        s.optimizer = "sgd";
+        s.optimizer = OptimizerKind::Sgd;
         QCOMPARE(estimateMemory(c, s).optimizer, int64_t(0));
         s.microBatch = 2;
         s.accumulation = 16;
@@ -132,7 +132,7 @@ private slots:
         // B 1, T 4 (N 4), float32, checkpointing (the layer input is the checkpoint's: no copy),
         // LoRA r 2 on q and v without dropout; 2 heads of 4 over 1 kv head; eager attention.
         auto s = tinySettings();
-        s.attention = "eager";
+        s.attention = Attention::Eager;
         const auto e = estimateMemory(tinyConfig(), s);
         std::map<std::string, int64_t> terms;
         for (const auto &t : e.perLayer)
@@ -156,7 +156,7 @@ private slots:
         // In 2.x mean's backward keeps the element count, not the squared float32 input [N,H]: 4 x 4 x 8
         // bytes less per norm (two in a layer, one after the last layer).
         auto s = tinySettings();
-        s.attention = "eager";
+        s.attention = Attention::Eager;
         const auto one = estimateMemory(tinyConfig(), s);
         s.libtorchVersion = 211;
         const auto two = estimateMemory(tinyConfig(), s);
@@ -230,7 +230,7 @@ private slots:
         // tinySettings() with sdpa: q [1,2,4,4] and contiguous k, v [1,1,4,4] in float32 (128 + 128)
         // replace eager's q and k^T copies, mask, softmax output and v copy (400).
         auto s = tinySettings();
-        s.attention = "sdpa";
+        s.attention = Attention::Sdpa;
         const auto e = estimateMemory(tinyConfig(), s);
         std::map<std::string, int64_t> terms;
         int64_t total = 0;
@@ -245,10 +245,9 @@ private slots:
         // The [B,heads,T,T] term is what sets eager apart at length: at 8192 tokens sdpa keeps less.
         s.seqLength = 8192;
         const auto fused = estimateMemory(tinyConfig(), s);
-        s.attention = "eager";
+        s.attention = Attention::Eager;
         QVERIFY(estimateMemory(tinyConfig(), s).activations > 2 * fused.activations);
-        s.attention = "flash";
-        QVERIFY_THROWS_EXCEPTION(Error, estimateMemory(tinyConfig(), s));
+        QVERIFY_THROWS_EXCEPTION(Error, parseChoice<Attention>("flash", "--attn-implementation"));
     }
 
     void eightBitStateEqualsTheRealOptimizer() {
@@ -263,7 +262,7 @@ private slots:
                 EstimateSettings s;
                 s.loraR = r;
                 s.targetModules = {"all-linear"};
-                s.optimizer = optim;
+                s.optimizer = parseChoice<OptimizerKind>(optim, "optim");
                 std::vector<NamedTensor> params;
                 for (int64_t layer = 0; layer < c.numLayers; ++layer)
                     for (const auto &module : allLinearModules()) {
@@ -271,7 +270,7 @@ private slots:
                         params.push_back({module + std::to_string(layer) + ".A", torch::zeros({r, in})});
                         params.push_back({module + std::to_string(layer) + ".B", torch::zeros({out, r})});
                     }
-                const auto optimizer = Optimizer::create(optim, params, {});
+                const auto optimizer = Optimizer::create(s.optimizer, params, {});
                 QCOMPARE(estimateOptimizerBytes(c, s), optimizer->stateBytes());
             }
         }
@@ -302,15 +301,15 @@ private slots:
                               Variant{"fp4", true, 32, "fp16"}, Variant{"nf4", true, 128, "bf16"}}) {
             ModelLoadOptions options;
             options.dtype = v.precision == "fp32" ? torch::kFloat32 : v.precision == "bf16" ? torch::kBFloat16 : torch::kFloat16;
-            options.quantization.enabled = v.quant != "none";
-            options.quantization.type = v.quant == "fp4" ? Quant4Type::FP4 : Quant4Type::NF4;
+            options.quantization.enabled = v.quant != std::string("none");
+            options.quantization.type = v.quant == std::string("fp4") ? Quant4Type::FP4 : Quant4Type::NF4;
             options.quantization.doubleQuant = v.doubleQuant;
             options.quantization.blocksize = v.blocksize;
             EstimateSettings s;
-            s.quant = v.quant;
+            s.quant = parseChoice<WeightQuant>(v.quant, "quant");
             s.doubleQuant = v.doubleQuant;
             s.quantBlocksize = v.blocksize;
-            s.precision = v.precision;
+            s.precision = parseChoice<Precision>(v.precision, "precision");
             const auto loaded = CausalLM::load(dir, options);
             QCOMPARE(estimateWeightBytes(config, s), loaded->baseWeightBytes());
         }
@@ -319,13 +318,13 @@ private slots:
     void calibrationCacheRoundTrips() {
         const auto path = (m_dir.path() + "/cache/calibration.json").toStdString();
         const auto c = tinyConfig();
-        const auto key = calibrationKey(c, "cpu", "sdpa");
+        const auto key = calibrationKey(c, "cpu", Attention::Sdpa);
         QVERIFY(!calibrationRatio(path, key));
         QCOMPARE(calibrateActivations(path, key, 1100, 1000), 1.1);
         QCOMPARE(*calibrationRatio(path, key), 1.1);
-        QVERIFY(!calibrationRatio(path, calibrationKey(c, "cuda", "sdpa")));
-        QVERIFY(!calibrationRatio(path, calibrationKey(c, "cpu", "eager")));
-        calibrateActivations(path, calibrationKey(c, "cuda", "sdpa"), 900, 1000);
+        QVERIFY(!calibrationRatio(path, calibrationKey(c, "cuda", Attention::Sdpa)));
+        QVERIFY(!calibrationRatio(path, calibrationKey(c, "cpu", Attention::Eager)));
+        calibrateActivations(path, calibrationKey(c, "cuda", Attention::Sdpa), 900, 1000);
         QCOMPARE(*calibrationRatio(path, key), 1.1);  // other entries are kept
         // Applied through the settings: activations scale, nothing else does.
         auto s = tinySettings();
@@ -367,21 +366,19 @@ private slots:
         config.dataset.maxSeqLength = 700;
         config.device = "cpu";
         const auto s = EstimateSettings::fromTrainConfig(config);
-        QCOMPARE(s.quant, std::string("none"));
-        QCOMPARE(s.precision, std::string("fp32"));
+        QCOMPARE(s.quant, WeightQuant::None);
+        QCOMPARE(s.precision, Precision::FP32);
         QCOMPARE(s.microBatch, int64_t(3));
         QCOMPARE(s.seqLength, int64_t(700));
         QCOMPARE(s.device, std::string("cpu"));
         QCOMPARE(s.optimizer, config.training.optim);
-        auto bad = s;
-        bad.quant = "int3";
         try {
-            bad.validate();
+            parseChoice<WeightQuant>("int3", "--quant");
             QFAIL("no error for --quant int3");
         } catch (const Error &e) {
-            QVERIFY(std::string(e.what()).find("--quant") != std::string::npos);
+            QCOMPARE(std::string(e.what()), std::string("--quant: 'int3' is not one of none, nf4, fp4"));
         }
-        bad = s;
+        auto bad = s;
         bad.targetModules = {"qproj"};
         QVERIFY_THROWS_EXCEPTION(Error, bad.validate());
     }
@@ -492,7 +489,7 @@ private slots:
         EstimateSettings s;
         s.microBatch = 2;
         s.seqLength = 2048;
-        s.precision = "fp16";
+        s.precision = Precision::FP16;
         s.cudaCapability = findGpuPreset("t4")->cudaCapability;  // the preset's card
         QCOMPARE(json.at("bytes").at("total").get<int64_t>(), estimateMemory(bundledModelConfig("llama-3.1-8b"), s).total());
 

@@ -41,7 +41,7 @@ private slots:
         const auto mask = test::readTensor(*expected, "attention_mask");
         const auto refLogits = test::readTensor(*expected, "logits");
 
-        const auto model = CausalLM::load(dir, {torch::kFloat32, torch::kCPU, {}, attention.toStdString()});
+        const auto model = CausalLM::load(dir, {torch::kFloat32, torch::kCPU, {}, parseChoice<Attention>(attention.toStdString(), "attention")});
         torch::NoGradGuard noGrad;
         const auto logits = model->forward(ids, mask);
         // Padded positions are undefined in transformers too; compare where the mask is 1.
@@ -57,7 +57,7 @@ private slots:
         QFETCH(QString, attention);
         const auto dir = test::dataPath("models/" + variant).toStdString();
         const auto expected = SafetensorsFile::open(dir + "/expected.safetensors");
-        const auto model = CausalLM::load(dir, {torch::kFloat32, torch::kCPU, {}, attention.toStdString()});
+        const auto model = CausalLM::load(dir, {torch::kFloat32, torch::kCPU, {}, parseChoice<Attention>(attention.toStdString(), "attention")});
         torch::NoGradGuard noGrad;
         const auto logits = model->forward(test::readTensor(*expected, "input_ids"),
                                            test::readTensor(*expected, "attention_mask"));
@@ -74,7 +74,7 @@ private slots:
         const auto expected = SafetensorsFile::open(dir + "/expected.safetensors");
         const auto prompt = test::readTensor(*expected, "greedy_prompt");
         const auto want = test::readTensor(*expected, "greedy_tokens");
-        const auto model = CausalLM::load(dir, {torch::kFloat32, torch::kCPU, {}, attention.toStdString()});
+        const auto model = CausalLM::load(dir, {torch::kFloat32, torch::kCPU, {}, parseChoice<Attention>(attention.toStdString(), "attention")});
         std::vector<int32_t> promptIds(prompt.numel());
         for (int64_t i = 0; i < prompt.numel(); ++i)
             promptIds[i] = int32_t(prompt[i].item<int64_t>());
@@ -94,7 +94,7 @@ private slots:
         QFETCH(QString, variant);
         QFETCH(QString, attention);
         const auto dir = test::dataPath("models/" + variant).toStdString();
-        const auto model = CausalLM::load(dir, {torch::kFloat32, torch::kCPU, {}, attention.toStdString()});
+        const auto model = CausalLM::load(dir, {torch::kFloat32, torch::kCPU, {}, parseChoice<Attention>(attention.toStdString(), "attention")});
         auto gen = at::detail::createCPUGenerator(17);
         const auto randomDocument = [&](int64_t length) {
             const auto ids = torch::randint(model->config().vocabSize, {length}, gen, torch::kLong);

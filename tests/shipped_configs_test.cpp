@@ -34,7 +34,7 @@ private slots:
         QCOMPARE(c.lora.r, int64_t(16));
         QCOMPARE(c.lora.loraAlpha, 32.0);
         QCOMPARE(c.lora.targetModules, (std::vector<std::string>{"q_proj", "k_proj", "v_proj", "o_proj"}));
-        QCOMPARE(c.training.optim, std::string("paged_adamw_8bit"));
+        QCOMPARE(c.training.optim, OptimizerKind::PagedAdamW8bit);
         QCOMPARE(c.effectiveBatch(), int64_t(32));  // 2 x 16 x 1 GPU
         QVERIFY(c.training.gradientCheckpointing);
     }

@@ -2,22 +2,27 @@
 // the keyboard changes the memory chart's numbers, which must equal an independent estimateMemory
 // call for the same settings; a configuration that does not fit shows suggestFit's change and
 // applies it; the demo trains a few steps in a worker thread while a QTimer keeps ticking on the
-// GUI thread, and every plot receives its points; pause holds the run, stop ends it with a
-// checkpoint, and a resumed run continues after the stopped step; the Data page shows the demo's
+// GUI thread, and every plot receives its points from the run's TrainingHistory; pause holds the
+// run, stop ends it with a checkpoint, and a resumed run (a new history) continues after the
+// stopped step; the Data page shows the demo's
 // format, examples and lengths and names a bad line; the memory timeline of a chosen step is
 // plotted point by point with the peak named as in the run's memory_timeline.json; the trade-off
 // lab sweeps precision and exports its table and plot, and measures eager attention's larger peak;
 // the GPUs box follows core's cudaDeviceCount() (disabled with its reason on a machine without
-// CUDA) and is a factor of the effective batch. The demo comes from headroom::makeDemo in a temporary folder.
-#include "export_page.h"
-#include "lab_page.h"
-#include "main_window.h"
+// CUDA) and is a factor of the effective batch; a MeasurementJob holds the session's measurement
+// until its work ends or it is destroyed, and the history keeps each series until a new run. The
+// demo comes from headroom::makeDemo in a temporary folder.
+#include "jobs/measurement_job.h"
+#include "jobs/training_controller.h"
 #include "json_file.h"
+#include "main_window.h"
+#include "models/studio_session.h"
+#include "models/training_history.h"
+#include "pages/export_page.h"
+#include "pages/lab_page.h"
+#include "pages/train_page.h"
 #include "studio_test_support.h"
-#include "memory_timeline_view.h"
-#include "studio_session.h"
-#include "train_page.h"
-#include "training_controller.h"
+#include "widgets/memory_timeline_view.h"
 
 #include "headroom/demo.h"
 #include "headroom/distributed.h"
@@ -38,10 +43,13 @@
 #include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTextBrowser>
+#include <QThread>
 #include <QtTest/QtTest>
 #include <qcustomplot.h>
 
 #include <nlohmann/json.hpp>
+
+#include <atomic>
 
 namespace {
 
@@ -114,6 +122,72 @@ private slots:
         m_demo = headroom::makeDemo(m_dir.filePath("demo").toStdString());
     }
 
+    void aMeasurementJobHoldsTheClaimUntilItsWorkEndsOrItIsDestroyed()
+    {
+        StudioSession session;
+        std::atomic<bool> stop{false};
+        const auto work = [&stop] {
+            while (!stop)
+                QThread::msleep(1);
+        };
+        const auto cancel = [&stop] { stop = true; };
+        {
+            MeasurementJob first(&session, "a training");
+            MeasurementJob second(&session, "a bench sweep");
+            QSignalSpy ended(&first, &MeasurementJob::ended);
+            QVERIFY(first.start(work, cancel));
+            QVERIFY(first.isRunning());
+            QCOMPARE(session.measurementOwner(), QString("a training"));
+            QVERIFY(!second.start(work, cancel));   // refused, and nothing runs
+            QVERIFY(!second.isRunning());
+            first.cancel();
+            QTRY_COMPARE(ended.count(), 1);
+            QVERIFY(!first.isRunning());
+            QVERIFY(session.measurementOwner().isEmpty());
+            stop = false;
+            QVERIFY(second.start(work, cancel));
+            QCOMPARE(session.measurementOwner(), QString("a bench sweep"));
+        }   // `second` destroyed while its work runs: cancelled, waited for, released
+        QVERIFY(session.measurementOwner().isEmpty());
+    }
+
+    void theTrainingHistoryKeepsEachSeriesUntilANewRun()
+    {
+        TrainingHistory history;
+        QSignalSpy changed(&history, &TrainingHistory::changed);
+        TrainingStep step;
+        step.step = 1;
+        step.loss = 2.0;
+        step.learningRate = 1e-3;
+        step.memory = {1, 2, 3, 4, 5, 6};
+        history.addStep(step);
+        step.step = 2;
+        step.loss = 1.0;
+        history.addStep(step);
+        step.step = 3;
+        step.skipped = true;   // an fp16 overflow: no loss, a smaller scale
+        step.lossScale = 0.5;
+        history.addStep(step);
+        history.addEvaluation(3, 1.5);
+        history.setEstimate({10, 20, 30, 40, 50, 60});
+        QCOMPARE(history.steps(), QVector<double>({1, 2, 3}));
+        QCOMPARE(history.learningRates(), QVector<double>({1e-3, 1e-3, 1e-3}));
+        QCOMPARE(history.lossScales(), QVector<double>({1, 1, 0.5}));
+        QCOMPARE(history.memory(5), QVector<double>({6, 6, 6}));
+        QCOMPARE(history.lossSteps(), QVector<double>({1, 2}));
+        QCOMPARE(history.losses(), QVector<double>({2.0, 1.0}));
+        QCOMPARE(history.smoothedLosses(), QVector<double>({2.0, 0.9 * 2.0 + (1 - 0.9) * 1.0}));
+        QCOMPARE(history.evaluationSteps(), QVector<double>({3}));
+        QCOMPARE(history.evaluationLosses(), QVector<double>({1.5}));
+        QCOMPARE((*history.estimate())[5], int64_t(60));
+        QCOMPARE(changed.count(), 5);
+
+        history.clear();
+        QVERIFY(history.steps().isEmpty() && history.memory(0).isEmpty() && history.losses().isEmpty());
+        QVERIFY(history.smoothedLosses().isEmpty() && history.evaluationLosses().isEmpty() && !history.estimate());
+        QCOMPARE(changed.count(), 6);
+    }
+
     void aSettingTypedInChangesTheChartsNumbers()
     {
         MainWindow window(m_dir.filePath("demo"));
@@ -162,8 +236,8 @@ private slots:
         QVERIFY(attention);
         QCOMPARE(attention->currentText(), QString("sdpa"));
         attention->setCurrentText("eager");
-        QCOMPARE(window.session()->config().attnImplementation, std::string("eager"));
-        config.attnImplementation = "eager";
+        QCOMPARE(window.session()->config().attnImplementation, headroom::Attention::Eager);
+        config.attnImplementation = headroom::Attention::Eager;
         QCOMPARE(bytesOf(window, "activationsValue"), independentEstimate(config, "t4").activations);
         QVERIFY(bytesOf(window, "activationsValue") > fusedActivations);
     }
@@ -301,8 +375,10 @@ private slots:
         QTimer ticker;
         connect(&ticker, &QTimer::timeout, [&ticks] { ++ticks; });
         ticker.start(20);
-        auto *controller = window.findChild<TrainPage *>("trainPage")->controller();
+        auto *page = window.findChild<TrainPage *>("trainPage");
+        auto *controller = page->controller();
         QSignalSpy steps(controller, &TrainingController::stepDone);
+        QSignalSpy evaluations(controller, &TrainingController::evaluated);
         QSignalSpy finished(controller, &TrainingController::finished);
         QTest::mouseClick(window.findChild<QPushButton *>("startButton"), Qt::LeftButton);
         QVERIFY(controller->isRunning());
@@ -325,6 +401,16 @@ private slots:
         const auto last = qvariant_cast<TrainingStep>(steps.last().at(0));
         QCOMPARE(plot(window, "lossPlot")->graph(0)->data()->at(2)->value, last.loss);
         QCOMPARE(window.findChild<QProgressBar *>("trainProgress")->value(), 3);
+        // The plots draw the run's history, which holds every event as the trainer reported it.
+        const TrainingHistory *history = page->history();
+        QCOMPARE(history->steps(), QVector<double>({1, 2, 3}));
+        QCOMPARE(history->losses().last(), last.loss);
+        QCOMPARE(history->memory(0).last(), double(last.memory[0]));
+        QCOMPARE(memory->graph(0)->data()->at(2)->value, last.memory[0] / (1024.0 * 1024.0));
+        QCOMPARE(int(history->evaluationLosses().size()), int(evaluations.count()));
+        if (!evaluations.isEmpty())
+            QCOMPARE(history->evaluationLosses().last(), evaluations.last().at(1).toDouble());
+        QVERIFY(history->estimate());
 
         // Export the run's adapter in PEFT's layout, then compare base and base + adapter.
         auto *exportPage = window.findChild<ExportPage *>("exportPage");
@@ -430,6 +516,7 @@ private slots:
         page->resumeRun(outputDir);
         QTRY_VERIFY_WITH_TIMEOUT(steps.count() >= 1, kTrainTimeoutMs);
         QCOMPARE(qvariant_cast<TrainingStep>(steps.first().at(0)).step, stoppedAt + 1);
+        QCOMPARE(page->history()->steps().first(), double(stoppedAt + 1));   // a new run, a new history
         page->stopTraining();
         QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, kTrainTimeoutMs);
     }

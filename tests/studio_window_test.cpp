@@ -3,8 +3,8 @@
 // instead of failing, and creates the bundled demo in a worker thread while the event loop keeps
 // running. The models are made with headroom::makeDemo in temporary folders.
 #include "main_window.h"
+#include "models/studio_session.h"
 #include "studio_test_support.h"
-#include "studio_session.h"
 
 #include "headroom/demo.h"
 #include "headroom/model_summary.h"

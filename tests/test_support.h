@@ -48,7 +48,7 @@ inline TrainConfig demoTrainConfig(const DemoPaths &demo, const std::string &out
     t.outputDir = outputDir;
     t.gradientCheckpointing = false;
     t.bf16 = false;
-    t.optim = "adamw_torch";
+    t.optim = OptimizerKind::AdamWTorch;
     t.warmupRatio = 0;
     t.saveStrategy = "no";
     return c;

@@ -5,10 +5,12 @@
 #include <fstream>
 
 #include "headroom/adapter_io.h"
+#include "headroom/bench.h"
 #include "headroom/causal_lm.h"
 #include "headroom/dataset.h"
 #include "headroom/demo.h"
 #include "headroom/error.h"
+#include "headroom/memory_estimate.h"
 #include "train/grad_norm.h"
 #include "train/lr_schedule.h"
 #include "train/optimizer.h"
@@ -88,7 +90,7 @@ private slots:
             c.training.perDeviceTrainBatchSize = micro;
             c.training.gradientAccumulationSteps = accum;
             c.training.maxSteps = 1;
-            c.training.optim = "sgd";
+            c.training.optim = OptimizerKind::Sgd;
             c.training.learningRate = 0.5;
             c.training.maxGradNorm = 0;
             c.training.lrSchedulerType = "constant";
@@ -131,13 +133,13 @@ private slots:
         auto p2 = p1.detach().clone().requires_grad_(true);
         auto small1 = torch::randn({16}, gen).requires_grad_(true);  // < 4096 elements: fp32 state
         auto small2 = small1.detach().clone().requires_grad_(true);
-        auto o1 = Optimizer::create("adamw_8bit", {{"p", p1}, {"s", small1}}, {});
+        auto o1 = Optimizer::create(OptimizerKind::AdamW8bit, {{"p", p1}, {"s", small1}}, {});
         for (int i = 0; i < 3; ++i) {
             p1.mutable_grad() = torch::randn({64, 80}, gen);
             small1.mutable_grad() = torch::randn({16}, gen);
             o1->step(1e-2);
         }
-        auto o2 = Optimizer::create("adamw_8bit", {{"p", p2}, {"s", small2}}, {});
+        auto o2 = Optimizer::create(OptimizerKind::AdamW8bit, {{"p", p2}, {"s", small2}}, {});
         {
             torch::NoGradGuard noGrad;
             p2.copy_(p1);
@@ -213,8 +215,8 @@ private slots:
         auto gen = at::detail::createCPUGenerator(9);
         auto p32 = torch::randn({128, 64}, gen).requires_grad_(true);
         auto p8 = p32.detach().clone().requires_grad_(true);
-        auto o32 = Optimizer::create("adamw_torch", {{"p", p32}}, {});
-        auto o8 = Optimizer::create("adamw_8bit", {{"p", p8}}, {});
+        auto o32 = Optimizer::create(OptimizerKind::AdamWTorch, {{"p", p32}}, {});
+        auto o8 = Optimizer::create(OptimizerKind::AdamW8bit, {{"p", p8}}, {});
         for (int i = 0; i < 20; ++i) {
             auto g = torch::randn({128, 64}, gen);
             p32.mutable_grad() = g.clone();
@@ -249,7 +251,7 @@ private slots:
         const auto frozenBefore = frozen.detach().clone();
         OptimizerSettings s;
         s.weightDecay = 0.01;
-        auto optimizer = Optimizer::create("adamw_torch", named, s);
+        auto optimizer = Optimizer::create(OptimizerKind::AdamWTorch, named, s);
         const double lr = 1e-2;
         for (int step = 1; step <= 3; ++step) {
             for (size_t i = 0; i < params.size(); ++i) {
@@ -328,7 +330,7 @@ private slots:
         auto c = baseConfig("straight");
         c.training.maxSteps = 6;
         c.lora.loraDropout = 0.1;  // dropout RNG must be restored too
-        c.training.optim = "adamw_8bit";
+        c.training.optim = OptimizerKind::AdamW8bit;
         Recorder straight;
         runTraining(c, straight, nullptr, {});
 
@@ -382,6 +384,63 @@ private slots:
         QCOMPARE(resumed.steps.front().step, last.first + 1);
         QCOMPARE(summary.steps, last.first + 2);
         QVERIFY(std::filesystem::exists(summary.adapterDir + "/adapter_model.safetensors"));
+    }
+
+    // One place decides the compute dtype (TrainConfig::precision(), setPrecision() also setting
+    // bnb_4bit_compute_dtype): for every precision x quantization pair, a training step, a bench step
+    // and the estimate hold the same weight bytes (the base's dense tensors are in the compute
+    // dtype), and training warns of no compute-dtype mismatch. fp16 is refused by name where this
+    // LibTorch has no float16 matmul on the CPU, by training and bench alike.
+    void trainBenchAndEstimateAgreeOnTheComputeDtype_data() {
+        QTest::addColumn<int>("precision");
+        QTest::addColumn<int>("quant");
+        for (const auto precision : {Precision::FP32, Precision::BF16, Precision::FP16})
+            for (const auto quant : {WeightQuant::None, WeightQuant::NF4, WeightQuant::FP4})
+                QTest::newRow((std::string(choiceName(precision)) + " " + choiceName(quant)).c_str())
+                    << int(precision) << int(quant);
+    }
+    void trainBenchAndEstimateAgreeOnTheComputeDtype() {
+        QFETCH(int, precision);
+        QFETCH(int, quant);
+        auto c = baseConfig(QString("dtype-%1-%2").arg(precision).arg(quant));
+        c.setPrecision(Precision(precision));
+        c.setWeightQuant(WeightQuant(quant));
+        c.training.maxSteps = 1;
+        c.device = "cpu";
+        QCOMPARE(c.quantization.computeDtype, dtypeOf(Precision(precision)));
+        const auto settings = EstimateSettings::fromTrainConfig(c, "cpu");
+        QCOMPARE(settings.precision, Precision(precision));
+        QCOMPARE(settings.quant, WeightQuant(quant));
+        const int64_t estimated = estimateMemory(ModelConfig::fromFile(c.model + "/config.json"), settings).weights;
+
+        class WarningRecorder : public Recorder {
+        public:
+            std::vector<std::string> warnings;
+            void onWarning(const std::string &message) override { warnings.push_back(message); }
+        } recorder;
+        std::string trainRefusal, benchRefusal;
+        try {
+            runTraining(c, recorder, nullptr, {});
+        } catch (const Error &error) {
+            trainRefusal = error.what();
+        }
+        BenchRow row;
+        try {
+            row = benchTraining(c, 16, 1, 0, {});
+        } catch (const Error &error) {
+            benchRefusal = error.what();
+        }
+        if (Precision(precision) == Precision::FP16 && !trainRefusal.empty()) {
+            QVERIFY2(trainRefusal.find("training.fp16") != std::string::npos, trainRefusal.c_str());
+            QVERIFY2(benchRefusal.find("training.fp16") != std::string::npos, benchRefusal.c_str());
+            return;
+        }
+        QVERIFY2(trainRefusal.empty(), trainRefusal.c_str());
+        QVERIFY2(benchRefusal.empty(), benchRefusal.c_str());
+        for (const auto &warning : recorder.warnings)
+            QVERIFY2(warning.find("bnb_4bit_compute_dtype") == std::string::npos, warning.c_str());
+        QCOMPARE(recorder.steps.at(0).memory.weights, estimated);
+        QCOMPARE(row.bytes.weights, estimated);
     }
 
     void invalidSettingsAreRefusedBeforeLoading() {

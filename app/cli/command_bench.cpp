@@ -87,28 +87,18 @@ void addBenchCommand(CLI::App &app, CliContext &ctx) {
                  c.lora.targetModules.push_back(m);
          }},
         {"quant", "nf4",
-         [](TrainConfig &c, int64_t &, const std::string &v) {
-             if (v != "none" && v != "nf4" && v != "fp4")
-                 throw invalidInput("--quant: '" + v + "' is not none, nf4 or fp4");
-             c.quantization.loadIn4bit = v != "none";
-             if (v != "none")
-                 c.quantization.quantType = v;
-         }},
+         [](TrainConfig &c, int64_t &, const std::string &v) { c.setWeightQuant(parseChoice<WeightQuant>(v, "--quant")); }},
         {"double-quant", "on", [](TrainConfig &c, int64_t &, const std::string &v) { c.quantization.useDoubleQuant = onOff("double-quant", v); }},
         {"batch", "1", [](TrainConfig &c, int64_t &, const std::string &v) { c.training.perDeviceTrainBatchSize = integer("batch", v); }},
         {"accum", "1", [](TrainConfig &c, int64_t &, const std::string &v) { c.training.gradientAccumulationSteps = integer("accum", v); }},
         {"seq", "512", [](TrainConfig &, int64_t &seq, const std::string &v) { seq = integer("seq", v); }},
         {"precision", "bf16",
-         [](TrainConfig &c, int64_t &, const std::string &v) {
-             if (v != "fp32" && v != "bf16" && v != "fp16")
-                 throw invalidInput("--precision: '" + v + "' is not fp32, bf16 or fp16");
-             c.training.bf16 = v == "bf16";
-             c.training.fp16 = v == "fp16";
-             c.quantization.computeDtype = v == "fp32" ? "float32" : v == "bf16" ? "bfloat16" : "float16";
-         }},
+         [](TrainConfig &c, int64_t &, const std::string &v) { c.setPrecision(parseChoice<Precision>(v, "--precision")); }},
         {"checkpointing", "on", [](TrainConfig &c, int64_t &, const std::string &v) { c.training.gradientCheckpointing = onOff("checkpointing", v); }},
-        {"attn-implementation", "sdpa", [](TrainConfig &c, int64_t &, const std::string &v) { c.attnImplementation = v; }},
-        {"optim", "adamw_8bit", [](TrainConfig &c, int64_t &, const std::string &v) { c.training.optim = v; }},
+        {"attn-implementation", "sdpa",
+         [](TrainConfig &c, int64_t &, const std::string &v) { c.attnImplementation = parseChoice<Attention>(v, "--attn-implementation"); }},
+        {"optim", "adamw_8bit",
+         [](TrainConfig &c, int64_t &, const std::string &v) { c.training.optim = parseChoice<OptimizerKind>(v, "--optim"); }},
     };
     auto *cmd = app.add_subcommand("bench", "Time training steps; any setting may be a comma list to sweep "
                                             "(e.g. --checkpointing on,off --batch 1,2,4)");

@@ -108,11 +108,12 @@ std::string bytesCell(int64_t bytes) {
 
 void printHuman(std::ostream &out, const MemoryEstimate &e, const Budget &budget, const EstimateSettings &s,
                 const std::optional<FitSuggestion> &suggestion, const std::vector<std::string> &notes, bool details) {
-    out << "settings      quant " << s.quant << (s.quant != "none" && s.doubleQuant ? " + double quant" : "")
+    out << "settings      quant " << choiceName(s.quant)
+        << (s.quant != WeightQuant::None && s.doubleQuant ? " + double quant" : "")
         << ", LoRA r " << s.loraR << ", micro-batch " << s.microBatch << " x accumulation " << s.accumulation << " x "
-        << s.gpus << " GPU = " << e.effectiveBatch << ", seq " << s.seqLength << ", " << s.precision
-        << ", checkpointing " << (s.gradientCheckpointing ? "on" : "off") << ", attention " << s.attention << ", "
-        << s.optimizer << ", " << s.device << "\n";
+        << s.gpus << " GPU = " << e.effectiveBatch << ", seq " << s.seqLength << ", " << choiceName(s.precision)
+        << ", checkpointing " << (s.gradientCheckpointing ? "on" : "off") << ", attention " << choiceName(s.attention)
+        << ", " << choiceName(s.optimizer) << ", " << s.device << "\n";
     out << "parameters    " << e.totalParameters << " total, " << e.trainableParameters << " trainable\n\n";
     out << "category                    size            bytes\n";
     const std::pair<const char *, int64_t> rows[] = {{"weights", e.weights},         {"adapters", e.adapters},
@@ -169,23 +170,8 @@ double calibrate(const std::string &modelDir, const ModelConfig &model,
     config.dataset.path = "(random tokens)";
     config.device = settings.device;
     config.threads = ctx.threads;
-    config.lora.r = settings.loraR;
-    config.lora.loraAlpha = settings.loraAlpha;
-    config.lora.loraDropout = settings.loraDropout;
-    config.lora.targetModules = settings.targetModules;
-    config.quantization.loadIn4bit = settings.quant != "none";
-    if (settings.quant != "none")
-        config.quantization.quantType = settings.quant;
-    config.quantization.useDoubleQuant = settings.doubleQuant;
-    config.quantization.blocksize = settings.quantBlocksize;
-    config.quantization.computeDtype = settings.precision == "fp32" ? "float32" : settings.precision == "bf16" ? "bfloat16" : "float16";
-    config.training.perDeviceTrainBatchSize = settings.microBatch;
+    settings.applyTo(config);
     config.training.gradientAccumulationSteps = 1;
-    config.training.gradientCheckpointing = settings.gradientCheckpointing;
-    config.training.bf16 = settings.precision == "bf16";
-    config.training.fp16 = settings.precision == "fp16";
-    config.training.optim = settings.optimizer;
-    config.attnImplementation = settings.attention;
     const auto row = benchTraining(config, settings.seqLength, 1, 1, {});
     if (!row.error.empty())
         throw runtimeFailure("--calibrate: the calibration step ran out of memory (" + row.error +
@@ -248,15 +234,15 @@ void addEstimateCommand(CLI::App &app, CliContext &ctx) {
         if (alpha->count()) s.loraAlpha = args.alpha;
         if (dropout->count()) s.loraDropout = args.dropout;
         if (targets->count()) s.targetModules = splitList(args.targets);
-        if (quant->count()) s.quant = args.quant;
+        if (quant->count()) s.quant = parseChoice<WeightQuant>(args.quant, "--quant");
         if (doubleQuant->count()) s.doubleQuant = args.doubleQuant;
         if (batch->count()) s.microBatch = args.batch;
         if (accum->count()) s.accumulation = args.accum;
         if (seq->count()) s.seqLength = args.seq;
-        if (precision->count()) s.precision = args.precision;
+        if (precision->count()) s.precision = parseChoice<Precision>(args.precision, "--precision");
         if (checkpointing->count()) s.gradientCheckpointing = args.checkpointing;
-        if (attention->count()) s.attention = args.attention;
-        if (optim->count()) s.optimizer = args.optim;
+        if (attention->count()) s.attention = parseChoice<Attention>(args.attention, "--attn-implementation");
+        if (optim->count()) s.optimizer = parseChoice<OptimizerKind>(args.optim, "--optim");
         if (gpus->count()) s.gpus = args.gpus;
 
         // The device: a GPU preset's, else --device, else the training config's, else this machine's.
@@ -284,11 +270,11 @@ void addEstimateCommand(CLI::App &app, CliContext &ctx) {
         if (!args.noCalibration)
             if (const auto ratio = calibrationRatio(cachePath, key))
                 s.activationScale = *ratio;
-        if (budget.preset && !budget.preset->isCpu() && !budget.preset->bf16 && s.precision == "bf16")
+        if (budget.preset && !budget.preset->isCpu() && !budget.preset->bf16 && s.precision == Precision::BF16)
             notes.push_back(budget.preset->name + " has no bf16: training there needs --precision fp16 (same memory)");
         if (s.gpus > 1)
             notes.push_back("memory is per GPU: each of the " + std::to_string(s.gpus) + " replicas holds all of it");
-        if (s.optimizer == "paged_adamw_8bit")
+        if (s.optimizer == OptimizerKind::PagedAdamW8bit)
             notes.push_back(s.device == "cuda"
                                 ? "paged_adamw_8bit: the 8-bit states of tensors of 1e5+ elements live in managed memory "
                                   "that can page out to host memory (counted under optimizer)"
@@ -311,7 +297,7 @@ void addEstimateCommand(CLI::App &app, CliContext &ctx) {
                                       {"accumulation", suggestion->settings.accumulation},
                                       {"seq", suggestion->settings.seqLength},
                                       {"checkpointing", suggestion->settings.gradientCheckpointing},
-                                      {"quant", suggestion->settings.quant}};
+                                      {"quant", choiceName(suggestion->settings.quant)}};
             ctx.printJson(json);
         }
         printHuman(ctx.human(), e, budget, s, suggestion, notes, args.details);

@@ -22,19 +22,20 @@ void addForwardCommand(CLI::App &app, CliContext &ctx) {
     cmd->add_option("--adapter", args.adapter, "LoRA adapter folder (PEFT layout) applied on top");
     cmd->add_option("--quant", args.quant, "4-bit base weights: none, nf4, fp4")
         ->capture_default_str()
-        ->check(CLI::IsMember({"none", "nf4", "fp4"}));
+        ->check(CLI::IsMember(choiceNames<WeightQuant>()));
     cmd->add_flag("--double-quant,!--no-double-quant", args.doubleQuant, "quantize the 4-bit block scales too")
         ->capture_default_str();
     cmd->add_option("--attn-implementation", args.attention, "attention: sdpa (fused) or eager")
         ->capture_default_str()
-        ->check(CLI::IsMember(attentionImplementations()));
+        ->check(CLI::IsMember(choiceNames<Attention>()));
     cmd->callback([&ctx] {
         const auto dtype = parseComputeDtype(args.dtype, "--dtype");
         const auto ids = parseIdList(args.ids, "--ids");
         const auto device = ctx.startRuntime();
-        ModelLoadOptions options{dtype, device, {}, args.attention};
-        options.quantization.enabled = args.quant != "none";
-        options.quantization.type = args.quant == "fp4" ? Quant4Type::FP4 : Quant4Type::NF4;
+        ModelLoadOptions options{dtype, device, {}, parseChoice<Attention>(args.attention, "--attn-implementation")};
+        const auto quant = parseChoice<WeightQuant>(args.quant, "--quant");
+        options.quantization.enabled = quant != WeightQuant::None;
+        options.quantization.type = quant4TypeOf(quant);
         options.quantization.doubleQuant = args.doubleQuant;
         const auto model = CausalLM::load(args.modelDir, options);
         for (int64_t id : ids)

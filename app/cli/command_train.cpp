@@ -118,7 +118,7 @@ void addTrainCommand(CLI::App &app, CliContext &ctx) {
             "POSITIVE"));
     cmd->add_option("--precision", args.precision,
                     "auto (bf16 where the device computes it natively, fp16 on older GPUs, else fp32), fp32, bf16 "
-                    "or fp16; sets training.bf16/fp16")
+                    "or fp16; sets training.bf16/fp16 and quantization.bnb_4bit_compute_dtype")
         ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16"}));
     cmd->add_option("--nproc", args.nproc,
                     "data-parallel worker processes on this machine (one per GPU, or CPU workers with Gloo); "
@@ -136,13 +136,10 @@ void addTrainCommand(CLI::App &app, CliContext &ctx) {
         if (!args.precision.empty()) {
             std::string reason;
             const Precision chosen = args.precision == "auto" ? autoPrecision(resolveDevice(config.device), &reason)
-                                   : args.precision == "bf16" ? Precision::BF16
-                                   : args.precision == "fp16" ? Precision::FP16
-                                                              : Precision::FP32;
-            config.training.bf16 = chosen == Precision::BF16;
-            config.training.fp16 = chosen == Precision::FP16;
+                                                              : parseChoice<Precision>(args.precision, "--precision");
+            config.setPrecision(chosen);
             if (!reason.empty())
-                std::fprintf(stderr, "precision %s: %s\n", precisionName(chosen).c_str(), reason.c_str());
+                std::fprintf(stderr, "precision %s: %s\n", choiceName(chosen), reason.c_str());
         }
         config.validate(args.config);
 

@@ -28,11 +28,6 @@ inline bool flashAttentionRuns(int capability, int64_t headDim, bool training) {
     return card && headDim % 8 == 0 && headDim <= largest;
 }
 
-inline const std::vector<std::string> &attentionImplementations() {
-    static const std::vector<std::string> names = {"eager", "sdpa"};
-    return names;
-}
-
 // The chunked form's working set per chunk is a few [B, heads, rows, S] tensors; one chunk's float32
 // scores are kept within this many bytes.
 constexpr int64_t kAttentionChunkBytes = int64_t(16) << 20;

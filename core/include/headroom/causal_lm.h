@@ -15,6 +15,8 @@
 
 #include <torch/torch.h>
 
+#include "headroom/choices.h"
+
 #include "headroom/model_config.h"
 #include "headroom/quantization.h"
 
@@ -33,7 +35,7 @@ struct ModelLoadOptions {
     torch::ScalarType dtype = torch::kFloat32;  // weights are cast to this on load and computed in it
     torch::Device device = torch::kCPU;
     Quant4Options quantization;
-    std::string attention = "sdpa";  // attn_implementation (headroom/attention.h): eager or sdpa
+    Attention attention = Attention::Sdpa;  // attn_implementation (headroom/attention.h)
 };
 
 // PEFT's LoraConfig fields that shape the adapters.

@@ -24,31 +24,32 @@
 
 #include <nlohmann/json.hpp>
 
+#include "headroom/choices.h"
 #include "headroom/model_config.h"
 
 namespace headroom {
 
 struct TrainConfig;
 
-// The settings that change memory, with TrainConfig's defaults. String values are the CLI's.
+// The settings that change memory, with TrainConfig's defaults; choices by the CLI's names.
 struct EstimateSettings {
     int64_t loraR = 16;                 // --r, lora.r
     double loraAlpha = 32;              // --lora-alpha: no effect on memory, carried for the report
     double loraDropout = 0.05;          // lora.lora_dropout: > 0 keeps a mask and a dropped copy of
                                         // every adapted module's input for backward
     std::vector<std::string> targetModules = {"q_proj", "k_proj", "v_proj", "o_proj"};  // --targets
-    std::string quant = "nf4";          // --quant: none, nf4 or fp4
+    WeightQuant quant = WeightQuant::NF4;  // --quant: none, nf4 or fp4
     bool doubleQuant = true;            // --double-quant / --no-double-quant
     int64_t quantBlocksize = 64;        // quantization.bnb_4bit_blocksize
     int64_t microBatch = 2;             // --batch: rows per micro-batch
     int64_t accumulation = 16;          // --accum: micro-batches per optimizer step
     int64_t seqLength = 512;            // --seq: tokens per row (rows padded to it)
-    std::string precision = "bf16";     // --precision: fp32, bf16 or fp16 (compute dtype)
+    Precision precision = Precision::BF16;  // --precision: fp32, bf16 or fp16 (compute dtype)
     bool gradientCheckpointing = true;  // --checkpointing / --no-checkpointing
-    std::string optimizer = "paged_adamw_8bit";  // --optim: adamw_torch, adamw_8bit, paged_adamw_8bit, sgd
+    OptimizerKind optimizer = OptimizerKind::PagedAdamW8bit;  // --optim
     int64_t gpus = 1;                   // --gpus: data-parallel replicas (memory is per device)
     std::string device = "cuda";        // cpu or cuda
-    std::string attention = "sdpa";     // --attn-implementation: eager or sdpa (headroom/attention.h)
+    Attention attention = Attention::Sdpa;  // --attn-implementation (headroom/attention.h)
     int cudaCapability = 0;             // the card's compute capability x 10 (75 = 7.5); 0 = unknown
     int libtorchVersion = 0;            // LibTorch that trains, major x 100 + minor (211 = 2.11); 0 =
                                         // the one this build links (linkedLibTorchVersion()), on
@@ -60,6 +61,10 @@ struct EstimateSettings {
     static EstimateSettings fromTrainConfig(const TrainConfig &config);
     // The same on a device already resolved: "cpu" or "cuda".
     static EstimateSettings fromTrainConfig(const TrainConfig &config, const std::string &device);
+    // The other way: sets the memory settings of `config` (LoRA, quantization, micro-batch and
+    // accumulation, sequence length, precision with its compute dtype, checkpointing, optimizer,
+    // attention; the device when it is "cpu") from these.
+    void applyTo(TrainConfig &config) const;
     // Throws invalidInput naming the CLI flag and the valid values.
     void validate() const;
     int64_t computeBytes() const;  // bytes per element of the compute dtype: 4 or 2
@@ -138,7 +143,7 @@ ModelConfig bundledModelConfig(const std::string &name);
 // "estimated"}; a missing or unreadable file is an empty cache.
 std::string defaultCalibrationPath();  // $XDG_CACHE_HOME/headroom/calibration.json or ~/.cache/...
 // "<architecture> h<hidden> i<inter> l<layers> a<heads> kv<kv heads> d<head dim> v<vocab>|<device>"
-std::string calibrationKey(const ModelConfig &config, const std::string &device, const std::string &attention);
+std::string calibrationKey(const ModelConfig &config, const std::string &device, Attention attention);
 // Stores measured / estimated for the key and returns it. Throws runtimeFailure if the file
 // cannot be written, invalidInput for non-positive figures.
 double calibrateActivations(const std::string &cachePath, const std::string &key, int64_t measuredActivations,

@@ -13,11 +13,10 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "headroom/choices.h"
+
 namespace headroom {
 
-enum class Precision { FP32, BF16, FP16 };
-
-std::string precisionName(Precision precision);  // "fp32", "bf16", "fp16"
 torch::ScalarType computeDtype(Precision precision);
 
 bool cpuSupportsBf16();  // AVX512-BF16 or AMX-BF16 in /proc/cpuinfo

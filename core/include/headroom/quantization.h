@@ -25,9 +25,9 @@
 
 #include <torch/torch.h>
 
-namespace headroom {
+#include "headroom/choices.h"
 
-enum class Quant4Type { NF4, FP4 };
+namespace headroom {
 
 // The 16 values a nibble decodes to (index = nibble), as bitsandbytes defines them: NF4 from
 // functional.get_4bit_type("nf4"); FP4 = [0, 0.0625, 8, 12, 4, 6, 2, 3, -0, -0.0625, -8, -12, -4,

@@ -26,6 +26,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "headroom/choices.h"
+
 namespace headroom {
 
 struct DatasetSettings {
@@ -41,8 +43,10 @@ struct DatasetSettings {
 
 struct QuantizationSettings {
     bool loadIn4bit = true;               // load_in_4bit: frozen weights stored in 4 bits (QLoRA)
-    std::string quantType = "nf4";        // bnb_4bit_quant_type: nf4 or fp4
-    std::string computeDtype = "bfloat16";  // bnb_4bit_compute_dtype: dtype of the dequantized matmul
+    Quant4Type quantType = Quant4Type::NF4;  // bnb_4bit_quant_type: nf4 or fp4
+    // bnb_4bit_compute_dtype: dtype of the dequantized matmul; training computes in the precision's
+    // dtype (TrainConfig::precision()), and setPrecision() keeps this equal to it.
+    DtypeName computeDtype = DtypeName::BFloat16;
     bool useDoubleQuant = true;           // bnb_4bit_use_double_quant: quantize the block scales too
     int64_t blocksize = 64;               // bnb_4bit_blocksize (extension): weights per scale
 };
@@ -64,7 +68,7 @@ struct TrainingSettings {
     bool gradientCheckpointing = true;       // gradient_checkpointing: recompute activations
     bool bf16 = true;                        // bf16: bfloat16 autocast
     bool fp16 = false;                       // fp16: float16 autocast with loss scaling
-    std::string optim = "paged_adamw_8bit";  // optim: adamw_torch, adamw_8bit, paged_adamw_8bit, sgd
+    OptimizerKind optim = OptimizerKind::PagedAdamW8bit;  // optim: adamw_torch, adamw_8bit, paged_adamw_8bit, sgd
     double learningRate = 2e-4;              // learning_rate: peak learning rate
     double numTrainEpochs = 3;               // num_train_epochs: passes over the data (fractions ok)
     int64_t maxSteps = -1;                   // max_steps: optimizer steps; > 0 overrides epochs
@@ -125,7 +129,7 @@ struct TrainConfig {
     std::string model;             // model: HF model folder (relative: to the config file)
     std::string device = "auto";   // device: auto, cpu, cuda or cuda:N
     int64_t threads = 0;           // threads (extension): CPU threads; 0 = all cores
-    std::string attnImplementation = "sdpa";  // attn_implementation (transformers' name): eager or sdpa
+    Attention attnImplementation = Attention::Sdpa;  // attn_implementation (transformers' name): eager or sdpa
     DatasetSettings dataset;
     QuantizationSettings quantization;
     LoraSettings lora;
@@ -149,6 +153,14 @@ struct TrainConfig {
 
     // Sequences per optimizer step: micro-batch x accumulation x GPUs.
     int64_t effectiveBatch(int gpus = 1) const;
+
+    // The compute precision, decided in this one place: training.fp16, else training.bf16, else
+    // fp32. setPrecision() sets those flags and bnb_4bit_compute_dtype to match.
+    Precision precision() const;
+    void setPrecision(Precision precision);
+    // load_in_4bit and bnb_4bit_quant_type as one choice (--quant), and setting both from one.
+    WeightQuant weightQuant() const;
+    void setWeightQuant(WeightQuant quant);
 
     // Every field, in the order of docs/contracts.md's example.
     static const std::vector<FieldDescriptor> &fields();

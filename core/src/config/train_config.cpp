@@ -209,4 +209,28 @@ int64_t TrainConfig::effectiveBatch(int gpus) const
     return training.perDeviceTrainBatchSize * training.gradientAccumulationSteps * gpus;
 }
 
+Precision TrainConfig::precision() const
+{
+    return training.fp16 ? Precision::FP16 : training.bf16 ? Precision::BF16 : Precision::FP32;
+}
+
+void TrainConfig::setPrecision(Precision precision)
+{
+    training.bf16 = precision == Precision::BF16;
+    training.fp16 = precision == Precision::FP16;
+    quantization.computeDtype = dtypeOf(precision);
+}
+
+WeightQuant TrainConfig::weightQuant() const
+{
+    return weightQuantOf(quantization.loadIn4bit, quantization.quantType);
+}
+
+void TrainConfig::setWeightQuant(WeightQuant quant)
+{
+    quantization.loadIn4bit = quant != WeightQuant::None;
+    if (quant != WeightQuant::None)
+        quantization.quantType = quant4TypeOf(quant);
+}
+
 } // namespace headroom

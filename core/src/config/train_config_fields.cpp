@@ -1,7 +1,7 @@
 // The table of training settings: each field of TrainConfig described once (docs/contracts.md's
 // JSON name, type, valid values, help). Everything that reads, writes, checks or shows a setting
 // walks this table.
-#include "headroom/attention.h"
+#include "headroom/choices.h"
 #include "headroom/chat_template.h"
 #include "headroom/error.h"
 #include "headroom/train_config.h"
@@ -29,15 +29,31 @@ public:
         m_field.path = path;
         m_field.help = help;
         m_field.type = typeOf<Member>();
-        m_field.get = [access](const TrainConfig &config) -> nlohmann::json {
-            return access(config);
-        };
-        m_assign = [access](TrainConfig &config, const nlohmann::json &value) {
-            const auto converted = convertedOrNothing<Member>(value);
-            if (converted)
-                access(config) = *converted;
-            return converted.has_value();
-        };
+        if constexpr (std::is_enum_v<Member>) {
+            // A choice (choices.h): its names in JSON, its valid values from its name table.
+            m_field.choices = choiceNames<Member>();
+            m_field.get = [access](const TrainConfig &config) -> nlohmann::json {
+                return choiceName(access(config));
+            };
+            m_assign = [access, field = m_field](TrainConfig &config, const nlohmann::json &value) {
+                if (!value.is_string())
+                    return false;
+                if (const std::string problem = field.problem(value); !problem.empty())
+                    throw invalidInput(field.path + ": " + problem);
+                access(config) = parseChoice<Member>(value.get<std::string>(), field.path);
+                return true;
+            };
+        } else {
+            m_field.get = [access](const TrainConfig &config) -> nlohmann::json {
+                return access(config);
+            };
+            m_assign = [access](TrainConfig &config, const nlohmann::json &value) {
+                const auto converted = convertedOrNothing<Member>(value);
+                if (converted)
+                    access(config) = *converted;
+                return converted.has_value();
+            };
+        }
     }
 
     Field &atLeast(double minimum) { return bound(minimum, false, true); }
@@ -77,7 +93,7 @@ private:
             return Type::Integer;
         else if constexpr (std::is_same_v<Member, double>)
             return Type::Number;
-        else if constexpr (std::is_same_v<Member, std::string>)
+        else if constexpr (std::is_same_v<Member, std::string> || std::is_enum_v<Member>)
             return Type::String;
         else
             return Type::StringList;
@@ -144,8 +160,7 @@ std::vector<FieldDescriptor> describeFields()
         Field("attn_implementation", [](auto &c) -> auto & { return c.attnImplementation; },
               "How attention is computed: sdpa (fused) keeps only q, k and v for backward and "
               "recomputes the attention weights; eager keeps a [batch, heads, seq, seq] float32 "
-              "matrix per layer, the largest activation at long sequences.")
-            .oneOf(attentionImplementations()),
+              "matrix per layer, the largest activation at long sequences."),
 
         Field("dataset.path", [](auto &c) -> auto & { return c.dataset.path; },
               "Training data: a JSONL file (one record per line) or a JSON array; a relative path is "
@@ -183,13 +198,12 @@ std::vector<FieldDescriptor> describeFields()
               "memory, for somewhat slower matmuls (each weight is dequantized on use)."),
         Field("quantization.bnb_4bit_quant_type", [](auto &c) -> auto & { return c.quantization.quantType; },
               "The 4-bit code: nf4 (normal float, suits trained weights best) or fp4; same memory "
-              "and speed.")
-            .oneOf({"nf4", "fp4"}),
+              "and speed."),
         Field("quantization.bnb_4bit_compute_dtype",
               [](auto &c) -> auto & { return c.quantization.computeDtype; },
               "Dtype the 4-bit weights are expanded to for each matmul: bfloat16 or float16 are "
-              "faster and lighter than float32.")
-            .oneOf({"bfloat16", "float16", "float32"}),
+              "faster and lighter than float32; training computes in the dtype training.bf16 / "
+              "training.fp16 choose."),
         Field("quantization.bnb_4bit_use_double_quant",
               [](auto &c) -> auto & { return c.quantization.useDoubleQuant; },
               "Quantize the block scales to 8 bits as well: saves about 0.37 bits per weight (0.3 GB "
@@ -247,8 +261,7 @@ std::vector<FieldDescriptor> describeFields()
               "the activation memory; not together with bf16."),
         Field("training.optim", [](auto &c) -> auto & { return c.training.optim; },
               "Optimizer: adamw_torch keeps 8 bytes of state per trainable parameter, adamw_8bit about "
-              "2, paged_adamw_8bit also pages it out under memory pressure; sgd keeps the least.")
-            .oneOf({"adamw_torch", "adamw_8bit", "paged_adamw_8bit", "sgd"}),
+              "2, paged_adamw_8bit also pages it out under memory pressure; sgd keeps the least."),
         Field("training.learning_rate", [](auto &c) -> auto & { return c.training.learningRate; },
               "Peak learning rate, reached after warmup (1e-4 to 3e-4 is usual for LoRA); no effect "
               "on memory or speed.")

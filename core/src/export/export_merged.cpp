@@ -36,7 +36,8 @@ Quant4Settings runQuantization(const AdapterSource &source) {
         throw invalidInput(source.adapterDir + ": the run did not load the base in 4 bits (quantization.load_in_4bit "
                            "is false), so there are no 4-bit weights to merge onto; use --onto original");
     Quant4Settings s;
-    s.type = q.value("bnb_4bit_quant_type", std::string("nf4")) == "fp4" ? Quant4Type::FP4 : Quant4Type::NF4;
+    s.type = parseChoice<Quant4Type>(q.value("bnb_4bit_quant_type", std::string("nf4")),
+                                     source.adapterDir + ": quantization.bnb_4bit_quant_type");
     s.blocksize = q.value("bnb_4bit_blocksize", int64_t(64));
     s.doubleQuant = q.value("bnb_4bit_use_double_quant", true);
     return s;

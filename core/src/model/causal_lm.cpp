@@ -108,9 +108,6 @@ bool CausalLM::gradientCheckpointing() const { return m_impl->checkpointing; }
 std::unique_ptr<CausalLM> CausalLM::load(const std::string &modelDir, const ModelLoadOptions &options) {
     if (!fs::is_directory(modelDir))
         throw invalidInput(modelDir + ": not a folder (expected an HF model folder with config.json)");
-    if (std::find(attentionImplementations().begin(), attentionImplementations().end(), options.attention) ==
-        attentionImplementations().end())
-        throw invalidInput("attn_implementation: \"" + options.attention + "\" is not eager or sdpa");
     std::unique_ptr<CausalLM> model(new CausalLM());
     Impl &m = *model->m_impl;
     m.options = options;
@@ -178,7 +175,7 @@ torch::Tensor CausalLM::hiddenStates(const ForwardInputs &in) const {
         layerInputs.allowedWindow = m.allowedMask(b, past, t, in, true);
     layerInputs.cache = in.cache;
     layerInputs.training = in.training;
-    layerInputs.fusedAttention = m.options.attention == "sdpa";
+    layerInputs.fusedAttention = m.options.attention == Attention::Sdpa;
     layerInputs.causal = in.plainCausal();
 
     auto x = torch::embedding(m.embedTokens, ids);

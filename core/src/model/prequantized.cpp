@@ -46,10 +46,7 @@ Quant4Tensor readPrequantized(const SafetensorsCheckpoint &checkpoint, const std
     }
     Quant4Tensor q;
     try {
-        const std::string type = state.at("quant_type").get<std::string>();
-        if (type != "nf4" && type != "fp4")
-            throw invalidInput(context + ": quant_type '" + type + "' is not nf4 or fp4");
-        q.type = type == "fp4" ? Quant4Type::FP4 : Quant4Type::NF4;
+        q.type = parseChoice<Quant4Type>(state.at("quant_type").get<std::string>(), context + ": quant_type");
         q.blocksize = state.at("blocksize").get<int64_t>();
         q.shape = state.at("shape").get<std::vector<int64_t>>();
         if (state.contains("nested_blocksize")) {

@@ -7,14 +7,6 @@
 
 namespace headroom {
 
-std::string precisionName(Precision precision) {
-    switch (precision) {
-    case Precision::BF16: return "bf16";
-    case Precision::FP16: return "fp16";
-    default: return "fp32";
-    }
-}
-
 torch::ScalarType computeDtype(Precision precision) {
     switch (precision) {
     case Precision::BF16: return torch::kBFloat16;

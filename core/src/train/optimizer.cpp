@@ -269,13 +269,15 @@ public:
 
 } // namespace
 
-std::unique_ptr<Optimizer> Optimizer::create(const std::string &name, std::vector<NamedTensor> parameters,
+std::unique_ptr<Optimizer> Optimizer::create(OptimizerKind kind, std::vector<NamedTensor> parameters,
                                              const OptimizerSettings &settings, std::string *notice) {
-    if (name == "adamw_torch")
+    const std::string name = choiceName(kind);
+    switch (kind) {
+    case OptimizerKind::AdamWTorch:
         return std::make_unique<AdamW>(std::move(parameters), settings);
-    if (name == "adamw_8bit")
+    case OptimizerKind::AdamW8bit:
         return std::make_unique<AdamW8bit>(name, std::move(parameters), settings, false);
-    if (name == "paged_adamw_8bit") {
+    case OptimizerKind::PagedAdamW8bit: {
         const bool onCuda = !parameters.empty() && parameters.front().tensor.is_cuda();
         if (notice && !onCuda)
             *notice = "paged_adamw_8bit: states are paged only on CUDA; running it as adamw_8bit";
@@ -284,9 +286,10 @@ std::unique_ptr<Optimizer> Optimizer::create(const std::string &name, std::vecto
                       "HEADROOM_CUDA_KERNELS=0); running it as adamw_8bit";
         return std::make_unique<AdamW8bit>(name, std::move(parameters), settings, true);
     }
-    if (name == "sgd")
-        return std::make_unique<Sgd>(std::move(parameters), settings);
-    throw invalidInput("training.optim: '" + name + "' is not one of adamw_torch, adamw_8bit, paged_adamw_8bit, sgd");
+    case OptimizerKind::Sgd:
+        break;
+    }
+    return std::make_unique<Sgd>(std::move(parameters), settings);
 }
 
 nlohmann::json Optimizer::stateHeader() const { return {{"name", m_name}, {"steps", m_steps}}; }

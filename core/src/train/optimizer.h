@@ -32,8 +32,8 @@ class Optimizer {
 public:
     virtual ~Optimizer() = default;
     // `notice` receives a one-line remark when the optimizer runs differently than named
-    // (paged_adamw_8bit without CUDA). Throws invalidInput for an unknown name.
-    static std::unique_ptr<Optimizer> create(const std::string &name, std::vector<NamedTensor> parameters,
+    // (paged_adamw_8bit without CUDA).
+    static std::unique_ptr<Optimizer> create(OptimizerKind kind, std::vector<NamedTensor> parameters,
                                              const OptimizerSettings &settings, std::string *notice = nullptr);
 
     // One update from the parameters' .grad() with learning rate `lr`.

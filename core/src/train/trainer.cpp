@@ -45,10 +45,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-Precision precisionOf(const TrainingSettings &t) {
-    return t.fp16 ? Precision::FP16 : t.bf16 ? Precision::BF16 : Precision::FP32;
-}
-
 int64_t tensorBytes(const torch::Tensor &t) { return t.defined() ? t.numel() * int64_t(t.element_size()) : 0; }
 
 // training.memory_budget for the length of a run; the budget in force before is restored after it.
@@ -132,7 +128,7 @@ private:
         const auto &t = m_config.training;
         initRuntime({int(m_config.threads)});
         m_device = resolveDevice(m_config.device);
-        m_precision = precisionOf(t);
+        m_precision = m_config.precision();
         requirePrecisionSupported(m_precision, m_device, t.fp16 ? "training.fp16" : "training.bf16");
         if (m_device.is_cpu() && m_precision == Precision::BF16 && !cpuSupportsBf16())
             warn("bf16 on a CPU without AVX512-BF16/AMX is emulated and slow; consider fp32 (training.bf16 false)");
@@ -181,9 +177,9 @@ private:
     void setUpModel() {
         const auto load = modelLoadOptions();
         const auto &q = m_config.quantization;
-        if (q.loadIn4bit && parseComputeDtype(q.computeDtype, "quantization.bnb_4bit_compute_dtype") != load.dtype)
-            warn("quantization.bnb_4bit_compute_dtype is " + q.computeDtype + " but training computes in " +
-                 dtypeName(load.dtype) + " (training.bf16/fp16 decide)");
+        if (q.loadIn4bit && q.computeDtype != dtypeOf(m_precision))
+            warn(std::string("quantization.bnb_4bit_compute_dtype is ") + choiceName(q.computeDtype) +
+                 " but training computes in " + choiceName(dtypeOf(m_precision)) + " (training.bf16/fp16 decide)");
         m_model = CausalLM::load(m_config.model, load);
         if (m_config.dataset.maxSeqLength > m_model->config().maxPositions)
             throw invalidInput("dataset.max_seq_length: " + std::to_string(m_config.dataset.maxSeqLength) +
@@ -205,7 +201,7 @@ private:
         load.attention = m_config.attnImplementation;
         const auto &q = m_config.quantization;
         load.quantization.enabled = q.loadIn4bit;
-        load.quantization.type = q.quantType == "fp4" ? Quant4Type::FP4 : Quant4Type::NF4;
+        load.quantization.type = q.quantType;
         load.quantization.blocksize = q.blocksize;
         load.quantization.doubleQuant = q.useDoubleQuant;
         return load;
@@ -294,9 +290,9 @@ private:
         start.effectiveBatch = m_config.effectiveBatch(worldSize());
         start.trainableParameters = m_model->trainableParameters();
         start.totalParameters = m_model->config().totalParameters() + start.trainableParameters;
-        start.precision = precisionName(m_precision);
+        start.precision = choiceName(m_precision);
         start.device = m_device.str();
-        start.optimizer = m_config.training.optim;
+        start.optimizer = choiceName(m_config.training.optim);
         start.outputDir = m_outputDir.string();
         m_observer.onRunStart(start);
         for (const auto &w : m_warnings)

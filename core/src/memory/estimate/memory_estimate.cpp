@@ -84,13 +84,13 @@ EstimateSettings EstimateSettings::fromTrainConfig(const TrainConfig &config) {
     s.loraAlpha = config.lora.loraAlpha;
     s.loraDropout = config.lora.loraDropout;
     s.targetModules = config.lora.targetModules;
-    s.quant = config.quantization.loadIn4bit ? config.quantization.quantType : "none";
+    s.quant = config.weightQuant();
     s.doubleQuant = config.quantization.useDoubleQuant;
     s.quantBlocksize = config.quantization.blocksize;
     s.microBatch = config.training.perDeviceTrainBatchSize;
     s.accumulation = config.training.gradientAccumulationSteps;
     s.seqLength = config.dataset.maxSeqLength;
-    s.precision = config.training.fp16 ? "fp16" : config.training.bf16 ? "bf16" : "fp32";
+    s.precision = config.precision();
     s.gradientCheckpointing = config.training.gradientCheckpointing;
     s.optimizer = config.training.optim;
     s.device = config.device == "cpu" ? "cpu" : "cuda";
@@ -104,6 +104,25 @@ EstimateSettings EstimateSettings::fromTrainConfig(const TrainConfig &config, co
     return s;
 }
 
+void EstimateSettings::applyTo(TrainConfig &config) const {
+    config.lora.r = loraR;
+    config.lora.loraAlpha = loraAlpha;
+    config.lora.loraDropout = loraDropout;
+    config.lora.targetModules = targetModules;
+    config.setWeightQuant(quant);
+    config.quantization.useDoubleQuant = doubleQuant;
+    config.quantization.blocksize = quantBlocksize;
+    config.training.perDeviceTrainBatchSize = microBatch;
+    config.training.gradientAccumulationSteps = accumulation;
+    config.dataset.maxSeqLength = seqLength;
+    config.setPrecision(precision);
+    config.training.gradientCheckpointing = gradientCheckpointing;
+    config.training.optim = optimizer;
+    config.attnImplementation = attention;
+    if (device == "cpu")
+        config.device = "cpu";
+}
+
 void EstimateSettings::validate() const {
     requirePositive(loraR, "--r");
     requirePositive(microBatch, "--batch");
@@ -111,11 +130,7 @@ void EstimateSettings::validate() const {
     requirePositive(gpus, "--gpus");
     if (seqLength < 2)
         throw invalidInput("--seq: must be at least 2 tokens (one input and one label), got " + std::to_string(seqLength));
-    requireOneOf(quant, {"none", "nf4", "fp4"}, "--quant");
-    requireOneOf(precision, {"fp32", "bf16", "fp16"}, "--precision");
-    requireOneOf(optimizer, {"adamw_torch", "adamw_8bit", "paged_adamw_8bit", "sgd"}, "--optim");
     requireOneOf(device, {"cpu", "cuda"}, "--device");
-    requireOneOf(attention, attentionImplementations(), "--attn-implementation");
     if (quantBlocksize < 32 || quantBlocksize > 4096 || (quantBlocksize & (quantBlocksize - 1)) != 0)
         throw invalidInput("quantization.bnb_4bit_blocksize: " + std::to_string(quantBlocksize) +
                            " is not a power of two in 32..4096");
@@ -124,7 +139,7 @@ void EstimateSettings::validate() const {
     resolveTargetModules(targetModules, "--targets");
 }
 
-int64_t EstimateSettings::computeBytes() const { return precision == "fp32" ? 4 : 2; }
+int64_t EstimateSettings::computeBytes() const { return precision == Precision::FP32 ? 4 : 2; }
 
 int linkedLibTorchVersion() { return HEADROOM_LIBTORCH_VERSION; }  // core/CMakeLists.txt, from Torch_VERSION
 
@@ -146,7 +161,7 @@ int64_t estimateWeightBytes(const ModelConfig &c, const EstimateSettings &s) {
     int64_t layer = e * 2 * c.hiddenSize;  // input and post-attention RMSNorm weights
     for (const auto &module : allLinearModules()) {
         const auto [in, out] = moduleShape(c, module);
-        layer += s.quant == "none" ? e * in * out : quant4Bytes(in * out, s.quantBlocksize, s.doubleQuant);
+        layer += s.quant == WeightQuant::None ? e * in * out : quant4Bytes(in * out, s.quantBlocksize, s.doubleQuant);
         layer += e * biasElements(c, module, out);  // biases stay in the compute dtype
     }
     return bytes + c.numLayers * layer;
@@ -154,13 +169,13 @@ int64_t estimateWeightBytes(const ModelConfig &c, const EstimateSettings &s) {
 
 int64_t estimateOptimizerBytes(const ModelConfig &c, const EstimateSettings &s) {
     const auto targets = resolveTargetModules(s.targetModules, "--targets");
-    if (s.optimizer == "sgd")
+    if (s.optimizer == OptimizerKind::Sgd)
         return 0;
     int64_t perLayer = 0;
     for (const auto &module : targets) {
         const auto [in, out] = moduleShape(c, module);
         for (const int64_t numel : {s.loraR * in, out * s.loraR})  // A [r,in] and B [out,r]
-            perLayer += s.optimizer == "adamw_torch" ? 2 * 4 * numel : eightBitStateBytes(numel);
+            perLayer += s.optimizer == OptimizerKind::AdamWTorch ? 2 * 4 * numel : eightBitStateBytes(numel);
     }
     return c.numLayers * perLayer;
 }

@@ -72,8 +72,8 @@ Dims dimsOf(const ModelConfig &c, const EstimateSettings &s, const std::vector<s
                                            : d.cuda ? std::max(linkedLibTorchVersion(), 205) : linkedLibTorchVersion();
     d.meanKeepsInput = libtorch < 200;
     d.dropout = s.loraDropout > 0;
-    d.quantized = s.quant != "none";
-    d.fused = s.attention == "sdpa";
+    d.quantized = s.quant != WeightQuant::None;
+    d.fused = s.attention == Attention::Sdpa;
     d.window = c.slidingWindow && d.t > *c.slidingWindow;
     d.flash = d.fused && d.cuda && d.e == 2 && !d.window && flashAttentionRuns(s.cudaCapability, d.headDim, true);
     d.chunkRows = attentionChunkRows(d.b, d.heads, d.t, d.t);

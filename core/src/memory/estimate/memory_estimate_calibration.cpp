@@ -40,10 +40,10 @@ std::string defaultCalibrationPath() {
     return (fs::path(home && *home ? home : ".") / ".cache" / "headroom" / "calibration.json").string();
 }
 
-std::string calibrationKey(const ModelConfig &c, const std::string &device, const std::string &attention) {
+std::string calibrationKey(const ModelConfig &c, const std::string &device, Attention attention) {
     std::ostringstream key;
     key << c.architecture << " h" << c.hiddenSize << " i" << c.intermediateSize << " l" << c.numLayers << " a"
-        << c.numHeads << " kv" << c.numKvHeads << " d" << c.headDim << " v" << c.vocabSize << "|" << device << "|" << attention;
+        << c.numHeads << " kv" << c.numKvHeads << " d" << c.headDim << " v" << c.vocabSize << "|" << device << "|" << choiceName(attention);
     return key.str();
 }
 

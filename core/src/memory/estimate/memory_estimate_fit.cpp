@@ -83,8 +83,8 @@ std::optional<FitSuggestion> suggestFit(const ModelConfig &config, const Estimat
         if (auto suggestion = fitted("gradient checkpointing on"))
             return suggestion;
     }
-    if (s.quant == "none") {
-        s.quant = "nf4";
+    if (s.quant == WeightQuant::None) {
+        s.quant = WeightQuant::NF4;
         if (auto suggestion = fitted(std::string(settings.gradientCheckpointing ? "" : "gradient checkpointing on, ") +
                                      "4-bit NF4 quantization"))
             return suggestion;
@@ -103,9 +103,9 @@ nlohmann::json fitOverrides(const EstimateSettings &current, const EstimateSetti
     if (fit.gradientCheckpointing != current.gradientCheckpointing)
         overrides["training.gradient_checkpointing"] = fit.gradientCheckpointing;
     if (fit.quant != current.quant) {
-        overrides["quantization.load_in_4bit"] = fit.quant != "none";
-        if (fit.quant != "none")
-            overrides["quantization.bnb_4bit_quant_type"] = fit.quant;
+        overrides["quantization.load_in_4bit"] = fit.quant != WeightQuant::None;
+        if (fit.quant != WeightQuant::None)
+            overrides["quantization.bnb_4bit_quant_type"] = choiceName(quant4TypeOf(fit.quant));
     }
     return overrides;
 }

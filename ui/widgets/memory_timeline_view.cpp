@@ -1,7 +1,7 @@
 #include "memory_timeline_view.h"
 
-#include "memory_categories.h"
-#include "memory_timeline_data.h"
+#include "models/memory_categories.h"
+#include "models/memory_timeline_data.h"
 
 #include <QFileDialog>
 #include <QHBoxLayout>

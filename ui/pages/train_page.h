@@ -2,9 +2,9 @@
 // live: start, pause/resume, stop (with a checkpoint), resume a previous run from its output
 // folder; a progress bar with ETA and tokens/s; plots of the loss per optimizer step (raw and
 // smoothed), the learning rate, the loss scale, and memory by category over the steps with the
-// estimate for the same settings drawn beside as dashed lines. An out-of-memory stop shows the
-// suggested change and a button that applies it and continues. Plots are redrawn on a timer, not
-// on every event. A "Memory timeline" tab shows the bytes in use through one chosen step (the
+// estimate for the same settings drawn beside as dashed lines. The run's events go into a
+// TrainingHistory, which the plots draw from. An out-of-memory stop shows the suggested change and
+// a button that applies it and continues. Plots are redrawn on a timer, not on every event. A "Memory timeline" tab shows the bytes in use through one chosen step (the
 // "Record memory of step" box sets training.memory_timeline_step) or a finished run's file.
 #pragma once
 
@@ -22,6 +22,7 @@ class QTabWidget;
 class QTimer;
 class StudioSession;
 class TrainingController;
+class TrainingHistory;
 struct OutOfMemoryAdvice;
 struct TrainingStep;
 
@@ -35,6 +36,7 @@ public:
 
     bool isTraining() const;
     TrainingController *controller() const { return m_controller; }
+    TrainingHistory *history() const { return m_history; }
     void startTraining();
     // Continues the run whose output folder is `outputDir` from its latest checkpoint.
     void resumeRun(const QString &outputDir);
@@ -46,7 +48,6 @@ signals:
 private:
     QCustomPlot *createPlot(const QString &objectName, const QString &title, const QString &yLabel);
     void start(bool resume);
-    void clearPlots();
     void onStarted(qint64 totalSteps, qint64 startStep, const QString &outputDir, const QString &device);
     void onStep(const TrainingStep &step);
     void onOutOfMemory(const OutOfMemoryAdvice &advice);
@@ -54,13 +55,16 @@ private:
     void onFailed(const QString &message);
     void applyOomChange();
     void chooseRunToResume();
-    void drawEstimate(const QString &device);
+    void estimateFor(const QString &device);
+    void drawHistory();
     void replot();
     void updateButtons();
     void setTimelineStep(int step);
 
     StudioSession *m_session;
     TrainingController *m_controller;
+    TrainingHistory *m_history;
+    bool m_historyChanged = false;   // since drawHistory()
     QPushButton *m_start, *m_pause, *m_stop, *m_resumeRun, *m_applyOom;
     QProgressBar *m_progress;
     QLabel *m_speed, *m_status, *m_oom;
@@ -70,8 +74,6 @@ private:
     QTabWidget *m_tabs;
     MemoryTimelineView *m_timeline;
     QTimer *m_replotTimer;
-    double m_smoothedLoss = 0;
-    bool m_haveSmoothed = false;
     bool m_resuming = false;
     QString m_oomOverrides;
     bool m_oomNeedsRestart = false;

@@ -1,7 +1,7 @@
 // FindBatchWorker runs headroom::findMaxMicroBatch (real training steps at growing micro-batches
 // until one runs out of memory) off the GUI thread for the Configure page's "Find max batch". A
-// worker object: its owner moves it to a QThread and calls run() there through a queued call; each
-// try and the outcome come back as signals. cancel() may be called from any thread.
+// worker object: its page calls run() on a MeasurementJob's thread; each try and the outcome come
+// back as signals, which Qt queues to the page. cancel() may be called from any thread.
 #pragma once
 
 #include "headroom/train_config.h"

@@ -1,11 +1,11 @@
 #include "config_page.h"
 
-#include "field_editor.h"
-#include "find_batch_worker.h"
-#include "machine_gpus.h"
-#include "memory_categories.h"
-#include "memory_chart.h"
-#include "studio_session.h"
+#include "jobs/find_batch_worker.h"
+#include "models/machine_gpus.h"
+#include "models/memory_categories.h"
+#include "models/studio_session.h"
+#include "widgets/field_editor.h"
+#include "widgets/memory_chart.h"
 
 #include "headroom/gpu_presets.h"
 #include "headroom/memory_estimate.h"
@@ -77,7 +77,7 @@ ConfigPage::ConfigPage(StudioSession *session, QWidget *parent)
       m_budgetValue(new QLabel),
       m_effectiveBatch(new QLabel), m_fit(new QLabel), m_problem(new QLabel),
       m_applySuggestion(new QPushButton(tr("Apply this change"))), m_findBatch(new QPushButton(tr("Find max batch"))),
-      m_findBatchStatus(new QLabel), m_findBatchWorker(new FindBatchWorker)
+      m_findBatchStatus(new QLabel), m_findBatchWorker(new FindBatchWorker(this)), m_findBatchJob(session, findBatchJob())
 {
     auto *scroll = new QScrollArea;
     scroll->setWidget(createForm());
@@ -93,16 +93,11 @@ ConfigPage::ConfigPage(StudioSession *session, QWidget *parent)
     connect(m_session, &StudioSession::configChanged, this, &ConfigPage::loadFromSession);
     connect(m_session, &StudioSession::modelChanged, this, &ConfigPage::updateEstimate);
 
-    m_findBatchWorker->moveToThread(&m_findBatchThread);
-    connect(&m_findBatchThread, &QThread::finished, m_findBatchWorker, &QObject::deleteLater);
     connect(m_findBatchWorker, &FindBatchWorker::tried, this, [this](qint64 microBatch, bool fits, qint64 peak) {
         m_findBatchStatus->setText(fits ? tr("micro-batch %1 fits (peak %2)…").arg(microBatch).arg(formatBytes(peak))
                                         : tr("micro-batch %1 runs out of memory…").arg(microBatch));
     });
     connect(m_findBatchWorker, &FindBatchWorker::finished, this, [this](qint64 micro, qint64 accumulation, qint64 effective) {
-        m_session->releaseMeasurement(findBatchJob());
-        m_findingBatch = false;
-        m_findBatch->setText(tr("Find max batch"));
         if (micro == 0) {
             m_findBatchStatus->setText(tr("Not even micro-batch 1 fits this budget."));
             return;
@@ -114,20 +109,8 @@ ConfigPage::ConfigPage(StudioSession *session, QWidget *parent)
         config.training.gradientAccumulationSteps = accumulation;
         m_session->setConfig(config);
     });
-    connect(m_findBatchWorker, &FindBatchWorker::failed, this, [this](const QString &message) {
-        m_session->releaseMeasurement(findBatchJob());
-        m_findingBatch = false;
-        m_findBatch->setText(tr("Find max batch"));
-        m_findBatchStatus->setText(message);
-    });
-    m_findBatchThread.start();
-}
-
-ConfigPage::~ConfigPage()
-{
-    m_findBatchWorker->cancel();
-    m_findBatchThread.quit();
-    m_findBatchThread.wait();
+    connect(m_findBatchWorker, &FindBatchWorker::failed, m_findBatchStatus, &QLabel::setText);
+    connect(&m_findBatchJob, &MeasurementJob::ended, this, [this] { m_findBatch->setText(tr("Find max batch")); });
 }
 
 FieldEditor *ConfigPage::addField(QFormLayout *form, const QString &label, const std::string &path)
@@ -159,7 +142,8 @@ QWidget *ConfigPage::createForm()
 
     QFormLayout *quant = group(tr("Base weights"));
     m_quantization->setObjectName("quantizationCombo");
-    m_quantization->addItems({"none", "nf4", "fp4"});
+    for (const std::string &name : headroom::choiceNames<headroom::WeightQuant>())
+        m_quantization->addItem(QString::fromStdString(name));
     m_quantization->setToolTip(tooltipOf("quantization.load_in_4bit") + "\n" + tooltipOf("quantization.bnb_4bit_quant_type"));
     connect(m_quantization, &QComboBox::currentIndexChanged, this, &ConfigPage::storeToSession);
     quant->addRow(tr("Quantization"), m_quantization);
@@ -176,7 +160,8 @@ QWidget *ConfigPage::createForm()
 
     QFormLayout *compute = group(tr("Precision and memory"));
     m_precision->setObjectName("precisionCombo");
-    m_precision->addItems({"fp32", "bf16", "fp16"});
+    for (const std::string &name : headroom::choiceNames<headroom::Precision>())
+        m_precision->addItem(QString::fromStdString(name));
     m_precision->setToolTip(tooltipOf("training.bf16") + "\n" + tooltipOf("training.fp16"));
     connect(m_precision, &QComboBox::currentIndexChanged, this, &ConfigPage::storeToSession);
     compute->addRow(tr("Precision"), m_precision);
@@ -303,8 +288,8 @@ void ConfigPage::loadFromSession()
     for (FieldEditor *editor : m_editors)
         editor->load(config);
     const QSignalBlocker quantBlocker(m_quantization), precisionBlocker(m_precision);
-    m_quantization->setCurrentText(config.quantization.loadIn4bit ? QString::fromStdString(config.quantization.quantType) : "none");
-    m_precision->setCurrentText(config.training.fp16 ? "fp16" : config.training.bf16 ? "bf16" : "fp32");
+    m_quantization->setCurrentText(headroom::choiceName(config.weightQuant()));
+    m_precision->setCurrentText(headroom::choiceName(config.precision()));
     updateEstimate();
 }
 
@@ -319,12 +304,9 @@ void ConfigPage::storeToSession()
         m_problem->show();
         return;
     }
-    const QString quant = m_quantization->currentText();
-    config.quantization.loadIn4bit = quant != "none";
-    if (config.quantization.loadIn4bit)
-        config.quantization.quantType = quant.toStdString();
-    config.training.bf16 = m_precision->currentText() == "bf16";
-    config.training.fp16 = m_precision->currentText() == "fp16";
+    config.setWeightQuant(headroom::parseChoice<headroom::WeightQuant>(m_quantization->currentText().toStdString(),
+                                                                        "quantization"));
+    config.setPrecision(headroom::parseChoice<headroom::Precision>(m_precision->currentText().toStdString(), "precision"));
     m_session->setConfig(config);
 }
 
@@ -405,24 +387,22 @@ void ConfigPage::applySuggestion()
 
 void ConfigPage::findMaxBatch()
 {
-    if (m_findingBatch) {
-        m_findBatchWorker->cancel();
+    if (m_findBatchJob.isRunning()) {
+        m_findBatchJob.cancel();
         return;
     }
     const headroom::GpuPreset *preset = budgetPreset();
     if (!preset || !m_session->modelConfig())
         return;
-    if (!m_session->claimMeasurement(findBatchJob())) {
-        m_findBatchStatus->setText(m_session->measurementBusyText(tr("Find max batch")));
-        return;
-    }
-    m_findingBatch = true;
-    m_findBatch->setText(tr("Cancel"));
-    m_findBatchStatus->setText(tr("Trying micro-batches under the %1 budget…").arg(QString::fromStdString(preset->name)));
     const headroom::TrainConfig config = m_session->config();
     const qint64 budget = preset->memoryBytes;
     const qint64 target = config.effectiveBatch(1);
-    QMetaObject::invokeMethod(m_findBatchWorker, [worker = m_findBatchWorker, config, budget, target] {
-        worker->run(config, budget, target);
-    });
+    FindBatchWorker *worker = m_findBatchWorker;
+    if (!m_findBatchJob.start([worker, config, budget, target] { worker->run(config, budget, target); },
+                              [worker] { worker->cancel(); })) {
+        m_findBatchStatus->setText(m_session->measurementBusyText(tr("Find max batch")));
+        return;
+    }
+    m_findBatch->setText(tr("Cancel"));
+    m_findBatchStatus->setText(tr("Trying micro-batches under the %1 budget…").arg(QString::fromStdString(preset->name)));
 }

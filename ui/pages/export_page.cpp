@@ -1,8 +1,8 @@
 #include "export_page.h"
 
-#include "background_task.h"
-#include "export_jobs.h"
-#include "studio_session.h"
+#include "jobs/background_task.h"
+#include "jobs/export_jobs.h"
+#include "models/studio_session.h"
 
 #include "headroom/train_config.h"
 

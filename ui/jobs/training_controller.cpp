@@ -2,10 +2,9 @@
 #include "headroom/trainer.h"
 #include "headroom/training_events.h"
 
-#include "memory_categories.h"
 #include "training_controller.h"
 
-#include <QThread>
+#include "models/memory_categories.h"
 
 namespace {
 
@@ -75,40 +74,50 @@ private:
 
 } // namespace
 
-TrainingController::TrainingController(QObject *parent) : QObject(parent)
+TrainingController::TrainingController(StudioSession *session, QObject *parent)
+    : QObject(parent), m_job(session, tr("a training"))
 {
     qRegisterMetaType<TrainingStep>();
     qRegisterMetaType<OutOfMemoryAdvice>();
     qRegisterMetaType<MemoryTimelineData>();
+    connect(&m_job, &MeasurementJob::ended, this, &TrainingController::reportOutcome);
 }
 
-TrainingController::~TrainingController()
-{
-    stop();
-    wait(-1);
-}
+TrainingController::~TrainingController() = default;
 
-void TrainingController::start(const headroom::TrainConfig &config, bool resume)
+bool TrainingController::start(const headroom::TrainConfig &config, bool resume)
 {
     if (isRunning())
-        return;
-    delete m_thread;
+        return false;
     m_control = std::make_unique<headroom::TrainingControl>();
+    m_outcome = {};
     headroom::TrainingControl *control = m_control.get();
-    m_thread = QThread::create([this, config, resume, control] {
+    Outcome *outcome = &m_outcome;
+    const auto run = [this, config, resume, control, outcome] {
         SignalObserver observer(this);
         headroom::ResumeRequest request;
         request.resume = resume;
         try {
             const headroom::TrainSummary summary = headroom::runTraining(config, observer, control, request);
-            emit finished(summary.stopped, summary.steps, QString::fromStdString(summary.adapterDir),
-                          QString::fromStdString(summary.checkpointDir));
+            outcome->stopped = summary.stopped;
+            outcome->steps = summary.steps;
+            outcome->adapterDir = QString::fromStdString(summary.adapterDir);
+            outcome->checkpointDir = QString::fromStdString(summary.checkpointDir);
         } catch (const std::exception &error) {
-            emit failed(QString::fromStdString(error.what()));
+            outcome->failed = true;
+            outcome->message = QString::fromStdString(error.what());
         }
-    });
-    m_thread->setObjectName("training");
-    m_thread->start();
+    };
+    return m_job.start(run, [control] { control->requestStop(); });
+}
+
+// On the GUI thread once the job has ended: after every event of the run, with the claim released.
+void TrainingController::reportOutcome()
+{
+    if (m_outcome.failed)
+        emit failed(m_outcome.message);
+    else
+        emit finished(m_outcome.stopped, m_outcome.steps, m_outcome.adapterDir, m_outcome.checkpointDir);
 }
 
 void TrainingController::pause()
@@ -129,21 +138,15 @@ void TrainingController::resume()
 
 void TrainingController::stop()
 {
-    if (isRunning())
-        m_control->requestStop();
+    m_job.cancel();
 }
 
 bool TrainingController::isRunning() const
 {
-    return m_thread && m_thread->isRunning();
+    return m_job.isRunning();
 }
 
 bool TrainingController::isPaused() const
 {
     return isRunning() && m_control->paused();
-}
-
-bool TrainingController::wait(int ms)
-{
-    return !m_thread || m_thread->wait(ms < 0 ? QDeadlineTimer(QDeadlineTimer::Forever) : QDeadlineTimer(ms));
 }

@@ -1,9 +1,9 @@
 #include "model_page.h"
 
-#include "demo_creator.h"
-#include "hf_cache.h"
-#include "model_summary_view.h"
-#include "studio_session.h"
+#include "jobs/demo_creator.h"
+#include "models/hf_cache.h"
+#include "models/studio_session.h"
+#include "widgets/model_summary_view.h"
 
 #include "headroom/model_summary.h"
 #include "headroom/train_config.h"

@@ -1,8 +1,8 @@
 #include "lab_page.h"
 
-#include "bench_sweep.h"
-#include "memory_categories.h"
-#include "studio_session.h"
+#include "jobs/bench_sweep.h"
+#include "models/memory_categories.h"
+#include "models/studio_session.h"
 
 #include "headroom/error.h"
 
@@ -39,7 +39,7 @@ QString csvField(QString text)
 LabPage::LabPage(StudioSession *session, QWidget *parent)
     : QWidget(parent), m_session(session), m_sweep(new QComboBox), m_steps(new QSpinBox),
       m_run(new QPushButton(tr("Run sweep"))), m_status(new QLabel), m_table(new QTableWidget(0, kColumns)),
-      m_plot(new QCustomPlot), m_worker(new BenchSweepWorker)
+      m_plot(new QCustomPlot), m_worker(new BenchSweepWorker(this)), m_job(session, sweepJob())
 {
     m_sweep->setObjectName("sweepCombo");
     const QList<BenchSweep> sweeps = BenchSweep::builtIn();
@@ -110,43 +110,35 @@ LabPage::LabPage(StudioSession *session, QWidget *parent)
     m_status->setText(tr("Each setting trains real steps of the Configure page's settings on random tokens of "
                          "max_seq_length: peak memory against speed."));
 
-    m_worker->moveToThread(&m_thread);
-    connect(&m_thread, &QThread::finished, m_worker, &QObject::deleteLater);
     connect(m_worker, &BenchSweepWorker::rowDone, this, &LabPage::addPoint);
-    connect(m_worker, &BenchSweepWorker::finished, this, [this] { sweepEnded(tr("Sweep finished.")); });
-    connect(m_worker, &BenchSweepWorker::failed, this, [this](const QString &message) { sweepEnded(message); });
-    m_thread.start();
-}
-
-LabPage::~LabPage()
-{
-    m_worker->cancel();
-    m_thread.quit();
-    m_thread.wait();
+    connect(m_worker, &BenchSweepWorker::finished, this, [this] { m_status->setText(tr("Sweep finished.")); });
+    connect(m_worker, &BenchSweepWorker::failed, m_status, &QLabel::setText);
+    connect(&m_job, &MeasurementJob::ended, this, &LabPage::sweepEnded);
 }
 
 void LabPage::runSweep()
 {
-    if (m_running) {
-        m_worker->cancel();
+    if (m_job.isRunning()) {
+        m_job.cancel();
         m_status->setText(tr("Cancelling after the setting under way…"));
         return;
     }
-    if (!m_session->claimMeasurement(sweepJob())) {
+    const BenchSweep sweep = BenchSweep::builtIn().at(m_sweep->currentIndex());
+    const headroom::TrainConfig config = m_session->config();
+    const int steps = m_steps->value();
+    BenchSweepWorker *worker = m_worker;
+    if (!m_job.start([worker, config, sweep, steps] { worker->run(config, sweep, steps, 1); },
+                     [worker] { worker->cancel(); })) {
         m_status->setText(m_session->measurementBusyText(tr("A sweep")));
         return;
     }
-    m_running = true;
+    // The worker's rows are queued to this thread: none arrives before the table is emptied.
     m_run->setText(tr("Cancel"));
     m_table->setRowCount(0);
     m_plot->graph(0)->data()->clear();
     m_plot->clearItems();
     m_plot->replot();
-    const BenchSweep sweep = BenchSweep::builtIn().at(m_sweep->currentIndex());
     m_status->setText(tr("Running: %1…").arg(sweep.name));
-    const headroom::TrainConfig config = m_session->config();
-    const int steps = m_steps->value();
-    QMetaObject::invokeMethod(m_worker, [worker = m_worker, config, sweep, steps] { worker->run(config, sweep, steps, 1); });
 }
 
 void LabPage::addPoint(const BenchPoint &point)
@@ -186,12 +178,10 @@ void LabPage::addPoint(const BenchPoint &point)
     m_plot->replot();
 }
 
-void LabPage::sweepEnded(const QString &message)
+// After the worker's finished() or failed(): its thread has ended and the measurement is released.
+void LabPage::sweepEnded()
 {
-    m_session->releaseMeasurement(sweepJob());
-    m_running = false;
     m_run->setText(tr("Run sweep"));
-    m_status->setText(message);
     emit sweepFinished();
 }
 

@@ -1,10 +1,11 @@
 #include "train_page.h"
 
-#include "machine_gpus.h"
-#include "memory_categories.h"
-#include "memory_timeline_view.h"
-#include "studio_session.h"
-#include "training_controller.h"
+#include "jobs/training_controller.h"
+#include "models/machine_gpus.h"
+#include "models/memory_categories.h"
+#include "models/studio_session.h"
+#include "models/training_history.h"
+#include "widgets/memory_timeline_view.h"
 
 #include "headroom/memory_estimate.h"
 #include "headroom/train_config.h"
@@ -24,10 +25,6 @@
 
 namespace {
 
-// What this page claims in StudioSession::claimMeasurement, and names when another job waits.
-QString trainingJob() { return TrainPage::tr("a training"); }
-
-constexpr double kSmoothing = 0.9;     // exponential moving average of the loss
 constexpr int kReplotIntervalMs = 250;
 constexpr double kMiB = 1024.0 * 1024.0;
 
@@ -38,10 +35,18 @@ QString formatDuration(double seconds)
                      : QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QChar('0'));
 }
 
+QVector<double> inMiB(QVector<double> bytes)
+{
+    for (double &value : bytes)
+        value /= kMiB;
+    return bytes;
+}
+
 } // namespace
 
 TrainPage::TrainPage(StudioSession *session, QWidget *parent)
-    : QWidget(parent), m_session(session), m_controller(new TrainingController(this)),
+    : QWidget(parent), m_session(session), m_controller(new TrainingController(session, this)),
+      m_history(new TrainingHistory(this)),
       m_start(new QPushButton(tr("Start"))), m_pause(new QPushButton(tr("Pause"))), m_stop(new QPushButton(tr("Stop"))),
       m_resumeRun(new QPushButton(tr("Resume a run…"))), m_applyOom(new QPushButton(tr("Apply and continue"))),
       m_progress(new QProgressBar), m_speed(new QLabel), m_status(new QLabel), m_oom(new QLabel),
@@ -155,6 +160,9 @@ TrainPage::TrainPage(StudioSession *session, QWidget *parent)
 
     connect(m_controller, &TrainingController::started, this, &TrainPage::onStarted);
     connect(m_controller, &TrainingController::stepDone, this, &TrainPage::onStep);
+    connect(m_controller, &TrainingController::stepDone, m_history, &TrainingHistory::addStep);
+    connect(m_controller, &TrainingController::evaluated, m_history, &TrainingHistory::addEvaluation);
+    connect(m_history, &TrainingHistory::changed, this, [this] { m_historyChanged = true; });
     connect(m_controller, &TrainingController::memoryTimeline, m_timeline, &MemoryTimelineView::showTimeline);
     connect(m_controller, &TrainingController::outOfMemory, this, &TrainPage::onOutOfMemory);
     connect(m_controller, &TrainingController::finished, this, &TrainPage::onFinished);
@@ -240,29 +248,19 @@ void TrainPage::start(bool resume)
 {
     if (isTraining())
         return;
-    if (!m_session->claimMeasurement(trainingJob())) {
+    if (!m_controller->start(m_session->config(), resume)) {
         m_status->setText(m_session->measurementBusyText(tr("Training")));
         return;
     }
+    // The run's events are queued to this thread: none arrives before these lines are done.
     m_resuming = resume;
     m_oom->hide();
     m_applyOom->hide();
-    clearPlots();
+    m_history->clear();
+    m_timeline->clear();
     m_status->setText(resume ? tr("Resuming…") : tr("Starting: reading the data and loading the model…"));
-    m_controller->start(m_session->config(), resume);
     updateButtons();
     m_replotTimer->start();
-}
-
-void TrainPage::clearPlots()
-{
-    for (QCustomPlot *plot : m_plots) {
-        for (int i = 0; i < plot->graphCount(); ++i)
-            plot->graph(i)->data()->clear();
-    }
-    m_memoryPlot->clearItems();
-    m_timeline->clear();
-    m_haveSmoothed = false;
 }
 
 void TrainPage::onStarted(qint64 totalSteps, qint64 startStep, const QString &outputDir, const QString &device)
@@ -270,12 +268,12 @@ void TrainPage::onStarted(qint64 totalSteps, qint64 startStep, const QString &ou
     m_progress->setRange(0, int(totalSteps));
     m_progress->setValue(int(startStep));
     m_status->setText(tr("Training on %1 into %2").arg(device, QDir::toNativeSeparators(outputDir)));
-    drawEstimate(device);
+    estimateFor(device);
     updateButtons();
 }
 
-// The estimate for the settings being trained, as dashed lines across the memory plot.
-void TrainPage::drawEstimate(const QString &device)
+// The estimate for the settings being trained, which the memory plot draws as dashed lines.
+void TrainPage::estimateFor(const QString &device)
 {
     const auto &model = m_session->modelConfig();
     if (!model)
@@ -285,14 +283,7 @@ void TrainPage::drawEstimate(const QString &device)
                                                                     device.startsWith("cuda") ? "cuda" : "cpu");
         if (device.startsWith("cuda"))  // the card the run is on (flash attention, cuBLAS workspace)
             settings.cudaCapability = machineGpus().cudaCapability;
-        const auto bytes = categoryBytes(headroom::estimateMemory(*model, settings));
-        for (size_t i = 0; i < bytes.size(); ++i) {
-            auto *line = new QCPItemStraightLine(m_memoryPlot);
-            line->setPen(QPen(memoryCategories()[i].color, 1, Qt::DashLine));
-            line->point1->setCoords(0, bytes[i] / kMiB);
-            line->point2->setCoords(1, bytes[i] / kMiB);
-            line->setProperty("estimateBytes", qint64(bytes[i]));
-        }
+        m_history->setEstimate(categoryBytes(headroom::estimateMemory(*model, settings)));
     } catch (const std::exception &error) {
         m_status->setText(tr("No estimate: %1").arg(QString::fromStdString(error.what())));
     }
@@ -302,17 +293,6 @@ void TrainPage::onStep(const TrainingStep &step)
 {
     m_progress->setValue(int(step.step));
     m_speed->setText(tr("ETA %1 · %2 tokens/s").arg(formatDuration(step.etaSeconds)).arg(step.tokensPerSecond, 0, 'f', 0));
-    const double x = double(step.step);
-    if (!step.skipped) {
-        m_smoothedLoss = m_haveSmoothed ? kSmoothing * m_smoothedLoss + (1 - kSmoothing) * step.loss : step.loss;
-        m_haveSmoothed = true;
-        m_lossPlot->graph(0)->addData(x, step.loss);
-        m_lossPlot->graph(1)->addData(x, m_smoothedLoss);
-    }
-    m_lrPlot->graph(0)->addData(x, step.learningRate);
-    m_scalePlot->graph(0)->addData(x, step.lossScale);
-    for (size_t i = 0; i < step.memory.size(); ++i)
-        m_memoryPlot->graph(int(i))->addData(x, step.memory[i] / kMiB);
 }
 
 void TrainPage::onOutOfMemory(const OutOfMemoryAdvice &advice)
@@ -341,8 +321,6 @@ void TrainPage::applyOomChange()
 
 void TrainPage::onFinished(bool stopped, qint64 steps, const QString &adapterDir, const QString &checkpointDir)
 {
-    m_controller->wait(-1);   // the worker has returned; its thread is ending
-    m_session->releaseMeasurement(trainingJob());
     m_replotTimer->stop();
     replot();
     if (stopped)
@@ -355,16 +333,44 @@ void TrainPage::onFinished(bool stopped, qint64 steps, const QString &adapterDir
     emit runEnded();
 }
 
+// Puts the history into the plots, when it changed since the last time: its series as the graphs'
+// data, the estimate as a dashed line per category across the memory plot.
+void TrainPage::drawHistory()
+{
+    if (!m_historyChanged)
+        return;
+    m_historyChanged = false;
+    const TrainingHistory &history = *m_history;
+    m_lossPlot->graph(0)->setData(history.lossSteps(), history.losses(), true);
+    m_lossPlot->graph(1)->setData(history.lossSteps(), history.smoothedLosses(), true);
+    m_lrPlot->graph(0)->setData(history.steps(), history.learningRates(), true);
+    m_scalePlot->graph(0)->setData(history.steps(), history.lossScales(), true);
+    for (size_t i = 0; i < memoryCategories().size(); ++i)
+        m_memoryPlot->graph(int(i))->setData(history.steps(), inMiB(history.memory(i)), true);
+    m_memoryPlot->clearItems();
+    if (!history.estimate())
+        return;
+    for (size_t i = 0; i < history.estimate()->size(); ++i) {
+        const double mib = (*history.estimate())[i] / kMiB;
+        auto *line = new QCPItemStraightLine(m_memoryPlot);
+        line->setPen(QPen(memoryCategories()[i].color, 1, Qt::DashLine));
+        line->point1->setCoords(0, mib);
+        line->point2->setCoords(1, mib);
+    }
+}
+
 // Fits every plot to its data; the memory plot also to the estimate's dashed lines.
 void TrainPage::replot()
 {
+    drawHistory();
     for (QCustomPlot *plot : m_plots)
         plot->rescaleAxes();
     QCPRange memory = m_memoryPlot->yAxis->range();
-    for (int i = 0; i < m_memoryPlot->itemCount(); ++i) {
-        const double estimate = m_memoryPlot->item(i)->property("estimateBytes").toLongLong() / kMiB;
-        if (estimate > 0)
-            memory.expand(estimate);
+    if (const auto &estimate = m_history->estimate()) {
+        for (const int64_t bytes : *estimate) {
+            if (bytes > 0)
+                memory.expand(bytes / kMiB);
+        }
     }
     m_memoryPlot->yAxis->setRange(memory.lower / 1.5, memory.upper * 1.5);
     for (QCustomPlot *plot : m_plots)
@@ -373,9 +379,8 @@ void TrainPage::replot()
 
 void TrainPage::onFailed(const QString &message)
 {
-    m_controller->wait(-1);
-    m_session->releaseMeasurement(trainingJob());
     m_replotTimer->stop();
+    drawHistory();   // the plots hold what the run reached, redrawn when next asked
     m_status->setText(tr("Training failed: %1").arg(message));
     updateButtons();
     emit runEnded();

@@ -8,7 +8,7 @@
 #include "headroom/train_config.h"
 
 #include "export_jobs.h"
-#include "memory_categories.h"
+#include "models/memory_categories.h"
 
 #include <QObject>
 

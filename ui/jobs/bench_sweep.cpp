@@ -18,7 +18,7 @@ QString describe(const nlohmann::json &settings)
             parts << QString("micro-batch %1").arg(value.get<int64_t>());
         else if (path == "attn_implementation")
             parts << QString("%1 attention").arg(QString::fromStdString(value.get<std::string>()));
-        else if (path != "training.bf16" && path != "training.fp16")
+        else if (path != "training.bf16" && path != "training.fp16" && path != "quantization.bnb_4bit_compute_dtype")
             parts << QString::fromStdString(path + " " + value.dump());
     }
     if (settings.contains("training.bf16") || settings.contains("training.fp16"))
@@ -36,8 +36,10 @@ QList<BenchSweep> BenchSweep::builtIn()
             checkpointing.settings << QString(R"({"training.gradient_checkpointing": %1, "training.per_device_train_batch_size": %2})")
                                           .arg(on)
                                           .arg(micro);
+    // The compute dtype with the precision, as TrainConfig::setPrecision() sets them.
     BenchSweep precision{QObject::tr("Precision fp32 / bf16"),
-                         {R"({"training.bf16": false, "training.fp16": false})", R"({"training.bf16": true, "training.fp16": false})"}};
+                         {R"({"training.bf16": false, "training.fp16": false, "quantization.bnb_4bit_compute_dtype": "float32"})",
+                          R"({"training.bf16": true, "training.fp16": false, "quantization.bnb_4bit_compute_dtype": "bfloat16"})"}};
     BenchSweep attention{QObject::tr("Attention eager / sdpa x checkpointing on/off"), {}};
     for (const char *implementation : {"eager", "sdpa"})
         for (const char *on : {"true", "false"})

@@ -1,10 +1,11 @@
 // LabPage is the trade-off lab: it runs a bench sweep of the session's configuration (e.g.
-// checkpointing on/off x micro-batch 1, 2, 4) in a worker thread and plots each setting's peak
+// checkpointing on/off x micro-batch 1, 2, 4) in a MeasurementJob's thread and plots each setting's peak
 // memory against its tokens/s, with the rows in a table that exports as CSV and the plot saved
 // as PNG or PDF.
 #pragma once
 
-#include <QThread>
+#include "jobs/measurement_job.h"
+
 #include <QWidget>
 
 class BenchSweepWorker;
@@ -23,7 +24,6 @@ class LabPage : public QWidget
 
 public:
     explicit LabPage(StudioSession *session, QWidget *parent = nullptr);
-    ~LabPage() override;
 
     void runSweep();
     // Write the table / the plot; throw headroom::Error when the file cannot be written.
@@ -35,7 +35,7 @@ signals:
 
 private:
     void addPoint(const BenchPoint &point);
-    void sweepEnded(const QString &message);
+    void sweepEnded();
 
     StudioSession *m_session;
     QComboBox *m_sweep;
@@ -44,7 +44,6 @@ private:
     QLabel *m_status;
     QTableWidget *m_table;
     QCustomPlot *m_plot;
-    QThread m_thread;
     BenchSweepWorker *m_worker;
-    bool m_running = false;
+    MeasurementJob m_job;   // after the worker: destroyed first, cancelling and waiting for it
 };

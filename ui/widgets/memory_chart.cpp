@@ -1,6 +1,6 @@
 #include "memory_chart.h"
 
-#include "memory_categories.h"
+#include "models/memory_categories.h"
 
 #include <QVBoxLayout>
 #include <qcustomplot.h>

@@ -4,14 +4,15 @@
 // fields. Every change re-estimates memory at once (estimateMemory is arithmetic, microseconds)
 // for the chosen GPU preset's budget, shows the effective-batch formula with its numbers, whether
 // the settings fit and, when not, suggestFit's change with a button to apply it. "Find max batch"
-// runs findMaxMicroBatch in a worker thread. The numbers are labels with objectNames
+// runs findMaxMicroBatch in a MeasurementJob's thread. The numbers are labels with objectNames
 // ("weightsValue", ..., "totalValue", "budgetValue", "effectiveBatchLabel", "fitLabel") whose
 // "bytes" property holds the exact figure, so tests can read them. Where this machine has CUDA
 // devices, "GPUs" (1..count, data-parallel) multiplies the effective batch and is the estimate's
 // `gpus`, and "this machine's GPU" is a budget; without any, the box is disabled and says why.
 #pragma once
 
-#include <QThread>
+#include "jobs/measurement_job.h"
+
 #include <QWidget>
 
 #include <vector>
@@ -35,7 +36,6 @@ class ConfigPage : public QWidget
 
 public:
     explicit ConfigPage(StudioSession *session, QWidget *parent = nullptr);
-    ~ConfigPage() override;
 
     // The chosen budget: a preset name from gpu_presets.h ("t4", ..., "cpu").
     QString gpuPreset() const;
@@ -71,7 +71,6 @@ private:
     QPushButton *m_applySuggestion;
     QPushButton *m_findBatch;
     QLabel *m_findBatchStatus;
-    QThread m_findBatchThread;
     FindBatchWorker *m_findBatchWorker;
-    bool m_findingBatch = false;
+    MeasurementJob m_findBatchJob;   // after the worker: destroyed first, cancelling and waiting for it
 };

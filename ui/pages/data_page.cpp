@@ -1,8 +1,8 @@
 #include "data_page.h"
 
-#include "background_task.h"
-#include "dataset_preview.h"
-#include "studio_session.h"
+#include "jobs/background_task.h"
+#include "models/dataset_preview.h"
+#include "models/studio_session.h"
 
 #include "headroom/train_config.h"
 
