@@ -913,6 +913,12 @@ private slots:
             << (QStringList{"forward", "{model}", "--ids", "1,999999"} + out) << 2 << QStringList{"--ids", "999999"};
         QTest::newRow("forward --quant nf5")
             << (QStringList{"forward", "{model}", "--ids", "1", "--quant", "nf5"} + out) << 2 << QStringList{"--quant"};
+        QTest::newRow("bench --quant nf4,int3")
+            << QStringList{"bench", "--model", "{model}", "--quant", "nf4,int3"} << 2
+            << QStringList{"--quant", "'int3' is not one of none, nf4, fp4"};
+        QTest::newRow("estimate --optim adam")
+            << QStringList{"estimate", "--model", "{model}", "--optim", "adam"} << 2
+            << QStringList{"--optim", "'adam' is not one of adamw_torch, adamw_8bit, paged_adamw_8bit, sgd"};
         QTest::newRow("forward --dtype float8")
             << (QStringList{"forward", "{model}", "--ids", "1", "--dtype", "float8"} + out) << 2 << QStringList{"--dtype"};
         QTest::newRow("forward --out into a missing folder")

@@ -132,6 +132,13 @@ void addBenchCommand(CLI::App &app, CliContext &ctx) {
                 if (values[i].size() > 1)
                     throw invalidInput("--profile: profiles one setting, but --" + args.flags[i].name + " lists " +
                                        std::to_string(values[i].size()) + " values");
+        // Every listed value is read once before the table starts, so a bad one prints only its error.
+        for (size_t i = 0; i < values.size(); ++i)
+            for (const auto &v : values[i]) {
+                TrainConfig probe = base;
+                int64_t seq = 0;
+                args.flags[i].apply(probe, seq, v);
+            }
         std::vector<size_t> index(values.size(), 0);
         nlohmann::json rows = nlohmann::json::array();
         auto &out = ctx.human();
