@@ -17,6 +17,7 @@
 #include "json_file.h"
 #include "main_window.h"
 #include "models/studio_session.h"
+#include "models/memory_categories.h"
 #include "models/training_history.h"
 #include "pages/export_page.h"
 #include "pages/lab_page.h"
@@ -155,11 +156,16 @@ private slots:
     {
         TrainingHistory history;
         QSignalSpy changed(&history, &TrainingHistory::changed);
-        TrainingStep step;
+        headroom::StepEvent step;
         step.step = 1;
         step.loss = 2.0;
         step.learningRate = 1e-3;
-        step.memory = {1, 2, 3, 4, 5, 6};
+        step.memory.weights = 1;
+        step.memory.adapters = 2;
+        step.memory.gradients = 3;
+        step.memory.optimizer = 4;
+        step.memory.activations = 5;
+        step.memory.other = 6;
         history.addStep(step);
         step.step = 2;
         step.loss = 1.0;
@@ -398,15 +404,15 @@ private slots:
         for (int i = 0; i < memory->graphCount(); ++i)
             QCOMPARE(memory->graph(i)->dataCount(), 3);
         QCOMPARE(memory->itemCount(), 6);   // the estimate, one dashed line per category
-        const auto last = qvariant_cast<TrainingStep>(steps.last().at(0));
+        const auto last = qvariant_cast<headroom::StepEvent>(steps.last().at(0));
         QCOMPARE(plot(window, "lossPlot")->graph(0)->data()->at(2)->value, last.loss);
         QCOMPARE(window.findChild<QProgressBar *>("trainProgress")->value(), 3);
         // The plots draw the run's history, which holds every event as the trainer reported it.
         const TrainingHistory *history = page->history();
         QCOMPARE(history->steps(), QVector<double>({1, 2, 3}));
         QCOMPARE(history->losses().last(), last.loss);
-        QCOMPARE(history->memory(0).last(), double(last.memory[0]));
-        QCOMPARE(memory->graph(0)->data()->at(2)->value, last.memory[0] / (1024.0 * 1024.0));
+        QCOMPARE(history->memory(0).last(), double(categoryBytes(last.memory)[0]));
+        QCOMPARE(memory->graph(0)->data()->at(2)->value, categoryBytes(last.memory)[0] / (1024.0 * 1024.0));
         QCOMPARE(int(history->evaluationLosses().size()), int(evaluations.count()));
         if (!evaluations.isEmpty())
             QCOMPARE(history->evaluationLosses().last(), evaluations.last().at(1).toDouble());
@@ -515,7 +521,7 @@ private slots:
         steps.clear();
         page->resumeRun(outputDir);
         QTRY_VERIFY_WITH_TIMEOUT(steps.count() >= 1, kTrainTimeoutMs);
-        QCOMPARE(qvariant_cast<TrainingStep>(steps.first().at(0)).step, stoppedAt + 1);
+        QCOMPARE(qvariant_cast<headroom::StepEvent>(steps.first().at(0)).step, stoppedAt + 1);
         QCOMPARE(page->history()->steps().first(), double(stoppedAt + 1));   // a new run, a new history
         page->stopTraining();
         QTRY_COMPARE_WITH_TIMEOUT(finished.count(), 2, kTrainTimeoutMs);

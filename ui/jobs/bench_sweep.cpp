@@ -1,7 +1,6 @@
-// LibTorch (through bench.h) before Qt: Qt's `slots` macro breaks LibTorch's headers.
-#include "headroom/bench.h"
-
 #include "bench_sweep.h"
+
+#include "headroom/bench.h"
 
 #include <exception>
 

@@ -1,8 +1,7 @@
-// LibTorch (through trainer.h) before Qt: Qt's `slots` macro breaks LibTorch's headers.
+#include "training_controller.h"
+
 #include "headroom/trainer.h"
 #include "headroom/training_events.h"
-
-#include "training_controller.h"
 
 #include "models/memory_categories.h"
 
@@ -21,23 +20,9 @@ public:
     }
     void onStep(const headroom::StepEvent &event) override
     {
-        TrainingStep step;
-        step.step = event.step;
-        step.totalSteps = event.totalSteps;
-        step.epoch = event.epoch;
-        step.loss = event.loss;
-        step.learningRate = event.learningRate;
-        step.gradNorm = event.gradNorm;
-        step.lossScale = event.lossScale;
-        step.tokensPerSecond = event.tokensPerSecond;
-        step.elapsedSeconds = event.elapsedSeconds;
-        step.etaSeconds = event.etaSeconds;
-        step.skipped = event.skipped;
-        step.memory = categoryBytes(event.memory);
-        step.peakBytes = event.memory.peak;
         if (!event.timeline.empty())
             emit m_controller->memoryTimeline(timelineOf(event));
-        emit m_controller->stepDone(step);
+        emit m_controller->stepDone(event);
     }
     void onEval(const headroom::EvalEvent &event) override { emit m_controller->evaluated(event.step, event.evalLoss); }
     void onCheckpoint(int64_t step, const std::string &path) override
@@ -77,7 +62,7 @@ private:
 TrainingController::TrainingController(StudioSession *session, QObject *parent)
     : QObject(parent), m_job(session, tr("a training"))
 {
-    qRegisterMetaType<TrainingStep>();
+    qRegisterMetaType<headroom::StepEvent>();
     qRegisterMetaType<OutOfMemoryAdvice>();
     qRegisterMetaType<MemoryTimelineData>();
     connect(&m_job, &MeasurementJob::ended, this, &TrainingController::reportOutcome);

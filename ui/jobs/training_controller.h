@@ -11,7 +11,7 @@
 
 #include "jobs/measurement_job.h"
 #include "models/memory_timeline_data.h"
-#include "models/training_history.h"   // TrainingStep
+#include "models/training_history.h"   // headroom::StepEvent as a signal payload
 
 #include <QMetaType>
 #include <QObject>
@@ -53,7 +53,7 @@ public:
 
 signals:
     void started(qint64 totalSteps, qint64 startStep, const QString &outputDir, const QString &device);
-    void stepDone(const TrainingStep &step);
+    void stepDone(const headroom::StepEvent &step);
     // The memory timeline of the step training.memory_timeline_step names, just before its stepDone.
     void memoryTimeline(const MemoryTimelineData &timeline);
     void evaluated(qint64 step, double evalLoss);

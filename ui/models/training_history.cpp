@@ -1,5 +1,7 @@
 #include "training_history.h"
 
+#include "models/memory_categories.h"
+
 namespace {
 
 constexpr double kSmoothing = 0.9;   // exponential moving average of the loss
@@ -17,7 +19,7 @@ void TrainingHistory::clear()
     emit changed();
 }
 
-void TrainingHistory::addStep(const TrainingStep &step)
+void TrainingHistory::addStep(const headroom::StepEvent &step)
 {
     const double x = double(step.step);
     if (!step.skipped) {
@@ -29,8 +31,9 @@ void TrainingHistory::addStep(const TrainingStep &step)
     m_steps.append(x);
     m_learningRates.append(step.learningRate);
     m_lossScales.append(step.lossScale);
+    const auto bytes = categoryBytes(step.memory);
     for (size_t i = 0; i < m_memory.size(); ++i)
-        m_memory[i].append(double(step.memory[i]));
+        m_memory[i].append(double(bytes[i]));
     emit changed();
 }
 

@@ -15,16 +15,10 @@
 #include <cstdint>
 #include <optional>
 
-// One optimizer step, as the trainer reported it.
-struct TrainingStep {
-    qint64 step = 0, totalSteps = 0;
-    double epoch = 0, loss = 0, learningRate = 0, gradNorm = 0, lossScale = 1;
-    double tokensPerSecond = 0, elapsedSeconds = 0, etaSeconds = 0;
-    bool skipped = false;
-    std::array<int64_t, 6> memory{};   // memoryCategories() order
-    qint64 peakBytes = 0;
-};
-Q_DECLARE_METATYPE(TrainingStep)
+#include "headroom/training_events.h"
+
+// One optimizer step as the trainer reports it (plain C++, no LibTorch), queued as a signal payload.
+Q_DECLARE_METATYPE(headroom::StepEvent)
 
 class TrainingHistory : public QObject
 {
@@ -36,7 +30,7 @@ public:
     using QObject::QObject;
 
     void clear();
-    void addStep(const TrainingStep &step);
+    void addStep(const headroom::StepEvent &step);
     void addEvaluation(qint64 step, double evalLoss);
     void setEstimate(const Bytes &bytes);
 

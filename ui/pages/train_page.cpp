@@ -289,7 +289,7 @@ void TrainPage::estimateFor(const QString &device)
     }
 }
 
-void TrainPage::onStep(const TrainingStep &step)
+void TrainPage::onStep(const headroom::StepEvent &step)
 {
     m_progress->setValue(int(step.step));
     m_speed->setText(tr("ETA %1 · %2 tokens/s").arg(formatDuration(step.etaSeconds)).arg(step.tokensPerSecond, 0, 'f', 0));

@@ -22,9 +22,11 @@ class QTabWidget;
 class QTimer;
 class StudioSession;
 class TrainingController;
+namespace headroom {
+struct StepEvent;
+}
 class TrainingHistory;
 struct OutOfMemoryAdvice;
-struct TrainingStep;
 
 class TrainPage : public QWidget
 {
@@ -49,7 +51,7 @@ private:
     QCustomPlot *createPlot(const QString &objectName, const QString &title, const QString &yLabel);
     void start(bool resume);
     void onStarted(qint64 totalSteps, qint64 startStep, const QString &outputDir, const QString &device);
-    void onStep(const TrainingStep &step);
+    void onStep(const headroom::StepEvent &step);
     void onOutOfMemory(const OutOfMemoryAdvice &advice);
     void onFinished(bool stopped, qint64 steps, const QString &adapterDir, const QString &checkpointDir);
     void onFailed(const QString &message);
