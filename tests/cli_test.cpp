@@ -708,6 +708,33 @@ private slots:
                  qPrintable(QString("calibrated activations %1, expected %2 x %3").arg(scaled).arg(ratio).arg(estimated)));
     }
 
+    // estimate and bench take the same single-value flags (--targets a,b, --no-checkpointing,
+    // --no-double-quant) with the same defaults (LoRA dropout 0.05), so the same flags describe the
+    // same run: the estimate's activations agree with what a bench step of those flags measures.
+    void estimateAndBenchReadTheSameFlagsAsTheSameRun() {
+        const QStringList flags{"--model", m_model, "--batch", "2", "--seq", "64", "--precision", "fp32", "--quant",
+                                "nf4", "--no-double-quant", "--optim", "adamw_torch", "--no-checkpointing",
+                                "--targets", "q_proj,v_proj,down_proj"};
+        const CliRun estimate = runCli(QStringList{"--json", "estimate", "--no-calibration"} + flags);
+        checkSuccess(estimate);
+        const CliRun bench = runCli(QStringList{"--json", "bench", "--steps", "1", "--warmup", "1"} + flags);
+        checkSuccess(bench);
+        const auto estimated = estimate.json()["bytes"].toObject();
+        const QJsonArray rows = QJsonDocument::fromJson(bench.out.trimmed().split('\n').last()).array();
+        QCOMPARE(rows.size(), 1);
+        const auto measured = rows[0].toObject()["bytes"].toObject();
+        for (const char *category : {"weights", "adapters", "gradients", "optimizer"})
+            QVERIFY2(estimated[category].toInteger() == measured[category].toInteger(),
+                     qPrintable(QString("%1: estimate %2, bench %3").arg(category).arg(estimated[category].toInteger())
+                                    .arg(measured[category].toInteger())));
+        const double activations = double(measured["activations"].toInteger());
+        const double error = (double(estimated["activations"].toInteger()) - activations) / activations;
+        qInfo() << "activations: estimate" << estimated["activations"].toInteger() << "bench" << activations
+                << "relative" << error;
+        // The memory agreement test's limit for activations.
+        QVERIFY2(std::abs(error) < 0.05, qPrintable(QString("activations differ by %1").arg(error)));
+    }
+
     void findBatchJson() {
         QTemporaryDir dir;
         const CliRun run = runCli({"find-batch", m_trainConfig, "--budget", "12MiB", "--max", "16", "--json", "--set",

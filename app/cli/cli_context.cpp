@@ -29,13 +29,17 @@ int64_t parseBudgetFlags(const std::string &budget, const std::string &gpu) {
     return budget.empty() ? 0 : parseByteSize(budget, "--budget");
 }
 
-std::vector<std::string> splitList(const std::string &text) {
+std::vector<std::string> splitList(const std::string &text, const std::string &separators) {
     std::vector<std::string> items;
-    std::stringstream stream(text);
     std::string item;
-    while (std::getline(stream, item, ','))
-        if (!item.empty())
+    for (const char c : text + separators.front()) {
+        if (separators.find(c) == std::string::npos) {
+            item += c;
+        } else if (!item.empty()) {
             items.push_back(item);
+            item.clear();
+        }
+    }
     return items;
 }
 

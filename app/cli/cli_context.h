@@ -41,8 +41,11 @@ void addFindBatchCommand(CLI::App &app, CliContext &ctx);
 // --device/--threads (not validated yet: the command may still change it).
 TrainConfig loadTrainConfig(const std::string &path, const std::vector<std::string> &overrides, const CliContext &ctx);
 
-// "a,b,,c" -> {"a", "b", "c"}.
-std::vector<std::string> splitList(const std::string &text);
+// "a,b,,c" -> {"a", "b", "c"}; any of `separators` splits.
+std::vector<std::string> splitList(const std::string &text, const std::string &separators = ",");
+// The flags estimate, bench and find-batch share name a setting the same way: --targets takes
+// modules separated by commas (or "+"), and an on/off setting is --NAME / --no-NAME.
+constexpr const char *kTargetSeparators = ",+";
 // "1,2,3" -> ids; throws invalidInput naming the flag.
 std::vector<int64_t> parseIdList(const std::string &text, const std::string &flag);
 // The bytes of a --gpu preset or a --budget size (at most one is given); 0 for neither. Throws

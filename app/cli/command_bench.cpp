@@ -14,11 +14,15 @@ namespace headroom::cli {
 
 namespace {
 
-// One sweepable flag: its values as given, and how one value changes the configuration.
+// One sweepable flag: its values as given, and how one value changes the configuration. Values are
+// separated by commas; --targets, whose one value is itself a comma list, separates them by ";".
+// An on/off flag is also given as --NAME (on) or --no-NAME (off), as in estimate.
 struct SweepFlag {
     std::string name;
     std::string values;
     std::function<void(TrainConfig &, int64_t &seq, const std::string &)> apply;
+    bool onOff = false;
+    std::string separator = ",";
 };
 
 int64_t integer(const std::string &flag, const std::string &v) {
@@ -78,33 +82,40 @@ void addBenchCommand(CLI::App &app, CliContext &ctx) {
     args.flags = {
         {"r", "16", [](TrainConfig &c, int64_t &, const std::string &v) { c.lora.r = integer("r", v); }},
         {"lora-alpha", "32", [](TrainConfig &c, int64_t &, const std::string &v) { c.lora.loraAlpha = std::stod(v); }},
-        {"targets", "q_proj+k_proj+v_proj+o_proj",
-         [](TrainConfig &c, int64_t &, const std::string &v) {
-             c.lora.targetModules.clear();
-             std::stringstream s(v);
-             std::string m;
-             while (std::getline(s, m, '+'))
-                 c.lora.targetModules.push_back(m);
-         }},
+        {"lora-dropout", "0.05",
+         [](TrainConfig &c, int64_t &, const std::string &v) { c.lora.loraDropout = std::stod(v); }},
+        {"targets", "q_proj,k_proj,v_proj,o_proj",
+         [](TrainConfig &c, int64_t &, const std::string &v) { c.lora.targetModules = splitList(v, kTargetSeparators); },
+         false, ";"},
         {"quant", "nf4",
          [](TrainConfig &c, int64_t &, const std::string &v) { c.setWeightQuant(parseChoice<WeightQuant>(v, "--quant")); }},
-        {"double-quant", "on", [](TrainConfig &c, int64_t &, const std::string &v) { c.quantization.useDoubleQuant = onOff("double-quant", v); }},
+        {"double-quant", "on", [](TrainConfig &c, int64_t &, const std::string &v) { c.quantization.useDoubleQuant = onOff("double-quant", v); },
+         true},
         {"batch", "1", [](TrainConfig &c, int64_t &, const std::string &v) { c.training.perDeviceTrainBatchSize = integer("batch", v); }},
         {"accum", "1", [](TrainConfig &c, int64_t &, const std::string &v) { c.training.gradientAccumulationSteps = integer("accum", v); }},
         {"seq", "512", [](TrainConfig &, int64_t &seq, const std::string &v) { seq = integer("seq", v); }},
         {"precision", "bf16",
          [](TrainConfig &c, int64_t &, const std::string &v) { c.setPrecision(parseChoice<Precision>(v, "--precision")); }},
-        {"checkpointing", "on", [](TrainConfig &c, int64_t &, const std::string &v) { c.training.gradientCheckpointing = onOff("checkpointing", v); }},
+        {"checkpointing", "on", [](TrainConfig &c, int64_t &, const std::string &v) { c.training.gradientCheckpointing = onOff("checkpointing", v); },
+         true},
         {"attn-implementation", "sdpa",
          [](TrainConfig &c, int64_t &, const std::string &v) { c.attnImplementation = parseChoice<Attention>(v, "--attn-implementation"); }},
         {"optim", "adamw_8bit",
          [](TrainConfig &c, int64_t &, const std::string &v) { c.training.optim = parseChoice<OptimizerKind>(v, "--optim"); }},
     };
     auto *cmd = app.add_subcommand("bench", "Time training steps; any setting may be a comma list to sweep "
-                                            "(e.g. --checkpointing on,off --batch 1,2,4)");
+                                            "(e.g. --checkpointing on,off --batch 1,2,4; --targets q_proj,v_proj;all-linear)");
     cmd->add_option("--model", args.model, "HF model folder (no tokenizer needed)")->required();
-    for (auto &flag : args.flags)
-        cmd->add_option("--" + flag.name, flag.values, "comma list")->capture_default_str();
+    for (auto &flag : args.flags) {
+        auto *option = cmd->add_option("--" + flag.name, flag.values,
+                                       flag.separator == "," ? "comma list" : "\"" + flag.separator + "\"-separated list")
+                           ->capture_default_str();
+        if (flag.onOff) {
+            option->expected(0, 1)->default_str("on");  // --NAME alone is on
+            cmd->add_flag_callback("--no-" + flag.name, [&flag] { flag.values = "off"; }, "the same as --" + flag.name + " off")
+                ->excludes(option);
+        }
+    }
     cmd->add_option("--steps", args.steps, "timed optimizer steps per setting")->capture_default_str();
     cmd->add_option("--warmup", args.warmup, "untimed steps first")->capture_default_str();
     auto *budget = cmd->add_option("--budget", args.budget, "memory budget (e.g. 16GiB): a setting past it runs out of memory");
@@ -121,11 +132,10 @@ void addBenchCommand(CLI::App &app, CliContext &ctx) {
         base.device = ctx.device;
         base.threads = ctx.threads;
         base.dataset.path = "(random tokens)";
-        base.lora.loraDropout = 0.0;
         // Cartesian product of every flag's values, first flag varying slowest.
         std::vector<std::vector<std::string>> values;
         for (const auto &flag : args.flags)
-            values.push_back(splitList(flag.values));
+            values.push_back(splitList(flag.values, flag.separator));
         checkBenchSteps(args.steps, args.warmup, !args.profile.empty());
         if (!args.profile.empty())
             for (size_t i = 0; i < values.size(); ++i)

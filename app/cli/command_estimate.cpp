@@ -233,7 +233,7 @@ void addEstimateCommand(CLI::App &app, CliContext &ctx) {
         if (r->count()) s.loraR = args.r;
         if (alpha->count()) s.loraAlpha = args.alpha;
         if (dropout->count()) s.loraDropout = args.dropout;
-        if (targets->count()) s.targetModules = splitList(args.targets);
+        if (targets->count()) s.targetModules = splitList(args.targets, kTargetSeparators);
         if (quant->count()) s.quant = parseChoice<WeightQuant>(args.quant, "--quant");
         if (doubleQuant->count()) s.doubleQuant = args.doubleQuant;
         if (batch->count()) s.microBatch = args.batch;

@@ -442,7 +442,7 @@ def main():
                 ("bench, checkpointing on and off (micro-batch 4 x 1024, bf16 LoRA, AdamW)",
                  [a.cli, "--device", "cuda", "bench", "--model", json.load(open(config))["model"], "--quant", "none",
                   "--precision", "bf16", "--batch", "4", "--seq", "1024", "--optim", "adamw_torch", "--steps", "3",
-                  "--checkpointing", "on,off"])]
+                  "--checkpointing", "on,off", "--lora-dropout", "0"])]
         lines.append("The bf16 LoRA config of the training section under a memory budget (the caching allocator "
                      "capped with setMemoryFraction):")
         for title, cmd in runs:

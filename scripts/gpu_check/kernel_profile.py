@@ -42,7 +42,7 @@ def ours(cli, model, work, batch, seq, warmup, steps):
     path = os.path.join(work, "profile-ours.json")
     cmd = [cli, "--device", "cuda", "bench", "--model", model, "--quant", "none", "--precision", "bf16",
            "--batch", str(batch), "--seq", str(seq), "--optim", "adamw_torch", "--checkpointing", "on",
-           "--r", "16", "--lora-alpha", "32", "--targets", "q_proj+k_proj+v_proj+o_proj",
+           "--r", "16", "--lora-alpha", "32", "--lora-dropout", "0", "--targets", "q_proj,k_proj,v_proj,o_proj",
            "--warmup", str(warmup), "--steps", str(steps), "--profile", path]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
