@@ -683,8 +683,8 @@ private slots:
         const qint64 estimated = uncalibrated.json()["bytes"].toObject()["activations"].toInteger();
         checkSuccess(runCli(estimate + QStringList{"--calibrate"}));
         const CliRun bench = runCli({"--json", "bench", "--model", m_model, "--batch", "2", "--seq", "64", "--precision",
-                                     "fp32", "--checkpointing", "off", "--quant", "nf4", "--optim", "adamw_torch",
-                                     "--steps", "1", "--warmup", "1"});
+                                     "fp32", "--no-checkpointing", "--quant", "nf4", "--optim", "adamw_torch",
+                                     "--lora-dropout", "0", "--steps", "1", "--warmup", "1"});
         checkSuccess(bench);
         const QJsonArray rows = QJsonDocument::fromJson(bench.out.trimmed().split('\n').last()).array();
         QCOMPARE(rows.size(), 1);
