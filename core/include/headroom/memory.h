@@ -12,7 +12,7 @@
 #include <cstdint>
 #include <string>
 
-#include <nlohmann/json.hpp>
+#include <nlohmann/json_fwd.hpp>
 #include <torch/torch.h>
 
 #include "headroom/byte_size.h"
