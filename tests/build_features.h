@@ -7,14 +7,14 @@
 #include <QtTest/QtTest>
 
 // Inside a test function: skips when `offOnPurpose`, fails otherwise, if `present` is false.
-#define HEADROOM_REQUIRE_BUILD_FEATURE(present, offOnPurpose, what, option)                                      \
-    do {                                                                                                      \
-        if (!(present)) {                                                                                     \
-            if (offOnPurpose)                                                                                 \
-                QSKIP(what " is off in this build (configured with -D" option "=OFF)");                      \
-            QFAIL(what " is missing from this build, which did not turn it off: install what it needs and "    \
-                       "configure again, or configure with -D" option "=OFF to build without it");           \
-        }                                                                                                     \
+#define HEADROOM_REQUIRE_BUILD_FEATURE(present, offOnPurpose, what, option)                                            \
+    do {                                                                                                               \
+        if (!(present)) {                                                                                              \
+            if (offOnPurpose)                                                                                          \
+                QSKIP(what " is off in this build (configured with -D" option "=OFF)");                                \
+            QFAIL(what " is missing from this build, which did not turn it off: install what it needs and "            \
+                       "configure again, or configure with -D" option "=OFF to build without it");                     \
+        }                                                                                                              \
     } while (false)
 
 #ifdef HEADROOM_SENTENCEPIECE_OFF

@@ -26,20 +26,20 @@ using test::testData;
 
 QString show(const std::string &text) { return QString::fromStdString(nlohmann::json(text).dump()); }
 
-std::vector<ChatMessage> messagesOf(const nlohmann::json &list)
-{
+std::vector<ChatMessage> messagesOf(const nlohmann::json &list) {
     std::vector<ChatMessage> messages;
     for (const auto &m : list)
         messages.push_back({m.at("role").get<std::string>(), m.at("content").get<std::string>()});
     return messages;
 }
 
-const std::vector<ChatMessage> kFullTurns = {
-    {"system", "You are a helpful assistant."}, {"user", "What is 2+2?"},   {"assistant", "2+2 is 4."},
-    {"user", "  And 3+3?\n"},                   {"assistant", "\nIt is 6. "}};
+const std::vector<ChatMessage> kFullTurns = {{"system", "You are a helpful assistant."},
+                                             {"user", "What is 2+2?"},
+                                             {"assistant", "2+2 is 4."},
+                                             {"user", "  And 3+3?\n"},
+                                             {"assistant", "\nIt is 6. "}};
 
-std::vector<std::string> trainableTexts(const std::vector<ChatTemplate::Segment> &segments)
-{
+std::vector<std::string> trainableTexts(const std::vector<ChatTemplate::Segment> &segments) {
     std::vector<std::string> out;
     for (const auto &s : segments)
         if (s.trainable)
@@ -48,8 +48,7 @@ std::vector<std::string> trainableTexts(const std::vector<ChatTemplate::Segment>
 }
 
 template <typename F>
-void expectInvalidInput(F &&f, const std::string &mention)
-{
+void expectInvalidInput(F &&f, const std::string &mention) {
     try {
         f();
         QFAIL("no error");
@@ -65,8 +64,7 @@ class ChatTemplateTest : public QObject {
     Q_OBJECT
 
 private slots:
-    void goldens()
-    {
+    void goldens() {
         const auto j = nlohmann::json::parse(readFile(testData("tokenizers/chat_templates/goldens.json")));
         int ok = 0, total = 0;
         QStringList failures;
@@ -92,29 +90,25 @@ private slots:
         QVERIFY(failures.isEmpty());
     }
 
-    void detect_data()
-    {
+    void detect_data() {
         QTest::addColumn<QString>("source");
         QTest::addColumn<QString>("family");
         // llama3.jinja (3.0, no date header) must stay llama3 next to the 3.1/3.2 sources.
-        for (const char *name :
-             {"llama3", "llama3.1", "llama3.2", "llama2", "mistral", "chatml", "qwen2.5", "qwen3"})
+        for (const char *name : {"llama3", "llama3.1", "llama3.2", "llama2", "mistral", "chatml", "qwen2.5", "qwen3"})
             QTest::newRow(name) << QString::fromStdString(
                                        testData(std::string("tokenizers/chat_templates/") + name + ".jinja"))
                                 << QString(name);
     }
-    void detect()
-    {
+    void detect() {
         QFETCH(QString, source);
         QFETCH(QString, family);
         QCOMPARE(QString::fromStdString(ChatTemplate::detect(readFile(source.toStdString())).name()), family);
     }
 
-    void detectFromTokenizerConfigs()
-    {
+    void detectFromTokenizerConfigs() {
         auto configTemplate = [](const char *name) {
-            const auto j = nlohmann::json::parse(readFile(testData(std::string("tokenizers/") + name +
-                                                                   "/tokenizer_config.json")));
+            const auto j =
+                nlohmann::json::parse(readFile(testData(std::string("tokenizers/") + name + "/tokenizer_config.json")));
             return j.value("chat_template", std::string());
         };
         // The older Llama 3 template (generation prompt always on) is the same family.
@@ -132,16 +126,14 @@ private slots:
         QCOMPARE(ChatTemplate::detect("{{ messages }}").name(), std::string("plain"));
     }
 
-    void names()
-    {
+    void names() {
         for (const std::string &name : ChatTemplate::names())
             QCOMPARE(ChatTemplate::fromName(name).name(), name);
         expectInvalidInput([] { ChatTemplate::fromName("vicuna"); },
                            "valid: llama3, llama3.1, llama3.2, llama2, mistral, chatml");
     }
 
-    void trainableSegments()
-    {
+    void trainableSegments() {
         const auto trainable = [](const char *name) {
             return trainableTexts(ChatTemplate::fromName(name).render(kFullTurns, false));
         };
@@ -175,13 +167,12 @@ private slots:
         }
     }
 
-    void llamaDates()
-    {
+    void llamaDates() {
         const std::vector<ChatMessage> hi = {{"user", "Hi"}};
         const auto header = [](const std::string &date) {
             return "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December "
-                   "2023\nToday Date: " + date +
-                   "\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>";
+                   "2023\nToday Date: " +
+                   date + "\n\n<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>";
         };
         auto llama31 = ChatTemplate::fromName("llama3.1");
         QCOMPARE(llama31.renderText(hi, false), header("26 Jul 2024"));
@@ -196,7 +187,7 @@ private slots:
         };
         const std::string before = today();
         const std::string text = llama32.renderText(hi, false);
-        const std::string after = today();  // the test may run across midnight
+        const std::string after = today(); // the test may run across midnight
         QVERIFY2(text == header(before) || text == header(after), qPrintable(show(text)));
         llama32.setDateString("15 Mar 2025");
         QCOMPARE(llama32.renderText(hi, false), header("15 Mar 2025"));
@@ -210,16 +201,14 @@ private slots:
                  std::string("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"));
     }
 
-    void mistralSystemMessage()
-    {
+    void mistralSystemMessage() {
         // Rejected by the real v0.1 template; Headroom folds it into the first user turn.
         const std::vector<ChatMessage> messages = {{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello."}};
         QCOMPARE(ChatTemplate::fromName("mistral").renderText(messages, false),
                  std::string("<s>[INST] Be brief.\n\nHi [/INST]Hello.</s>"));
     }
 
-    void rejectedConversations()
-    {
+    void rejectedConversations() {
         const std::vector<ChatMessage> twoUsers = {{"user", "a"}, {"user", "b"}};
         expectInvalidInput([&] { ChatTemplate::fromName("llama2").render(twoUsers, false); }, "must alternate");
         expectInvalidInput([&] { ChatTemplate::fromName("mistral").render(twoUsers, false); }, "must alternate");

@@ -117,7 +117,7 @@ void checkError(const CliRun &run, int code, const QStringList &needles) {
     QVERIFY2(run.exitStatus == QProcess::NormalExit, qPrintable("crashed\n" + run.describe()));
     QVERIFY2(run.exitCode == code, qPrintable(QString("expected exit %1, got ").arg(code) + run.describe()));
     const QString last = run.lastErrLine();
-    if (qEnvironmentVariableIsSet("HEADROOM_CLI_TEST_LOG"))  // lists the messages, e.g. for docs/cli.md
+    if (qEnvironmentVariableIsSet("HEADROOM_CLI_TEST_LOG")) // lists the messages, e.g. for docs/cli.md
         qInfo().noquote() << "exit" << run.exitCode << last;
     QVERIFY2(last.startsWith("error: "), qPrintable("last stderr line is not an error line\n" + run.describe()));
     int errorLines = 0;
@@ -127,7 +127,8 @@ void checkError(const CliRun &run, int code, const QStringList &needles) {
     for (const QString &needle : needles)
         QVERIFY2(last.contains(needle), qPrintable("error line lacks '" + needle + "'\n" + run.describe()));
     for (const char *crash : {"terminate called", "Exception raised from", "Segmentation", "Aborted", "frame #"})
-        QVERIFY2(!run.err.contains(crash), qPrintable(QString("stderr looks like a crash: ") + crash + "\n" + run.describe()));
+        QVERIFY2(!run.err.contains(crash),
+                 qPrintable(QString("stderr looks like a crash: ") + crash + "\n" + run.describe()));
 }
 
 void checkSuccess(const CliRun &run) {
@@ -249,7 +250,7 @@ const std::map<QString, std::function<void(const QString &)>> &corruptions() {
          [](const QString &dir) {
              editSafetensors(dir + "/model.safetensors", [](nlohmann::json &h, QByteArray &) {
                  auto &shape = h["model.layers.0.self_attn.q_proj.weight"]["shape"];
-                 shape = {shape[0].get<int64_t>() / 2, shape[1].get<int64_t>() * 2};  // same bytes
+                 shape = {shape[0].get<int64_t>() / 2, shape[1].get<int64_t>() * 2}; // same bytes
              });
          }},
         {"missing tensor",
@@ -260,9 +261,12 @@ const std::map<QString, std::function<void(const QString &)>> &corruptions() {
              });
          }},
         {"no weights", [](const QString &dir) { QFile::remove(dir + "/model.safetensors"); }},
-        {"config.json not JSON", [](const QString &dir) { writeAll(dir + "/config.json", "{\"architectures\": [\"Llama"); }},
+        {"config.json not JSON",
+         [](const QString &dir) { writeAll(dir + "/config.json", "{\"architectures\": [\"Llama"); }},
         {"config.json without hidden_size",
-         [](const QString &dir) { editJsonFile(dir + "/config.json", [](nlohmann::json &c) { c.erase("hidden_size"); }); }},
+         [](const QString &dir) {
+             editJsonFile(dir + "/config.json", [](nlohmann::json &c) { c.erase("hidden_size"); });
+         }},
         {"unknown architecture",
          [](const QString &dir) {
              editJsonFile(dir + "/config.json", [](nlohmann::json &c) {
@@ -272,12 +276,14 @@ const std::map<QString, std::function<void(const QString &)>> &corruptions() {
          }},
         {"no config.json", [](const QString &dir) { QFile::remove(dir + "/config.json"); }},
         {"no tokenizer", [](const QString &dir) { QFile::remove(dir + "/tokenizer.json"); }},
-        {"tokenizer.json not JSON", [](const QString &dir) { writeAll(dir + "/tokenizer.json", "{\"model\": {\"type\": "); }},
+        {"tokenizer.json not JSON",
+         [](const QString &dir) { writeAll(dir + "/tokenizer.json", "{\"model\": {\"type\": "); }},
         {"tokenizer.json without model",
          [](const QString &dir) {
              editJsonFile(dir + "/tokenizer.json", [](nlohmann::json &t) { t.erase("model"); });
          }},
-        {"tokenizer_config.json not JSON", [](const QString &dir) { writeAll(dir + "/tokenizer_config.json", "[1, 2"); }},
+        {"tokenizer_config.json not JSON",
+         [](const QString &dir) { writeAll(dir + "/tokenizer_config.json", "[1, 2"); }},
         {"no model folder", [](const QString &dir) { QDir(dir).removeRecursively(); }},
     };
     return table;
@@ -337,18 +343,19 @@ void writeFourBitRoundedCopy(const QString &modelDir, const QString &outDir, Qua
     std::vector<torch::Tensor> keep;
     std::vector<std::pair<std::string, TensorBytes>> tensors;
     for (const auto &info : file->tensors()) {
-        const bool projection = info.name.size() > 12 && info.name.compare(info.name.size() - 12, 12, "_proj.weight") == 0;
+        const bool projection =
+            info.name.size() > 12 && info.name.compare(info.name.size() - 12, 12, "_proj.weight") == 0;
         if (!projection) {
             tensors.push_back({info.name, {info.dtype, info.shape, file->data(info)}});
             continue;
         }
         const auto weight = test::readTensor(*file, info.name).to(torch::kFloat32);
         keep.push_back(dequantize4(quantize4(weight, type, 64, doubleQuant), dtype).contiguous());
-        tensors.push_back({info.name, {dtype == torch::kFloat32 ? Dtype::F32 : Dtype::BF16, info.shape, keep.back().data_ptr()}});
+        tensors.push_back(
+            {info.name, {dtype == torch::kFloat32 ? Dtype::F32 : Dtype::BF16, info.shape, keep.back().data_ptr()}});
     }
     writeSafetensors((outDir + "/model.safetensors").toStdString(), tensors);
 }
-
 
 } // namespace
 
@@ -373,7 +380,8 @@ private slots:
         checkSuccess(run);
         const QJsonObject result = run.json();
         for (const char *key : {"model_dir", "dataset"})
-            QVERIFY2(result.contains(key), qPrintable(QString("make-demo --json lacks ") + key + "\n" + run.describe()));
+            QVERIFY2(result.contains(key),
+                     qPrintable(QString("make-demo --json lacks ") + key + "\n" + run.describe()));
         m_model = result["model_dir"].toString();
         m_dataset = result["dataset"].toString();
         QCOMPARE(QDir(m_model).canonicalPath(), QDir(m_demo + "/model").canonicalPath());
@@ -382,7 +390,8 @@ private slots:
         QVERIFY(QFile::exists(m_dataset));
         m_trainConfig = m_demo + "/train.json";
         QVERIFY(QFile::exists(m_trainConfig));
-        m_vocab = nlohmann::json::parse(readAll(m_model + "/config.json").toStdString()).at("vocab_size").get<int64_t>();
+        m_vocab =
+            nlohmann::json::parse(readAll(m_model + "/config.json").toStdString()).at("vocab_size").get<int64_t>();
         // The in-process computations the CLI's output is compared with run on as many threads as
         // startCli gives the CLI (OMP_NUM_THREADS, else 2), so that they are the same computation bit
         // for bit: with 1 thread here against 2 in the CLI the float32 logits differ by 9.5e-6.
@@ -400,9 +409,9 @@ private slots:
         const CliRun run = runCli({"inspect", m_model, "--json"});
         checkSuccess(run);
         const QJsonObject result = run.json();
-        const auto expected = keySet({"architecture", "model_type", "parameters", "layers", "hidden_size", "heads",
-                                      "kv_heads", "head_dim", "intermediate_size", "vocab_size", "dtype", "tokenizer",
-                                      "chat_template"});
+        const auto expected =
+            keySet({"architecture", "model_type", "parameters", "layers", "hidden_size", "heads", "kv_heads",
+                    "head_dim", "intermediate_size", "vocab_size", "dtype", "tokenizer", "chat_template"});
         QCOMPARE(keyText(keysOf(result)), keyText(expected));
         QCOMPARE(result["architecture"].toString(), QString("LlamaForCausalLM"));
         QCOMPARE(result["model_type"].toString(), QString("llama"));
@@ -445,10 +454,13 @@ private slots:
         QTest::addColumn<QString>("dtype");
         QTest::addColumn<QString>("quant");
         QTest::addColumn<bool>("doubleQuant");
-        QTest::newRow("float32") << QStringList{} << "float32" << "none" << true;
-        QTest::newRow("nf4") << QStringList{"--quant", "nf4"} << "float32" << "nf4" << true;
+        QTest::newRow("float32") << QStringList{} << "float32"
+                                 << "none" << true;
+        QTest::newRow("nf4") << QStringList{"--quant", "nf4"} << "float32"
+                             << "nf4" << true;
         QTest::newRow("fp4 bfloat16 no double quant")
-            << QStringList{"--quant", "fp4", "--no-double-quant", "--dtype", "bfloat16"} << "bfloat16" << "fp4" << false;
+            << QStringList{"--quant", "fp4", "--no-double-quant", "--dtype", "bfloat16"} << "bfloat16"
+            << "fp4" << false;
     }
     void forwardWritesLogits() {
         QFETCH(QStringList, extra);
@@ -481,8 +493,8 @@ private slots:
         // The same computation in another process on as many threads: bit for bit (observed 0 on all
         // three rows; logits up to 32, where a float32 ulp is 3.8e-6, and any change of flags moves
         // them by 0.3 or more).
-        QVERIFY2(sameDiff == 0, qPrintable(QString("%1: CLI against in-process forward: max |diff| %2")
-                                                .arg(tag).arg(sameDiff)));
+        QVERIFY2(sameDiff == 0,
+                 qPrintable(QString("%1: CLI against in-process forward: max |diff| %2").arg(tag).arg(sameDiff)));
 
         // Independent expectations.
         const double scale = cli.abs().max().item<double>();
@@ -490,7 +502,8 @@ private slots:
             options.attention = Attention::Eager;
             const double eagerDiff = maxAbsDiff(cli, logitsOf(*CausalLM::load(m_model.toStdString(), options), ids));
             qInfo().noquote() << QString("float32: sdpa (CLI) against eager attention: max |diff| %1 (logits up to %2)")
-                                     .arg(eagerDiff).arg(scale);
+                                     .arg(eagerDiff)
+                                     .arg(scale);
             // Observed 0 (on the CPU, short rows); 1e-5 leaves room for float32 reassociation (a few
             // ulps of logits up to 32) should the fused path ever sum in another order.
             QVERIFY2(eagerDiff < 1e-5, qPrintable(QString("float32 sdpa against eager: %1").arg(eagerDiff)));
@@ -505,13 +518,15 @@ private slots:
         const double fullDiff = maxAbsDiff(cli, logitsOf(*CausalLM::load(m_model.toStdString(), dense), ids));
         qInfo().noquote() << QString("%1: against the dense 4-bit-rounded copy %2, against the unquantized model %3 "
                                      "(logits up to %4)")
-                                 .arg(tag).arg(roundedDiff).arg(fullDiff).arg(scale);
+                                 .arg(tag)
+                                 .arg(roundedDiff)
+                                 .arg(fullDiff)
+                                 .arg(scale);
         // Observed 0: the quantized Linear multiplies by exactly these dequantized weights.
-        QVERIFY2(roundedDiff == 0, qPrintable(QString("%1: against the 4-bit-rounded weights: %2")
-                                                    .arg(tag).arg(roundedDiff)));
+        QVERIFY2(roundedDiff == 0,
+                 qPrintable(QString("%1: against the 4-bit-rounded weights: %2").arg(tag).arg(roundedDiff)));
         // The 4 bits matter: the logits are 0.50 (nf4) and 0.67 (fp4, bfloat16) from the unquantized ones.
-        QVERIFY2(fullDiff > 1e-3, qPrintable(QString("%1: only %2 from the unquantized model")
-                                                .arg(tag).arg(fullDiff)));
+        QVERIFY2(fullDiff > 1e-3, qPrintable(QString("%1: only %2 from the unquantized model").arg(tag).arg(fullDiff)));
     }
 
     // generate --temperature 0 decodes with a KV cache; each token it prints must be the argmax of a
@@ -542,15 +557,22 @@ private slots:
             const auto [values, indices] = last.topk(2);
             const int64_t argmax = indices[0].item<int64_t>();
             smallestMargin = std::min(smallestMargin, (values[0] - values[1]).item<double>());
-            QVERIFY2(tokens[i] == argmax, qPrintable(QString("token %1 is %2, the full forward's argmax is %3; tokens %4")
-                                                         .arg(i).arg(tokens[i]).arg(argmax).arg(tokenText(tokens))));
+            QVERIFY2(tokens[i] == argmax,
+                     qPrintable(QString("token %1 is %2, the full forward's argmax is %3; tokens %4")
+                                    .arg(i)
+                                    .arg(tokens[i])
+                                    .arg(argmax)
+                                    .arg(tokenText(tokens))));
             const bool stop = std::find(stops.begin(), stops.end(), tokens[i]) != stops.end();
-            QVERIFY2(!stop || i + 1 == tokens.size(), qPrintable("went on after stop id " + QString::number(tokens[i])));
+            QVERIFY2(!stop || i + 1 == tokens.size(),
+                     qPrintable("went on after stop id " + QString::number(tokens[i])));
             ids.push_back(tokens[i]);
         }
         const bool stopped = std::find(stops.begin(), stops.end(), tokens.back()) != stops.end();
-        QVERIFY2(stopped || int(tokens.size()) == maxNew, qPrintable("ended early without a stop id: " + tokenText(tokens)));
-        qInfo().noquote() << QString("greedy tokens %1; smallest top-1 - top-2 logit margin %2").arg(tokenText(tokens))
+        QVERIFY2(stopped || int(tokens.size()) == maxNew,
+                 qPrintable("ended early without a stop id: " + tokenText(tokens)));
+        qInfo().noquote() << QString("greedy tokens %1; smallest top-1 - top-2 logit margin %2")
+                                 .arg(tokenText(tokens))
                                  .arg(smallestMargin);
     }
 
@@ -564,8 +586,9 @@ private slots:
         const QString prompt = "Is this review positive";
         const int maxNew = 24;
         auto args = [&](const char *seed) {
-            return QStringList{"generate", m_model, "--prompt", prompt, "--max-new-tokens", QString::number(maxNew),
-                               "--temperature", "5", "--seed", seed, "--json"};
+            return QStringList{
+                "generate", m_model,  "--prompt", prompt,  "--max-new-tokens", QString::number(maxNew), "--temperature",
+                "5",        "--seed", seed,       "--json"};
         };
         const QList<CliRun> runs = runCliAll({args("7"), args("7"), args("8")});
         for (const CliRun &run : runs)
@@ -582,7 +605,8 @@ private slots:
         options.seed = 7;
         options.stopIds = tokenizer->stopIds();
         const auto inProcess = generate(*model, tokenizer->encode(prompt.toStdString(), true), options).tokens;
-        QVERIFY2(first == inProcess, qPrintable("CLI seed 7: " + tokenText(first) + ", in process: " + tokenText(inProcess)));
+        QVERIFY2(first == inProcess,
+                 qPrintable("CLI seed 7: " + tokenText(first) + ", in process: " + tokenText(inProcess)));
         QVERIFY2(first != other, qPrintable("seeds 7 and 8 both gave " + tokenText(first)));
         qInfo().noquote() << "seed 7:" << tokenText(first) << "seed 8:" << tokenText(other);
     }
@@ -613,13 +637,14 @@ private slots:
 
         const QString prompt = "Is this review positive or negative?\n\nThe soup was dreadful.";
         const int maxNew = 4;
-        const CliRun compare = runCli({"generate", m_model, "--chat", "--prompt", prompt, "--adapter", m_adapter,
-                                       "--compare", "--max-new-tokens", QString::number(maxNew), "--temperature", "0",
-                                       "--json"});
+        const CliRun compare =
+            runCli({"generate", m_model, "--chat", "--prompt", prompt, "--adapter", m_adapter, "--compare",
+                    "--max-new-tokens", QString::number(maxNew), "--temperature", "0", "--json"});
         checkSuccess(compare);
         const QJsonObject result = compare.json();
         for (const char *key : {"text", "tokens", "tokens_per_s", "base_text", "base_tokens"})
-            QVERIFY2(result.contains(key), qPrintable(QString("generate --compare lacks ") + key + "\n" + compare.describe()));
+            QVERIFY2(result.contains(key),
+                     qPrintable(QString("generate --compare lacks ") + key + "\n" + compare.describe()));
         QVERIFY2(compare.err.contains("base model"), qPrintable(compare.describe()));
 
         // The same in this process: the demo in float32 (generate's default), with and without the adapter.
@@ -638,11 +663,11 @@ private slots:
         const auto withAdapter = generate(*adapted, promptIds, greedy).tokens;
         const auto withoutAdapter = generate(*base, promptIds, greedy).tokens;
         QVERIFY2(tokensOf(result["tokens"]) == withAdapter,
-                 qPrintable("generate --adapter: " + tokenText(tokensOf(result["tokens"])) + ", in process with the adapter: " +
-                            tokenText(withAdapter)));
+                 qPrintable("generate --adapter: " + tokenText(tokensOf(result["tokens"])) +
+                            ", in process with the adapter: " + tokenText(withAdapter)));
         QVERIFY2(tokensOf(result["base_tokens"]) == withoutAdapter,
-                 qPrintable("--compare's base: " + tokenText(tokensOf(result["base_tokens"])) + ", in process: " +
-                            tokenText(withoutAdapter)));
+                 qPrintable("--compare's base: " + tokenText(tokensOf(result["base_tokens"])) +
+                            ", in process: " + tokenText(withoutAdapter)));
         QVERIFY2(withAdapter != withoutAdapter,
                  qPrintable("the adapter left the greedy tokens as they were: " + tokenText(withAdapter)));
 
@@ -655,9 +680,12 @@ private slots:
         const auto cli = logitsFile(dir.filePath("logits.safetensors"));
         const double adaptedDiff = maxAbsDiff(cli, logitsOf(*adapted, ids));
         const double baseDiff = maxAbsDiff(cli, logitsOf(*base, ids));
-        qInfo().noquote() << QString("forward --adapter: against the adapted model %1, against the base %2; greedy with "
-                                     "adapter %3, base %4")
-                                 .arg(adaptedDiff).arg(baseDiff).arg(tokenText(withAdapter), tokenText(withoutAdapter));
+        qInfo().noquote() << QString(
+                                 "forward --adapter: against the adapted model %1, against the base %2; greedy with "
+                                 "adapter %3, base %4")
+                                 .arg(adaptedDiff)
+                                 .arg(baseDiff)
+                                 .arg(tokenText(withAdapter), tokenText(withoutAdapter));
         QVERIFY2(adaptedDiff == 0, qPrintable(QString("forward --adapter against in-process: %1").arg(adaptedDiff)));
         // Observed 17 (the two steps above); 1 is far above the 0 the comparison with the adapted model allows.
         QVERIFY2(baseDiff > 1, qPrintable(QString("forward --adapter is only %1 from the base model").arg(baseDiff)));
@@ -675,16 +703,50 @@ private slots:
     void estimateCalibrateMeasuresARealStep() {
         QTemporaryDir dir;
         const QString cache = dir.filePath("calibration.json");
-        const QStringList estimate{"--json", "estimate", "--model", m_model, "--batch", "2", "--seq", "64",
-                                   "--precision", "fp32", "--no-checkpointing", "--quant", "nf4", "--optim",
-                                   "adamw_torch", "--lora-dropout", "0", "--calibration-cache", cache};
+        const QStringList estimate{"--json",
+                                   "estimate",
+                                   "--model",
+                                   m_model,
+                                   "--batch",
+                                   "2",
+                                   "--seq",
+                                   "64",
+                                   "--precision",
+                                   "fp32",
+                                   "--no-checkpointing",
+                                   "--quant",
+                                   "nf4",
+                                   "--optim",
+                                   "adamw_torch",
+                                   "--lora-dropout",
+                                   "0",
+                                   "--calibration-cache",
+                                   cache};
         const CliRun uncalibrated = runCli(estimate + QStringList{"--no-calibration"});
         checkSuccess(uncalibrated);
         const qint64 estimated = uncalibrated.json()["bytes"].toObject()["activations"].toInteger();
         checkSuccess(runCli(estimate + QStringList{"--calibrate"}));
-        const CliRun bench = runCli({"--json", "bench", "--model", m_model, "--batch", "2", "--seq", "64", "--precision",
-                                     "fp32", "--no-checkpointing", "--quant", "nf4", "--optim", "adamw_torch",
-                                     "--lora-dropout", "0", "--steps", "1", "--warmup", "1"});
+        const CliRun bench = runCli({"--json",
+                                     "bench",
+                                     "--model",
+                                     m_model,
+                                     "--batch",
+                                     "2",
+                                     "--seq",
+                                     "64",
+                                     "--precision",
+                                     "fp32",
+                                     "--no-checkpointing",
+                                     "--quant",
+                                     "nf4",
+                                     "--optim",
+                                     "adamw_torch",
+                                     "--lora-dropout",
+                                     "0",
+                                     "--steps",
+                                     "1",
+                                     "--warmup",
+                                     "1"});
         checkSuccess(bench);
         const QJsonArray rows = QJsonDocument::fromJson(bench.out.trimmed().split('\n').last()).array();
         QCOMPARE(rows.size(), 1);
@@ -704,17 +766,31 @@ private slots:
         checkSuccess(calibrated);
         QVERIFY(std::abs(calibrated.json()["activation_scale"].toDouble() - ratio) < 1e-12);
         const qint64 scaled = calibrated.json()["bytes"].toObject()["activations"].toInteger();
-        QVERIFY2(std::abs(double(scaled) - ratio * double(estimated)) <= 1.0,
-                 qPrintable(QString("calibrated activations %1, expected %2 x %3").arg(scaled).arg(ratio).arg(estimated)));
+        QVERIFY2(
+            std::abs(double(scaled) - ratio * double(estimated)) <= 1.0,
+            qPrintable(QString("calibrated activations %1, expected %2 x %3").arg(scaled).arg(ratio).arg(estimated)));
     }
 
     // estimate and bench take the same single-value flags (--targets a,b, --no-checkpointing,
     // --no-double-quant) with the same defaults (LoRA dropout 0.05), so the same flags describe the
     // same run: the estimate's activations agree with what a bench step of those flags measures.
     void estimateAndBenchReadTheSameFlagsAsTheSameRun() {
-        const QStringList flags{"--model", m_model, "--batch", "2", "--seq", "64", "--precision", "fp32", "--quant",
-                                "nf4", "--no-double-quant", "--optim", "adamw_torch", "--no-checkpointing",
-                                "--targets", "q_proj,v_proj,down_proj"};
+        const QStringList flags{"--model",
+                                m_model,
+                                "--batch",
+                                "2",
+                                "--seq",
+                                "64",
+                                "--precision",
+                                "fp32",
+                                "--quant",
+                                "nf4",
+                                "--no-double-quant",
+                                "--optim",
+                                "adamw_torch",
+                                "--no-checkpointing",
+                                "--targets",
+                                "q_proj,v_proj,down_proj"};
         const CliRun estimate = runCli(QStringList{"--json", "estimate", "--no-calibration"} + flags);
         checkSuccess(estimate);
         const CliRun bench = runCli(QStringList{"--json", "bench", "--steps", "1", "--warmup", "1"} + flags);
@@ -725,7 +801,9 @@ private slots:
         const auto measured = rows[0].toObject()["bytes"].toObject();
         for (const char *category : {"weights", "adapters", "gradients", "optimizer"})
             QVERIFY2(estimated[category].toInteger() == measured[category].toInteger(),
-                     qPrintable(QString("%1: estimate %2, bench %3").arg(category).arg(estimated[category].toInteger())
+                     qPrintable(QString("%1: estimate %2, bench %3")
+                                    .arg(category)
+                                    .arg(estimated[category].toInteger())
                                     .arg(measured[category].toInteger())));
         const double activations = double(measured["activations"].toInteger());
         const double error = (double(estimated["activations"].toInteger()) - activations) / activations;
@@ -742,7 +820,8 @@ private slots:
         checkSuccess(run);
         const QJsonObject result = run.json();
         for (const char *key : {"max_micro_batch", "gradient_accumulation_steps", "effective_batch", "tried"})
-            QVERIFY2(result.contains(key), qPrintable(QString("find-batch --json lacks ") + key + "\n" + run.describe()));
+            QVERIFY2(result.contains(key),
+                     qPrintable(QString("find-batch --json lacks ") + key + "\n" + run.describe()));
         const qint64 micro = result["max_micro_batch"].toInteger();
         QVERIFY(micro >= 1 && micro < 16);
         QCOMPARE(result["gradient_accumulation_steps"].toInteger(), (32 + micro - 1) / micro);
@@ -757,8 +836,8 @@ private slots:
     void benchProfileSplitsStepTimeByOperator() {
         QTemporaryDir dir;
         const QString path = dir.filePath("profile.json");
-        const CliRun run = runCli({"--device", "cpu", "--json", "bench", "--model", m_model, "--seq", "32", "--batch", "2",
-                                   "--steps", "2", "--profile", path});
+        const CliRun run = runCli({"--device", "cpu", "--json", "bench", "--model", m_model, "--seq", "32", "--batch",
+                                   "2", "--steps", "2", "--profile", path});
         checkSuccess(run);
         QVERIFY2(run.err.contains(("profile written to " + path).toUtf8()), qPrintable(run.describe()));
         const auto rows = nlohmann::json::parse(run.out.trimmed().split('\n').last().toStdString());
@@ -783,8 +862,8 @@ private slots:
         QVERIFY(profile.at("kernels").empty());
 
         // A setting that runs out of memory writes no profile, and an earlier one does not stay.
-        const CliRun failed = runCli({"--device", "cpu", "bench", "--model", m_model, "--seq", "32", "--budget", "64KiB",
-                                      "--profile", path});
+        const CliRun failed = runCli(
+            {"--device", "cpu", "bench", "--model", m_model, "--seq", "32", "--budget", "64KiB", "--profile", path});
         checkError(failed, 1, {"--profile", "no profile written", "out of memory"});
         QVERIFY(!QFile::exists(path));
     }
@@ -794,8 +873,9 @@ private slots:
     void fp16OnTheCpuTrainsOrIsRefusedByName() {
         QTemporaryDir dir;
         const QString output = dir.filePath("run");
-        const CliRun run = runCli({"--device", "cpu", "train", m_trainConfig, "--max-steps", "1", "--set", "training.bf16=false",
-                                   "--set", "training.fp16=true", "--set", "training.output_dir=" + output});
+        const CliRun run =
+            runCli({"--device", "cpu", "train", m_trainConfig, "--max-steps", "1", "--set", "training.bf16=false",
+                    "--set", "training.fp16=true", "--set", "training.output_dir=" + output});
         if (run.exitCode == 0)
             return;
         checkError(run, 2, {"training.fp16", "bf16 or fp32"});
@@ -804,10 +884,12 @@ private slots:
 
     void trainOutOfMemoryNamesTheChange() {
         QTemporaryDir dir;
-        const QStringList common = {"train", m_trainConfig, "--max-steps", "1", "--budget", "5MiB", "--set",
-                                    "training.output_dir=" + dir.filePath("run")};
+        const QStringList common = {
+            "train",    m_trainConfig, "--max-steps", "1",
+            "--budget", "5MiB",        "--set",       "training.output_dir=" + dir.filePath("run")};
         const CliRun stopped = runCli(common);
-        checkError(stopped, 1, {"out of memory in step 1", "activations", "--set training.per_device_train_batch_size="});
+        checkError(stopped, 1,
+                   {"out of memory in step 1", "activations", "--set training.per_device_train_batch_size="});
         const CliRun adapted = runCli(common + QStringList{"--set", "training.on_oom=adapt", "--json"});
         checkSuccess(adapted);
         QVERIFY2(adapted.err.contains("continuing with micro-batch"), qPrintable(adapted.describe()));
@@ -832,8 +914,9 @@ private slots:
         run.out = process.readAllStandardOutput();
         run.err = err.toUtf8() + process.readAllStandardError();
         QVERIFY2(run.finished && run.exitStatus == QProcess::CrashExit, qPrintable(run.describe()));
-        QVERIFY2(run.err.contains("error: headroom-cli train crashed: segmentation fault (signal 11; backtrace follows)"),
-                 qPrintable(run.describe()));
+        QVERIFY2(
+            run.err.contains("error: headroom-cli train crashed: segmentation fault (signal 11; backtrace follows)"),
+            qPrintable(run.describe()));
     }
 
     // --help exits 0 on the top level and on every subcommand it lists (at least the documented ones).
@@ -852,7 +935,8 @@ private slots:
             }
         }
         for (const char *command : {"inspect", "tokenize", "detokenize", "forward", "generate", "make-demo", "train"})
-            QVERIFY2(commands.contains(command), qPrintable(QString("--help does not list ") + command + "\n" + top.describe()));
+            QVERIFY2(commands.contains(command),
+                     qPrintable(QString("--help does not list ") + command + "\n" + top.describe()));
         QList<QStringList> argLists;
         for (const QString &command : commands)
             argLists << QStringList{command, "--help"};
@@ -869,20 +953,22 @@ private slots:
     // A damaged copy of the demo model folder, then a command on it.
     void badModel_data() {
         QTest::addColumn<QString>("corruption");
-        QTest::addColumn<QStringList>("args");  // {dir}: the damaged folder, {tmp}: a scratch folder
+        QTest::addColumn<QStringList>("args"); // {dir}: the damaged folder, {tmp}: a scratch folder
         QTest::addColumn<QStringList>("needles");
         const QStringList inspect{"inspect", "{dir}"};
         const QStringList forward{"forward", "{dir}", "--ids", "1,2,3", "--out", "{tmp}/logits.safetensors"};
         const QStringList tokenize{"tokenize", "{dir}", "--text", "hello"};
         QTest::newRow("truncated") << "truncated" << inspect << QStringList{"model.safetensors", "data buffer is only"};
-        QTest::newRow("empty safetensors") << "empty safetensors" << inspect << QStringList{"model.safetensors", "too short"};
+        QTest::newRow("empty safetensors")
+            << "empty safetensors" << inspect << QStringList{"model.safetensors", "too short"};
         QTest::newRow("header length past the end")
-            << "header length past the end" << inspect << QStringList{"model.safetensors", "header length", "past the end"};
+            << "header length past the end" << inspect
+            << QStringList{"model.safetensors", "header length", "past the end"};
         QTest::newRow("header not JSON") << "header not JSON" << forward << QStringList{"model.safetensors", "header"};
         QTest::newRow("overlapping offsets")
             << "overlapping offsets" << inspect << QStringList{"model.safetensors", "input_layernorm", "overlapping"};
-        QTest::newRow("offsets out of range")
-            << "offsets out of range" << inspect << QStringList{"model.safetensors", "model.norm.weight", "data_offsets"};
+        QTest::newRow("offsets out of range") << "offsets out of range" << inspect
+                                              << QStringList{"model.safetensors", "model.norm.weight", "data_offsets"};
         QTest::newRow("dtype and size disagree")
             << "dtype and size disagree" << forward
             << QStringList{"model.safetensors", "model.embed_tokens.weight", "F32", "bytes"};
@@ -891,7 +977,8 @@ private slots:
             << QStringList{"model.safetensors", "model.layers.0.self_attn.q_proj.weight", "config.json"};
         QTest::newRow("missing tensor") << "missing tensor" << forward << QStringList{"model.norm.weight", "not found"};
         QTest::newRow("no weights") << "no weights" << forward << QStringList{"model.safetensors"};
-        QTest::newRow("config.json not JSON") << "config.json not JSON" << inspect << QStringList{"config.json", "JSON"};
+        QTest::newRow("config.json not JSON")
+            << "config.json not JSON" << inspect << QStringList{"config.json", "JSON"};
         QTest::newRow("config.json without hidden_size")
             << "config.json without hidden_size" << inspect << QStringList{"config.json", "hidden_size"};
         QTest::newRow("unknown architecture")
@@ -899,13 +986,16 @@ private slots:
         QTest::newRow("no config.json") << "no config.json" << inspect << QStringList{"config.json"};
         QTest::newRow("no tokenizer") << "no tokenizer" << inspect << QStringList{"tokenizer.json", "tokenizer.model"};
         QTest::newRow("no tokenizer (tokenize)") << "no tokenizer" << tokenize << QStringList{"tokenizer.json"};
-        QTest::newRow("tokenizer.json not JSON") << "tokenizer.json not JSON" << tokenize << QStringList{"tokenizer.json"};
+        QTest::newRow("tokenizer.json not JSON")
+            << "tokenizer.json not JSON" << tokenize << QStringList{"tokenizer.json"};
         QTest::newRow("tokenizer.json without model")
             << "tokenizer.json without model" << tokenize << QStringList{"tokenizer.json", "model"};
         QTest::newRow("tokenizer_config.json not JSON")
             << "tokenizer_config.json not JSON" << tokenize << QStringList{"tokenizer_config.json"};
-        QTest::newRow("no model folder (inspect)") << "no model folder" << inspect << QStringList{"{dir}", "not a folder"};
-        QTest::newRow("no model folder (forward)") << "no model folder" << forward << QStringList{"{dir}", "not a folder"};
+        QTest::newRow("no model folder (inspect)")
+            << "no model folder" << inspect << QStringList{"{dir}", "not a folder"};
+        QTest::newRow("no model folder (forward)")
+            << "no model folder" << forward << QStringList{"{dir}", "not a folder"};
     }
     void badModel() {
         QFETCH(QString, corruption);
@@ -940,14 +1030,14 @@ private slots:
             << (QStringList{"forward", "{model}", "--ids", "1,999999"} + out) << 2 << QStringList{"--ids", "999999"};
         QTest::newRow("forward --quant nf5")
             << (QStringList{"forward", "{model}", "--ids", "1", "--quant", "nf5"} + out) << 2 << QStringList{"--quant"};
-        QTest::newRow("bench --quant nf4,int3")
-            << QStringList{"bench", "--model", "{model}", "--quant", "nf4,int3"} << 2
-            << QStringList{"--quant", "'int3' is not one of none, nf4, fp4"};
+        QTest::newRow("bench --quant nf4,int3") << QStringList{"bench", "--model", "{model}", "--quant", "nf4,int3"}
+                                                << 2 << QStringList{"--quant", "'int3' is not one of none, nf4, fp4"};
         QTest::newRow("estimate --optim adam")
             << QStringList{"estimate", "--model", "{model}", "--optim", "adam"} << 2
             << QStringList{"--optim", "'adam' is not one of adamw_torch, adamw_8bit, paged_adamw_8bit, sgd"};
         QTest::newRow("forward --dtype float8")
-            << (QStringList{"forward", "{model}", "--ids", "1", "--dtype", "float8"} + out) << 2 << QStringList{"--dtype"};
+            << (QStringList{"forward", "{model}", "--ids", "1", "--dtype", "float8"} + out) << 2
+            << QStringList{"--dtype"};
         QTest::newRow("forward --out into a missing folder")
             << QStringList{"forward", "{model}", "--ids", "1", "--out", "{tmp}/no/such/dir/x.safetensors"} << 1
             << QStringList{"{tmp}/no/such/dir/x.safetensors"};
@@ -959,8 +1049,8 @@ private slots:
         QTest::newRow("tokenize without text") << QStringList{"tokenize", "{model}"} << 2 << QStringList{"--text"};
         QTest::newRow("tokenize --file missing")
             << QStringList{"tokenize", "{model}", "--file", "{tmp}/none.jsonl"} << 2 << QStringList{"{tmp}/none.jsonl"};
-        QTest::newRow("tokenize --file bad line")
-            << QStringList{"tokenize", "{model}", "--file", "{tmp}/texts.jsonl"} << 2 << QStringList{"{tmp}/texts.jsonl:2"};
+        QTest::newRow("tokenize --file bad line") << QStringList{"tokenize", "{model}", "--file", "{tmp}/texts.jsonl"}
+                                                  << 2 << QStringList{"{tmp}/texts.jsonl:2"};
         QTest::newRow("generate --top-p 0")
             << QStringList{"generate", "{model}", "--prompt", "hi", "--top-p", "0"} << 2 << QStringList{"top-p"};
         QTest::newRow("generate --temperature -1")
@@ -977,18 +1067,20 @@ private slots:
         QTest::newRow("generate --adapter missing")
             << QStringList{"generate", "{model}", "--prompt", "hi", "--adapter", "{tmp}/none"} << 2
             << QStringList{"{tmp}/none"};
-        QTest::newRow("--threads x") << QStringList{"--threads", "x", "inspect", "{model}"} << 2 << QStringList{"--threads"};
-        QTest::newRow("train missing config") << QStringList{"train", "{tmp}/none.json"} << 2 << QStringList{"{tmp}/none.json"};
-        QTest::newRow("train --max-steps 0") << QStringList{"train", "{demo}/train.json", "--max-steps", "0"} << 2
-                                             << QStringList{"--max-steps"};
+        QTest::newRow("--threads x") << QStringList{"--threads", "x", "inspect", "{model}"} << 2
+                                     << QStringList{"--threads"};
+        QTest::newRow("train missing config")
+            << QStringList{"train", "{tmp}/none.json"} << 2 << QStringList{"{tmp}/none.json"};
+        QTest::newRow("train --max-steps 0")
+            << QStringList{"train", "{demo}/train.json", "--max-steps", "0"} << 2 << QStringList{"--max-steps"};
         QTest::newRow("train --set unknown key")
             << QStringList{"train", "{demo}/train.json", "--set", "training.learning_rat=1e-4"} << 2
             << QStringList{"training.learning_rat", "training.learning_rate"};
         QTest::newRow("train --set bad value")
             << QStringList{"train", "{demo}/train.json", "--set", "lora.r=many"} << 2 << QStringList{"lora.r", "many"};
         QTest::newRow("train --device cuda")
-            << QStringList{"--device", "cuda", "train", "{demo}/train.json", "--set", "training.output_dir={tmp}/run"} << 2
-            << QStringList{"--device cuda"};
+            << QStringList{"--device", "cuda", "train", "{demo}/train.json", "--set", "training.output_dir={tmp}/run"}
+            << 2 << QStringList{"--device cuda"};
         QTest::newRow("train --budget nonsense")
             << QStringList{"train", "{demo}/train.json", "--budget", "lots", "--set", "training.output_dir={tmp}/run"}
             << 2 << QStringList{"training.memory_budget", "lots", "t4"};
@@ -1003,17 +1095,18 @@ private slots:
             << QStringList{"--profile", "--warmup"};
         QTest::newRow("find-batch missing config")
             << QStringList{"find-batch", "{tmp}/none.json", "--budget", "1GiB"} << 2 << QStringList{"{tmp}/none.json"};
-        QTest::newRow("find-batch --gpu unknown")
-            << QStringList{"find-batch", "{demo}/train.json", "--gpu", "voodoo3"} << 2 << QStringList{"--gpu", "voodoo3", "t4"};
+        QTest::newRow("find-batch --gpu unknown") << QStringList{"find-batch", "{demo}/train.json", "--gpu", "voodoo3"}
+                                                  << 2 << QStringList{"--gpu", "voodoo3", "t4"};
         QTest::newRow("find-batch --budget nonsense")
             << QStringList{"find-batch", "{demo}/train.json", "--budget", "-3"} << 2 << QStringList{"--budget", "-3"};
         QTest::newRow("find-batch --target-effective-batch 0")
             << QStringList{"find-batch", "{demo}/train.json", "--target-effective-batch", "0"} << 2
             << QStringList{"--target-effective-batch"};
-        QTest::newRow("find-batch nothing fits")
-            << QStringList{"find-batch", "{demo}/train.json", "--budget", "3MiB", "--max", "2", "--set",
-                           "training.output_dir={tmp}/run"}
-            << 1 << QStringList{"micro-batch 1 does not fit"};
+        QTest::newRow("find-batch nothing fits") << QStringList{"find-batch", "{demo}/train.json",
+                                                                "--budget",   "3MiB",
+                                                                "--max",      "2",
+                                                                "--set",      "training.output_dir={tmp}/run"}
+                                                 << 1 << QStringList{"micro-batch 1 does not fit"};
     }
     void badCommandLine() {
         QFETCH(QStringList, args);
@@ -1027,20 +1120,21 @@ private slots:
 
     // The demo training configuration with one thing wrong; output goes to a scratch folder.
     void badTrainConfig_data() {
-        QTest::addColumn<QString>("patch");       // a JSON merge patch applied to the demo's train.json
-        QTest::addColumn<QByteArray>("dataset");  // replaces the dataset when not null
+        QTest::addColumn<QString>("patch"); // a JSON merge patch applied to the demo's train.json
+        QTest::addColumn<QByteArray>("dataset"); // replaces the dataset when not null
         QTest::addColumn<QStringList>("needles");
-        QTest::newRow("unknown field")
-            << R"({"training": {"learning_rat": 0.001}})" << QByteArray() << QStringList{"train.json", "training.learning_rat", "training.learning_rate"};
+        QTest::newRow("unknown field") << R"({"training": {"learning_rat": 0.001}})" << QByteArray()
+                                       << QStringList{"train.json", "training.learning_rat", "training.learning_rate"};
         QTest::newRow("wrong type") << R"({"training": {"learning_rate": "fast"}})" << QByteArray()
                                     << QStringList{"train.json", "training.learning_rate"};
         QTest::newRow("rank 0") << R"({"lora": {"r": 0}})" << QByteArray() << QStringList{"train.json", "lora.r"};
         QTest::newRow("fp16 and bf16") << R"({"training": {"fp16": true, "bf16": true}})" << QByteArray()
                                        << QStringList{"train.json", "training.fp16", "training.bf16"};
-        QTest::newRow("unknown optimizer") << R"({"training": {"optim": "sgd9000"}})" << QByteArray()
-                                           << QStringList{"training.optim", "sgd9000"};
+        QTest::newRow("unknown optimizer")
+            << R"({"training": {"optim": "sgd9000"}})" << QByteArray() << QStringList{"training.optim", "sgd9000"};
         QTest::newRow("malformed JSONL line")
-            << "{}" << QByteArray("{\"instruction\": \"a\", \"input\": \"\", \"output\": \"b\"}\n{\"instruction\": \"c\", \n")
+            << "{}"
+            << QByteArray("{\"instruction\": \"a\", \"input\": \"\", \"output\": \"b\"}\n{\"instruction\": \"c\", \n")
             << QStringList{"data.jsonl:2"};
         QTest::newRow("empty dataset") << "{}" << QByteArray("") << QStringList{"data.jsonl", "empty"};
         QTest::newRow("dataset missing") << R"({"dataset": {"path": "nowhere.jsonl"}})" << QByteArray()

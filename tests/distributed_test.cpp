@@ -88,7 +88,8 @@ double adapterDifference(const QString &a, const QString &b) {
         return INFINITY;
     double worst = 0;
     for (const auto &info : fa->tensors())
-        worst = std::max(worst, (test::readTensor(*fa, info.name) - test::readTensor(*fb, info.name)).abs().max().item<double>());
+        worst = std::max(
+            worst, (test::readTensor(*fa, info.name) - test::readTensor(*fb, info.name)).abs().max().item<double>());
     return worst;
 }
 
@@ -102,15 +103,17 @@ class DistributedTest : public QObject {
 
     // The demo with 4-row micro-batches and no dropout (dropout draws differ per rank by design).
     QStringList train(const QString &outputDir, int accumulation, int maxSteps) const {
-        return {"--threads", "1", "train", m_config, "--max-steps", QString::number(maxSteps),
-                "--set", "training.output_dir=" + outputDir,
-                "--set", "training.per_device_train_batch_size=4",
-                "--set", "training.gradient_accumulation_steps=" + QString::number(accumulation),
-                "--set", "lora.lora_dropout=0",
-                "--set", "training.logging_steps=1",
-                "--set", "training.save_strategy=steps",
-                "--set", "training.save_steps=2",
-                "--set", "training.ddp_timeout=20"};
+        return {"--threads",   "1",
+                "train",       m_config,
+                "--max-steps", QString::number(maxSteps),
+                "--set",       "training.output_dir=" + outputDir,
+                "--set",       "training.per_device_train_batch_size=4",
+                "--set",       "training.gradient_accumulation_steps=" + QString::number(accumulation),
+                "--set",       "lora.lora_dropout=0",
+                "--set",       "training.logging_steps=1",
+                "--set",       "training.save_strategy=steps",
+                "--set",       "training.save_steps=2",
+                "--set",       "training.ddp_timeout=20"};
     }
 
 private slots:
@@ -125,7 +128,10 @@ private slots:
         const QString one = m_dir.filePath("one"), two = m_dir.filePath("two");
         QProcess single, pair;
         start(single, train(one, 2, 3), cliEnvironment());
-        start(pair, train(two, 1, 3) << "--nproc" << "2", cliEnvironment());
+        start(pair,
+              train(two, 1, 3) << "--nproc"
+                               << "2",
+              cliEnvironment());
         const Finished s = wait(single, 120000), p = wait(pair, 120000);
         QVERIFY2(s.inTime && s.exitCode == 0, qPrintable(s.describe()));
         QVERIFY2(p.inTime && p.exitCode == 0, qPrintable(p.describe()));
@@ -133,14 +139,14 @@ private slots:
 
         const auto a = stepMetrics(one), b = stepMetrics(two);
         QCOMPARE(a.size(), 3);
-        QCOMPARE(b.size(), 3);  // rank 0 alone writes metrics.jsonl
+        QCOMPARE(b.size(), 3); // rank 0 alone writes metrics.jsonl
         for (int i = 0; i < 3; ++i) {
             QVERIFY2(std::abs(a[i].first - b[i].first) <= 1e-4 * std::abs(a[i].first),
                      qPrintable(QString("step %1 loss %2 vs %3").arg(i + 1).arg(a[i].first).arg(b[i].first)));
             QVERIFY2(std::abs(a[i].second - b[i].second) <= 1e-3 * std::abs(a[i].second),
                      qPrintable(QString("step %1 grad_norm %2 vs %3").arg(i + 1).arg(a[i].second).arg(b[i].second)));
         }
-        QVERIFY(a[0].first != a[2].first);  // it trained
+        QVERIFY(a[0].first != a[2].first); // it trained
         const double difference =
             adapterDifference(one + "/adapter/adapter_model.safetensors", two + "/adapter/adapter_model.safetensors");
         QVERIFY2(difference < 1e-4, qPrintable(QString("adapters differ by %1").arg(difference)));
@@ -168,7 +174,10 @@ private slots:
         HEADROOM_REQUIRE_BUILD_FEATURE(processGroupSupported(false), kDistributedOffOnPurpose,
                                        "Multi-process training on the CPU (c10d with Gloo)", "HEADROOM_DISTRIBUTED");
         QProcess launcher;
-        start(launcher, train(m_dir.filePath("killed"), 1, 50) << "--nproc" << "2", cliEnvironment());
+        start(launcher,
+              train(m_dir.filePath("killed"), 1, 50) << "--nproc"
+                                                     << "2",
+              cliEnvironment());
         // Kill rank 1 once rank 0 reports its first step.
         const QString err = test::readStderrUntil(launcher, "step 1/", 90000);
         const auto match = QRegularExpression("rank 1 of 2 started \\(pid (\\d+)\\)").match(err);
@@ -180,13 +189,15 @@ private slots:
         Finished f = wait(launcher, 60000);
         f.err = err + f.err;
         QVERIFY2(f.inTime && f.exitCode == 1, qPrintable(f.describe()));
-        QVERIFY2(clock.elapsed() < 20000, qPrintable(QString("took %1 ms").arg(clock.elapsed())));  // < ddp_timeout
+        QVERIFY2(clock.elapsed() < 20000, qPrintable(QString("took %1 ms").arg(clock.elapsed()))); // < ddp_timeout
         // Rank 0 ended by itself with an error naming the lost rank and the exit code that says "not
         // the cause"; the launcher names the killed one, whichever of the two it reaped first.
-        QVERIFY2(f.err.contains(QRegularExpression("error: rank 0 of 2: .* failed: rank 1 ended")), qPrintable(f.describe()));
+        QVERIFY2(f.err.contains(QRegularExpression("error: rank 0 of 2: .* failed: rank 1 ended")),
+                 qPrintable(f.describe()));
         QVERIFY2(f.err.contains(QRegularExpression("rank 0 \\(pid \\d+\\) lost its peers \\(exit code 3\\)")),
                  qPrintable(f.describe()));
-        QVERIFY2(f.err.contains(QString("error: rank 1 (pid %1) was killed by signal 9").arg(victim)), qPrintable(f.describe()));
+        QVERIFY2(f.err.contains(QString("error: rank 1 (pid %1) was killed by signal 9").arg(victim)),
+                 qPrintable(f.describe()));
         QVERIFY(!f.err.contains("terminate called"));
     }
 
@@ -198,7 +209,11 @@ private slots:
                                        "Multi-process training on the CPU (c10d with Gloo)", "HEADROOM_DISTRIBUTED");
         const QString outputDir = m_dir.filePath("interrupted");
         QProcess launcher;
-        start(launcher, train(outputDir, 1, 50) << "--set" << "training.save_strategy=no" << "--nproc" << "2",
+        start(launcher,
+              train(outputDir, 1, 50) << "--set"
+                                      << "training.save_strategy=no"
+                                      << "--nproc"
+                                      << "2",
               cliEnvironment());
         const QString err = test::readStderrUntil(launcher, "step 1/", 90000);
         QVERIFY2(err.contains("step 1/"), qPrintable(err));
@@ -225,8 +240,12 @@ private slots:
                                        "Multi-process training on the CPU (c10d with Gloo)", "HEADROOM_DISTRIBUTED");
         QElapsedTimer clock;
         clock.start();
-        const Finished f = runCli(train(m_dir.filePath("alone"), 1, 1) << "--set" << "training.ddp_timeout=2",
-                                  {{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", QString::number(freeLocalPort())}});
+        const Finished f = runCli(train(m_dir.filePath("alone"), 1, 1) << "--set"
+                                                                       << "training.ddp_timeout=2",
+                                  {{"WORLD_SIZE", "2"},
+                                   {"RANK", "0"},
+                                   {"MASTER_ADDR", "127.0.0.1"},
+                                   {"MASTER_PORT", QString::number(freeLocalPort())}});
         QVERIFY2(f.inTime && f.exitCode == 1 && f.err.contains("error: rank 0 of 2: rendezvous at 127.0.0.1"),
                  qPrintable(f.describe()));
         QVERIFY2(clock.elapsed() < 30000, qPrintable(QString("took %1 ms").arg(clock.elapsed())));
@@ -234,8 +253,10 @@ private slots:
 
     void badLauncherVariablesAreInvalidInput() {
         const Finished rank = runCli(train(m_dir.filePath("env"), 1, 1), {{"WORLD_SIZE", "2"}, {"RANK", "2"}});
-        QVERIFY2(rank.exitCode == 2 && rank.err.contains("error: environment variable RANK='2'"), qPrintable(rank.describe()));
-        const Finished nproc = runCli(train(m_dir.filePath("env"), 1, 1) << "--nproc" << "3",
+        QVERIFY2(rank.exitCode == 2 && rank.err.contains("error: environment variable RANK='2'"),
+                 qPrintable(rank.describe()));
+        const Finished nproc = runCli(train(m_dir.filePath("env"), 1, 1) << "--nproc"
+                                                                         << "3",
                                       {{"WORLD_SIZE", "2"}, {"RANK", "0"}, {"MASTER_ADDR", "127.0.0.1"}});
         QVERIFY2(nproc.exitCode == 2 && nproc.err.contains("error: --nproc 3 but the environment says WORLD_SIZE=2"),
                  qPrintable(nproc.describe()));
@@ -244,8 +265,10 @@ private slots:
     void nprocWithoutDistributedSupportIsAClearError() {
         if (processGroupSupported(false))
             QSKIP("this build has c10d's Gloo process group; the refusal exists only in builds without it");
-        const Finished f = runCli(train(m_dir.filePath("unsupported"), 1, 1) << "--nproc" << "2");
-        QVERIFY2(f.exitCode == 2 && f.err.contains("error: --nproc 2: this build has no multi-process training on the CPU"),
+        const Finished f = runCli(train(m_dir.filePath("unsupported"), 1, 1) << "--nproc"
+                                                                             << "2");
+        QVERIFY2(f.exitCode == 2 &&
+                     f.err.contains("error: --nproc 2: this build has no multi-process training on the CPU"),
                  qPrintable(f.describe()));
     }
 };

@@ -42,9 +42,12 @@ std::string data(const char *relative) { return test::dataPath(relative).toStdSt
 
 // (in, out) of each projection of the fixture, from its config.json's numbers.
 std::pair<int64_t, int64_t> projection(const std::string &module) {
-    if (module == "q_proj") return {kHidden, kHeads * kHeadDim};
-    if (module == "k_proj" || module == "v_proj") return {kHidden, kKvHeads * kHeadDim};
-    if (module == "down_proj") return {kInter, kHidden};
+    if (module == "q_proj")
+        return {kHidden, kHeads * kHeadDim};
+    if (module == "k_proj" || module == "v_proj")
+        return {kHidden, kKvHeads * kHeadDim};
+    if (module == "down_proj")
+        return {kInter, kHidden};
     throw std::runtime_error(module);
 }
 
@@ -80,7 +83,7 @@ struct GgufTensor {
 };
 struct GgufFile {
     uint32_t version = 0;
-    std::map<std::string, std::pair<uint32_t, std::string>> strings;  // key -> (type, raw bytes)
+    std::map<std::string, std::pair<uint32_t, std::string>> strings; // key -> (type, raw bytes)
     std::vector<GgufTensor> tensors;
     uint64_t dataStart = 0;
     std::string bytes;
@@ -98,8 +101,16 @@ GgufFile parseGguf(const std::string &path) {
         at += n;
         return s;
     };
-    auto u32 = [&] { uint32_t v; std::memcpy(&v, take(4).data(), 4); return v; };
-    auto u64 = [&] { uint64_t v; std::memcpy(&v, take(8).data(), 8); return v; };
+    auto u32 = [&] {
+        uint32_t v;
+        std::memcpy(&v, take(4).data(), 4);
+        return v;
+    };
+    auto u64 = [&] {
+        uint64_t v;
+        std::memcpy(&v, take(8).data(), 8);
+        return v;
+    };
     auto str = [&] { return take(u64()); };
     if (take(4) != "GGUF")
         throw std::runtime_error("bad magic");
@@ -173,8 +184,9 @@ CliResult runCli(const QStringList &args, const QString &workingDir = {}, bool l
     if (!workingDir.isEmpty())
         process.setWorkingDirectory(workingDir);
     if (limitFiles)
-        process.start("/bin/sh", QStringList{"-c", "trap '' XFSZ; ulimit -f 8; exec \"$0\" \"$@\"",
-                                             test::binPath("headroom-cli")} + args);
+        process.start(
+            "/bin/sh",
+            QStringList{"-c", "trap '' XFSZ; ulimit -f 8; exec \"$0\" \"$@\"", test::binPath("headroom-cli")} + args);
     else
         process.start(test::binPath("headroom-cli"), args);
     process.waitForFinished(120000);
@@ -259,7 +271,9 @@ class ExportTest : public QObject {
     Q_OBJECT
 
     QTemporaryDir m_tmp;
-    std::string tmp(const std::string &name) const { return m_tmp.filePath(QString::fromStdString(name)).toStdString(); }
+    std::string tmp(const std::string &name) const {
+        return m_tmp.filePath(QString::fromStdString(name)).toStdString();
+    }
 
 private slots:
     void initTestCase() {
@@ -270,13 +284,15 @@ private slots:
     void peftStyleRsloraAdapterLoadsAndMatchesReferenceLogits() {
         const auto expected = SafetensorsFile::open(data("export/peft_rslora_expected.safetensors"));
         const auto model = baseWithAdapter(data(kPeftAdapter));
-        QCOMPARE(model->lora()->scaling(), 8.0 / 2.0);  // alpha / sqrt(r)
+        QCOMPARE(model->lora()->scaling(), 8.0 / 2.0); // alpha / sqrt(r)
         const auto reference = test::readTensor(*expected, "logits");
-        const double diff = maxDiffOnTokens(logitsOf(*model, *expected), reference, test::readTensor(*expected, "attention_mask"));
+        const double diff =
+            maxDiffOnTokens(logitsOf(*model, *expected), reference, test::readTensor(*expected, "attention_mask"));
         QVERIFY2(diff < 2e-4, qPrintable(QString("max |logit - reference| = %1").arg(diff)));
         // The adapter matters: without it the logits are far from the reference.
         const auto base = CausalLM::load(data(kBase));
-        QVERIFY(maxDiffOnTokens(logitsOf(*base, *expected), reference, test::readTensor(*expected, "attention_mask")) > 0.05);
+        QVERIFY(maxDiffOnTokens(logitsOf(*base, *expected), reference, test::readTensor(*expected, "attention_mask")) >
+                0.05);
     }
 
     void exportedAdapterHasPeftFieldsKeysAndShapes() {
@@ -301,7 +317,8 @@ private slots:
         auto want = kTargets;
         std::sort(want.begin(), want.end());
         QVERIFY(targets == want);
-        QCOMPARE(config["base_model_name_or_path"].get<std::string>(), std::string("headroom-fixtures/llama_gqa_tied_bias_llama3rope"));
+        QCOMPARE(config["base_model_name_or_path"].get<std::string>(),
+                 std::string("headroom-fixtures/llama_gqa_tied_bias_llama3rope"));
 
         const auto weights = SafetensorsFile::open((out / "adapter_model.safetensors").string());
         QCOMPARE(weights->metadata().at("format"), std::string("pt"));
@@ -317,8 +334,8 @@ private slots:
                 QCOMPARE(a->dtype, Dtype::F32);
             }
         QVERIFY(fs::exists(out / "README.md"));
-        QCOMPARE(result.bytes, fs::file_size(out / "adapter_config.json") + fs::file_size(out / "adapter_model.safetensors") +
-                                   fs::file_size(out / "README.md"));
+        QCOMPARE(result.bytes, fs::file_size(out / "adapter_config.json") +
+                                   fs::file_size(out / "adapter_model.safetensors") + fs::file_size(out / "README.md"));
     }
 
     void adapterRoundTripGivesIdenticalLogits() {
@@ -335,10 +352,11 @@ private slots:
         fs::create_directories(run / "checkpoint-10");
         fs::copy(data(kPeftAdapter), run / "checkpoint-2" / "adapter");
         fs::copy(data(kPeftAdapter), run / "checkpoint-10" / "adapter");
-        fs::create_directories(run / "checkpoint-11" / "adapter");  // incomplete: no trainer_state.json
+        fs::create_directories(run / "checkpoint-11" / "adapter"); // incomplete: no trainer_state.json
         const nlohmann::json trainConfig = {{"lora", {{"r", 4}}}, {"quantization", {{"load_in_4bit", true}}}};
         for (const char *ckpt : {"checkpoint-2", "checkpoint-10"})
-            std::ofstream(run / ckpt / "trainer_state.json") << nlohmann::json{{"step", 1}, {"config", trainConfig}}.dump();
+            std::ofstream(run / ckpt / "trainer_state.json")
+                << nlohmann::json{{"step", 1}, {"config", trainConfig}}.dump();
         std::ofstream(run / "config.json") << trainConfig.dump();
 
         // A stopped run (no adapter/ yet): its newest complete checkpoint.
@@ -351,7 +369,8 @@ private slots:
         QCOMPARE(source.adapterDir, (run / "adapter").string());
         QCOMPARE(source.trainConfig, trainConfig);
         QCOMPARE(findAdapter((run / "checkpoint-2").string()).adapterDir, (run / "checkpoint-2" / "adapter").string());
-        QCOMPARE(findAdapter((run / "checkpoint-2" / "adapter").string()).checkpointDir, (run / "checkpoint-2").string());
+        QCOMPARE(findAdapter((run / "checkpoint-2" / "adapter").string()).checkpointDir,
+                 (run / "checkpoint-2").string());
         QVERIFY(findAdapter(data(kPeftAdapter)).trainConfig.is_null());
         QVERIFY_EXCEPTION_THROWN(findAdapter(data("models")), headroom::Error);
         // This adapter/ has no model card stating its step: a checkpoint saved after it wins.
@@ -367,7 +386,8 @@ private slots:
         const fs::path base = tmp("base_with_tokenizer");
         fs::copy(data(kBase), base);
         std::ofstream(base / "tokenizer.json") << "{\"model\": {}}";
-        std::ofstream(base / "generation_config.json") << "{\"bos_token_id\": 1, \"eos_token_id\": 2, \"do_sample\": false}";
+        std::ofstream(base / "generation_config.json")
+            << "{\"bos_token_id\": 1, \"eos_token_id\": 2, \"do_sample\": false}";
         const auto expected = SafetensorsFile::open(data("export/peft_rslora_expected.safetensors"));
         const auto mask = test::readTensor(*expected, "attention_mask");
         const auto withAdapter = logitsOf(*baseWithAdapter(data(kPeftAdapter)), *expected);
@@ -376,20 +396,24 @@ private slots:
         options.baseDir = base.string();
         options.dtype = Dtype::F32;
         const fs::path merged32 = exportMerged(data(kPeftAdapter), tmp("merged32"), options).path;
-        const double diff32 = maxDiffOnTokens(logitsOf(*CausalLM::load(merged32.string()), *expected), withAdapter, mask);
+        const double diff32 =
+            maxDiffOnTokens(logitsOf(*CausalLM::load(merged32.string()), *expected), withAdapter, mask);
         QVERIFY2(diff32 < 1e-4, qPrintable(QString("float32 merge: max diff %1").arg(diff32)));
-        QCOMPARE(test::readJsonFile((merged32 / "config.json").string())["torch_dtype"].get<std::string>(), std::string("float32"));
+        QCOMPARE(test::readJsonFile((merged32 / "config.json").string())["torch_dtype"].get<std::string>(),
+                 std::string("float32"));
         QVERIFY(fs::exists(merged32 / "tokenizer.json"));
         QCOMPARE(test::readJsonFile((merged32 / "generation_config.json").string())["do_sample"].get<bool>(), false);
         QVERIFY(!fs::exists(merged32 / "model.safetensors.index.json"));
 
         options.dtype = Dtype::BF16;
         const fs::path merged16 = exportMerged(data(kPeftAdapter), tmp("merged16"), options).path;
-        QCOMPARE(test::readJsonFile((merged16 / "config.json").string())["torch_dtype"].get<std::string>(), std::string("bfloat16"));
+        QCOMPARE(test::readJsonFile((merged16 / "config.json").string())["torch_dtype"].get<std::string>(),
+                 std::string("bfloat16"));
         const auto weights = SafetensorsFile::open((merged16 / "model.safetensors").string());
         QCOMPARE(weights->find("model.layers.0.self_attn.q_proj.weight")->dtype, Dtype::BF16);
         // bf16 rounds each weight by up to 2^-9 relative: the logits move by a few hundredths.
-        const double diff16 = maxDiffOnTokens(logitsOf(*CausalLM::load(merged16.string()), *expected), withAdapter, mask);
+        const double diff16 =
+            maxDiffOnTokens(logitsOf(*CausalLM::load(merged16.string()), *expected), withAdapter, mask);
         QVERIFY2(diff16 < 0.05, qPrintable(QString("bfloat16 merge: max diff %1").arg(diff16)));
         // Exactness of the fold itself: an adapted weight equals W + scaling * B A.
         const auto baseFile = SafetensorsFile::open(data(kBase) + "/model.safetensors");
@@ -409,7 +433,7 @@ private slots:
         MergedExportOptions options;
         options.baseDir = data(kBase);
         options.dtype = Dtype::F32;
-        options.maxShardBytes = 40000;  // the fixture holds ~150 kB in float32
+        options.maxShardBytes = 40000; // the fixture holds ~150 kB in float32
         const fs::path out = exportMerged(data(kPeftAdapter), tmp("sharded"), options).path;
         const auto index = test::readJsonFile((out / "model.safetensors.index.json").string());
         std::map<std::string, std::string> weightMap = index["weight_map"].get<std::map<std::string, std::string>>();
@@ -439,9 +463,12 @@ private slots:
         const fs::path run = tmp("qlora_run");
         fs::create_directories(run);
         fs::copy(data(kPeftAdapter), run / "adapter");
-        std::ofstream(run / "config.json") << nlohmann::json{
-            {"lora", {{"r", 4}}},
-            {"quantization", {{"load_in_4bit", true}, {"bnb_4bit_quant_type", "nf4"}, {"bnb_4bit_use_double_quant", true}}}}.dump();
+        std::ofstream(run / "config.json") << nlohmann::json{{"lora", {{"r", 4}}},
+                                                             {"quantization",
+                                                              {{"load_in_4bit", true},
+                                                               {"bnb_4bit_quant_type", "nf4"},
+                                                               {"bnb_4bit_use_double_quant", true}}}}
+                                                  .dump();
         MergedExportOptions options;
         options.baseDir = data(kBase);
         options.dtype = Dtype::F32;
@@ -474,7 +501,7 @@ private slots:
         QCOMPARE(gguf.strings.at("general.architecture").second, std::string("llama"));
         QCOMPARE(gguf.strings.at("general.type").second, std::string("adapter"));
         QCOMPARE(gguf.strings.at("adapter.type").second, std::string("lora"));
-        QCOMPARE(gguf.strings.at("adapter.lora.alpha").first, 6u);  // float32
+        QCOMPARE(gguf.strings.at("adapter.lora.alpha").first, 6u); // float32
         // llama.cpp scales by alpha / r: that must equal rsLoRA's alpha / sqrt(r) = 8 / 2.
         QCOMPARE(double(kvFloat(gguf, "adapter.lora.alpha")) / double(kRank), 4.0);
         uint32_t alignment;
@@ -501,7 +528,8 @@ private slots:
                 QCOMPARE(a.type, 0u);
                 QCOMPARE(a.offset % 32, 0ull);
                 QCOMPARE(b.offset % 32, 0ull);
-                QVERIFY(torch::equal(ggufTensorData(gguf, a), test::readTensor(*adapter, peftKey(layer, module, "lora_A"))));
+                QVERIFY(torch::equal(ggufTensorData(gguf, a),
+                                     test::readTensor(*adapter, peftKey(layer, module, "lora_A"))));
                 auto wantB = test::readTensor(*adapter, peftKey(layer, module, "lora_B"));
                 if (module == "q_proj")
                     wantB = permutedRows(wantB, kHeads);
@@ -512,20 +540,23 @@ private slots:
         QCOMPARE(gguf.dataStart % 32, 0ull);
 
         const std::string text = readText(tmp("gguf/adapter.Modelfile"));
-        QVERIFY2(text.find("\nFROM headroom-fixtures/llama_gqa_tied_bias_llama3rope\n") != std::string::npos, text.c_str());
+        QVERIFY2(text.find("\nFROM headroom-fixtures/llama_gqa_tied_bias_llama3rope\n") != std::string::npos,
+                 text.c_str());
         QVERIFY2(text.find("\nADAPTER ./adapter.gguf\n") != std::string::npos, text.c_str());
         QVERIFY(!fs::exists(tmp("gguf/Modelfile")));
 
         // A second adapter in the same folder gets its own Modelfile; the first one's stays.
         options.f16 = true;
         const auto half = parseGguf(exportGgufLora(data(kPeftAdapter), tmp("gguf/adapter-f16.gguf"), options).path);
-        QVERIFY(readText(tmp("gguf/adapter-f16.Modelfile")).find("\nADAPTER ./adapter-f16.gguf\n") != std::string::npos);
+        QVERIFY(readText(tmp("gguf/adapter-f16.Modelfile")).find("\nADAPTER ./adapter-f16.gguf\n") !=
+                std::string::npos);
         QCOMPARE(readText(tmp("gguf/adapter.Modelfile")), text);
         const auto &a0 = *std::find_if(half.tensors.begin(), half.tensors.end(),
                                        [](const GgufTensor &t) { return t.name == "blk.0.attn_v.weight.lora_a"; });
         QCOMPARE(a0.type, 1u);
-        QVERIFY(torch::equal(ggufTensorData(half, a0),
-                             test::readTensor(*adapter, peftKey(0, "v_proj", "lora_A")).to(torch::kHalf).to(torch::kFloat32)));
+        QVERIFY(torch::equal(
+            ggufTensorData(half, a0),
+            test::readTensor(*adapter, peftKey(0, "v_proj", "lora_A")).to(torch::kHalf).to(torch::kFloat32)));
     }
 
     void failedExportsSayWhyAndLeaveNothingWhole_data() {
@@ -535,24 +566,36 @@ private slots:
         QTest::addColumn<bool>("limitFiles");
         const QString adapter = test::dataPath(kPeftAdapter), base = test::dataPath(kBase);
         const QString out = m_tmp.filePath("fail/out");
-        QTest::newRow("merged: base model missing") << QStringList{"export", "merged", adapter, out} << 2 << "base model" << false;
-        QTest::newRow("gguf: base model missing") << QStringList{"export", "gguf-lora", adapter, out + ".gguf"} << 2 << "base model" << false;
+        QTest::newRow("merged: base model missing")
+            << QStringList{"export", "merged", adapter, out} << 2 << "base model" << false;
+        QTest::newRow("gguf: base model missing")
+            << QStringList{"export", "gguf-lora", adapter, out + ".gguf"} << 2 << "base model" << false;
         QTest::newRow("merged: adapter for another base")
-            << QStringList{"export", "merged", adapter, out, "--base", test::dataPath("models/llama_mha_untied")} << 2 << "shape" << false;
-        QTest::newRow("merged: corrupt adapter") << QStringList{"export", "merged", m_tmp.filePath("fail/corrupt"), out, "--base", base}
-                                                 << 2 << "adapter_model.safetensors" << false;
-        QTest::newRow("adapter: not an adapter") << QStringList{"export", "adapter", base, out} << 2 << "not an adapter folder" << false;
+            << QStringList{"export", "merged", adapter, out, "--base", test::dataPath("models/llama_mha_untied")} << 2
+            << "shape" << false;
+        QTest::newRow("merged: corrupt adapter")
+            << QStringList{"export", "merged", m_tmp.filePath("fail/corrupt"), out, "--base", base} << 2
+            << "adapter_model.safetensors" << false;
+        QTest::newRow("adapter: not an adapter")
+            << QStringList{"export", "adapter", base, out} << 2 << "not an adapter folder" << false;
         QTest::newRow("merged: unwritable path")
-            << QStringList{"export", "merged", adapter, m_tmp.filePath("fail/a_file/out"), "--base", base} << 1 << "a_file/out" << false;
+            << QStringList{"export", "merged", adapter, m_tmp.filePath("fail/a_file/out"), "--base", base} << 1
+            << "a_file/out" << false;
         QTest::newRow("gguf: folder missing")
-            << QStringList{"export", "gguf-lora", adapter, m_tmp.filePath("fail/nowhere/x.gguf"), "--base", base} << 1 << "nowhere" << false;
-        QTest::newRow("merged: bad dtype") << QStringList{"export", "merged", adapter, out, "--base", base, "--dtype", "int8"} << 2 << "--dtype" << false;
+            << QStringList{"export", "gguf-lora", adapter, m_tmp.filePath("fail/nowhere/x.gguf"), "--base", base} << 1
+            << "nowhere" << false;
+        QTest::newRow("merged: bad dtype")
+            << QStringList{"export", "merged", adapter, out, "--base", base, "--dtype", "int8"} << 2 << "--dtype"
+            << false;
         // Writes that fail once the staged output has begun (EFBIG past a 4 KiB file-size limit).
         QTest::newRow("merged: write fails part way")
-            << QStringList{"export", "merged", adapter, out, "--base", base, "--dtype", "float32"} << 1 << "File too large" << true;
+            << QStringList{"export", "merged", adapter, out, "--base", base, "--dtype", "float32"} << 1
+            << "File too large" << true;
         QTest::newRow("gguf: write fails part way")
-            << QStringList{"export", "gguf-lora", adapter, out + ".gguf", "--base", base} << 1 << "File too large" << true;
-        QTest::newRow("adapter: write fails part way") << QStringList{"export", "adapter", adapter, out} << 1 << "File too large" << true;
+            << QStringList{"export", "gguf-lora", adapter, out + ".gguf", "--base", base} << 1 << "File too large"
+            << true;
+        QTest::newRow("adapter: write fails part way")
+            << QStringList{"export", "adapter", adapter, out} << 1 << "File too large" << true;
     }
 
     void failedExportsSayWhyAndLeaveNothingWhole() {
@@ -573,7 +616,7 @@ private slots:
         QVERIFY2(run.exitCode == exitCode, qPrintable(QString("exit %1\n%2").arg(run.exitCode).arg(run.err)));
         QCOMPARE(errLines.size(), 1);
         QVERIFY2(errLines[0].startsWith("error: ") && errLines[0].contains(mentions), qPrintable(errLines[0]));
-        QCOMPARE(entriesIn(dir), before);  // no output, no temporary left behind
+        QCOMPARE(entriesIn(dir), before); // no output, no temporary left behind
     }
 
     // What `export merged` cannot merge, each refused by the API the CLI calls (invalidInput, exit
@@ -588,38 +631,50 @@ private slots:
     // (a QLoRA run's training config: NF4, double quantization), ROOT/base (the fixture base).
     void mergedExportRefusesWhatItCannotMerge_data() {
         QTest::addColumn<QString>("damage");
-        QTest::addColumn<QString>("source");   // "run", or "bare": an adapter folder outside a run
-        QTest::addColumn<bool>("giveBase");    // --base ROOT/base
+        QTest::addColumn<QString>("source"); // "run", or "bare": an adapter folder outside a run
+        QTest::addColumn<bool>("giveBase"); // --base ROOT/base
         QTest::addColumn<bool>("dequantized"); // --onto dequantized
-        QTest::addColumn<QStringList>("mentions");  // {adapter} {bare} {base}: the row's folders
-        const QString adapterConfig = "{adapter}/adapter_config.json", adapterWeights = "{adapter}/adapter_model.safetensors";
+        QTest::addColumn<QStringList>("mentions"); // {adapter} {bare} {base}: the row's folders
+        const QString adapterConfig = "{adapter}/adapter_config.json",
+                      adapterWeights = "{adapter}/adapter_model.safetensors";
         QTest::newRow("target module the model lacks")
-            << "target lm_head" << "run" << true << false << QStringList{adapterConfig, "target_modules", "'lm_head'"};
+            << "target lm_head"
+            << "run" << true << false << QStringList{adapterConfig, "target_modules", "'lm_head'"};
         QTest::newRow("adapter without a targeted lora_B")
-            << "drop lora_B" << "run" << true << false
+            << "drop lora_B"
+            << "run" << true << false
             << QStringList{adapterWeights, "base_model.model.model.layers.1.self_attn.k_proj.lora_B.weight", "missing"};
         QTest::newRow("adapter tensor of an untargeted projection")
-            << "extra o_proj" << "run" << true << false
+            << "extra o_proj"
+            << "run" << true << false
             << QStringList{adapterWeights, "base_model.model.model.layers.0.self_attn.o_proj.lora_A.weight",
                            "not the lora_A/lora_B of a targeted projection"};
         QTest::newRow("adapter weights not floating point")
-            << "int lora_A" << "run" << true << false
+            << "int lora_A"
+            << "run" << true << false
             << QStringList{adapterWeights, "base_model.model.model.layers.0.mlp.down_proj.lora_A.weight", "I32", "F32"};
-        QTest::newRow("DoRA adapter") << "dora" << "run" << true << false << QStringList{adapterConfig, "use_dora"};
-        QTest::newRow("no base named") << "no base name" << "run" << false << false
+        QTest::newRow("DoRA adapter") << "dora"
+                                      << "run" << true << false << QStringList{adapterConfig, "use_dora"};
+        QTest::newRow("no base named") << "no base name"
+                                       << "run" << false << false
                                        << QStringList{adapterConfig, "base_model_name_or_path", "--base"};
         QTest::newRow("base tensor shaped unlike its config.json")
-            << "reshape base q_proj" << "run" << true << false
-            << QStringList{"{base}/model.safetensors", "model.layers.0.self_attn.q_proj.weight", "[32, 128]", "[64, 64]"};
+            << "reshape base q_proj"
+            << "run" << true << false
+            << QStringList{"{base}/model.safetensors", "model.layers.0.self_attn.q_proj.weight", "[32, 128]",
+                           "[64, 64]"};
         QTest::newRow("base without an adapted tensor")
-            << "drop base down_proj" << "run" << true << false
-            << QStringList{"{base}", "model.layers.1.mlp.down_proj.weight", "not found"};
-        QTest::newRow("base saved 4-bit") << "quantized base" << "run" << true << false
-                                          << QStringList{"{base}/config.json", "4-bit", "--base"};
+            << "drop base down_proj"
+            << "run" << true << false << QStringList{"{base}", "model.layers.1.mlp.down_proj.weight", "not found"};
+        QTest::newRow("base saved 4-bit")
+            << "quantized base"
+            << "run" << true << false << QStringList{"{base}/config.json", "4-bit", "--base"};
         QTest::newRow("dequantized: bare adapter folder")
-            << "bare" << "bare" << true << true << QStringList{"{bare}", "quantization settings", "run or checkpoint folder"};
+            << "bare"
+            << "bare" << true << true << QStringList{"{bare}", "quantization settings", "run or checkpoint folder"};
         QTest::newRow("dequantized: run not trained in 4 bits")
-            << "run not 4-bit" << "run" << true << true << QStringList{"{adapter}", "load_in_4bit", "--onto original"};
+            << "run not 4-bit"
+            << "run" << true << true << QStringList{"{adapter}", "load_in_4bit", "--onto original"};
     }
 
     void mergedExportRefusesWhatItCannotMerge() {
@@ -634,13 +689,17 @@ private slots:
         fs::create_directories(run);
         fs::copy(data(kPeftAdapter), adapter);
         fs::copy(data(kBase), base);
-        std::ofstream(run / "config.json") << nlohmann::json{
-            {"lora", {{"r", 4}}},
-            {"quantization", {{"load_in_4bit", true}, {"bnb_4bit_quant_type", "nf4"}, {"bnb_4bit_use_double_quant", true}}}}.dump();
+        std::ofstream(run / "config.json") << nlohmann::json{{"lora", {{"r", 4}}},
+                                                             {"quantization",
+                                                              {{"load_in_4bit", true},
+                                                               {"bnb_4bit_quant_type", "nf4"},
+                                                               {"bnb_4bit_use_double_quant", true}}}}
+                                                  .dump();
         const std::string adapterPrefix = "base_model.model.model.layers.";
         if (damage == "target lm_head")
-            editJsonFile(adapter / "adapter_config.json",
-                         [](nlohmann::json &c) { c["target_modules"] = {"q_proj", "lm_head"}; });
+            editJsonFile(adapter / "adapter_config.json", [](nlohmann::json &c) {
+                c["target_modules"] = {"q_proj", "lm_head"};
+            });
         else if (damage == "drop lora_B")
             rewriteSafetensors(adapter / "adapter_model.safetensors", [&](std::vector<StoredTensor> &t) {
                 t.erase(std::find_if(t.begin(), t.end(), [&](const StoredTensor &x) {
@@ -655,7 +714,7 @@ private slots:
             });
         else if (damage == "int lora_A")
             rewriteSafetensors(adapter / "adapter_model.safetensors", [&](std::vector<StoredTensor> &t) {
-                tensorNamed(t, adapterPrefix + "0.mlp.down_proj.lora_A.weight").dtype = Dtype::I32;  // same bytes
+                tensorNamed(t, adapterPrefix + "0.mlp.down_proj.lora_A.weight").dtype = Dtype::I32; // same bytes
             });
         else if (damage == "dora")
             editJsonFile(adapter / "adapter_config.json", [](nlohmann::json &c) { c["use_dora"] = true; });
@@ -663,7 +722,7 @@ private slots:
             editJsonFile(adapter / "adapter_config.json", [](nlohmann::json &c) { c["base_model_name_or_path"] = ""; });
         else if (damage == "reshape base q_proj")
             rewriteSafetensors(base / "model.safetensors", [](std::vector<StoredTensor> &t) {
-                tensorNamed(t, "model.layers.0.self_attn.q_proj.weight").shape = {32, 128};  // same bytes
+                tensorNamed(t, "model.layers.0.self_attn.q_proj.weight").shape = {32, 128}; // same bytes
             });
         else if (damage == "drop base down_proj")
             rewriteSafetensors(base / "model.safetensors", [](std::vector<StoredTensor> &t) {
@@ -671,12 +730,14 @@ private slots:
             });
         else if (damage == "quantized base")
             editJsonFile(base / "config.json", [](nlohmann::json &c) {
-                c["quantization_config"] = {{"load_in_4bit", true}, {"bnb_4bit_quant_type", "nf4"}, {"quant_method", "bitsandbytes"}};
+                c["quantization_config"] = {
+                    {"load_in_4bit", true}, {"bnb_4bit_quant_type", "nf4"}, {"quant_method", "bitsandbytes"}};
             });
         else if (damage == "bare")
             fs::copy(data(kPeftAdapter), bare);
         else if (damage == "run not 4-bit")
-            std::ofstream(run / "config.json") << nlohmann::json{{"lora", {{"r", 4}}}, {"quantization", {{"load_in_4bit", false}}}}.dump();
+            std::ofstream(run / "config.json")
+                << nlohmann::json{{"lora", {{"r", 4}}}, {"quantization", {{"load_in_4bit", false}}}}.dump();
         else
             QFAIL(qPrintable("unknown damage " + damage));
 
@@ -692,7 +753,7 @@ private slots:
         } catch (const headroom::Error &e) {
             message = e.what();
             exitCode = e.exitCode();
-        } catch (const std::exception &e) {  // e.g. LibTorch's own error from a merge it should have refused
+        } catch (const std::exception &e) { // e.g. LibTorch's own error from a merge it should have refused
             message = std::string("not a headroom::Error: ") + e.what();
             exitCode = -1;
         }
@@ -706,7 +767,7 @@ private slots:
         }
         QVERIFY2(!fs::exists(out), out.c_str());
         QCOMPARE(leftoversBeside(out), 0);
-        QVERIFY(treeOf(root) == before);  // inputs untouched, nothing added
+        QVERIFY(treeOf(root) == before); // inputs untouched, nothing added
     }
 
     // A folder with a finished run (run/adapter, run/config.json), a base model, an unrelated
@@ -733,22 +794,27 @@ private slots:
         auto row = [](const char *name, const QString &kind, const QString &destination, const QString &mentions) {
             QStringList args{"export", kind, "run", destination};
             if (kind != "adapter")
-                args << "--base" << "base";
+                args << "--base"
+                     << "base";
             QTest::newRow(name) << args << mentions;
         };
         row("adapter into its run folder", "adapter", "run", guard + "run: is a folder this export reads");
-        row("adapter into the run's adapter/", "adapter", "run/adapter/", guard + "run/adapter: is a folder this export reads");
+        row("adapter into the run's adapter/", "adapter", "run/adapter/",
+            guard + "run/adapter: is a folder this export reads");
         row("adapter into a new folder inside the run", "adapter", "run/out", guard + "run/out: lies inside");
         row("merged into the base folder", "merged", "base", guard + "base: is a folder this export reads");
         row("merged into a folder holding the run", "merged", "./", guard.chopped(1) + ": holds");
-        row("merged into an unrelated folder", "merged", "notes", guard + "notes: is a folder that is not an earlier merged export");
-        row("adapter into an unrelated folder", "adapter", "notes", guard + "notes: is a folder that is not an earlier adapter export");
+        row("merged into an unrelated folder", "merged", "notes",
+            guard + "notes: is a folder that is not an earlier merged export");
+        row("adapter into an unrelated folder", "adapter", "notes",
+            guard + "notes: is a folder that is not an earlier adapter export");
         row("merged onto a file", "merged", "notes.txt", guard + "notes.txt: exists and is not a folder");
         row("gguf into the run folder", "gguf-lora", "run/adapter.gguf", guard + "run/adapter.gguf: lies inside");
         row("gguf onto an existing folder", "gguf-lora", "notes", guard + "notes: is a folder");
         row("gguf to out/", "gguf-lora", "out/", "out/: names a folder");
         row("gguf to ./", "gguf-lora", "./", "./: names a folder");
-        row("gguf onto a file that is not GGUF", "gguf-lora", "notes.txt", guard + "notes.txt: exists and is not a GGUF file");
+        row("gguf onto a file that is not GGUF", "gguf-lora", "notes.txt",
+            guard + "notes.txt: exists and is not a GGUF file");
     }
 
     void destinationsThatAreInputsOrNotEarlierExportsAreRefused() {
@@ -761,7 +827,7 @@ private slots:
         QVERIFY2(run.exitCode == 2, qPrintable(QString("exit %1\n%2").arg(run.exitCode).arg(run.err)));
         QCOMPARE(errLines.size(), 1);
         QVERIFY2(errLines[0].startsWith("error: ") && errLines[0].contains(mentions), qPrintable(errLines[0]));
-        QVERIFY(treeOf(guard) == before);  // the run, the base and the other files all still there, nothing added
+        QVERIFY(treeOf(guard) == before); // the run, the base and the other files all still there, nothing added
         QVERIFY(before.count("run/adapter/adapter_model.safetensors") && before.count("base/model.safetensors"));
     }
 
@@ -777,7 +843,7 @@ private slots:
         MergedExportOptions merged;
         merged.baseDir = data(kBase);
         const fs::path mergedOut = tmp("again/merged");
-        fs::create_directories(mergedOut);  // an empty folder is fine too
+        fs::create_directories(mergedOut); // an empty folder is fine too
         exportMerged(data(kPeftAdapter), mergedOut.string(), merged);
         std::ofstream(mergedOut / "stale.txt") << "from the first export";
         exportMerged(data(kPeftAdapter), mergedOut.string(), merged);
@@ -811,10 +877,12 @@ private slots:
             // The checkpoint only when it is strictly newer: on a tie the run's final adapter/.
             const fs::path want = adapterSteps < 10 ? run / "checkpoint-10" / "adapter" : run / "adapter";
             QCOMPARE(source.adapterDir, want.string());
-            QVERIFY2(source.chosen.find("step " + std::to_string(adapterSteps)) != std::string::npos, source.chosen.c_str());
+            QVERIFY2(source.chosen.find("step " + std::to_string(adapterSteps)) != std::string::npos,
+                     source.chosen.c_str());
         }
         // The stale adapter/ (step 6) is passed over, and the CLI says so.
-        const CliResult cli = runCli({"export", "adapter", QString::fromStdString(run.string()), m_tmp.filePath("resumed_out")});
+        const CliResult cli =
+            runCli({"export", "adapter", QString::fromStdString(run.string()), m_tmp.filePath("resumed_out")});
         QVERIFY2(cli.exitCode == 0, qPrintable(cli.err));
         QVERIFY2(cli.out.contains("from " + QString::fromStdString((run / "checkpoint-10" / "adapter").string()) +
                                   ": checkpoint-10's adapter, newer than the run's adapter/ (step 6"),
@@ -872,7 +940,8 @@ private slots:
         for (const auto &entry : fs::directory_iterator(out.toStdString()))
             bytes += entry.file_size();
         QCOMPARE(json["bytes"].get<uint64_t>(), bytes);
-        QCOMPARE(test::readJsonFile(out.toStdString() + "/config.json")["torch_dtype"].get<std::string>(), std::string("float16"));
+        QCOMPARE(test::readJsonFile(out.toStdString() + "/config.json")["torch_dtype"].get<std::string>(),
+                 std::string("float16"));
     }
 
     // export merged streams (export.h, docs/export.md's 656 MiB for a 1B model): it holds about one
@@ -891,12 +960,22 @@ private slots:
     // allocator for the rest of the process.
     void mergedExportHoldsOneTensorNotTheModel() {
         const fs::path root = tmp("streaming"), base = root / "base", run = root / "run", adapter = run / "adapter";
-        const nlohmann::json config = {
-            {"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", 256},
-            {"intermediate_size", 768}, {"num_hidden_layers", 12}, {"num_attention_heads", 8},
-            {"num_key_value_heads", 4}, {"head_dim", 32}, {"max_position_embeddings", 128},
-            {"rms_norm_eps", 1e-5}, {"rope_theta", 10000.0}, {"tie_word_embeddings", false},
-            {"vocab_size", 1024}, {"bos_token_id", 1}, {"eos_token_id", 2}, {"initializer_range", 0.02}};
+        const nlohmann::json config = {{"architectures", {"LlamaForCausalLM"}},
+                                       {"model_type", "llama"},
+                                       {"hidden_size", 256},
+                                       {"intermediate_size", 768},
+                                       {"num_hidden_layers", 12},
+                                       {"num_attention_heads", 8},
+                                       {"num_key_value_heads", 4},
+                                       {"head_dim", 32},
+                                       {"max_position_embeddings", 128},
+                                       {"rms_norm_eps", 1e-5},
+                                       {"rope_theta", 10000.0},
+                                       {"tie_word_embeddings", false},
+                                       {"vocab_size", 1024},
+                                       {"bos_token_id", 1},
+                                       {"eos_token_id", 2},
+                                       {"initializer_range", 0.02}};
         RandomModelOptions random;
         random.seed = 11;
         random.dtype = "bfloat16";
@@ -908,9 +987,12 @@ private slots:
         lora.targetModules = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
         fs::create_directories(adapter);
         std::ofstream(adapter / "adapter_config.json") << peftAdapterConfig(lora, base.string()).dump(2);
-        std::ofstream(run / "config.json") << nlohmann::json{
-            {"lora", {{"r", 8}}},
-            {"quantization", {{"load_in_4bit", true}, {"bnb_4bit_quant_type", "nf4"}, {"bnb_4bit_use_double_quant", true}}}}.dump();
+        std::ofstream(run / "config.json") << nlohmann::json{{"lora", {{"r", 8}}},
+                                                             {"quantization",
+                                                              {{"load_in_4bit", true},
+                                                               {"bnb_4bit_quant_type", "nf4"},
+                                                               {"bnb_4bit_use_double_quant", true}}}}
+                                                  .dump();
         const auto modelConfig = ModelConfig::fromJson(config, "streaming model");
         std::vector<torch::Tensor> keep;
         std::vector<std::pair<std::string, TensorBytes>> tensors;
@@ -923,7 +1005,8 @@ private slots:
                 keep.push_back(torch::randn({lora.r, in}, gen) * 0.05);
                 tensors.push_back({prefix + ".lora_A.weight", {Dtype::F32, {lora.r, in}, keep.back().data_ptr()}});
                 keep.push_back(torch::randn({outFeatures, lora.r}, gen) * 0.05);
-                tensors.push_back({prefix + ".lora_B.weight", {Dtype::F32, {outFeatures, lora.r}, keep.back().data_ptr()}});
+                tensors.push_back(
+                    {prefix + ".lora_B.weight", {Dtype::F32, {outFeatures, lora.r}, keep.back().data_ptr()}});
                 adapterBytes += 4 * lora.r * (in + outFeatures);
             }
         writeSafetensors((adapter / "adapter_model.safetensors").string(), tensors, {{"format", "pt"}});
@@ -937,7 +1020,8 @@ private slots:
             total += bytes;
         }
         const int64_t bound = 3 * largest + adapterBytes + (int64_t(1) << 20);
-        QVERIFY2(total > 4 * bound, qPrintable(QString("model %1 bytes, bound %2: too small to tell").arg(total).arg(bound)));
+        QVERIFY2(total > 4 * bound,
+                 qPrintable(QString("model %1 bytes, bound %2: too small to tell").arg(total).arg(bound)));
 
         installMemoryTracking();
         const torch::Device cpu(torch::kCPU);
@@ -949,20 +1033,33 @@ private slots:
             options.onto = onto;
             const int64_t before = allocatorStats(cpu).allocated;
             resetPeakMemory(cpu);
-            const auto result = exportMerged(run.string(), (root / (original ? "merged" : "merged_nf4")).string(), options);
+            const auto result =
+                exportMerged(run.string(), (root / (original ? "merged" : "merged_nf4")).string(), options);
             const int64_t held = allocatorStats(cpu).peak - before;
-            qInfo().noquote() << QString("export merged --dtype float32 --onto %1: peak %2 bytes held; largest tensor %3, "
-                                         "adapter %4, model %5 (float32), bound %6")
-                                     .arg(original ? "original" : "dequantized").arg(held).arg(largest).arg(adapterBytes)
-                                     .arg(total).arg(bound);
+            qInfo().noquote() << QString(
+                                     "export merged --dtype float32 --onto %1: peak %2 bytes held; largest tensor %3, "
+                                     "adapter %4, model %5 (float32), bound %6")
+                                     .arg(original ? "original" : "dequantized")
+                                     .arg(held)
+                                     .arg(largest)
+                                     .arg(adapterBytes)
+                                     .arg(total)
+                                     .arg(bound);
             QCOMPARE(int64_t(SafetensorsFile::open(result.path + "/model.safetensors")->tensors().size()),
                      int64_t(checkpoint.names().size()));
             QVERIFY2(held >= largest, qPrintable(QString("held %1 bytes, less than one float32 tensor (%2): is the "
-                                                         "allocator counting?").arg(held).arg(largest)));
-            QVERIFY2(held <= bound, qPrintable(QString("--onto %1: held %2 bytes, above %3 (3 x the largest tensor %4 + "
-                                                       "adapter %5 + 1 MiB); the model is %6")
-                                                   .arg(original ? "original" : "dequantized").arg(held).arg(bound)
-                                                   .arg(largest).arg(adapterBytes).arg(total)));
+                                                         "allocator counting?")
+                                                     .arg(held)
+                                                     .arg(largest)));
+            QVERIFY2(held <= bound,
+                     qPrintable(QString("--onto %1: held %2 bytes, above %3 (3 x the largest tensor %4 + "
+                                        "adapter %5 + 1 MiB); the model is %6")
+                                    .arg(original ? "original" : "dequantized")
+                                    .arg(held)
+                                    .arg(bound)
+                                    .arg(largest)
+                                    .arg(adapterBytes)
+                                    .arg(total)));
         }
     }
 };

@@ -86,7 +86,7 @@ private slots:
         QVERIFY2(!error, error.message().c_str());
         QVERIFY(!fs::exists(file));
 
-        detail::removeTree(file, error);  // gone already: nothing to do, no error
+        detail::removeTree(file, error); // gone already: nothing to do, no error
         QVERIFY2(!error, error.message().c_str());
         detail::removeTree(file);
     }
@@ -102,7 +102,8 @@ private slots:
             detail::removeTree(file / "sub");
             QFAIL("expected an error");
         } catch (const Error &e) {
-            QVERIFY2(std::string(e.what()).find((file / "sub").string() + ": cannot remove") != std::string::npos, e.what());
+            QVERIFY2(std::string(e.what()).find((file / "sub").string() + ": cannot remove") != std::string::npos,
+                     e.what());
         }
         QVERIFY(fs::exists(file));
     }
@@ -165,7 +166,8 @@ private slots:
             detail::treeBytes(root / "missing");
             QFAIL("expected an error");
         } catch (const Error &e) {
-            QVERIFY2(std::string(e.what()).find((root / "missing").string() + ": cannot read") != std::string::npos, e.what());
+            QVERIFY2(std::string(e.what()).find((root / "missing").string() + ": cannot read") != std::string::npos,
+                     e.what());
         }
     }
 };

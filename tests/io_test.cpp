@@ -42,17 +42,17 @@ private slots:
         fs::create_directories(out);
         writeText(out / "old.txt", "old");
         {
-            detail::StagedOutput staged(out.string() + "/", "output");  // a trailing separator names the folder
+            detail::StagedOutput staged(out.string() + "/", "output"); // a trailing separator names the folder
             QCOMPARE(staged.final(), out);
             QCOMPARE(staged.tmp().parent_path(), root);
             staged.createFolder();
             writeText(staged.tmp() / "new.txt", "new");
-            QVERIFY(fs::exists(out / "old.txt"));  // nothing changes before commit
+            QVERIFY(fs::exists(out / "old.txt")); // nothing changes before commit
             staged.commit();
         }
         QCOMPARE(namesIn(out), QStringList{"new.txt"});
         QCOMPARE(readText(out / "new.txt"), std::string("new"));
-        QCOMPARE(namesIn(root), QStringList{"out"});  // neither the staging copy nor the old one is left
+        QCOMPARE(namesIn(root), QStringList{"out"}); // neither the staging copy nor the old one is left
     }
 
     void aFailureBeforeCommitLeavesTheDestinationAndNoStagingFolder() {
@@ -100,7 +100,7 @@ private slots:
         const fs::path root = tmp.path().toStdString(), out = root / "out";
         fs::create_directories(out);
         writeText(out / "old.txt", "old");
-        detail::StagedOutput staged(out, "export");  // nothing was staged: the rename fails
+        detail::StagedOutput staged(out, "export"); // nothing was staged: the rename fails
         try {
             staged.commit();
             QFAIL("commit succeeded without a staged output");

@@ -8,8 +8,7 @@
 
 namespace headroom::test {
 
-inline nlohmann::json readJsonFile(const std::string &path)
-{
+inline nlohmann::json readJsonFile(const std::string &path) {
     std::ifstream in(path);
     return nlohmann::json::parse(in);
 }

@@ -33,7 +33,8 @@ void checkCuda(cudaError_t e, const char *call) {
 }
 
 // A device array (a copy of a host vector), freed on scope exit; `offset` leading elements misalign it.
-template <typename T> struct DeviceArray {
+template <typename T>
+struct DeviceArray {
     T *base = nullptr;
     T *data = nullptr;
     size_t size = 0;
@@ -120,8 +121,9 @@ struct DeviceQuant4 {
     DeviceArray<float> absmax, nestedAbsmax, nestedMap;
     hr_quant4 view{};
     explicit DeviceQuant4(const ref::Quant4 &q)
-        : packed(q.packed), codes(std::max<size_t>(q.absmaxCodes.size(), 1)), absmax(std::max<size_t>(q.absmax.size(), 1)),
-          nestedAbsmax(std::max<size_t>(q.nestedAbsmax.size(), 1)), nestedMap(std::max<size_t>(q.nestedMap.size(), 1)) {
+        : packed(q.packed), codes(std::max<size_t>(q.absmaxCodes.size(), 1)),
+          absmax(std::max<size_t>(q.absmax.size(), 1)), nestedAbsmax(std::max<size_t>(q.nestedAbsmax.size(), 1)),
+          nestedMap(std::max<size_t>(q.nestedMap.size(), 1)) {
         auto upload = [](auto &device, const auto &host) {
             if (!host.empty())
                 checkCuda(cudaMemcpy(device.data, host.data(), host.size() * sizeof(host[0]), cudaMemcpyHostToDevice),
@@ -160,8 +162,8 @@ void referenceChecks() {
           "the kernels' NF4 and FP4 code books equal the published values");
     check(ref::bf16Bits(1.00390625f) == 0x3F80 && ref::bf16Bits(1.01171875f) == 0x3F82,
           "reference bfloat16 rounding: ties to even");
-    check(ref::f16Bits(1.0f) == 0x3C00 && ref::f16Bits(1.00048828125f) == 0x3C00 && ref::f16Bits(1.00146484375f) == 0x3C02 &&
-              ref::f16Value(0x7BFF) == 65504.0f,
+    check(ref::f16Bits(1.0f) == 0x3C00 && ref::f16Bits(1.00048828125f) == 0x3C00 &&
+              ref::f16Bits(1.00146484375f) == 0x3C02 && ref::f16Value(0x7BFF) == 65504.0f,
           "reference float16 rounding: ties to even, largest finite 65504");
 }
 
@@ -171,7 +173,7 @@ void dequantizeCase(std::mt19937 &rng, bool fp4, int64_t numel, int64_t blocksiz
                     size_t misalign) {
     const ref::Quant4 q = randomQuant4(rng, fp4, numel, blocksize, doubleQuant);
     DeviceQuant4 dq(q);
-    DeviceArray<uint8_t> out(numel * dtypeSize(d), misalign * dtypeSize(d));  // whole elements off
+    DeviceArray<uint8_t> out(numel * dtypeSize(d), misalign * dtypeSize(d)); // whole elements off
     checkCuda(hr_dequantize4(&dq.view, d, out.data, nullptr), "hr_dequantize4");
     checkCuda(cudaDeviceSynchronize(), "hr_dequantize4 (run)");
     const std::vector<uint8_t> got = out.host();
@@ -183,7 +185,8 @@ void dequantizeCase(std::mt19937 &rng, bool fp4, int64_t numel, int64_t blocksiz
             first = i;
     }
     char what[256];
-    std::snprintf(what, sizeof what, "dequantize4 %s%s blocksize %lld, %lld elements -> %s%s: bit-exact (%lld mismatches, first at %lld)",
+    std::snprintf(what, sizeof what,
+                  "dequantize4 %s%s blocksize %lld, %lld elements -> %s%s: bit-exact (%lld mismatches, first at %lld)",
                   fp4 ? "fp4" : "nf4", doubleQuant ? " double-quant" : "", (long long)blocksize, (long long)numel,
                   dtypeName(d), misalign ? " (misaligned output)" : "", (long long)mismatches, (long long)first);
     check(mismatches == 0, what);
@@ -194,7 +197,7 @@ void gemvCase(std::mt19937 &rng, bool fp4, int64_t rows, int64_t cols, bool doub
     std::normal_distribution<float> normal(0.0f, 1.0f);
     std::vector<float> x(cols);
     for (auto &v : x)
-        v = storedValue(encodeValues({normal(rng)}, d), 0, d);  // representable in d
+        v = storedValue(encodeValues({normal(rng)}, d), 0, d); // representable in d
     DeviceQuant4 dq(q);
     DeviceArray<uint8_t> dx(encodeValues(x, d)), dy(rows * dtypeSize(d));
     checkCuda(hr_gemv4(&dq.view, rows, cols, d, dx.data, dy.data, nullptr), "hr_gemv4");
@@ -215,9 +218,10 @@ void gemvCase(std::mt19937 &rng, bool fp4, int64_t rows, int64_t cols, bool doub
         ok = ok && err <= bound;
     }
     char what[256];
-    std::snprintf(what, sizeof what, "gemv4 %s%s [%lld x %lld] %s: within float32 accumulation + output rounding (worst %.2f of the bound)",
-                  fp4 ? "fp4" : "nf4", doubleQuant ? " double-quant" : "", (long long)rows, (long long)cols,
-                  dtypeName(d), worst);
+    std::snprintf(
+        what, sizeof what,
+        "gemv4 %s%s [%lld x %lld] %s: within float32 accumulation + output rounding (worst %.2f of the bound)",
+        fp4 ? "fp4" : "nf4", doubleQuant ? " double-quant" : "", (long long)rows, (long long)cols, dtypeName(d), worst);
     check(ok, what);
 }
 
@@ -254,7 +258,8 @@ void adamwCase(std::mt19937 &rng, int64_t n, hr_dtype d, int steps, double weigh
         std::vector<float> grad(n);
         for (auto &g : grad)
             g = storedValue(encodeValues({normal(rng) * 0.1f}, d), 0, d);
-        checkCuda(cudaMemcpy(dGrad.data, encodeValues(grad, d).data(), n * dtypeSize(d), cudaMemcpyHostToDevice), "cudaMemcpy");
+        checkCuda(cudaMemcpy(dGrad.data, encodeValues(grad, d).data(), n * dtypeSize(d), cudaMemcpyHostToDevice),
+                  "cudaMemcpy");
         if (paged)
             checkCuda(hr_managed_prefetch(stateMemory, stateBytes, 0, nullptr), "hr_managed_prefetch");
         const hr_adamw_params h{settings.lr, settings.beta1, settings.beta2, settings.eps, settings.weightDecay, step};
@@ -262,7 +267,7 @@ void adamwCase(std::mt19937 &rng, int64_t n, hr_dtype d, int steps, double weigh
                                     unsignedMap.data, &h, nullptr),
                   "hr_adamw8bit_step");
         ref::adamw8bitStep(param, grad, state, settings, step);
-        for (auto &p : param)  // a 16-bit parameter is stored rounded after each step
+        for (auto &p : param) // a 16-bit parameter is stored rounded after each step
             p = storedValue(encodeValues({p}, d), 0, d);
     }
     checkCuda(cudaDeviceSynchronize(), "hr_adamw8bit_step (run)");
@@ -278,14 +283,15 @@ void adamwCase(std::mt19937 &rng, int64_t n, hr_dtype d, int steps, double weigh
     for (int64_t i = 0; i < n; ++i) {
         codeMismatches += codes[i] != state.mCodes[i];
         codeMismatches += codes[n + i] != state.vCodes[i];
-        paramMismatches += std::memcmp(gotParam.data() + i * dtypeSize(d), encodeValues({param[i]}, d).data(),
-                                       dtypeSize(d)) != 0;
+        paramMismatches +=
+            std::memcmp(gotParam.data() + i * dtypeSize(d), encodeValues({param[i]}, d).data(), dtypeSize(d)) != 0;
     }
     char what[256];
-    std::snprintf(what, sizeof what, "adamw8bit %d steps, %lld %s parameters, lr %g, weight decay %g%s: bit-exact "
-                  "(absmax %s, %lld code and %lld parameter mismatches)", steps, (long long)n, dtypeName(d), settings.lr,
-                  weightDecay, paged ? ", paged states" : "", absmaxSame ? "equal" : "DIFFER", (long long)codeMismatches,
-                  (long long)paramMismatches);
+    std::snprintf(what, sizeof what,
+                  "adamw8bit %d steps, %lld %s parameters, lr %g, weight decay %g%s: bit-exact "
+                  "(absmax %s, %lld code and %lld parameter mismatches)",
+                  steps, (long long)n, dtypeName(d), settings.lr, weightDecay, paged ? ", paged states" : "",
+                  absmaxSame ? "equal" : "DIFFER", (long long)codeMismatches, (long long)paramMismatches);
     check(absmaxSame && codeMismatches == 0 && paramMismatches == 0, what);
 }
 
@@ -317,19 +323,19 @@ void kernelChecks() {
                 dequantizeCase(rng, fp4, 12345, 32, doubleQuant, d, 0);
             }
     dequantizeCase(rng, false, 3 * 4096 + 5, 4096, true, HR_BFLOAT16, 0);
-    dequantizeCase(rng, false, 300 * 256 * 2 + 8, 128, true, HR_FLOAT32, 0);  // several nested blocks
+    dequantizeCase(rng, false, 300 * 256 * 2 + 8, 128, true, HR_FLOAT32, 0); // several nested blocks
     dequantizeCase(rng, false, 1000, 64, true, HR_BFLOAT16, 1);
     dequantizeCase(rng, true, 1000, 64, false, HR_FLOAT32, 3);
 
     for (hr_dtype d : {HR_FLOAT32, HR_BFLOAT16, HR_FLOAT16}) {
-        gemvCase(rng, false, 300, 2048, true, d);  // aligned path
-        gemvCase(rng, false, 37, 100, true, d);    // element path, rows start mid-block
+        gemvCase(rng, false, 300, 2048, true, d); // aligned path
+        gemvCase(rng, false, 37, 100, true, d); // element path, rows start mid-block
     }
-    gemvCase(rng, true, 65, 33, false, HR_BFLOAT16);  // odd width: rows start mid-byte
+    gemvCase(rng, true, 65, 33, false, HR_BFLOAT16); // odd width: rows start mid-byte
 
     adamwCase(rng, 256 * 40 + 77, HR_FLOAT32, 3, 0.0, false);
     adamwCase(rng, 256 * 40 + 77, HR_FLOAT32, 3, 0.01, false);
-    adamwCase(rng, 256 * 7 + 3, HR_BFLOAT16, 2, 0.01, false, 0.0);  // a warmup's first step: moments move, p stays
+    adamwCase(rng, 256 * 7 + 3, HR_BFLOAT16, 2, 0.01, false, 0.0); // a warmup's first step: moments move, p stays
     adamwCase(rng, 256 * 9 + 1, HR_BFLOAT16, 2, 0.01, false);
     adamwCase(rng, 256 * 9, HR_FLOAT16, 2, 0.0, false);
     adamwCase(rng, 256 * 64 + 13, HR_FLOAT32, 3, 0.01, true);
@@ -343,7 +349,8 @@ int main() {
     int devices = 0;
     const cudaError_t e = cudaGetDeviceCount(&devices);
     if (e != cudaSuccess || devices == 0) {
-        std::printf("SKIP kernel parity: no CUDA device (cudaGetDeviceCount: %s, %d devices); only the references were checked\n",
+        std::printf("SKIP kernel parity: no CUDA device (cudaGetDeviceCount: %s, %d devices); only the references were "
+                    "checked\n",
                     e == cudaSuccess ? "no error" : cudaGetErrorString(e), devices);
         return g_failures ? 1 : 77;
     }

@@ -11,11 +11,22 @@ namespace kernels_reference {
 
 const std::array<float, 16> &nf4Codebook() {
     // bitsandbytes functional.py, get_4bit_type("nf4"): the NF4 code, index = nibble value.
-    static const std::array<float, 16> book = {
-        -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f, -0.28444138169288635f,
-        -0.18477343022823334f, -0.09105003625154495f, 0.0f, 0.07958029955625534f, 0.16093020141124725f,
-        0.24611230194568634f, 0.33791524171829224f, 0.44070982933044434f, 0.5626170039176941f,
-        0.7229568362236023f, 1.0f};
+    static const std::array<float, 16> book = {-1.0f,
+                                               -0.6961928009986877f,
+                                               -0.5250730514526367f,
+                                               -0.39491748809814453f,
+                                               -0.28444138169288635f,
+                                               -0.18477343022823334f,
+                                               -0.09105003625154495f,
+                                               0.0f,
+                                               0.07958029955625534f,
+                                               0.16093020141124725f,
+                                               0.24611230194568634f,
+                                               0.33791524171829224f,
+                                               0.44070982933044434f,
+                                               0.5626170039176941f,
+                                               0.7229568362236023f,
+                                               1.0f};
     return book;
 }
 
@@ -38,7 +49,7 @@ std::vector<float> dynamicMap(bool isSigned) {
         const int k = isSigned ? (1 << i) : (1 << (i + 1));
         std::vector<float> points(k + 1);
         const float step = (1.0f - 0.1f) / float(k);
-        for (int j = 0; j <= k; ++j)  // torch.linspace: from the start in the first half, from the end after
+        for (int j = 0; j <= k; ++j) // torch.linspace: from the start in the first half, from the end after
             points[j] = j < (k + 1) / 2 ? 0.1f + step * float(j) : 1.0f - step * float(k - j);
         const float scale = float(std::pow(10.0, i - 6));
         for (int j = 0; j < k; ++j) {

@@ -16,8 +16,8 @@ const std::array<float, 16> &fp4Codebook();
 // create_dynamic_map(signed, max_exponent_bits=7, total_bits=8), 256 ascending entries.
 std::vector<float> dynamicMap(bool isSigned);
 
-uint16_t bf16Bits(float v);  // round to nearest even
-uint16_t f16Bits(float v);   // round to nearest even
+uint16_t bf16Bits(float v); // round to nearest even
+uint16_t f16Bits(float v); // round to nearest even
 float bf16Value(uint16_t bits);
 float f16Value(uint16_t bits);
 
@@ -26,15 +26,15 @@ struct Quant4 {
     bool fp4 = false;
     int64_t numel = 0, blocksize = 64;
     std::vector<uint8_t> packed;
-    std::vector<float> absmax;           // without double quantization
-    std::vector<uint8_t> absmaxCodes;    // with it
+    std::vector<float> absmax; // without double quantization
+    std::vector<uint8_t> absmaxCodes; // with it
     std::vector<float> nestedAbsmax, nestedMap;
     float nestedOffset = 0;
     int64_t nestedBlocksize = 256;
 };
 
 float blockScale(const Quant4 &q, int64_t block);
-float dequantizeElement(const Quant4 &q, int64_t i);  // float32 value before any output rounding
+float dequantizeElement(const Quant4 &q, int64_t i); // float32 value before any output rounding
 // y[r] = sum_c W[r, c] * x[c] in double.
 std::vector<double> gemv(const Quant4 &q, int64_t rows, int64_t cols, const std::vector<float> &x);
 

@@ -61,14 +61,29 @@ public:
 // an untied lm_head and head_dim 32 over a hidden size of 96.
 nlohmann::json modelShape(const std::string &name) {
     if (name == "llama")
-        return {{"architectures", {"LlamaForCausalLM"}}, {"model_type", "llama"}, {"hidden_size", 128},
-                {"intermediate_size", 344},  {"num_hidden_layers", 2},     {"num_attention_heads", 4},
-                {"num_key_value_heads", 2},  {"vocab_size", 1024},         {"max_position_embeddings", 4096},
-                {"tie_word_embeddings", true}, {"rms_norm_eps", 1e-5}};
-    return {{"architectures", {"Qwen2ForCausalLM"}}, {"model_type", "qwen2"}, {"hidden_size", 96},
-            {"intermediate_size", 256}, {"num_hidden_layers", 3},      {"num_attention_heads", 3},
-            {"num_key_value_heads", 1}, {"vocab_size", 768},           {"max_position_embeddings", 4096},
-            {"tie_word_embeddings", false}, {"rms_norm_eps", 1e-6}, {"use_sliding_window", false}};
+        return {{"architectures", {"LlamaForCausalLM"}},
+                {"model_type", "llama"},
+                {"hidden_size", 128},
+                {"intermediate_size", 344},
+                {"num_hidden_layers", 2},
+                {"num_attention_heads", 4},
+                {"num_key_value_heads", 2},
+                {"vocab_size", 1024},
+                {"max_position_embeddings", 4096},
+                {"tie_word_embeddings", true},
+                {"rms_norm_eps", 1e-5}};
+    return {{"architectures", {"Qwen2ForCausalLM"}},
+            {"model_type", "qwen2"},
+            {"hidden_size", 96},
+            {"intermediate_size", 256},
+            {"num_hidden_layers", 3},
+            {"num_attention_heads", 3},
+            {"num_key_value_heads", 1},
+            {"vocab_size", 768},
+            {"max_position_embeddings", 4096},
+            {"tie_word_embeddings", false},
+            {"rms_norm_eps", 1e-6},
+            {"use_sliding_window", false}};
 }
 
 std::vector<std::string> targetList(const std::string &targets) {
@@ -115,8 +130,8 @@ std::vector<Case> fullCases() {
             for (const int64_t seq : {128, 512, 1024})
                 for (const bool ckpt : {false, true})
                     for (const std::string quant : {"nf4", "none"})
-                        cases.push_back({model, batch, seq, quant == "nf4" ? 8 : 64, ckpt, quant, "fp32",
-                                         "adamw_8bit", "attn", 0});
+                        cases.push_back(
+                            {model, batch, seq, quant == "nf4" ? 8 : 64, ckpt, quant, "fp32", "adamw_8bit", "attn", 0});
     for (const std::string model : {"llama", "qwen2"})
         for (const int64_t batch : {1, 4})
             for (const bool ckpt : {false, true})
@@ -127,7 +142,8 @@ std::vector<Case> fullCases() {
             for (const int64_t seq : {512, 2048})
                 for (const bool ckpt : {false, true})
                     for (const std::string precision : {"fp32", "bf16"})
-                        cases.push_back({model, batch, seq, 16, ckpt, "nf4", precision, "adamw_8bit", "attn", 0, "sdpa"});
+                        cases.push_back(
+                            {model, batch, seq, 16, ckpt, "nf4", precision, "adamw_8bit", "attn", 0, "sdpa"});
     return cases;
 }
 
@@ -186,12 +202,13 @@ class MemoryAgreementTest : public QObject {
         t.gradientAccumulationSteps = 1;
         t.gradientCheckpointing = c.checkpointing;
         t.optim = parseChoice<OptimizerKind>(c.optim, "optim");
-        t.maxSteps = 2;  // the second step is measured: gradients exist from its start, as in a run
+        t.maxSteps = 2; // the second step is measured: gradients exist from its start, as in a run
         t.warmupRatio = 0;
         t.saveStrategy = "no";
         const auto vocab = modelShape(c.model).at("vocab_size").get<int64_t>();
         LastStep observer;
-        runTrainingOn(config, TrainingDataset::fromExamples(randomTokenRows(2 * c.batch, c.seq, vocab, 7), {}), observer, nullptr);
+        runTrainingOn(config, TrainingDataset::fromExamples(randomTokenRows(2 * c.batch, c.seq, vocab, 7), {}),
+                      observer, nullptr);
         return observer.last.memory;
     }
 
@@ -236,10 +253,12 @@ class MemoryAgreementTest : public QObject {
             return;
         auto measured = m.toJson();
         measured["total"] = m.total();
-        std::ofstream(path.toStdString(), std::ios::app)
-            << nlohmann::json{{"setting", c.label()}, {"model", c.model}, {"estimate", e.toJson()}, {"measured", measured}}
-                   .dump()
-            << "\n";
+        std::ofstream(path.toStdString(), std::ios::app) << nlohmann::json{{"setting", c.label()},
+                                                                           {"model", c.model},
+                                                                           {"estimate", e.toJson()},
+                                                                           {"measured", measured}}
+                                                                .dump()
+                                                         << "\n";
     }
 
 private slots:
@@ -286,14 +305,17 @@ private slots:
         }
         const auto e = estimateMemory(ModelConfig::fromFile(m_modelDirs.at(c.model) + "/config.json"), settingsOf(c));
         appendJson(c, e, m);
-        qInfo("activations %.2f / %.2f MiB (%+.1f%%, %s), total %.2f / %.2f MiB (%+.1f%%)", double(e.activations) / 1048576,
-              double(m.activations) / 1048576, 100 * relative(e.activations, m.activations), e.peakPhase.c_str(),
-              double(e.total()) / 1048576, double(m.total()) / 1048576, 100 * relative(e.total(), m.total()));
+        qInfo("activations %.2f / %.2f MiB (%+.1f%%, %s), total %.2f / %.2f MiB (%+.1f%%)",
+              double(e.activations) / 1048576, double(m.activations) / 1048576,
+              100 * relative(e.activations, m.activations), e.peakPhase.c_str(), double(e.total()) / 1048576,
+              double(m.total()) / 1048576, 100 * relative(e.total(), m.total()));
         for (const auto &[name, estimated, measured] :
              {std::tuple{"weights", e.weights, m.weights}, std::tuple{"adapters", e.adapters, m.adapters},
               std::tuple{"gradients", e.gradients, m.gradients}, std::tuple{"optimizer", e.optimizer, m.optimizer}})
-            QVERIFY2(std::abs(relative(estimated, measured)) <= 0.01,
-                     qPrintable(QString("%1: estimated %2, measured by the allocator %3").arg(name).arg(estimated).arg(measured)));
+            QVERIFY2(
+                std::abs(relative(estimated, measured)) <= 0.01,
+                qPrintable(
+                    QString("%1: estimated %2, measured by the allocator %3").arg(name).arg(estimated).arg(measured)));
         QVERIFY2(std::abs(relative(e.activations, m.activations)) <= 0.05,
                  qPrintable(QString("activations: estimated %1 (%2), measured %3")
                                 .arg(e.activations)

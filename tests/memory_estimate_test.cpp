@@ -37,9 +37,14 @@ int64_t peakPartBytes(const MemoryEstimate &e, const std::string &prefix) {
 
 // hidden 8, intermediate 16, 2 layers, 2 heads of 4 over 1 kv head, vocab 32, tied embeddings.
 ModelConfig tinyConfig() {
-    return ModelConfig::fromJson({{"architectures", {"LlamaForCausalLM"}}, {"hidden_size", 8},
-                                  {"intermediate_size", 16}, {"num_hidden_layers", 2}, {"num_attention_heads", 2},
-                                  {"num_key_value_heads", 1}, {"vocab_size", 32}, {"tie_word_embeddings", true}},
+    return ModelConfig::fromJson({{"architectures", {"LlamaForCausalLM"}},
+                                  {"hidden_size", 8},
+                                  {"intermediate_size", 16},
+                                  {"num_hidden_layers", 2},
+                                  {"num_attention_heads", 2},
+                                  {"num_key_value_heads", 1},
+                                  {"vocab_size", 32},
+                                  {"tie_word_embeddings", true}},
                                  "tiny");
 }
 
@@ -57,7 +62,7 @@ EstimateSettings tinySettings() {
     s.gradientCheckpointing = true;
     s.optimizer = OptimizerKind::AdamWTorch;
     s.device = "cpu";
-    s.libtorchVersion = 113;  // mean's backward keeps its input (LibTorch 1.x)
+    s.libtorchVersion = 113; // mean's backward keeps its input (LibTorch 1.x)
     return s;
 }
 
@@ -117,8 +122,8 @@ private slots:
         QCOMPARE(e.totalParameters, c.totalParameters() + e.trainableParameters);
         QCOMPARE(e.adapters, 4 * e.trainableParameters);
         QCOMPARE(e.gradients, 4 * e.trainableParameters);
-        QCOMPARE(e.optimizer, 8 * e.trainableParameters);  // AdamW: two float32 moments
-        s.optimizer = OptimizerKind::AdamW8bit;                        // every tensor < 4096 elements: float32
+        QCOMPARE(e.optimizer, 8 * e.trainableParameters); // AdamW: two float32 moments
+        s.optimizer = OptimizerKind::AdamW8bit; // every tensor < 4096 elements: float32
         QCOMPARE(estimateMemory(c, s).optimizer, 8 * e.trainableParameters);
         s.optimizer = OptimizerKind::Sgd;
         QCOMPARE(estimateMemory(c, s).optimizer, int64_t(0));
@@ -137,10 +142,12 @@ private slots:
         std::map<std::string, int64_t> terms;
         for (const auto &t : e.perLayer)
             terms[t.name] = t.bytes;
-        QCOMPARE(terms.at("input_layernorm: squared input, float32 [B,T,H] (kept by mean's backward)"), int64_t(4 * 4 * 8));
+        QCOMPARE(terms.at("input_layernorm: squared input, float32 [B,T,H] (kept by mean's backward)"),
+                 int64_t(4 * 4 * 8));
         QCOMPARE(terms.at("input_layernorm: 1/rms, float32 [B,T,1]"), int64_t(4 * 4));
         QCOMPARE(terms.at("q_proj LoRA: A·x [B,T,r]"), int64_t(4 * 4 * 2));
-        QCOMPARE(terms.at("softmax output, float32 [B,heads,T,T] (our attention materialises it)"), int64_t(4 * 2 * 4 * 4));
+        QCOMPARE(terms.at("softmax output, float32 [B,heads,T,T] (our attention materialises it)"),
+                 int64_t(4 * 2 * 4 * 4));
         QCOMPARE(terms.at("mask of disallowed keys, bool [B,1,1,T,T] (kept by masked_fill)"), int64_t(16));
         QCOMPARE(terms.at("gate output (SiLU input) [B,T,I]"), int64_t(4 * 4 * 16));
         QVERIFY(!terms.count("input_layernorm: input in float32 [B,T,H]"));
@@ -239,7 +246,8 @@ private slots:
             total += t.bytes;
         }
         QCOMPARE(terms.at("q after rotary [B,heads,T,d] (kept by fused attention)"), int64_t(4 * 2 * 4 * 4));
-        QCOMPARE(terms.at("k after rotary and v, contiguous [B,kv,T,d] (kept by fused attention)"), int64_t(2 * 4 * 4 * 4));
+        QCOMPARE(terms.at("k after rotary and v, contiguous [B,kv,T,d] (kept by fused attention)"),
+                 int64_t(2 * 4 * 4 * 4));
         QVERIFY(!terms.count("softmax output, float32 [B,heads,T,T] (our attention materialises it)"));
         QCOMPARE(total, int64_t(1776 - 400 + 256));
         // The [B,heads,T,T] term is what sets eager apart at length: at 8192 tokens sdpa keeps less.
@@ -252,9 +260,12 @@ private slots:
 
     void eightBitStateEqualsTheRealOptimizer() {
         // Mixed sizes: some LoRA tensors under 4096 elements (float32 states), some above (blocks).
-        const auto c = ModelConfig::fromJson({{"architectures", {"LlamaForCausalLM"}}, {"hidden_size", 320},
-                                              {"intermediate_size", 1000}, {"num_hidden_layers", 2},
-                                              {"num_attention_heads", 5}, {"num_key_value_heads", 1},
+        const auto c = ModelConfig::fromJson({{"architectures", {"LlamaForCausalLM"}},
+                                              {"hidden_size", 320},
+                                              {"intermediate_size", 1000},
+                                              {"num_hidden_layers", 2},
+                                              {"num_attention_heads", 5},
+                                              {"num_key_value_heads", 1},
                                               {"vocab_size", 100}},
                                              "mixed");
         for (const int64_t r : {4, 16}) {
@@ -296,11 +307,13 @@ private slots:
             int64_t blocksize;
             std::string precision;
         };
-        for (const auto &v : {Variant{"none", true, 64, "fp32"}, Variant{"none", true, 64, "bf16"},
-                              Variant{"nf4", true, 64, "fp32"}, Variant{"nf4", false, 64, "bf16"},
-                              Variant{"fp4", true, 32, "fp16"}, Variant{"nf4", true, 128, "bf16"}}) {
+        for (const auto &v :
+             {Variant{"none", true, 64, "fp32"}, Variant{"none", true, 64, "bf16"}, Variant{"nf4", true, 64, "fp32"},
+              Variant{"nf4", false, 64, "bf16"}, Variant{"fp4", true, 32, "fp16"}, Variant{"nf4", true, 128, "bf16"}}) {
             ModelLoadOptions options;
-            options.dtype = v.precision == "fp32" ? torch::kFloat32 : v.precision == "bf16" ? torch::kBFloat16 : torch::kFloat16;
+            options.dtype = v.precision == "fp32"   ? torch::kFloat32
+                            : v.precision == "bf16" ? torch::kBFloat16
+                                                    : torch::kFloat16;
             options.quantization.enabled = v.quant != std::string("none");
             options.quantization.type = v.quant == std::string("fp4") ? Quant4Type::FP4 : Quant4Type::NF4;
             options.quantization.doubleQuant = v.doubleQuant;
@@ -325,7 +338,7 @@ private slots:
         QVERIFY(!calibrationRatio(path, calibrationKey(c, "cuda", Attention::Sdpa)));
         QVERIFY(!calibrationRatio(path, calibrationKey(c, "cpu", Attention::Eager)));
         calibrateActivations(path, calibrationKey(c, "cuda", Attention::Sdpa), 900, 1000);
-        QCOMPARE(*calibrationRatio(path, key), 1.1);  // other entries are kept
+        QCOMPARE(*calibrationRatio(path, key), 1.1); // other entries are kept
         // Applied through the settings: activations scale, nothing else does.
         auto s = tinySettings();
         const auto plain = estimateMemory(c, s);
@@ -334,7 +347,7 @@ private slots:
         QCOMPARE(scaled.activations, int64_t(double(plain.activations) * 1.1));
         QCOMPARE(scaled.weights, plain.weights);
         std::ofstream(path) << "{not json";
-        QVERIFY(!calibrationRatio(path, key));  // a damaged cache is an empty one
+        QVERIFY(!calibrationRatio(path, key)); // a damaged cache is an empty one
         QVERIFY_THROWS_EXCEPTION(Error, calibrateActivations(path, key, 0, 1000));
     }
 
@@ -405,12 +418,12 @@ private slots:
         // training on sm86/sm89); 0 = an unknown card, taken as one it runs on.
         QVERIFY(flashAttentionRuns(90, 128, true));
         QVERIFY(flashAttentionRuns(0, 64, true));
-        QVERIFY(!flashAttentionRuns(75, 64, true));   // T4
-        QVERIFY(!flashAttentionRuns(100, 64, true));  // newer than torch 2.5's flash
+        QVERIFY(!flashAttentionRuns(75, 64, true)); // T4
+        QVERIFY(!flashAttentionRuns(100, 64, true)); // newer than torch 2.5's flash
         QVERIFY(!flashAttentionRuns(86, 256, true));
         QVERIFY(flashAttentionRuns(86, 256, false));
         QVERIFY(!flashAttentionRuns(90, 100, true));
-        EstimateSettings s;  // cuda, bf16, sdpa
+        EstimateSettings s; // cuda, bf16, sdpa
         const auto c = bundledModelConfig("llama-3.2-1b");
         auto kept = [&](int capability) {
             s.cudaCapability = capability;
@@ -450,7 +463,7 @@ private slots:
         QVERIFY(fit);
         QVERIFY(fit->estimate.total() <= budget);
         QVERIFY(fit->settings.microBatch < 8);
-        QCOMPARE(fit->settings.microBatch * fit->settings.accumulation, int64_t(32));  // same effective batch
+        QCOMPARE(fit->settings.microBatch * fit->settings.accumulation, int64_t(32)); // same effective batch
         // The next micro-batch that keeps it (a divisor of 32) does not fit.
         auto larger = fit->settings;
         do
@@ -490,8 +503,9 @@ private slots:
         s.microBatch = 2;
         s.seqLength = 2048;
         s.precision = Precision::FP16;
-        s.cudaCapability = findGpuPreset("t4")->cudaCapability;  // the preset's card
-        QCOMPARE(json.at("bytes").at("total").get<int64_t>(), estimateMemory(bundledModelConfig("llama-3.1-8b"), s).total());
+        s.cudaCapability = findGpuPreset("t4")->cudaCapability; // the preset's card
+        QCOMPARE(json.at("bytes").at("total").get<int64_t>(),
+                 estimateMemory(bundledModelConfig("llama-3.1-8b"), s).total());
 
         // A training config: its settings are the defaults, flags override them.
         const QString dir = m_dir.path() + "/train";
@@ -502,14 +516,15 @@ private slots:
                               {"lora", {{"r", 4}}},
                               {"training", {{"per_device_train_batch_size", 3}, {"bf16", false}}}}
                    .dump();
-        const auto fromConfig = runCli({"--json", "estimate", "--config", dir + "/train.json", "--accum", "5", "--gpu",
-                                        "cpu"});
+        const auto fromConfig =
+            runCli({"--json", "estimate", "--config", dir + "/train.json", "--accum", "5", "--gpu", "cpu"});
         QCOMPARE(fromConfig.exitCode, 0);
         const auto j = nlohmann::json::parse(fromConfig.out.toStdString());
         QCOMPARE(j.at("effective_batch").get<int64_t>(), int64_t(15));
-        QCOMPARE(j.at("trainable_params").get<int64_t>(),
-                 loraParameterCount(ModelConfig::fromFile(test::dataPath("models/qwen2_bias_gqa/config.json").toStdString()),
-                                    4, {"q_proj", "k_proj", "v_proj", "o_proj"}));
+        QCOMPARE(
+            j.at("trainable_params").get<int64_t>(),
+            loraParameterCount(ModelConfig::fromFile(test::dataPath("models/qwen2_bias_gqa/config.json").toStdString()),
+                               4, {"q_proj", "k_proj", "v_proj", "o_proj"}));
 
         for (const auto &[args, needle] :
              {std::pair{QStringList{"estimate", "--config", "llama-3.1-8b", "--gpu", "t5"}, "--gpu: 't5'"},

@@ -25,7 +25,7 @@ class MemoryLimitsTest : public QObject {
 
     QTemporaryDir m_dir;
     DemoPaths m_demo;
-    std::map<int64_t, int64_t> m_peaks;  // micro-batch -> measured peak of one step, no budget
+    std::map<int64_t, int64_t> m_peaks; // micro-batch -> measured peak of one step, no budget
 
     TrainConfig baseConfig(const QString &runName) const {
         TrainConfig c = test::demoTrainConfig(m_demo, (m_dir.path() + "/" + runName).toStdString());
@@ -68,8 +68,8 @@ private slots:
     }
 
     void accumulationReachesTheTargetEffectiveBatch() {
-        QCOMPARE(accumulationForTarget(6, 1, 32), int64_t(6));   // 6 x 6 = 36 >= 32 > 6 x 5
-        QCOMPARE(accumulationForTarget(4, 2, 32), int64_t(4));   // 4 x 4 x 2 = 32
+        QCOMPARE(accumulationForTarget(6, 1, 32), int64_t(6)); // 6 x 6 = 36 >= 32 > 6 x 5
+        QCOMPARE(accumulationForTarget(4, 2, 32), int64_t(4)); // 4 x 4 x 2 = 32
         QCOMPARE(accumulationForTarget(64, 1, 32), int64_t(1));
         QCOMPARE(accumulationForTarget(1, 1, 1), int64_t(1));
     }
@@ -87,7 +87,7 @@ private slots:
         options.onTry = [&](const FindBatchTry &t) { progress.push_back(t); };
         const auto result = findMaxMicroBatch(baseConfig("find"), options);
         QCOMPARE(result.maxMicroBatch, int64_t(5));
-        QCOMPARE(result.gradientAccumulationSteps, int64_t(7));  // ceil(32 / 5)
+        QCOMPARE(result.gradientAccumulationSteps, int64_t(7)); // ceil(32 / 5)
         QCOMPARE(result.effectiveBatch, int64_t(35));
         QCOMPARE(progress.size(), result.tried.size());
         bool sawFailure = false;
@@ -121,7 +121,7 @@ private slots:
         auto c = baseConfig("adapt");
         c.training.memoryBudget = std::to_string((fits + peaks4[0]) / 2);
         c.training.onOom = "adapt";
-        c.lora.loraDropout = 0.1;  // the retried step draws the dropout masks the failed one drew
+        c.lora.loraDropout = 0.1; // the retried step draws the dropout masks the failed one drew
         Recorder adapted;
         const auto summary = runTraining(c, adapted, nullptr, {});
         QCOMPARE(summary.steps, int64_t(2));
@@ -203,7 +203,8 @@ private slots:
         const auto json = test::readJsonFile(c.training.outputDir + "/memory_timeline.json");
         QCOMPARE(json.at("step").get<int64_t>(), int64_t(2));
         QCOMPARE(json.at("points").size(), points.size());
-        const int64_t layers = test::readJsonFile(m_demo.modelDir + "/config.json").at("num_hidden_layers").get<int64_t>();
+        const int64_t layers =
+            test::readJsonFile(m_demo.modelDir + "/config.json").at("num_hidden_layers").get<int64_t>();
         int64_t forward = 0, backward = 0, optimizer = 0, maxAllocated = 0;
         for (const auto &p : points) {
             forward += p.event.rfind("forward layer ", 0) == 0;
@@ -211,7 +212,7 @@ private slots:
             optimizer += p.event == "optimizer step";
             maxAllocated = std::max(maxAllocated, p.allocated);
         }
-        QCOMPARE(forward, 2 * layers);   // every layer in both micro-batches
+        QCOMPARE(forward, 2 * layers); // every layer in both micro-batches
         QCOMPARE(backward, 2 * layers);
         QCOMPARE(optimizer, int64_t(1));
         const int64_t peak = json.at("peak").at("bytes").get<int64_t>();

@@ -41,7 +41,8 @@ private slots:
         const auto mask = test::readTensor(*expected, "attention_mask");
         const auto refLogits = test::readTensor(*expected, "logits");
 
-        const auto model = CausalLM::load(dir, {torch::kFloat32, torch::kCPU, {}, parseChoice<Attention>(attention.toStdString(), "attention")});
+        const auto model = CausalLM::load(
+            dir, {torch::kFloat32, torch::kCPU, {}, parseChoice<Attention>(attention.toStdString(), "attention")});
         torch::NoGradGuard noGrad;
         const auto logits = model->forward(ids, mask);
         // Padded positions are undefined in transformers too; compare where the mask is 1.
@@ -57,10 +58,11 @@ private slots:
         QFETCH(QString, attention);
         const auto dir = test::dataPath("models/" + variant).toStdString();
         const auto expected = SafetensorsFile::open(dir + "/expected.safetensors");
-        const auto model = CausalLM::load(dir, {torch::kFloat32, torch::kCPU, {}, parseChoice<Attention>(attention.toStdString(), "attention")});
+        const auto model = CausalLM::load(
+            dir, {torch::kFloat32, torch::kCPU, {}, parseChoice<Attention>(attention.toStdString(), "attention")});
         torch::NoGradGuard noGrad;
-        const auto logits = model->forward(test::readTensor(*expected, "input_ids"),
-                                           test::readTensor(*expected, "attention_mask"));
+        const auto logits =
+            model->forward(test::readTensor(*expected, "input_ids"), test::readTensor(*expected, "attention_mask"));
         const double loss = causalLmLoss(logits, test::readTensor(*expected, "labels")).item<double>();
         const double refLoss = test::readTensor(*expected, "loss").item<double>();
         QVERIFY2(std::abs(loss - refLoss) < 1e-5, qPrintable(QString("loss %1 vs %2").arg(loss).arg(refLoss)));
@@ -74,7 +76,8 @@ private slots:
         const auto expected = SafetensorsFile::open(dir + "/expected.safetensors");
         const auto prompt = test::readTensor(*expected, "greedy_prompt");
         const auto want = test::readTensor(*expected, "greedy_tokens");
-        const auto model = CausalLM::load(dir, {torch::kFloat32, torch::kCPU, {}, parseChoice<Attention>(attention.toStdString(), "attention")});
+        const auto model = CausalLM::load(
+            dir, {torch::kFloat32, torch::kCPU, {}, parseChoice<Attention>(attention.toStdString(), "attention")});
         std::vector<int32_t> promptIds(prompt.numel());
         for (int64_t i = 0; i < prompt.numel(); ++i)
             promptIds[i] = int32_t(prompt[i].item<int64_t>());
@@ -94,7 +97,8 @@ private slots:
         QFETCH(QString, variant);
         QFETCH(QString, attention);
         const auto dir = test::dataPath("models/" + variant).toStdString();
-        const auto model = CausalLM::load(dir, {torch::kFloat32, torch::kCPU, {}, parseChoice<Attention>(attention.toStdString(), "attention")});
+        const auto model = CausalLM::load(
+            dir, {torch::kFloat32, torch::kCPU, {}, parseChoice<Attention>(attention.toStdString(), "attention")});
         auto gen = at::detail::createCPUGenerator(17);
         const auto randomDocument = [&](int64_t length) {
             const auto ids = torch::randint(model->config().vocabSize, {length}, gen, torch::kLong);
@@ -112,7 +116,7 @@ private slots:
                     packed[r].segments.push_back(int32_t(d));
                 }
         const auto batch = collateMicroBatch({&packed[0], &packed[1]}, true, torch::kCPU);
-        QCOMPARE(batch.ids.size(1), int64_t(17));  // row 1 (10 tokens) is padded by 7
+        QCOMPARE(batch.ids.size(1), int64_t(17)); // row 1 (10 tokens) is padded by 7
         ForwardInputs in;
         in.inputIds = batch.ids;
         in.attentionMask = batch.mask;
@@ -127,7 +131,8 @@ private slots:
             int64_t offset = 0;
             for (const auto &document : rows[r]) {
                 const int64_t length = int64_t(document.size());
-                const auto ids = torch::tensor(std::vector<int64_t>(document.begin(), document.end())).view({1, length});
+                const auto ids =
+                    torch::tensor(std::vector<int64_t>(document.begin(), document.end())).view({1, length});
                 const auto alone = model->forward(ids, torch::ones_like(ids))[0];
                 const auto inRow = packedLogits[int64_t(r)].narrow(0, offset, length);
                 worst = std::max(worst, (inRow - alone).abs().max().item<double>());
@@ -152,7 +157,7 @@ private slots:
         const double scale = ref.abs().max().item<double>();
         qInfo() << "bf16 compute: max abs diff" << maxAbs << "of logit scale" << scale;
         QVERIFY(maxAbs < 0.05 * scale);
-        QVERIFY(maxAbs > 0);  // really computed in bf16
+        QVERIFY(maxAbs > 0); // really computed in bf16
     }
 
     void plainCausalOnlyWithoutHistoryPackingOrPaddingBeforeTokens() {
@@ -162,17 +167,17 @@ private slots:
         in.inputIds = torch::ones({2, 4}, torch::kLong);
         QVERIFY(in.plainCausal());
         in.attentionMask = torch::tensor({1, 1, 1, 0, 1, 1, 1, 1}, torch::kLong).view({2, 4});
-        QVERIFY(!in.plainCausal());  // where the padding is, is not known
+        QVERIFY(!in.plainCausal()); // where the padding is, is not known
         in.paddedOnTheRight = true;
         QVERIFY(in.plainCausal());
         in.segmentIds = torch::zeros({2, 4}, torch::kLong);
-        QVERIFY(!in.plainCausal());  // packed rows attend within their example only
+        QVERIFY(!in.plainCausal()); // packed rows attend within their example only
         in.segmentIds = torch::Tensor();
         KvCache cache(config, 2, 16, torch::kFloat32, torch::kCPU);
         in.cache = &cache;
-        QVERIFY(in.plainCausal());  // the prompt's pass: nothing cached before it
+        QVERIFY(in.plainCausal()); // the prompt's pass: nothing cached before it
         cache.advance(4);
-        QVERIFY(!in.plainCausal());  // later tokens see the cached ones
+        QVERIFY(!in.plainCausal()); // later tokens see the cached ones
     }
 
     // Shapes that take several chunks of attentionChunkRows() (the last one short), grouped-query
@@ -188,13 +193,13 @@ private slots:
         const auto type = dtype == "float32" ? torch::kFloat32 : torch::kBFloat16;
         const int64_t b = 2, h = 4, kvh = 2, t = 1100, d = 16;
         torch::manual_seed(3);
-        auto q = torch::randn({b, t, h, d}).transpose(1, 2).to(type).requires_grad_(true);  // strided as the model's
+        auto q = torch::randn({b, t, h, d}).transpose(1, 2).to(type).requires_grad_(true); // strided as the model's
         auto k = torch::randn({b, kvh, t, d}).to(type).requires_grad_(true);
         auto v = torch::randn({b, kvh, t, d}).to(type).requires_grad_(true);
         const auto gradOut = torch::randn({b, h, t, d}).to(type);
         auto pos = torch::arange(t);
         auto allowed = (pos.view({1, t}) <= pos.view({t, 1})).view({1, 1, t, t}).repeat({b, 1, 1, 1});
-        const int64_t real = 700;  // row 1 has 700 tokens, then padding: its padded keys are masked
+        const int64_t real = 700; // row 1 has 700 tokens, then padding: its padded keys are masked
         allowed[1].narrow(-1, real, t - real).fill_(false);
 
         auto out = fusedAttention(q, k, v, allowed, false);

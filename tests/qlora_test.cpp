@@ -78,14 +78,16 @@ private slots:
             "llama-3.2-1b");
         QCOMPARE(loraParameterCount(llama, 16, {"q_proj", "k_proj", "v_proj", "o_proj"}), int64_t(3407872));
         // All linear layers: r * sum(in + out) per layer = 16 * (4096+2560+2560+4096+3*10240) * 16.
-        QCOMPARE(loraParameterCount(llama, 16, {"all-linear"}), int64_t(16) * (4096 + 2560 * 2 + 4096 + 3 * 10240) * 16);
+        QCOMPARE(loraParameterCount(llama, 16, {"all-linear"}),
+                 int64_t(16) * (4096 + 2560 * 2 + 4096 + 3 * 10240) * 16);
     }
 
     void modelAdaptersHaveTheCountedParametersAndPeftNames() {
         const auto dir = fixture("llama_gqa_tied_bias_llama3rope");
         auto model = CausalLM::load(dir);
         model->addLora({8, 16, 0.0, {"q_proj", "v_proj", "down_proj"}, false}, 1);
-        QCOMPARE(model->trainableParameters(), loraParameterCount(model->config(), 8, {"q_proj", "v_proj", "down_proj"}));
+        QCOMPARE(model->trainableParameters(),
+                 loraParameterCount(model->config(), 8, {"q_proj", "v_proj", "down_proj"}));
         const auto params = model->loraParameters();
         QCOMPARE(params.front().name, std::string("base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"));
         QCOMPARE(params.back().name, std::string("base_model.model.model.layers.1.mlp.down_proj.lora_B.weight"));
@@ -122,7 +124,7 @@ private slots:
         QFETCH(bool, rslora);
         const int64_t r = 4;
         const double alpha = 8;
-        const double scaling = rslora ? alpha / std::sqrt(double(r)) : alpha / double(r);  // PEFT
+        const double scaling = rslora ? alpha / std::sqrt(double(r)) : alpha / double(r); // PEFT
         const auto dir = fixture("llama_mha_untied");
         auto model = CausalLM::load(dir);
         // q_proj (attention) and down_proj (MLP) in both layers.
@@ -180,7 +182,8 @@ private slots:
         // 0.28 (relative), so a scaling off by 2x (alpha / r against alpha / sqrt(r) or alpha)
         // misses by about as much.
         QVERIFY(moved > 1e-2);
-        QVERIFY2(rel < 3e-6, qPrintable(QString("LoRA logits differ from W + %1 * B A by %2 (relative)").arg(scaling).arg(rel)));
+        QVERIFY2(rel < 3e-6,
+                 qPrintable(QString("LoRA logits differ from W + %1 * B A by %2 (relative)").arg(scaling).arg(rel)));
         QCOMPARE(model->lora()->scaling(), scaling);
     }
 
@@ -221,7 +224,9 @@ private slots:
         QVERIFY2((dropped | kept).all().item<bool>(),
                  qPrintable(QString("training: (y - Wx - b) / s / x takes values other than 0 and 1/(1-p) = %1 "
                                     "(min %2, max %3)")
-                                .arg(1 / (1 - p)).arg(ratio.min().item<double>()).arg(ratio.max().item<double>())));
+                                .arg(1 / (1 - p))
+                                .arg(ratio.min().item<double>())
+                                .arg(ratio.max().item<double>())));
         QVERIFY(nDropped > 0);
         QVERIFY(nKept > 0);
         // p = 0.5 over 2048 elements: the dropped share is 0.5 +- 0.011 (one sigma).
@@ -317,7 +322,8 @@ private slots:
                 << "rms relative" << rms << "base bytes" << quantized->baseWeightBytes() << "vs"
                 << dense->baseWeightBytes();
         QVERIFY(gap > 0);
-        QVERIFY2(rel < maxLimit, qPrintable(QString("max |logit gap| / max |logit| %1, limit %2").arg(rel).arg(maxLimit)));
+        QVERIFY2(rel < maxLimit,
+                 qPrintable(QString("max |logit gap| / max |logit| %1, limit %2").arg(rel).arg(maxLimit)));
         QVERIFY2(rms < rmsLimit, qPrintable(QString("rms logit gap / rms logit %1, limit %2").arg(rms).arg(rmsLimit)));
         QVERIFY(quantized->baseWeightBytes() < dense->baseWeightBytes());
     }
@@ -374,10 +380,15 @@ private slots:
             add(info.name + ".quant_map", Dtype::F32, torch::tensor(std::vector<float>(code.begin(), code.end())));
             add(info.name + ".nested_absmax", Dtype::F32, q.nestedAbsmax);
             add(info.name + ".nested_quant_map", Dtype::F32, torch::tensor(dynamicMap(true)));
-            const std::string state = nlohmann::json{{"quant_type", "nf4"}, {"blocksize", 64}, {"dtype", "float32"},
-                                                     {"shape", info.shape}, {"nested_blocksize", 256},
-                                                     {"nested_dtype", "float32"}, {"nested_offset", q.nestedOffset}}
-                                          .dump();
+            const std::string state = nlohmann::json{
+                {"quant_type", "nf4"},
+                {"blocksize", 64},
+                {"dtype", "float32"},
+                {"shape", info.shape},
+                {"nested_blocksize", 256},
+                {"nested_dtype", "float32"},
+                {"nested_offset",
+                 q.nestedOffset}}.dump();
             auto bytes = torch::empty({int64_t(state.size())}, torch::kUInt8);
             std::memcpy(bytes.data_ptr(), state.data(), state.size());
             add(info.name + ".quant_state.bitsandbytes__nf4", Dtype::U8, bytes);
@@ -393,7 +404,8 @@ private slots:
         QCOMPARE(prequantized->baseWeightBytes(), quantizedOnLoad->baseWeightBytes() + quantized * 256 * 4);
         const auto batch = fixtureBatch(dir);
         torch::NoGradGuard noGrad;
-        QVERIFY(torch::equal(prequantized->forward(batch.ids, batch.mask), quantizedOnLoad->forward(batch.ids, batch.mask)));
+        QVERIFY(torch::equal(prequantized->forward(batch.ids, batch.mask),
+                             quantizedOnLoad->forward(batch.ids, batch.mask)));
     }
 
     // The scaler divides by its scale; a step is found bad through the gradients' norm
@@ -419,7 +431,7 @@ private slots:
             QVERIFY(std::isfinite(globalGradNorm({grad})));
             scaler.update(false);
         }
-        QCOMPARE(scaler.scale(), 65536.0);  // doubled after `growthInterval` clean steps
+        QCOMPARE(scaler.scale(), 65536.0); // doubled after `growthInterval` clean steps
         LossScaler disabled(false);
         grad = torch::full({2}, 8.0);
         disabled.unscale({grad});

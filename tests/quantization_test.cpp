@@ -45,7 +45,9 @@ bool sameBits(const torch::Tensor &actual, const torch::Tensor &expected, QStrin
                     .arg(e.reshape({-1})[index].item<double>(), 0, 'g', 9)
                     .arg((a.to(torch::kFloat64) - e.to(torch::kFloat64)).abs().max().item<double>());
     else
-        *why += QString(": %1 vs %2").arg(a.reshape({-1})[index].item<int64_t>()).arg(e.reshape({-1})[index].item<int64_t>());
+        *why += QString(": %1 vs %2")
+                    .arg(a.reshape({-1})[index].item<int64_t>())
+                    .arg(e.reshape({-1})[index].item<int64_t>());
     return false;
 }
 
@@ -55,7 +57,8 @@ bool sameBits(const torch::Tensor &actual, const torch::Tensor &expected, QStrin
         QVERIFY2(sameBits(actual, expected, &why_), qPrintable(QString(what) + ": " + why_));                          \
     } while (0)
 
-template <typename F> void verifyInvalidInput(F &&call, const std::string &mustMention) {
+template <typename F>
+void verifyInvalidInput(F &&call, const std::string &mustMention) {
     try {
         call();
         QFAIL(("no error; expected one mentioning " + mustMention).c_str());
@@ -136,7 +139,8 @@ class QuantizationTest : public QObject {
         for (Quant4Type type : {Quant4Type::NF4, Quant4Type::FP4})
             for (int blocksize : {64, 128})
                 for (bool dq : {false, true})
-                    QTest::newRow(qPrintable(QString("%1_bs%2%3").arg(typeName(type)).arg(blocksize).arg(dq ? "_dq" : "")))
+                    QTest::newRow(
+                        qPrintable(QString("%1_bs%2%3").arg(typeName(type)).arg(blocksize).arg(dq ? "_dq" : "")))
                         << int(type) << blocksize << dq;
     }
 
@@ -148,16 +152,28 @@ private slots:
 
     void codebooksAreBitsandbytes() {
         // Typed from bitsandbytes functional.py.
-        const double nf4[16] = {-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
-                                -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
-                                0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
-                                0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0};
+        const double nf4[16] = {-1.0,
+                                -0.6961928009986877,
+                                -0.5250730514526367,
+                                -0.39491748809814453,
+                                -0.28444138169288635,
+                                -0.18477343022823334,
+                                -0.09105003625154495,
+                                0.0,
+                                0.07958029955625534,
+                                0.16093020141124725,
+                                0.24611230194568634,
+                                0.33791524171829224,
+                                0.44070982933044434,
+                                0.5626170039176941,
+                                0.7229568362236023,
+                                1.0};
         const double fp4Raw[16] = {0, 0.0625, 8, 12, 4, 6, 2, 3, -0.0, -0.0625, -8, -12, -4, -6, -2, -3};
         for (int k = 0; k < 16; ++k) {
-            QVERIFY(double(quant4Codebook(Quant4Type::NF4)[k]) == nf4[k]);  // exactly representable
+            QVERIFY(double(quant4Codebook(Quant4Type::NF4)[k]) == nf4[k]); // exactly representable
             QVERIFY(quant4Codebook(Quant4Type::FP4)[k] == float(fp4Raw[k]) / 12.0f);
         }
-        QVERIFY(std::signbit(quant4Codebook(Quant4Type::FP4)[8]));  // -0: nibble 8 keeps its sign bit
+        QVERIFY(std::signbit(quant4Codebook(Quant4Type::FP4)[8])); // -0: nibble 8 keeps its sign bit
         VERIFY_SAME_BITS(torch::tensor(std::vector<float>(quant4Codebook(Quant4Type::NF4).begin(),
                                                           quant4Codebook(Quant4Type::NF4).end())),
                          golden("nf4_code"), "nf4 code");
@@ -288,7 +304,8 @@ private slots:
         QTest::addColumn<int>("blocksize");
         for (Quant4Type type : {Quant4Type::NF4, Quant4Type::FP4})
             for (int blocksize : {32, 64, 256, 4096})
-                QTest::newRow(qPrintable(QString("%1_bs%2").arg(typeName(type)).arg(blocksize))) << int(type) << blocksize;
+                QTest::newRow(qPrintable(QString("%1_bs%2").arg(typeName(type)).arg(blocksize)))
+                    << int(type) << blocksize;
     }
     void errorIsWithinHalfTheLargestCodeGap() {
         QFETCH(int, type);
@@ -324,14 +341,14 @@ private slots:
         const auto w = torch::randn({1024, 4096});
         const auto q = quantize4(w, Quant4Type::NF4, 64, true);
         const int64_t n = w.numel();
-        QCOMPARE(q.bytes(), n / 2 + n / 64 + (n / 64 / 256) * 4 + 4);  // + the float32 offset
+        QCOMPARE(q.bytes(), n / 2 + n / 64 + (n / 64 / 256) * 4 + 4); // + the float32 offset
         const double bits = 8.0 * double(q.bytes()) / double(n);
         QVERIFY2(std::abs(bits - (4 + 8.0 / 64 + 32.0 / (64 * 256))) < 1e-4, qPrintable(QString::number(bits)));
         QCOMPARE(8.0 * double(quantize4(w, Quant4Type::NF4, 64, false).bytes()) / double(n), 4.5);
     }
 
     void halfPrecisionOutputsAreRoundedFloat32() {
-        const auto w = awkwardWeights(257, 129, 3) * 37.0;  // outputs far from the bf16/f16 grid
+        const auto w = awkwardWeights(257, 129, 3) * 37.0; // outputs far from the bf16/f16 grid
         for (Quant4Type type : {Quant4Type::NF4, Quant4Type::FP4})
             for (bool dq : {false, true}) {
                 const auto q = quantize4(w, type, 128, dq);
@@ -345,7 +362,7 @@ private slots:
         const auto a = quantize4(awkwardWeights(64, 300, 1), Quant4Type::NF4, 64, true);
         const auto b = quantize4(awkwardWeights(64, 300, 2), Quant4Type::FP4, 128, false);
         for (auto dtype : {torch::kFloat32, torch::kBFloat16, torch::kFloat16}) {
-            torch::Tensor buffer = torch::empty({a.numel()}, dtype);  // a flat scratch buffer
+            torch::Tensor buffer = torch::empty({a.numel()}, dtype); // a flat scratch buffer
             const void *storage = buffer.data_ptr();
             dequantize4Into(a, buffer);
             VERIFY_SAME_BITS(buffer.view({64, 300}), dequantize4(a, dtype), "first weight");
@@ -375,7 +392,8 @@ private slots:
         for (Quant4Type type : {Quant4Type::NF4, Quant4Type::FP4})
             for (int blocksize : {32, 64, 4096})
                 for (bool dq : {false, true})
-                    QTest::newRow(qPrintable(QString("%1_bs%2%3").arg(typeName(type)).arg(blocksize).arg(dq ? "_dq" : "")))
+                    QTest::newRow(
+                        qPrintable(QString("%1_bs%2%3").arg(typeName(type)).arg(blocksize).arg(dq ? "_dq" : "")))
                         << int(type) << blocksize << dq;
     }
     void tensorOpsMatchCpuKernels() {
@@ -412,7 +430,7 @@ private slots:
     }
 
     void blockwise8IntoReusesStorage() {
-        Blockwise8 state;  // allocated by the first call
+        Blockwise8 state; // allocated by the first call
         state.isSigned = false;
         quantizeBlockwise8Into(torch::rand({5000}), state);
         const void *codes = state.codes.data_ptr();
@@ -459,7 +477,7 @@ private slots:
         const auto q = quantize4(w, Quant4Type::NF4, 64, true);
         const double quantizeMs = ms(t0, Clock::now());
         torch::Tensor out = torch::empty({w.numel()}, torch::kBFloat16);
-        dequantize4Into(q, out);  // warm-up: touches the pages
+        dequantize4Into(q, out); // warm-up: touches the pages
         std::vector<double> times;
         for (int i = 0; i < 10; ++i) {
             t0 = Clock::now();
@@ -481,7 +499,7 @@ private slots:
             at::parallel_for(0, copyBytes, 1 << 20, [&](int64_t begin, int64_t end) {
                 std::memcpy(dst + begin, src + begin, size_t(end - begin));
             });
-            if (i > 0)  // the first touches the pages
+            if (i > 0) // the first touches the pages
                 copyMs = std::min(copyMs, ms(t0, Clock::now()));
         }
         const double bytesMoved = double(q.bytes() + out.numel() * 2);
@@ -500,7 +518,8 @@ private slots:
         if (qEnvironmentVariableIsSet("HEADROOM_QUANT_BENCH_TENSOR_OPS")) {
             t0 = Clock::now();
             const auto viaOps = dequantize4WithTensorOps(q, torch::kBFloat16);
-            qInfo().noquote() << QString("the same with LibTorch tensor ops: %1 ms").arg(ms(t0, Clock::now()), 0, 'f', 1);
+            qInfo().noquote()
+                << QString("the same with LibTorch tensor ops: %1 ms").arg(ms(t0, Clock::now()), 0, 'f', 1);
             VERIFY_SAME_BITS(viaOps, fresh, "tensor ops");
         }
         VERIFY_SAME_BITS(out.view(w.sizes()), fresh, "into vs fresh");

@@ -17,12 +17,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<Dtype> kAllDtypes = {Dtype::BOOL, Dtype::U8,  Dtype::I8,  Dtype::I16, Dtype::U16,
+const std::vector<Dtype> kAllDtypes = {Dtype::BOOL, Dtype::U8,   Dtype::I8,  Dtype::I16, Dtype::U16,
                                        Dtype::F16,  Dtype::BF16, Dtype::I32, Dtype::U32, Dtype::F32,
-                                       Dtype::F64,  Dtype::I64, Dtype::U64};
+                                       Dtype::F64,  Dtype::I64,  Dtype::U64};
 
-std::string littleEndian64(uint64_t value)
-{
+std::string littleEndian64(uint64_t value) {
     std::string bytes(8, '\0');
     for (int i = 0; i < 8; ++i)
         bytes[i] = static_cast<char>(value >> (8 * i));
@@ -30,30 +29,25 @@ std::string littleEndian64(uint64_t value)
 }
 
 // The bytes of a safetensors file: u64 LE header length, header, data.
-std::string fileBytes(const std::string &header, const std::string &data = {})
-{
+std::string fileBytes(const std::string &header, const std::string &data = {}) {
     return littleEndian64(header.size()) + header + data;
 }
 
-void writeFile(const std::string &path, const std::string &bytes)
-{
+void writeFile(const std::string &path, const std::string &bytes) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
-std::string readFile(const std::string &path)
-{
+std::string readFile(const std::string &path) {
     std::ifstream in(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-std::string bytesOf(const SafetensorsFile &file, const TensorInfo &info)
-{
+std::string bytesOf(const SafetensorsFile &file, const TensorInfo &info) {
     return std::string(reinterpret_cast<const char *>(file.data(info)), info.byteSize());
 }
 
-std::vector<std::string> filesIn(const std::string &dir)
-{
+std::vector<std::string> filesIn(const std::string &dir) {
     std::vector<std::string> names;
     for (const auto &entry : fs::directory_iterator(dir))
         names.push_back(entry.path().filename().string());
@@ -62,8 +56,7 @@ std::vector<std::string> filesIn(const std::string &dir)
 }
 
 // Checks that call() throws headroom::Error of the given kind with every needle in its message.
-void expectError(const std::function<void()> &call, ErrorKind kind, const std::vector<std::string> &needles)
-{
+void expectError(const std::function<void()> &call, ErrorKind kind, const std::vector<std::string> &needles) {
     try {
         call();
     } catch (const Error &e) {
@@ -91,8 +84,7 @@ private:
 
     // Writes a file with this header and data, and checks that opening it is refused naming the
     // file and every needle.
-    void expectRefused(const std::string &header, const std::string &data, const std::vector<std::string> &needles)
-    {
+    void expectRefused(const std::string &header, const std::string &data, const std::vector<std::string> &needles) {
         const std::string file = path("bad.safetensors");
         writeFile(file, fileBytes(header, data));
         std::vector<std::string> all = needles;
@@ -101,8 +93,7 @@ private:
     }
 
     // A valid two-shard folder: a and b in shard 1, c in shard 2.
-    std::string writeShardedModel(const std::string &indexJson)
-    {
+    std::string writeShardedModel(const std::string &indexJson) {
         const std::string dir = path("sharded");
         fs::create_directory(dir);
         const float a[2] = {1, 2}, b[1] = {3}, c[3] = {4, 5, 6};
@@ -114,21 +105,23 @@ private:
     }
 
     static std::string shardIndex(const std::string &cShard = "model-00002-of-00002.safetensors",
-                                  const std::string &extra = "")
-    {
+                                  const std::string &extra = "") {
         // Plain strings here: moc 6.4 loses the class after some raw strings ending in a quote.
         return "{\"metadata\": {\"total_size\": 24}, \"weight_map\": {"
                "\"a\": \"model-00001-of-00002.safetensors\", \"b\": \"model-00001-of-00002.safetensors\", "
-               "\"c\": \"" + cShard + "\"" + extra + "}}";
+               "\"c\": \"" +
+               cShard + "\"" + extra + "}}";
     }
 
 private slots:
-    void init() { m_tmp = std::make_unique<QTemporaryDir>(); QVERIFY(m_tmp->isValid()); }
+    void init() {
+        m_tmp = std::make_unique<QTemporaryDir>();
+        QVERIFY(m_tmp->isValid());
+    }
 
     // --- dtypes ---
 
-    void dtypeNamesRoundTripAndSizesMatchTheFormat()
-    {
+    void dtypeNamesRoundTripAndSizesMatchTheFormat() {
         const std::vector<size_t> sizes = {1, 1, 1, 2, 2, 2, 2, 4, 4, 4, 8, 8, 8};
         for (size_t i = 0; i < kAllDtypes.size(); ++i) {
             QCOMPARE(parseDtype(dtypeName(kAllDtypes[i]), "test"), kAllDtypes[i]);
@@ -141,8 +134,7 @@ private slots:
 
     // --- round trips through our writer ---
 
-    void roundTripsEveryDtypeWithScalarEmptyTensorsAndMetadata()
-    {
+    void roundTripsEveryDtypeWithScalarEmptyTensorsAndMetadata() {
         std::vector<std::string> payloads;
         std::vector<std::pair<std::string, TensorBytes>> tensors;
         for (Dtype dtype : kAllDtypes) {
@@ -187,8 +179,7 @@ private slots:
             QVERIFY(opened->tensors()[i - 1].end == opened->tensors()[i].begin);
     }
 
-    void roundTripsFileWithNoTensors()
-    {
+    void roundTripsFileWithNoTensors() {
         const std::string file = path("none.safetensors");
         writeSafetensors(file, {});
         auto opened = SafetensorsFile::open(file);
@@ -196,8 +187,7 @@ private slots:
         QVERIFY(opened->metadata().empty());
     }
 
-    void padsHeaderWithSpacesSoDataStartsAtMultipleOf8()
-    {
+    void padsHeaderWithSpacesSoDataStartsAtMultipleOf8() {
         // Names of growing length move the header end through every residue mod 8.
         for (int length = 1; length <= 8; ++length) {
             const std::string file = path("pad" + std::to_string(length) + ".safetensors");
@@ -218,8 +208,7 @@ private slots:
         }
     }
 
-    void writerProducesTheExpectedBytes()
-    {
+    void writerProducesTheExpectedBytes() {
         const float value = 1.5f;
         const std::string file = path("golden.safetensors");
         writeSafetensors(file, {{"a", {Dtype::F32, {}, &value}}}, {{"format", "pt"}});
@@ -230,13 +219,12 @@ private slots:
 
     // --- golden: a file built by hand, not by our writer ---
 
-    void readsHandBuiltFile()
-    {
+    void readsHandBuiltFile() {
         // Keys out of offset order, metadata last, header padded with spaces.
         const std::string header = R"({"b":{"dtype":"I16","shape":[2],"data_offsets":[4,8]},)"
                                    R"("a":{"dtype":"F32","shape":[],"data_offsets":[0,4]},)"
                                    R"("__metadata__":{"format":"pt"}}   )";
-        const std::string data("\x00\x00\xC0\x3F\xFE\xFF\x03\x00", 8);  // 1.5f; int16 -2, 3
+        const std::string data("\x00\x00\xC0\x3F\xFE\xFF\x03\x00", 8); // 1.5f; int16 -2, 3
         const std::string file = path("hand.safetensors");
         writeFile(file, fileBytes(header, data));
 
@@ -255,8 +243,7 @@ private slots:
         QCOMPARE(opened->find("b")->shape, std::vector<int64_t>{2});
     }
 
-    void acceptsEmptyTensorsSharingAnOffset()
-    {
+    void acceptsEmptyTensorsSharingAnOffset() {
         const std::string file = path("empties.safetensors");
         writeFile(file, fileBytes(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},)"
                                   R"("b":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
@@ -270,29 +257,25 @@ private slots:
 
     // --- corrupt files ---
 
-    void refusesFileShorterThan8Bytes()
-    {
+    void refusesFileShorterThan8Bytes() {
         const std::string file = path("short.safetensors");
         writeFile(file, "abc");
         expectError([&] { SafetensorsFile::open(file); }, ErrorKind::InvalidInput, {file, "3 bytes", "too short"});
     }
 
-    void refusesMissingFile()
-    {
+    void refusesMissingFile() {
         const std::string file = path("missing.safetensors");
         expectError([&] { SafetensorsFile::open(file); }, ErrorKind::InvalidInput, {file, "cannot open"});
     }
 
-    void refusesHeaderLengthPastEndOfFile()
-    {
+    void refusesHeaderLengthPastEndOfFile() {
         const std::string file = path("truncated.safetensors");
         writeFile(file, littleEndian64(1000) + R"({"a":1})");
         expectError([&] { SafetensorsFile::open(file); }, ErrorKind::InvalidInput,
                     {file, "header length 1000", "past the end of the file"});
     }
 
-    void refusesHeaderLengthOver100MB()
-    {
+    void refusesHeaderLengthOver100MB() {
         const std::string file = path("huge.safetensors");
         writeFile(file, littleEndian64(100'000'001) + "{}");
         expectError([&] { SafetensorsFile::open(file); }, ErrorKind::InvalidInput,
@@ -303,39 +286,33 @@ private slots:
 
     void refusesHeaderThatIsNotJson() { expectRefused(R"({"a": {"dtype": )", "", {"not valid JSON"}); }
 
-    void refusesHeaderThatIsNotAnObject()
-    {
+    void refusesHeaderThatIsNotAnObject() {
         expectRefused("[1, 2]", "", {"JSON object starting with '{'"});
         expectRefused("", "", {"JSON object starting with '{'"});
     }
 
-    void refusesHeaderWithInvalidUtf8()
-    {
+    void refusesHeaderWithInvalidUtf8() {
         expectRefused("{\"\xff\xfe\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}", "",
-                      {"not valid JSON", "\\xff"});  // the broken byte is escaped, not echoed
+                      {"not valid JSON", "\\xff"}); // the broken byte is escaped, not echoed
     }
 
-    void refusesOverlappingOffsets()
-    {
+    void refusesOverlappingOffsets() {
         expectRefused(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
                       R"("b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
                       std::string(12, '\0'), {"tensor 'b'", "[4, 12]", "overlapping tensor 'a'"});
     }
 
-    void refusesOffsetsPastEndOfBuffer()
-    {
+    void refusesOffsetsPastEndOfBuffer() {
         expectRefused(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", std::string(8, '\0'),
                       {"tensor 'a'", "[0, 16]", "only 8 bytes"});
     }
 
-    void refusesOffsetsWithBeginPastEnd()
-    {
+    void refusesOffsetsWithBeginPastEnd() {
         expectRefused(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}})", std::string(8, '\0'),
                       {"tensor 'a'", "[8, 4]", "begin is past end"});
     }
 
-    void refusesHoleBetweenTensors()
-    {
+    void refusesHoleBetweenTensors() {
         expectRefused(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
                       R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
                       std::string(12, '\0'), {"tensor 'b'", "starts at 8", "tensor 'a' ends at 4", "hole of 4"});
@@ -343,80 +320,81 @@ private slots:
                       {"tensor 'a'", "starts at 4", "hole of 4"});
     }
 
-    void refusesBytesAfterLastTensor()
-    {
+    void refusesBytesAfterLastTensor() {
         expectRefused(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", std::string(6, '\0'),
                       {"data buffer is 6 bytes", "end at offset 4"});
     }
 
-    void refusesSizeThatDoesNotMatchDtypeAndShape()
-    {
+    void refusesSizeThatDoesNotMatchDtypeAndShape() {
         expectRefused(R"({"model.layers.0.mlp.up_proj.weight":{"dtype":"F32","shape":[5,6],"data_offsets":[0,100]}})",
                       std::string(100, '\0'),
                       {"tensor 'model.layers.0.mlp.up_proj.weight' has data_offsets [0, 100] but dtype F32 and "
                        "shape [5, 6] need 120 bytes"});
     }
 
-    void refusesDuplicateTensorName()
-    {
+    void refusesDuplicateTensorName() {
         expectRefused(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
                       R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})",
                       std::string(8, '\0'), {"tensor 'a'", "twice"});
-        expectRefused(R"({"a":{"dtype":"F32","dtype":"U8","shape":[1],"data_offsets":[0,4]}})",
-                      std::string(4, '\0'), {"'dtype' twice"});
+        expectRefused(R"({"a":{"dtype":"F32","dtype":"U8","shape":[1],"data_offsets":[0,4]}})", std::string(4, '\0'),
+                      {"'dtype' twice"});
     }
 
-    void refusesUnknownDtype()
-    {
+    void refusesUnknownDtype() {
         expectRefused(R"({"w":{"dtype":"F8_E4M3","shape":[1],"data_offsets":[0,1]}})", std::string(1, '\0'),
                       {"tensor 'w'", "unknown dtype 'F8_E4M3'", "BF16"});
     }
 
-    void refusesNegativeDim()
-    {
+    void refusesNegativeDim() {
         expectRefused(R"({"w":{"dtype":"U8","shape":[2,-1],"data_offsets":[0,0]}})", "",
                       {"tensor 'w'", "negative dim -1"});
     }
 
-    void refusesShapeWhoseSizeOverflows()
-    {
+    void refusesShapeWhoseSizeOverflows() {
         expectRefused(R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", "",
                       {"tensor 'w'", "overflows"});
         expectRefused(R"({"w":{"dtype":"F64","shape":[2305843009213693952],"data_offsets":[0,0]}})", "",
                       {"tensor 'w'", "overflows"});
     }
 
-    void refusesEntriesWithMissingOrMistypedFields_data()
-    {
+    void refusesEntriesWithMissingOrMistypedFields_data() {
         QTest::addColumn<QString>("entry");
         QTest::addColumn<QString>("needle");
-        QTest::newRow("not an object") << R"([1])" << "not an object";
-        QTest::newRow("no dtype") << R"({"shape":[1],"data_offsets":[0,1]})" << "no dtype";
-        QTest::newRow("no shape") << R"({"dtype":"U8","data_offsets":[0,1]})" << "no shape";
-        QTest::newRow("no offsets") << R"({"dtype":"U8","shape":[1]})" << "no data_offsets";
-        QTest::newRow("dtype number") << R"({"dtype":4,"shape":[1],"data_offsets":[0,1]})" << "dtype must be a string";
-        QTest::newRow("shape string") << R"({"dtype":"U8","shape":"1","data_offsets":[0,1]})" << "shape must be";
-        QTest::newRow("fractional dim") << R"({"dtype":"U8","shape":[1.5],"data_offsets":[0,1]})" << "shape must be";
-        QTest::newRow("three offsets") << R"({"dtype":"U8","shape":[1],"data_offsets":[0,1,2]})" << "[begin, end]";
-        QTest::newRow("negative offset") << R"({"dtype":"U8","shape":[1],"data_offsets":[-1,1]})" << "[begin, end]";
-        QTest::newRow("offsets object") << R"({"dtype":"U8","shape":[1],"data_offsets":{}})" << "[begin, end]";
+        QTest::newRow("not an object") << R"([1])"
+                                       << "not an object";
+        QTest::newRow("no dtype") << R"({"shape":[1],"data_offsets":[0,1]})"
+                                  << "no dtype";
+        QTest::newRow("no shape") << R"({"dtype":"U8","data_offsets":[0,1]})"
+                                  << "no shape";
+        QTest::newRow("no offsets") << R"({"dtype":"U8","shape":[1]})"
+                                    << "no data_offsets";
+        QTest::newRow("dtype number") << R"({"dtype":4,"shape":[1],"data_offsets":[0,1]})"
+                                      << "dtype must be a string";
+        QTest::newRow("shape string") << R"({"dtype":"U8","shape":"1","data_offsets":[0,1]})"
+                                      << "shape must be";
+        QTest::newRow("fractional dim") << R"({"dtype":"U8","shape":[1.5],"data_offsets":[0,1]})"
+                                        << "shape must be";
+        QTest::newRow("three offsets") << R"({"dtype":"U8","shape":[1],"data_offsets":[0,1,2]})"
+                                       << "[begin, end]";
+        QTest::newRow("negative offset") << R"({"dtype":"U8","shape":[1],"data_offsets":[-1,1]})"
+                                         << "[begin, end]";
+        QTest::newRow("offsets object") << R"({"dtype":"U8","shape":[1],"data_offsets":{}})"
+                                        << "[begin, end]";
     }
 
-    void refusesEntriesWithMissingOrMistypedFields()
-    {
+    void refusesEntriesWithMissingOrMistypedFields() {
         QFETCH(QString, entry);
         QFETCH(QString, needle);
-        expectRefused("{\"w\":" + entry.toStdString() + "}", std::string(1, '\0'), {"tensor 'w'", needle.toStdString()});
+        expectRefused("{\"w\":" + entry.toStdString() + "}", std::string(1, '\0'),
+                      {"tensor 'w'", needle.toStdString()});
     }
 
-    void refusesMetadataThatIsNotAStringMap()
-    {
+    void refusesMetadataThatIsNotAStringMap() {
         expectRefused(R"({"__metadata__":{"epoch":3}})", "", {"__metadata__ key 'epoch'", "string values"});
         expectRefused(R"({"__metadata__":"pt"})", "", {"__metadata__ is a JSON string"});
     }
 
-    void neverCrashesOnTruncatedOrScrambledFiles()
-    {
+    void neverCrashesOnTruncatedOrScrambledFiles() {
         const float values[6] = {1, 2, 3, 4, 5, 6};
         const std::string good = path("good.safetensors");
         writeSafetensors(good, {{"a", {Dtype::F32, {2}, values}}, {"b", {Dtype::F32, {2, 2}, values + 2}}},
@@ -437,7 +415,7 @@ private slots:
             writeFile(file, scrambled);
             try {
                 auto opened = SafetensorsFile::open(file);
-                for (const TensorInfo &info : opened->tensors())  // a file that opens is safe to read
+                for (const TensorInfo &info : opened->tensors()) // a file that opens is safe to read
                     QVERIFY(info.end + 8 <= opened->fileSize());
             } catch (const Error &e) {
                 QCOMPARE(int(e.kind()), int(ErrorKind::InvalidInput));
@@ -445,8 +423,7 @@ private slots:
         }
     }
 
-    void releasePagesKeepsTheDataReadable()
-    {
+    void releasePagesKeepsTheDataReadable() {
         std::vector<float> big(1 << 20);
         for (size_t i = 0; i < big.size(); ++i)
             big[i] = float(i);
@@ -458,13 +435,12 @@ private slots:
         std::memcpy(copy.data(), opened->data(info), info.byteSize());
         opened->releasePages(info);
         QCOMPARE(copy, big);
-        QCOMPARE(std::memcmp(opened->data(info), big.data(), info.byteSize()), 0);  // faults back in
+        QCOMPARE(std::memcmp(opened->data(info), big.data(), info.byteSize()), 0); // faults back in
     }
 
     // --- checkpoint folders ---
 
-    void opensShardedCheckpointThroughIndex()
-    {
+    void opensShardedCheckpointThroughIndex() {
         const std::string dir = writeShardedModel(shardIndex());
         SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint::openDir(dir);
         QCOMPARE(checkpoint.names(), (std::vector<std::string>{"a", "b", "c"}));
@@ -480,24 +456,21 @@ private slots:
         QVERIFY(c.file->path().find("model-00002-of-00002.safetensors") != std::string::npos);
     }
 
-    void refusesIndexWithMissingShard()
-    {
+    void refusesIndexWithMissingShard() {
         const std::string dir = writeShardedModel(shardIndex("model-00003-of-00002.safetensors"));
-        expectError([&] { SafetensorsCheckpoint::openDir(dir); }, ErrorKind::InvalidInput,
-                    {dir + "/model.safetensors.index.json", "tensor 'c'", "model-00003-of-00002.safetensors",
-                     "missing"});
+        expectError(
+            [&] { SafetensorsCheckpoint::openDir(dir); }, ErrorKind::InvalidInput,
+            {dir + "/model.safetensors.index.json", "tensor 'c'", "model-00003-of-00002.safetensors", "missing"});
     }
 
-    void refusesIndexNamingTensorAbsentFromShard()
-    {
-        const std::string dir = writeShardedModel(
-            shardIndex("model-00002-of-00002.safetensors", R"(, "lm_head.weight": "model-00002-of-00002.safetensors")"));
+    void refusesIndexNamingTensorAbsentFromShard() {
+        const std::string dir = writeShardedModel(shardIndex(
+            "model-00002-of-00002.safetensors", R"(, "lm_head.weight": "model-00002-of-00002.safetensors")"));
         expectError([&] { SafetensorsCheckpoint::openDir(dir); }, ErrorKind::InvalidInput,
                     {dir + "/model.safetensors.index.json", "tensor 'lm_head.weight'", "has no tensor"});
     }
 
-    void refusesIndexThatIsNotValid()
-    {
+    void refusesIndexThatIsNotValid() {
         std::string dir = writeShardedModel("{\"weight_map\": ");
         expectError([&] { SafetensorsCheckpoint::openDir(dir); }, ErrorKind::InvalidInput,
                     {dir + "/model.safetensors.index.json", "not valid JSON"});
@@ -509,16 +482,14 @@ private slots:
                     {"model.safetensors.index.json", "tensor 'a'", "inside the folder"});
     }
 
-    void reportsDamagedShardByItsPath()
-    {
+    void reportsDamagedShardByItsPath() {
         const std::string dir = writeShardedModel(shardIndex());
         writeFile(dir + "/model-00002-of-00002.safetensors", "garbage!garbage");
         expectError([&] { SafetensorsCheckpoint::openDir(dir); }, ErrorKind::InvalidInput,
                     {dir + "/model-00002-of-00002.safetensors"});
     }
 
-    void opensModelSafetensorsOrTheOnlySafetensorsFile()
-    {
+    void opensModelSafetensorsOrTheOnlySafetensorsFile() {
         const std::string dir = path("single");
         fs::create_directory(dir);
         const uint16_t half[2] = {0x3C00, 0x4000};
@@ -535,8 +506,7 @@ private slots:
         QCOMPARE(SafetensorsCheckpoint::openDir(dir).names(), std::vector<std::string>{"z"});
     }
 
-    void refusesFolderWithoutWeights()
-    {
+    void refusesFolderWithoutWeights() {
         const std::string dir = path("empty");
         fs::create_directory(dir);
         expectError([&] { SafetensorsCheckpoint::openDir(dir); }, ErrorKind::InvalidInput, {dir, "no weights"});
@@ -544,8 +514,7 @@ private slots:
                     {dir + "/nope", "not a folder"});
     }
 
-    void findNamesTheFolderForUnknownTensor()
-    {
+    void findNamesTheFolderForUnknownTensor() {
         const std::string dir = writeShardedModel(shardIndex());
         SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint::openDir(dir);
         expectError([&] { checkpoint.find("model.norm.weight"); }, ErrorKind::InvalidInput,
@@ -554,8 +523,7 @@ private slots:
 
     // --- writer ---
 
-    void unfinishedWriterLeavesNoFileBehind()
-    {
+    void unfinishedWriterLeavesNoFileBehind() {
         const std::string dir = path("out");
         fs::create_directory(dir);
         {
@@ -564,14 +532,13 @@ private slots:
             writer.declare("a", Dtype::F32, {4});
             writer.declare("b", Dtype::F32, {4});
             writer.writeTensor("a", values, sizeof values);
-            QCOMPARE(filesIn(dir).size(), size_t(1));  // the temporary file, not the target
+            QCOMPARE(filesIn(dir).size(), size_t(1)); // the temporary file, not the target
             QVERIFY(!fs::exists(dir + "/adapter.safetensors"));
         }
         QVERIFY(filesIn(dir).empty());
     }
 
-    void finishedWriterLeavesOnlyTheTarget()
-    {
+    void finishedWriterLeavesOnlyTheTarget() {
         const std::string dir = path("out");
         fs::create_directory(dir);
         SafetensorsWriter writer(dir + "/adapter.safetensors", {{"format", "pt"}});
@@ -584,17 +551,18 @@ private slots:
         QCOMPARE(opened->metadata().at("format"), std::string("pt"));
     }
 
-    void finishIntoMissingDirectoryThrowsRuntimeFailure()
-    {
+    void finishIntoMissingDirectoryThrowsRuntimeFailure() {
         const std::string target = path("no/such/dir/model.safetensors");
         expectError([&] { SafetensorsWriter(target).finish(); }, ErrorKind::RuntimeFailure, {target});
         const uint8_t byte = 1;
-        expectError([&] { writeSafetensors(target, {{"a", {Dtype::U8, {1}, &byte}}}); }, ErrorKind::RuntimeFailure,
-                    {target});
+        expectError(
+            [&] {
+                writeSafetensors(target, {{"a", {Dtype::U8, {1}, &byte}}});
+            },
+            ErrorKind::RuntimeFailure, {target});
     }
 
-    void writerRefusesMisuse()
-    {
+    void writerRefusesMisuse() {
         const std::string target = path("misuse.safetensors");
         const float values[2] = {};
         SafetensorsWriter writer(target);

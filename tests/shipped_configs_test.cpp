@@ -15,7 +15,8 @@ class ShippedConfigsTest : public QObject {
 
 private slots:
     void everyShippedConfigLoadsAndValidates() {
-        const auto dir = std::filesystem::path(qEnvironmentVariable("HEADROOM_SOURCE_DIR").toStdString()) / "resources/configs";
+        const auto dir =
+            std::filesystem::path(qEnvironmentVariable("HEADROOM_SOURCE_DIR").toStdString()) / "resources/configs";
         int count = 0;
         for (const auto &entry : std::filesystem::directory_iterator(dir)) {
             if (entry.path().extension() != ".json")
@@ -28,14 +29,14 @@ private slots:
     }
 
     void lessonConfigMirrorsTheLessonSettings() {
-        const auto path = qEnvironmentVariable("HEADROOM_SOURCE_DIR").toStdString() +
-                          "/resources/configs/llama-3.2-1b-qlora.json";
+        const auto path =
+            qEnvironmentVariable("HEADROOM_SOURCE_DIR").toStdString() + "/resources/configs/llama-3.2-1b-qlora.json";
         const auto c = TrainConfig::fromFile(path);
         QCOMPARE(c.lora.r, int64_t(16));
         QCOMPARE(c.lora.loraAlpha, 32.0);
         QCOMPARE(c.lora.targetModules, (std::vector<std::string>{"q_proj", "k_proj", "v_proj", "o_proj"}));
         QCOMPARE(c.training.optim, OptimizerKind::PagedAdamW8bit);
-        QCOMPARE(c.effectiveBatch(), int64_t(32));  // 2 x 16 x 1 GPU
+        QCOMPARE(c.effectiveBatch(), int64_t(32)); // 2 x 16 x 1 GPU
         QVERIFY(c.training.gradientCheckpointing);
     }
 

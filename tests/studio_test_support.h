@@ -9,8 +9,7 @@
 namespace headroom::test {
 
 // The text of the window's label `name`, or a marker that says it is missing.
-inline QString text(const MainWindow &window, const QString &name)
-{
+inline QString text(const MainWindow &window, const QString &name) {
     const auto *label = window.findChild<QLabel *>(name);
     return label ? label->text() : "<no label " + name + ">";
 }

@@ -20,19 +20,14 @@ using headroom::test::text;
 
 constexpr int kDemoTimeoutMs = 180'000;
 
-bool shown(const MainWindow &window, const QString &name)
-{
+bool shown(const MainWindow &window, const QString &name) {
     const auto *widget = window.findChild<QWidget *>(name);
     return widget && widget->isVisibleTo(&window);
 }
 
-QString digits(QString text)
-{
-    return text.remove(QRegularExpression("[^0-9]"));
-}
+QString digits(QString text) { return text.remove(QRegularExpression("[^0-9]")); }
 
-void writeFile(const QString &path, const QByteArray &bytes)
-{
+void writeFile(const QString &path, const QByteArray &bytes) {
     QFile file(path);
     QVERIFY(file.open(QIODevice::WriteOnly));
     file.write(bytes);
@@ -40,21 +35,18 @@ void writeFile(const QString &path, const QByteArray &bytes)
 
 } // namespace
 
-class StudioWindowTest : public QObject
-{
+class StudioWindowTest : public QObject {
     Q_OBJECT
 
 private slots:
-    void initTestCase()
-    {
+    void initTestCase() {
         QVERIFY(m_dir.isValid());
-        qputenv("HF_HUB_CACHE", m_dir.filePath("no-hub-cache").toUtf8());   // not this machine's cache
+        qputenv("HF_HUB_CACHE", m_dir.filePath("no-hub-cache").toUtf8()); // not this machine's cache
         m_modelDir = QString::fromStdString(headroom::makeDemo(m_dir.filePath("fixture").toStdString()).modelDir);
         m_vocabSize = headroom::ModelSummary::inspect(m_modelDir.toStdString()).config.vocabSize;
     }
 
-    void showsTheSummaryOfAModelFolder()
-    {
+    void showsTheSummaryOfAModelFolder() {
         MainWindow window(m_dir.filePath("unused-demo"));
         window.open(m_modelDir);
         QVERIFY(shown(window, "modelSummaryView"));
@@ -67,8 +59,7 @@ private slots:
         QCOMPARE(text(window, "titleLabel"), QDir(m_modelDir).dirName());
     }
 
-    void listsAndOpensTheModelsOfTheHfCache()
-    {
+    void listsAndOpensTheModelsOfTheHfCache() {
         QTemporaryDir hub;
         const QString snapshot = hub.filePath("models--SomeOrg--tiny-llama/snapshots/0123456789abcdef");
         QVERIFY(QDir().mkpath(snapshot));
@@ -79,7 +70,7 @@ private slots:
         MainWindow window(m_dir.filePath("unused-demo"), hub.path());
         auto *list = window.findChild<QListWidget *>("modelList");
         QVERIFY(list);
-        QCOMPARE(list->count(), 2);   // the demo and the one snapshot with a config.json
+        QCOMPARE(list->count(), 2); // the demo and the one snapshot with a config.json
         QCOMPARE(list->item(1)->text(), QString("SomeOrg/tiny-llama (0123456)"));
         list->scrollToItem(list->item(1));
         window.show();
@@ -90,8 +81,7 @@ private slots:
         QVERIFY(window.session()->modelConfig().has_value());
     }
 
-    void showsAnErrorForAFolderWithoutConfig()
-    {
+    void showsAnErrorForAFolderWithoutConfig() {
         QTemporaryDir empty;
         MainWindow window(m_dir.filePath("unused-demo"));
         window.open(m_modelDir);
@@ -101,8 +91,7 @@ private slots:
         QVERIFY2(text(window, "errorLabel").contains("config.json"), qPrintable(text(window, "errorLabel")));
     }
 
-    void opensTheModelThatAConfigNames()
-    {
+    void opensTheModelThatAConfigNames() {
         const QString config = m_dir.filePath("train.json");
         writeFile(config, R"({"model": "fixture/model"})");
         MainWindow window(m_dir.filePath("unused-demo"));
@@ -111,8 +100,7 @@ private slots:
         QCOMPARE(text(window, "folderValue"), QDir::toNativeSeparators(m_modelDir));
     }
 
-    void showsAnErrorForAConfigThatIsNotJson()
-    {
+    void showsAnErrorForAConfigThatIsNotJson() {
         const QString config = m_dir.filePath("broken.json");
         writeFile(config, "{\"model\": ");
         MainWindow window(m_dir.filePath("unused-demo"));
@@ -122,8 +110,7 @@ private slots:
         QVERIFY2(error.contains("broken.json:1:") && error.contains("malformed JSON"), qPrintable(error));
     }
 
-    void createsTheDemoInTheBackground()
-    {
+    void createsTheDemoInTheBackground() {
         MainWindow window(m_dir.filePath("demo"));
         window.show();
         window.openDemo();
@@ -136,12 +123,11 @@ private slots:
         QCOMPARE(digits(text(window, "vocabSizeValue")), QString::number(m_vocabSize));
         QCOMPARE(text(window, "titleLabel"), QString("Demo model"));
 
-        window.openDemo();   // now it exists: shown at once
+        window.openDemo(); // now it exists: shown at once
         QVERIFY(shown(window, "modelSummaryView"));
     }
 
-    void aFolderOpenedMeanwhileWinsOverTheDemo()
-    {
+    void aFolderOpenedMeanwhileWinsOverTheDemo() {
         QTemporaryDir empty;
         MainWindow window(m_dir.filePath("demo-race"));
         auto *openDemo = window.findChild<QAction *>("openDemoAction");

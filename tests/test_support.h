@@ -15,9 +15,7 @@
 
 namespace headroom::test {
 
-inline QString dataPath(const QString &relative) {
-    return qEnvironmentVariable("HEADROOM_TEST_DATA") + "/" + relative;
-}
+inline QString dataPath(const QString &relative) { return qEnvironmentVariable("HEADROOM_TEST_DATA") + "/" + relative; }
 
 inline QString binPath(const QString &binary) { return qEnvironmentVariable("HEADROOM_BIN_DIR") + "/" + binary; }
 

@@ -38,21 +38,18 @@ namespace {
 using test::readFile;
 using test::testData;
 
-void writeFile(const std::string &path, const std::string &content)
-{
+void writeFile(const std::string &path, const std::string &content) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
     out << content;
 }
 
 // For failure messages: the text with control characters escaped, cut to a readable length.
-QString show(const std::string &text)
-{
+QString show(const std::string &text) {
     return QString::fromStdString(nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
         .left(120);
 }
 
-QString showIds(const std::vector<int32_t> &ids)
-{
+QString showIds(const std::vector<int32_t> &ids) {
     QStringList parts;
     for (size_t i = 0; i < ids.size() && i < 40; ++i)
         parts << QString::number(ids[i]);
@@ -66,8 +63,7 @@ struct GoldenCase {
     std::optional<std::string> decoded, decodedSkipSpecial;
 };
 
-std::vector<GoldenCase> loadGoldens(const std::string &name)
-{
+std::vector<GoldenCase> loadGoldens(const std::string &name) {
     const auto j = nlohmann::json::parse(readFile(testData("tokenizers/" + name + "/goldens.json")));
     std::vector<GoldenCase> cases;
     for (const auto &c : j.at("cases")) {
@@ -86,8 +82,7 @@ std::vector<GoldenCase> loadGoldens(const std::string &name)
 
 // Every golden text must give exactly the reference ids, and the reference ids must decode to the
 // reference text (with and without special tokens). Reports all mismatches, then fails.
-void checkGoldens(const Tokenizer &tok, const std::string &name)
-{
+void checkGoldens(const Tokenizer &tok, const std::string &name) {
     const auto cases = loadGoldens(name);
     QVERIFY(!cases.empty());
     int idsOk = 0, decodesOk = 0, decodes = 0;
@@ -113,18 +108,17 @@ void checkGoldens(const Tokenizer &tok, const std::string &name)
                                 .arg(showIds(c.ids), skip ? "true" : "false", show(text), show(**expected));
         }
     }
-    qInfo("%s: %d/%d golden texts give the reference ids, %d/%d decodes match", name.c_str(), idsOk,
-          int(cases.size()), decodesOk, decodes);
+    qInfo("%s: %d/%d golden texts give the reference ids, %d/%d decodes match", name.c_str(), idsOk, int(cases.size()),
+          decodesOk, decodes);
     for (const QString &f : failures)
         qWarning("%s", qPrintable(f));
-    QVERIFY2(failures.isEmpty(), qPrintable(QString("%1 mismatches with the %2 goldens")
-                                                .arg(failures.size())
-                                                .arg(QString::fromStdString(name))));
+    QVERIFY2(failures.isEmpty(),
+             qPrintable(
+                 QString("%1 mismatches with the %2 goldens").arg(failures.size()).arg(QString::fromStdString(name))));
 }
 
 template <typename F>
-void expectInvalidInput(F &&f, const std::string &mention)
-{
+void expectInvalidInput(F &&f, const std::string &mention) {
     try {
         f();
         QFAIL(qPrintable(QString::fromStdString("no error; expected one mentioning " + mention)));
@@ -135,19 +129,17 @@ void expectInvalidInput(F &&f, const std::string &mention)
     }
 }
 
-bool pluginBuilt()
-{
+bool pluginBuilt() {
     const char *bin = std::getenv("HEADROOM_BIN_DIR");
     return bin && QFile::exists(QString::fromUtf8(bin) + "/libheadroom_sentencepiece.so");
 }
 
 // ~100 KB of English-like text for the BPE trainer: pseudo-words made of syllables, drawn with a
 // skewed distribution (frequent short words, a long tail), from a fixed LCG.
-std::vector<std::string> demoCorpus()
-{
-    const char *const syllables[] = {"ta", "ke", "ri", "mo", "lu", "sen", "dar", "vi", "no", "pra", "the", "ing",
-                                     "er", "an", "qu", "est", "io", "ul", "com", "pre", "ly", "ment", "tion", "ab",
-                                     "st", "ou", "gh", "ch", "wa", "be"};
+std::vector<std::string> demoCorpus() {
+    const char *const syllables[] = {"ta",  "ke",   "ri",   "mo", "lu", "sen", "dar", "vi", "no",  "pra",
+                                     "the", "ing",  "er",   "an", "qu", "est", "io",  "ul", "com", "pre",
+                                     "ly",  "ment", "tion", "ab", "st", "ou",  "gh",  "ch", "wa",  "be"};
     const size_t nSyllables = sizeof syllables / sizeof syllables[0];
     uint64_t state = 12345;
     auto next = [&] {
@@ -191,8 +183,7 @@ private slots:
     void llama3Goldens() { checkGoldens(*Tokenizer::load(testData("tokenizers/llama3")), "llama3"); }
     void qwen3Goldens() { checkGoldens(*Tokenizer::load(testData("tokenizers/qwen3")), "qwen3"); }
 
-    void llama3Api()
-    {
+    void llama3Api() {
         const auto tok = Tokenizer::load(testData("tokenizers/llama3"));
         QCOMPARE(tok->kind(), std::string("tokenizer.json"));
         QCOMPARE(tok->vocabSize(), 128256);
@@ -212,8 +203,7 @@ private slots:
         QCOMPARE(tok->decode({9906, 999999, -5}), std::string("Hello"));
     }
 
-    void llama2Api()
-    {
+    void llama2Api() {
         const auto tok = Tokenizer::load(testData("tokenizers/llama2"));
         QCOMPARE(tok->vocabSize(), 32000);
         QCOMPARE(tok->bosId(), std::optional<int32_t>(1));
@@ -225,26 +215,25 @@ private slots:
         QCOMPARE(ChatTemplate::detect(tok->chatTemplateSource()).name(), std::string("plain"));
     }
 
-    void qwen3Api()
-    {
+    void qwen3Api() {
         const auto tok = Tokenizer::load(testData("tokenizers/qwen3"));
-        QCOMPARE(tok->bosId(), std::optional<int32_t>());  // bos_token is null
+        QCOMPARE(tok->bosId(), std::optional<int32_t>()); // bos_token is null
         QCOMPARE(tok->eosId(), std::optional<int32_t>(151645));
         QCOMPARE(tok->padId(), std::optional<int32_t>(151643));
         QCOMPARE(tok->stopIds(), std::vector<int32_t>{151645});
         QCOMPARE(tok->tokenId("<think>"), std::optional<int32_t>(151667));
-        QVERIFY(!tok->isSpecial(151667));  // an added token, but not a special one
+        QVERIFY(!tok->isSpecial(151667)); // an added token, but not a special one
         QVERIFY(tok->isSpecial(151644));
-        QCOMPARE(tok->encode("Hi", true), tok->encode("Hi", false));  // Qwen adds nothing
+        QCOMPARE(tok->encode("Hi", true), tok->encode("Hi", false)); // Qwen adds nothing
         QCOMPARE(ChatTemplate::detect(tok->chatTemplateSource()).name(), std::string("qwen3"));
     }
 
     // Byte-level tokenizers encode any text; decoding gives it back (Qwen3: text already in NFC).
-    void byteLevelRoundTrip()
-    {
+    void byteLevelRoundTrip() {
         const auto tok = Tokenizer::load(testData("tokenizers/qwen3"));
-        const char32_t alphabet[] = {'a', 'Z', ' ', ' ', '\n', '\t', '7', '.', '\'', 0xE9, 0x4E2D, 0x6587, 0x1F600,
-                                     0x1F980, 0x0416, 0x05D0, 0x0627, 0x2603, 0x00A0, 0x3000, 0xFF01};
+        const char32_t alphabet[] = {'a',    'Z',    ' ',    ' ',    '\n',   '\t',    '7',
+                                     '.',    '\'',   0xE9,   0x4E2D, 0x6587, 0x1F600, 0x1F980,
+                                     0x0416, 0x05D0, 0x0627, 0x2603, 0x00A0, 0x3000,  0xFF01};
         uint32_t state = 7;
         for (int round = 0; round < 200; ++round) {
             std::string text;
@@ -259,8 +248,7 @@ private slots:
     }
 
     // Invalid UTF-8 must not throw; byte-level BPE keeps the bytes, decoding shows U+FFFD.
-    void invalidUtf8()
-    {
+    void invalidUtf8() {
         const auto tok = Tokenizer::load(testData("tokenizers/llama3"));
         const std::string text = std::string("ok \xFF\xC3 end");
         const auto ids = tok->encode(text);
@@ -270,8 +258,7 @@ private slots:
         QCOMPARE(llama2->decode(llama2->encode(text)), std::string("ok \xEF\xBF\xBD\xEF\xBF\xBD end"));
     }
 
-    void concurrentEncodeMatchesSerial()
-    {
+    void concurrentEncodeMatchesSerial() {
         const auto tok = Tokenizer::load(testData("tokenizers/llama3"));
         std::vector<std::string> texts;
         for (const GoldenCase &c : loadGoldens("llama3"))
@@ -294,8 +281,7 @@ private slots:
     }
 
     // Not a pass/fail timing: prints the throughput so regressions are visible in the test log.
-    void throughput()
-    {
+    void throughput() {
         const auto corpus = demoCorpus();
         std::string text;
         for (const auto &s : corpus)
@@ -313,8 +299,7 @@ private slots:
         }
     }
 
-    void loadErrors()
-    {
+    void loadErrors() {
         QTemporaryDir dir;
         const std::string root = dir.path().toStdString();
         expectInvalidInput([&] { Tokenizer::load(root + "/missing"); }, root + "/missing: not a folder");
@@ -324,7 +309,8 @@ private slots:
         expectInvalidInput([&] { Tokenizer::load(root); }, root + "/tokenizer.json:1:43: malformed JSON");
 
         using Json = nlohmann::json;
-        const Json tinyModel = {{"type", "BPE"}, {"vocab", {{"a", 0}, {"b", 1}, {"ab", 2}}},
+        const Json tinyModel = {{"type", "BPE"},
+                                {"vocab", {{"a", 0}, {"b", 1}, {"ab", 2}}},
                                 {"merges", Json::array({Json::array({"a", "b"})})}};
         auto writeTokenizer = [&](const Json &json) { writeFile(root + "/tokenizer.json", json.dump()); };
 
@@ -337,9 +323,9 @@ private slots:
         writeTokenizer({{"model", tinyModel}, {"normalizer", {{"type", "Precompiled"}}}});
         expectInvalidInput([&] { Tokenizer::load(root); }, "normalizer type \"Precompiled\" is not supported");
 
-        writeTokenizer({{"model", tinyModel},
-                        {"pre_tokenizer", {{"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}},
-                                           {"behavior", "Isolated"}}}});
+        writeTokenizer(
+            {{"model", tinyModel},
+             {"pre_tokenizer", {{"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}}, {"behavior", "Isolated"}}}});
         expectInvalidInput([&] { Tokenizer::load(root); }, "does not compile");
 
         writeTokenizer({{"model", tinyModel},
@@ -360,8 +346,7 @@ private slots:
     // Metaspace pre-tokenizer/decoder (Mistral-style tokenizer.json) and lstrip/rstrip added tokens,
     // which the reference files do not use: expectations worked out by hand from the semantics of
     // Hugging Face `tokenizers`.
-    void metaspaceAndStrippedAddedTokens()
-    {
+    void metaspaceAndStrippedAddedTokens() {
         using Json = nlohmann::json;
         QTemporaryDir dir;
         const std::string root = dir.path().toStdString();
@@ -372,9 +357,11 @@ private slots:
                                               {{"id", 7}, {"content", "<y>"}, {"special", true}, {"lstrip", true}}})},
                 {"pre_tokenizer", preTokenizer},
                 {"decoder", decoder},
-                {"model", {{"type", "BPE"}, {"unk_token", "<unk>"},
-                           {"vocab", {{m, 0}, {"a", 1}, {"b", 2}, {m + "a", 3}, {m + "b", 4}, {"<unk>", 5}}},
-                           {"merges", Json::array({Json::array({m, "a"}), Json::array({m, "b"})})}}}};
+                {"model",
+                 {{"type", "BPE"},
+                  {"unk_token", "<unk>"},
+                  {"vocab", {{m, 0}, {"a", 1}, {"b", 2}, {m + "a", 3}, {m + "b", 4}, {"<unk>", 5}}},
+                  {"merges", Json::array({Json::array({m, "a"}), Json::array({m, "b"})})}}}};
             writeFile(root + "/tokenizer.json", tokenizer.dump());
             return Tokenizer::load(root);
         };
@@ -382,24 +369,23 @@ private slots:
             {"type", "Metaspace"}, {"replacement", m}, {"prepend_scheme", "first"}, {"split", true}};
         const Json decoder = {{"type", "Metaspace"}, {"replacement", m}, {"prepend_scheme", "first"}};
         auto tok = make(firstSplit, decoder);
-        QCOMPARE(tok->encode("a b"), (std::vector<int32_t>{3, 4}));     // "▁a", "▁b"
-        QCOMPARE(tok->encode("<x>a b"), (std::vector<int32_t>{6, 1, 4}));  // not at the start: no "▁"
-        QCOMPARE(tok->encode("<x>   a"), (std::vector<int32_t>{6, 1}));    // rstrip takes the spaces
-        QCOMPARE(tok->encode("a   <y>"), (std::vector<int32_t>{3, 7}));    // lstrip likewise
-        QCOMPARE(tok->encode("a c"), (std::vector<int32_t>{3, 0, 5}));     // unknown "c"
+        QCOMPARE(tok->encode("a b"), (std::vector<int32_t>{3, 4})); // "▁a", "▁b"
+        QCOMPARE(tok->encode("<x>a b"), (std::vector<int32_t>{6, 1, 4})); // not at the start: no "▁"
+        QCOMPARE(tok->encode("<x>   a"), (std::vector<int32_t>{6, 1})); // rstrip takes the spaces
+        QCOMPARE(tok->encode("a   <y>"), (std::vector<int32_t>{3, 7})); // lstrip likewise
+        QCOMPARE(tok->encode("a c"), (std::vector<int32_t>{3, 0, 5})); // unknown "c"
         QCOMPARE(tok->decode({3, 4}), std::string("a b"));
         QCOMPARE(tok->decode({6, 3, 4}, true), std::string("a b"));
 
-        tok = make({{"type", "Metaspace"}, {"replacement", m}, {"prepend_scheme", "always"}, {"split", false}},
-                   decoder);
+        tok =
+            make({{"type", "Metaspace"}, {"replacement", m}, {"prepend_scheme", "always"}, {"split", false}}, decoder);
         QCOMPARE(tok->encode("<x>a b"), (std::vector<int32_t>{6, 3, 4}));
-        tok = make({{"type", "Metaspace"}, {"replacement", m}, {"add_prefix_space", false}}, decoder);  // legacy form
+        tok = make({{"type", "Metaspace"}, {"replacement", m}, {"add_prefix_space", false}}, decoder); // legacy form
         QCOMPARE(tok->encode("a b"), (std::vector<int32_t>{1, 4}));
     }
 
     // Newer transformers keep the template in chat_template.jinja next to the config.
-    void chatTemplateFile()
-    {
+    void chatTemplateFile() {
         QTemporaryDir dir;
         const std::string root = dir.path().toStdString();
         writeFile(root + "/tokenizer.json", readFile(testData("tokenizers/qwen3/tokenizer.json")));
@@ -408,8 +394,7 @@ private slots:
         QCOMPARE(ChatTemplate::detect(tok->chatTemplateSource()).name(), std::string("qwen2.5"));
     }
 
-    void trainedBpeTokenizer()
-    {
+    void trainedBpeTokenizer() {
         QTemporaryDir dir;
         const std::string out = dir.path().toStdString() + "/demo";
         const auto corpus = demoCorpus();
@@ -434,9 +419,9 @@ private slots:
         QCOMPARE(ChatTemplate::detect(tok->chatTemplateSource()).name(), std::string("llama3"));
 
         // Text the corpus never had (bytes, scripts, emoji) still round-trips through the byte symbols.
-        for (const std::string text : {corpus[0] + corpus[1],
-                                       std::string("Zürich 東京 🦀 \x01\x7f tabs\t\tand\nnewlines  "),
-                                       std::string("<|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>")})
+        for (const std::string text :
+             {corpus[0] + corpus[1], std::string("Zürich 東京 🦀 \x01\x7f tabs\t\tand\nnewlines  "),
+              std::string("<|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|>")})
             QCOMPARE(tok->decode(tok->encode(text)), text);
         const auto ids = tok->encode("Hello", true);
         QCOMPARE(ids.front(), *bos);
@@ -460,16 +445,15 @@ class SentencepieceTest : public QObject {
     Q_OBJECT
 
 private slots:
-    void initTestCase()
-    {
+    void initTestCase() {
         HEADROOM_REQUIRE_BUILD_FEATURE(pluginBuilt(), kSentencepieceOffOnPurpose,
-                                       "The sentencepiece plug-in (libheadroom_sentencepiece.so)", "HEADROOM_SENTENCEPIECE");
+                                       "The sentencepiece plug-in (libheadroom_sentencepiece.so)",
+                                       "HEADROOM_SENTENCEPIECE");
     }
 
     void goldens() { checkGoldens(*Tokenizer::load(testData("tokenizers/spm")), "spm"); }
 
-    void api()
-    {
+    void api() {
         const auto tok = Tokenizer::load(testData("tokenizers/spm"));
         QCOMPARE(tok->kind(), std::string("tokenizer.model"));
         QCOMPARE(tok->vocabSize(), 600);
@@ -488,8 +472,7 @@ private slots:
         QCOMPARE(tok->decode(tok->encode(text), true), std::string("Hello world"));
     }
 
-    void corruptModel()
-    {
+    void corruptModel() {
         QTemporaryDir dir;
         writeFile(dir.path().toStdString() + "/tokenizer.model", "this is not a protobuf");
         expectInvalidInput([&] { Tokenizer::load(dir.path().toStdString()); },
@@ -502,18 +485,17 @@ private slots:
 class SentencepieceWithTorchTest : public QObject {
     Q_OBJECT
 
-    static double torchWork()
-    {
+    static double torchWork() {
         torch::manual_seed(0);
         const auto a = torch::randn({128, 128});
         return a.matmul(a.t()).trace().item<double>();
     }
 
 private slots:
-    void torchThenSentencepieceThenTorch()
-    {
+    void torchThenSentencepieceThenTorch() {
         HEADROOM_REQUIRE_BUILD_FEATURE(pluginBuilt(), kSentencepieceOffOnPurpose,
-                                       "The sentencepiece plug-in (libheadroom_sentencepiece.so)", "HEADROOM_SENTENCEPIECE");
+                                       "The sentencepiece plug-in (libheadroom_sentencepiece.so)",
+                                       "HEADROOM_SENTENCEPIECE");
         const double before = torchWork();
         QVERIFY(before > 0);
         checkGoldens(*Tokenizer::load(testData("tokenizers/spm")), "spm");
@@ -521,18 +503,16 @@ private slots:
     }
 };
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     SentencepieceWithTorchTest test;
     return QTest::qExec(&test, argc, argv);
 }
 #else
 // Two test classes in one executable: test functions named on the command line go to the class
 // that has them (options go to both).
-int runSelected(QObject &test, const QStringList &args)
-{
-    static const QStringList kOptionsWithValue = {"-o", "-maxwarnings", "-eventdelay", "-keydelay", "-mousedelay",
-                                                  "-seed"};
+int runSelected(QObject &test, const QStringList &args) {
+    static const QStringList kOptionsWithValue = {"-o",        "-maxwarnings", "-eventdelay",
+                                                  "-keydelay", "-mousedelay",  "-seed"};
     QStringList own = {args.value(0)};
     bool anySelected = false, anyMine = false;
     for (int i = 1; i < args.size(); ++i) {
@@ -553,8 +533,7 @@ int runSelected(QObject &test, const QStringList &args)
     return anySelected && !anyMine ? 0 : QTest::qExec(&test, own);
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     QStringList args;
     for (int i = 0; i < argc; ++i)
         args << QString::fromLocal8Bit(argv[i]);

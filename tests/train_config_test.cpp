@@ -32,8 +32,7 @@ const char *kSpecExample = R"({
                "save_total_limit": 3, "seed": 42}
 })";
 
-TrainConfig validConfig()
-{
+TrainConfig validConfig() {
     TrainConfig config;
     config.model = "model";
     config.dataset.path = "data.jsonl";
@@ -42,8 +41,7 @@ TrainConfig validConfig()
 
 // The message of the invalidInput error `action` throws (fails the test if it throws nothing).
 template <typename Action>
-QString errorOf(Action action)
-{
+QString errorOf(Action action) {
     try {
         action();
     } catch (const Error &error) {
@@ -54,8 +52,7 @@ QString errorOf(Action action)
     return "no error";
 }
 
-void writeFile(const QString &path, const std::string &text)
-{
+void writeFile(const QString &path, const std::string &text) {
     std::ofstream(path.toStdString(), std::ios::binary) << text;
 }
 
@@ -65,13 +62,12 @@ class TrainConfigTest : public QObject {
     Q_OBJECT
 
 private slots:
-    void defaultsEqualTheSpecExample()
-    {
+    void defaultsEqualTheSpecExample() {
         const auto spec = nlohmann::json::parse(kSpecExample);
         const auto defaults = TrainConfig().toJson();
         for (const auto &[section, value] : spec.items()) {
             if (section == "model")
-                continue;  // a placeholder in the spec; no default model
+                continue; // a placeholder in the spec; no default model
             if (!value.is_object()) {
                 QCOMPARE(defaults.at(section), value);
                 continue;
@@ -84,8 +80,7 @@ private slots:
         }
     }
 
-    void specExampleParsesAndValidates()
-    {
+    void specExampleParsesAndValidates() {
         const auto config = TrainConfig::fromJson(nlohmann::json::parse(kSpecExample), "example");
         config.validate();
         QCOMPARE(config.model, std::string("path/to/hf-model-dir"));
@@ -95,8 +90,7 @@ private slots:
         QCOMPARE(config.effectiveBatch(4), int64_t(128));
     }
 
-    void extensionsHaveTheirDefaults()
-    {
+    void extensionsHaveTheirDefaults() {
         const TrainConfig config;
         QCOMPARE(config.threads, int64_t(0));
         QCOMPARE(config.dataset.onBadLine, std::string("stop"));
@@ -108,8 +102,7 @@ private slots:
     }
 
     // Every field set to a non-default valid value survives toJson -> fromJson.
-    void everyFieldRoundTrips()
-    {
+    void everyFieldRoundTrips() {
         TrainConfig changed = validConfig();
         for (const auto &field : TrainConfig::fields()) {
             nlohmann::json value;
@@ -137,15 +130,13 @@ private slots:
             QVERIFY2(field.get(reread) == field.get(changed), field.path.c_str());
     }
 
-    void allLinearIsWrittenAsTheString()
-    {
+    void allLinearIsWrittenAsTheString() {
         auto config = TrainConfig::fromJson({{"lora", {{"target_modules", "all-linear"}}}}, "test");
         QCOMPARE(config.lora.targetModules, std::vector<std::string>{"all-linear"});
         QCOMPARE(config.toJson()["lora"]["target_modules"], nlohmann::json("all-linear"));
     }
 
-    void everyFieldIsDescribed()
-    {
+    void everyFieldIsDescribed() {
         for (const auto &field : TrainConfig::fields()) {
             QVERIFY2(field.help.size() > 20 && field.help.back() == '.', field.path.c_str());
             QVERIFY2(field.get && field.set, field.path.c_str());
@@ -154,93 +145,117 @@ private slots:
         QVERIFY(!TrainConfig::field("training.nonexistent"));
     }
 
-    void unknownFieldSuggestsTheNearest_data()
-    {
+    void unknownFieldSuggestsTheNearest_data() {
         QTest::addColumn<QString>("json");
         QTest::addColumn<QString>("expected");
         QTest::newRow("typo") << R"({"training": {"learning_rat": 1e-4}})"
                               << "training.learning_rat: unknown field; did you mean training.learning_rate?";
         QTest::newRow("wrong section") << R"({"training": {"lora_alpha": 8}})"
                                        << "training.lora_alpha: unknown field; did you mean lora.lora_alpha?";
-        QTest::newRow("section typo") << R"({"trainng": {}})" << "trainng: unknown field; did you mean training?";
-        QTest::newRow("top level") << R"({"modle": "x"})" << "modle: unknown field; did you mean model?";
-        QTest::newRow("in section") << R"({"lora": {"rank": 8}})" << "lora.rank: unknown field; did you mean lora.r?";
+        QTest::newRow("section typo") << R"({"trainng": {}})"
+                                      << "trainng: unknown field; did you mean training?";
+        QTest::newRow("top level") << R"({"modle": "x"})"
+                                   << "modle: unknown field; did you mean model?";
+        QTest::newRow("in section") << R"({"lora": {"rank": 8}})"
+                                    << "lora.rank: unknown field; did you mean lora.r?";
     }
 
-    void unknownFieldSuggestsTheNearest()
-    {
+    void unknownFieldSuggestsTheNearest() {
         QFETCH(QString, json);
         QFETCH(QString, expected);
-        const QString message = errorOf(
-            [&] { TrainConfig::fromJson(nlohmann::json::parse(json.toStdString()), "run.json"); });
+        const QString message =
+            errorOf([&] { TrainConfig::fromJson(nlohmann::json::parse(json.toStdString()), "run.json"); });
         QCOMPARE(message, "run.json: " + expected);
     }
 
-    void wrongTypeNamesFieldAndType_data()
-    {
+    void wrongTypeNamesFieldAndType_data() {
         QTest::addColumn<QString>("json");
         QTest::addColumn<QString>("expected");
         QTest::newRow("string for number") << R"({"training": {"learning_rate": "2e-4"}})"
                                            << "training.learning_rate: expected a number, got \"2e-4\"";
-        QTest::newRow("float for integer") << R"({"lora": {"r": 8.5}})" << "lora.r: expected an integer, got 8.5";
+        QTest::newRow("float for integer") << R"({"lora": {"r": 8.5}})"
+                                           << "lora.r: expected an integer, got 8.5";
         QTest::newRow("number for bool") << R"({"dataset": {"packing": 1}})"
                                          << "dataset.packing: expected true or false, got 1";
         QTest::newRow("number in list") << R"({"lora": {"target_modules": ["q_proj", 3]}})"
                                         << "lora.target_modules: expected a list of strings or \"all-linear\", "
                                            "got [\"q_proj\",3]";
-        QTest::newRow("section not object") << R"({"lora": 3})" << "lora must be a JSON object, got 3";
+        QTest::newRow("section not object") << R"({"lora": 3})"
+                                            << "lora must be a JSON object, got 3";
     }
 
-    void wrongTypeNamesFieldAndType()
-    {
+    void wrongTypeNamesFieldAndType() {
         QFETCH(QString, json);
         QFETCH(QString, expected);
-        const QString message = errorOf(
-            [&] { TrainConfig::fromJson(nlohmann::json::parse(json.toStdString()), "run.json"); });
+        const QString message =
+            errorOf([&] { TrainConfig::fromJson(nlohmann::json::parse(json.toStdString()), "run.json"); });
         QCOMPARE(message, "run.json: " + expected);
     }
 
-    void eachInvalidSettingNamesItsField_data()
-    {
+    void eachInvalidSettingNamesItsField_data() {
         QTest::addColumn<QString>("assignment");
         QTest::addColumn<QString>("field");
-        QTest::newRow("rank 0") << "lora.r=0" << "lora.r: ";
-        QTest::newRow("alpha 0") << "lora.lora_alpha=0" << "lora.lora_alpha: ";
+        QTest::newRow("rank 0") << "lora.r=0"
+                                << "lora.r: ";
+        QTest::newRow("alpha 0") << "lora.lora_alpha=0"
+                                 << "lora.lora_alpha: ";
         QTest::newRow("accumulation 0") << "training.gradient_accumulation_steps=0"
                                         << "training.gradient_accumulation_steps: ";
         QTest::newRow("micro-batch 0") << "training.per_device_train_batch_size=0"
                                        << "training.per_device_train_batch_size: ";
-        QTest::newRow("lr 0") << "training.learning_rate=0" << "training.learning_rate: ";
-        QTest::newRow("dropout 1") << "lora.lora_dropout=1" << "lora.lora_dropout: ";
-        QTest::newRow("dropout negative") << "lora.lora_dropout=-0.1" << "lora.lora_dropout: ";
-        QTest::newRow("optimizer") << "training.optim=adam" << "training.optim: ";
-        QTest::newRow("scheduler") << "training.lr_scheduler_type=polynomial" << "training.lr_scheduler_type: ";
-        QTest::newRow("fp16 with bf16") << "training.fp16=true" << "training.fp16 and training.bf16";
+        QTest::newRow("lr 0") << "training.learning_rate=0"
+                              << "training.learning_rate: ";
+        QTest::newRow("dropout 1") << "lora.lora_dropout=1"
+                                   << "lora.lora_dropout: ";
+        QTest::newRow("dropout negative") << "lora.lora_dropout=-0.1"
+                                          << "lora.lora_dropout: ";
+        QTest::newRow("optimizer") << "training.optim=adam"
+                                   << "training.optim: ";
+        QTest::newRow("scheduler") << "training.lr_scheduler_type=polynomial"
+                                   << "training.lr_scheduler_type: ";
+        QTest::newRow("fp16 with bf16") << "training.fp16=true"
+                                        << "training.fp16 and training.bf16";
         QTest::newRow("quant type") << "quantization.bnb_4bit_quant_type=int4"
                                     << "quantization.bnb_4bit_quant_type: ";
         QTest::newRow("compute dtype") << "quantization.bnb_4bit_compute_dtype=float8"
                                        << "quantization.bnb_4bit_compute_dtype: ";
-        QTest::newRow("blocksize") << "quantization.bnb_4bit_blocksize=100" << "quantization.bnb_4bit_blocksize: ";
-        QTest::newRow("sequence 4") << "dataset.max_seq_length=4" << "dataset.max_seq_length: ";
-        QTest::newRow("split 1") << "dataset.validation_split=1" << "dataset.validation_split: ";
-        QTest::newRow("save strategy") << "training.save_strategy=best" << "training.save_strategy: ";
-        QTest::newRow("target module") << "lora.target_modules=q_proj,qkv_proj" << "lora.target_modules: ";
-        QTest::newRow("all-linear mixed") << "lora.target_modules=all-linear,q_proj" << "lora.target_modules: ";
-        QTest::newRow("no target") << "lora.target_modules=[]" << "lora.target_modules: ";
-        QTest::newRow("warmup 1") << "training.warmup_ratio=1" << "training.warmup_ratio: ";
-        QTest::newRow("nothing to train") << "training.num_train_epochs=0" << "training.num_train_epochs: ";
-        QTest::newRow("format") << "dataset.format=csv" << "dataset.format: ";
-        QTest::newRow("bad line") << "dataset.on_bad_line=ignore" << "dataset.on_bad_line: ";
-        QTest::newRow("chat template") << "dataset.chat_template=vicuna" << "dataset.chat_template: ";
-        QTest::newRow("device") << "device=gpu" << "device: ";
-        QTest::newRow("no model") << "model=" << "model: ";
-        QTest::newRow("threads") << "threads=-1" << "threads: ";
-        QTest::newRow("attention") << "attn_implementation=flash" << "attn_implementation: ";
-        QTest::newRow("bias") << "lora.bias=all" << "lora.bias: ";
+        QTest::newRow("blocksize") << "quantization.bnb_4bit_blocksize=100"
+                                   << "quantization.bnb_4bit_blocksize: ";
+        QTest::newRow("sequence 4") << "dataset.max_seq_length=4"
+                                    << "dataset.max_seq_length: ";
+        QTest::newRow("split 1") << "dataset.validation_split=1"
+                                 << "dataset.validation_split: ";
+        QTest::newRow("save strategy") << "training.save_strategy=best"
+                                       << "training.save_strategy: ";
+        QTest::newRow("target module") << "lora.target_modules=q_proj,qkv_proj"
+                                       << "lora.target_modules: ";
+        QTest::newRow("all-linear mixed") << "lora.target_modules=all-linear,q_proj"
+                                          << "lora.target_modules: ";
+        QTest::newRow("no target") << "lora.target_modules=[]"
+                                   << "lora.target_modules: ";
+        QTest::newRow("warmup 1") << "training.warmup_ratio=1"
+                                  << "training.warmup_ratio: ";
+        QTest::newRow("nothing to train") << "training.num_train_epochs=0"
+                                          << "training.num_train_epochs: ";
+        QTest::newRow("format") << "dataset.format=csv"
+                                << "dataset.format: ";
+        QTest::newRow("bad line") << "dataset.on_bad_line=ignore"
+                                  << "dataset.on_bad_line: ";
+        QTest::newRow("chat template") << "dataset.chat_template=vicuna"
+                                       << "dataset.chat_template: ";
+        QTest::newRow("device") << "device=gpu"
+                                << "device: ";
+        QTest::newRow("no model") << "model="
+                                  << "model: ";
+        QTest::newRow("threads") << "threads=-1"
+                                 << "threads: ";
+        QTest::newRow("attention") << "attn_implementation=flash"
+                                   << "attn_implementation: ";
+        QTest::newRow("bias") << "lora.bias=all"
+                              << "lora.bias: ";
     }
 
-    void eachInvalidSettingNamesItsField()
-    {
+    void eachInvalidSettingNamesItsField() {
         QFETCH(QString, assignment);
         QFETCH(QString, field);
         TrainConfig config = validConfig();
@@ -255,8 +270,7 @@ private slots:
         QVERIFY2(message.startsWith("run.json: " + field), qPrintable(message));
     }
 
-    void aValueOutsideTheChoicesListsThem()
-    {
+    void aValueOutsideTheChoicesListsThem() {
         auto json = validConfig().toJson();
         json["attn_implementation"] = "flash_attention_2";
         QCOMPARE(errorOf([&] { TrainConfig::fromJson(json, "run.json"); }),
@@ -268,8 +282,7 @@ private slots:
                          "got \"adam\""));
     }
 
-    void epochsMayBeZeroWithMaxSteps()
-    {
+    void epochsMayBeZeroWithMaxSteps() {
         TrainConfig config = validConfig();
         config.training.numTrainEpochs = 0;
         config.training.maxSteps = 100;
@@ -278,8 +291,7 @@ private slots:
         config.validate();
     }
 
-    void overrideParsesByFieldType()
-    {
+    void overrideParsesByFieldType() {
         TrainConfig config = validConfig();
         config.applyOverride("training.learning_rate=1e-4");
         config.applyOverride("lora.r=64");
@@ -300,14 +312,14 @@ private slots:
         config.validate();
     }
 
-    void overrideReportsTypeErrors_data()
-    {
+    void overrideReportsTypeErrors_data() {
         QTest::addColumn<QString>("assignment");
         QTest::addColumn<QString>("expected");
         QTest::newRow("number") << "training.learning_rate=fast"
                                 << "--set training.learning_rate=fast: training.learning_rate expects a number, "
                                    "got 'fast'";
-        QTest::newRow("integer") << "lora.r=8.5" << "--set lora.r=8.5: lora.r expects an integer, got '8.5'";
+        QTest::newRow("integer") << "lora.r=8.5"
+                                 << "--set lora.r=8.5: lora.r expects an integer, got '8.5'";
         QTest::newRow("bool") << "dataset.packing=maybe"
                               << "--set dataset.packing=maybe: dataset.packing expects true or false, got 'maybe'";
         QTest::newRow("unknown") << "training.lr=1"
@@ -318,16 +330,14 @@ private slots:
                                       "training.learning_rate=1e-4";
     }
 
-    void overrideReportsTypeErrors()
-    {
+    void overrideReportsTypeErrors() {
         QFETCH(QString, assignment);
         QFETCH(QString, expected);
         TrainConfig config = validConfig();
         QCOMPARE(errorOf([&] { config.applyOverride(assignment.toStdString()); }), expected);
     }
 
-    void fileResolvesRelativePathsAgainstItsFolder()
-    {
+    void fileResolvesRelativePathsAgainstItsFolder() {
         QTemporaryDir dir;
         const QString path = dir.filePath("configs/run.json");
         QDir().mkpath(dir.filePath("configs"));
@@ -340,8 +350,7 @@ private slots:
         QCOMPARE(TrainConfig::fromFile(path.toStdString()).model, std::string("/abs/model"));
     }
 
-    void malformedFileNamesLineAndColumn()
-    {
+    void malformedFileNamesLineAndColumn() {
         QTemporaryDir dir;
         const QString path = dir.filePath("run.json");
         writeFile(path, "{\n  \"model\": \"m\",\n  \"lora\": {\"r\": 8,}\n}\n");
@@ -357,14 +366,14 @@ private slots:
         const QString model = dir.filePath("config.json");
         writeFile(model, "{\"architectures\": [\"Llama");
         const QString modelMessage = errorOf([&] { ModelConfig::fromFile(model.toStdString()); });
-        QVERIFY2(modelMessage.startsWith(model + ":1:26: malformed JSON (") && modelMessage.contains("missing closing quote"),
+        QVERIFY2(modelMessage.startsWith(model + ":1:26: malformed JSON (") &&
+                     modelMessage.contains("missing closing quote"),
                  qPrintable(modelMessage));
         QCOMPARE(errorOf([&] { ModelConfig::fromFile(dir.filePath("none.json").toStdString()); }),
                  dir.filePath("none.json") + ": cannot read (an HF model folder needs a config.json)");
     }
 
-    void descriptorsDescribeRanges()
-    {
+    void descriptorsDescribeRanges() {
         const auto *split = TrainConfig::field("dataset.validation_split");
         QVERIFY(split);
         QCOMPARE(split->constraintText(), std::string(">= 0 and < 1"));

@@ -114,7 +114,7 @@ private slots:
         QCOMPARE(s.at(0), 0.0);
         QCOMPARE(s.at(1), 0.5);
         QCOMPARE(s.at(2), 1.0);
-        QVERIFY(std::abs(s.at(6) - 0.5) < 1e-12);  // half-way through the decay: cos(pi/2)
+        QVERIFY(std::abs(s.at(6) - 0.5) < 1e-12); // half-way through the decay: cos(pi/2)
         QVERIFY(std::abs(s.at(10)) < 1e-12);
         LrSchedule l{ScheduleType::Linear, 2.0, 0, 4};
         QCOMPARE(l.at(1), 1.5);
@@ -131,7 +131,7 @@ private slots:
         auto makeParam = [&] { return torch::randn({64, 80}, gen).requires_grad_(true); };
         auto p1 = makeParam();
         auto p2 = p1.detach().clone().requires_grad_(true);
-        auto small1 = torch::randn({16}, gen).requires_grad_(true);  // < 4096 elements: fp32 state
+        auto small1 = torch::randn({16}, gen).requires_grad_(true); // < 4096 elements: fp32 state
         auto small2 = small1.detach().clone().requires_grad_(true);
         auto o1 = Optimizer::create(OptimizerKind::AdamW8bit, {{"p", p1}, {"s", small1}}, {});
         for (int i = 0; i < 3; ++i) {
@@ -198,7 +198,8 @@ private slots:
         for (const auto &row : validation) {
             const int64_t length = int64_t(row.ids.size());
             const auto ids = torch::tensor(std::vector<int64_t>(row.ids.begin(), row.ids.end())).view({1, length});
-            const auto logProbs = torch::log_softmax(model->forward(ids, torch::ones_like(ids))[0].to(torch::kFloat64), -1);
+            const auto logProbs =
+                torch::log_softmax(model->forward(ids, torch::ones_like(ids))[0].to(torch::kFloat64), -1);
             for (int64_t t = 1; t < length; ++t)
                 if (row.labels[size_t(t)] != kIgnoreLabel) {
                     lossSum -= logProbs[t - 1][row.labels[size_t(t)]].item<double>();
@@ -268,7 +269,8 @@ private slots:
         }
         for (size_t i = 0; i < params.size(); ++i) {
             const double diff = (params[i].detach().to(torch::kFloat64) - reference[i]).abs().max().item<double>();
-            QVERIFY2(diff < 1e-5, qPrintable(QString("tensor %1 (%2 elements): max diff %3").arg(i).arg(sizes[i]).arg(diff)));
+            QVERIFY2(diff < 1e-5,
+                     qPrintable(QString("tensor %1 (%2 elements): max diff %3").arg(i).arg(sizes[i]).arg(diff)));
         }
         QVERIFY(torch::equal(frozen.detach(), frozenBefore));
     }
@@ -296,13 +298,13 @@ private slots:
         std::vector<torch::Tensor> grads = {torch::tensor({32.0f, 24.0f}), torch::tensor({0.0f})};
         double norm = 0;
         QVERIFY(prepareGradients(grads, scaler, 1.0, norm));
-        QCOMPARE(norm, 10.0);  // |(8, 6, 0)| after dividing by the scale
+        QCOMPARE(norm, 10.0); // |(8, 6, 0)| after dividing by the scale
         QVERIFY(std::abs(grads[0][0].item<double>() - 8.0 / (10.0 + 1e-6)) < 1e-7);
 
         grads = {torch::tensor({32.0f, 24.0f}), torch::tensor({std::numeric_limits<float>::infinity()})};
         QVERIFY(!prepareGradients(grads, scaler, 1.0, norm));
         QVERIFY(std::isinf(norm));
-        QCOMPARE(grads[0][0].item<float>(), 8.0f);  // unscaled, not clipped
+        QCOMPARE(grads[0][0].item<float>(), 8.0f); // unscaled, not clipped
     }
 
     void checkpointsAreAtomicAndRotated() {
@@ -329,7 +331,7 @@ private slots:
     void resumedRunReproducesTheUninterruptedLosses() {
         auto c = baseConfig("straight");
         c.training.maxSteps = 6;
-        c.lora.loraDropout = 0.1;  // dropout RNG must be restored too
+        c.lora.loraDropout = 0.1; // dropout RNG must be restored too
         c.training.optim = OptimizerKind::AdamW8bit;
         Recorder straight;
         runTraining(c, straight, nullptr, {});

@@ -28,8 +28,7 @@
 #include <QToolBar>
 
 MainWindow::MainWindow(const QString &demoDir, const QString &hubCacheDir, QWidget *parent)
-    : QMainWindow(parent), m_session(new StudioSession(this)), m_tabs(new QTabWidget)
-{
+    : QMainWindow(parent), m_session(new StudioSession(this)), m_tabs(new QTabWidget) {
     setWindowTitle(tr("Headroom"));
     resize(1200, 780);
     m_modelPage = new ModelPage(m_session, demoDir, hubCacheDir.isEmpty() ? defaultHfHubCache() : hubCacheDir);
@@ -65,8 +64,7 @@ MainWindow::MainWindow(const QString &demoDir, const QString &hubCacheDir, QWidg
 
 MainWindow::~MainWindow() = default;
 
-void MainWindow::open(const QString &path)
-{
+void MainWindow::open(const QString &path) {
     showTab(m_modelPage);
     if (QFileInfo(path).isDir())
         m_modelPage->openModel(path);
@@ -74,15 +72,13 @@ void MainWindow::open(const QString &path)
         openConfig(path);
 }
 
-void MainWindow::openDemo()
-{
+void MainWindow::openDemo() {
     showTab(m_modelPage);
     m_modelPage->openDemo();
 }
 
 // A training configuration: it becomes the session's, and the model it names is opened.
-void MainWindow::openConfig(const QString &path)
-{
+void MainWindow::openConfig(const QString &path) {
     const std::string file = QDir::toNativeSeparators(path).toStdString();
     try {
         const headroom::TrainConfig config = headroom::TrainConfig::fromFile(file);
@@ -103,26 +99,25 @@ const char *const kLastConfigKey = "lastConfig";
 
 } // namespace
 
-bool MainWindow::restoreLastConfig()
-{
+bool MainWindow::restoreLastConfig() {
     const QString json = QSettings().value(kLastConfigKey).toString();
     if (json.isEmpty())
         return false;
     try {
-        const auto config = headroom::TrainConfig::fromJson(nlohmann::json::parse(json.toStdString()), "last configuration");
+        const auto config =
+            headroom::TrainConfig::fromJson(nlohmann::json::parse(json.toStdString()), "last configuration");
         if (config.model.empty() || !QFileInfo::exists(QString::fromStdString(config.model)))
             return false;
         m_session->setConfig(config);
         m_modelPage->openModel(QString::fromStdString(config.model));
         return true;
     } catch (const std::exception &) {
-        return false;   // an old or damaged entry: start as without one
+        return false; // an old or damaged entry: start as without one
     }
 }
 
-void MainWindow::saveConfig(const QString &path) const
-{
-    QSaveFile file(path);   // written under a temporary name, renamed when complete
+void MainWindow::saveConfig(const QString &path) const {
+    QSaveFile file(path); // written under a temporary name, renamed when complete
     if (!file.open(QIODevice::WriteOnly | QIODevice::Text))
         throw headroom::runtimeFailure(path.toStdString() + ": " + file.errorString().toStdString());
     file.write(QByteArray::fromStdString(m_session->config().toJson().dump(2) + "\n"));
@@ -130,16 +125,15 @@ void MainWindow::saveConfig(const QString &path) const
         throw headroom::runtimeFailure(path.toStdString() + ": " + file.errorString().toStdString());
 }
 
-void MainWindow::chooseConfigToOpen()
-{
+void MainWindow::chooseConfigToOpen() {
     const QString path = QFileDialog::getOpenFileName(this, tr("Open training configuration"), {}, tr("JSON (*.json)"));
     if (!path.isEmpty())
         open(path);
 }
 
-void MainWindow::chooseConfigToSave()
-{
-    const QString path = QFileDialog::getSaveFileName(this, tr("Save training configuration"), "train.json", tr("JSON (*.json)"));
+void MainWindow::chooseConfigToSave() {
+    const QString path =
+        QFileDialog::getSaveFileName(this, tr("Save training configuration"), "train.json", tr("JSON (*.json)"));
     if (path.isEmpty())
         return;
     try {
@@ -150,8 +144,7 @@ void MainWindow::chooseConfigToSave()
     }
 }
 
-void MainWindow::rememberModel()
-{
+void MainWindow::rememberModel() {
     QSettings settings;
     QStringList recent = settings.value(kRecentModelsKey).toStringList();
     recent.removeAll(m_session->modelDir());
@@ -160,16 +153,14 @@ void MainWindow::rememberModel()
     fillRecentMenu();
 }
 
-void MainWindow::fillRecentMenu()
-{
+void MainWindow::fillRecentMenu() {
     m_recentMenu->clear();
     for (const QString &dir : QSettings().value(kRecentModelsKey).toStringList())
         m_recentMenu->addAction(QDir::toNativeSeparators(dir), this, [this, dir] { open(dir); });
     m_recentMenu->setEnabled(!m_recentMenu->isEmpty());
 }
 
-void MainWindow::createActions()
-{
+void MainWindow::createActions() {
     auto *openAction = new QAction(style()->standardIcon(QStyle::SP_DirOpenIcon), tr("&Open model folder…"), this);
     openAction->setShortcut(QKeySequence::Open);
     connect(openAction, &QAction::triggered, m_modelPage, &ModelPage::chooseModelFolder);
@@ -187,7 +178,8 @@ void MainWindow::createActions()
     auto *openConfigAction = new QAction(tr("Open &configuration…"), this);
     openConfigAction->setShortcut(QKeySequence(tr("Ctrl+Shift+O")));
     connect(openConfigAction, &QAction::triggered, this, &MainWindow::chooseConfigToOpen);
-    auto *saveConfigAction = new QAction(style()->standardIcon(QStyle::SP_DialogSaveButton), tr("&Save configuration…"), this);
+    auto *saveConfigAction =
+        new QAction(style()->standardIcon(QStyle::SP_DialogSaveButton), tr("&Save configuration…"), this);
     saveConfigAction->setShortcut(QKeySequence::Save);
     connect(saveConfigAction, &QAction::triggered, this, &MainWindow::chooseConfigToSave);
 
@@ -221,8 +213,7 @@ void MainWindow::createActions()
 
 // Closing mid-run asks first; yes stops the run, which writes a checkpoint, and the window closes
 // when the run has ended (the event loop keeps running meanwhile).
-void MainWindow::closeEvent(QCloseEvent *event)
-{
+void MainWindow::closeEvent(QCloseEvent *event) {
     if (!m_trainPage->isTraining()) {
         QSettings().setValue(kLastConfigKey, QString::fromStdString(m_session->config().toJson().dump()));
         event->accept();
@@ -240,7 +231,4 @@ void MainWindow::closeEvent(QCloseEvent *event)
     m_trainPage->stopTraining();
 }
 
-void MainWindow::showTab(QWidget *page)
-{
-    m_tabs->setCurrentWidget(page);
-}
+void MainWindow::showTab(QWidget *page) { m_tabs->setCurrentWidget(page); }

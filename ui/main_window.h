@@ -13,8 +13,7 @@ class QTabWidget;
 class StudioSession;
 class TrainPage;
 
-class MainWindow : public QMainWindow
-{
+class MainWindow : public QMainWindow {
     Q_OBJECT
 
 public:

@@ -55,7 +55,8 @@ std::vector<int64_t> parseIdList(const std::string &text, const std::string &fla
             used = 0;
         }
         if (used == 0 || used != item.size())
-            throw invalidInput(flag + ": '" + item + "' is not an integer (expected a comma-separated list like 1,2,3)");
+            throw invalidInput(flag + ": '" + item +
+                               "' is not an integer (expected a comma-separated list like 1,2,3)");
     }
     if (ids.empty())
         throw invalidInput(flag + ": expected a comma-separated list of token ids like 1,2,3");

@@ -52,22 +52,23 @@ void printProfile(std::ostream &out, const StepProfile &profile, const std::stri
     char line[512];
     const bool kernels = !profile.kernels.empty();
     if (kernels)
-        std::snprintf(line, sizeof line, "profile: %.1f ms per step, GPU kernels busy %.1f ms (%.0f%%); the longest kernels:\n",
-                      wallMs, profile.kernelSeconds() * 1000 / profile.steps,
+        std::snprintf(line, sizeof line,
+                      "profile: %.1f ms per step, GPU kernels busy %.1f ms (%.0f%%); the longest kernels:\n", wallMs,
+                      profile.kernelSeconds() * 1000 / profile.steps,
                       100 * profile.kernelSeconds() / profile.wallSeconds);
     else
-        std::snprintf(line, sizeof line, "profile: %.1f ms per step; the operators with the most self time:\n",
-                      wallMs);
+        std::snprintf(line, sizeof line, "profile: %.1f ms per step; the operators with the most self time:\n", wallMs);
     out << line;
     const auto &events = kernels ? profile.kernels : profile.operators;
     for (size_t i = 0; i < events.size() && i < 8; ++i) {
         const auto &e = events[i];
-        std::snprintf(line, sizeof line, "  %8.2f ms %5.1f%% %6lld calls  %.120s\n", e.selfMicros / 1000 / profile.steps,
-                      100 * e.selfMicros / 1e6 / profile.wallSeconds, static_cast<long long>(e.calls / profile.steps),
-                      e.name.c_str());
+        std::snprintf(line, sizeof line, "  %8.2f ms %5.1f%% %6lld calls  %.120s\n",
+                      e.selfMicros / 1000 / profile.steps, 100 * e.selfMicros / 1e6 / profile.wallSeconds,
+                      static_cast<long long>(e.calls / profile.steps), e.name.c_str());
         out << line;
     }
-    out << "profile written to " << path << (profile.tracePath.empty() ? "" : ", trace to " + profile.tracePath) << "\n";
+    out << "profile written to " << path << (profile.tracePath.empty() ? "" : ", trace to " + profile.tracePath)
+        << "\n";
 }
 
 } // namespace
@@ -85,40 +86,66 @@ void addBenchCommand(CLI::App &app, CliContext &ctx) {
         {"lora-dropout", "0.05",
          [](TrainConfig &c, int64_t &, const std::string &v) { c.lora.loraDropout = std::stod(v); }},
         {"targets", "q_proj,k_proj,v_proj,o_proj",
-         [](TrainConfig &c, int64_t &, const std::string &v) { c.lora.targetModules = splitList(v, kTargetSeparators); },
+         [](TrainConfig &c, int64_t &, const std::string &v) {
+             c.lora.targetModules = splitList(v, kTargetSeparators);
+         },
          false, ";"},
         {"quant", "nf4",
-         [](TrainConfig &c, int64_t &, const std::string &v) { c.setWeightQuant(parseChoice<WeightQuant>(v, "--quant")); }},
-        {"double-quant", "on", [](TrainConfig &c, int64_t &, const std::string &v) { c.quantization.useDoubleQuant = onOff("double-quant", v); },
+         [](TrainConfig &c, int64_t &, const std::string &v) {
+             c.setWeightQuant(parseChoice<WeightQuant>(v, "--quant"));
+         }},
+        {"double-quant", "on",
+         [](TrainConfig &c, int64_t &, const std::string &v) {
+             c.quantization.useDoubleQuant = onOff("double-quant", v);
+         },
          true},
-        {"batch", "1", [](TrainConfig &c, int64_t &, const std::string &v) { c.training.perDeviceTrainBatchSize = integer("batch", v); }},
-        {"accum", "1", [](TrainConfig &c, int64_t &, const std::string &v) { c.training.gradientAccumulationSteps = integer("accum", v); }},
+        {"batch", "1",
+         [](TrainConfig &c, int64_t &, const std::string &v) {
+             c.training.perDeviceTrainBatchSize = integer("batch", v);
+         }},
+        {"accum", "1",
+         [](TrainConfig &c, int64_t &, const std::string &v) {
+             c.training.gradientAccumulationSteps = integer("accum", v);
+         }},
         {"seq", "512", [](TrainConfig &, int64_t &seq, const std::string &v) { seq = integer("seq", v); }},
         {"precision", "bf16",
-         [](TrainConfig &c, int64_t &, const std::string &v) { c.setPrecision(parseChoice<Precision>(v, "--precision")); }},
-        {"checkpointing", "on", [](TrainConfig &c, int64_t &, const std::string &v) { c.training.gradientCheckpointing = onOff("checkpointing", v); },
+         [](TrainConfig &c, int64_t &, const std::string &v) {
+             c.setPrecision(parseChoice<Precision>(v, "--precision"));
+         }},
+        {"checkpointing", "on",
+         [](TrainConfig &c, int64_t &, const std::string &v) {
+             c.training.gradientCheckpointing = onOff("checkpointing", v);
+         },
          true},
         {"attn-implementation", "sdpa",
-         [](TrainConfig &c, int64_t &, const std::string &v) { c.attnImplementation = parseChoice<Attention>(v, "--attn-implementation"); }},
+         [](TrainConfig &c, int64_t &, const std::string &v) {
+             c.attnImplementation = parseChoice<Attention>(v, "--attn-implementation");
+         }},
         {"optim", "adamw_8bit",
-         [](TrainConfig &c, int64_t &, const std::string &v) { c.training.optim = parseChoice<OptimizerKind>(v, "--optim"); }},
+         [](TrainConfig &c, int64_t &, const std::string &v) {
+             c.training.optim = parseChoice<OptimizerKind>(v, "--optim");
+         }},
     };
-    auto *cmd = app.add_subcommand("bench", "Time training steps; any setting may be a comma list to sweep "
-                                            "(e.g. --checkpointing on,off --batch 1,2,4; --targets q_proj,v_proj;all-linear)");
+    auto *cmd =
+        app.add_subcommand("bench", "Time training steps; any setting may be a comma list to sweep "
+                                    "(e.g. --checkpointing on,off --batch 1,2,4; --targets q_proj,v_proj;all-linear)");
     cmd->add_option("--model", args.model, "HF model folder (no tokenizer needed)")->required();
     for (auto &flag : args.flags) {
-        auto *option = cmd->add_option("--" + flag.name, flag.values,
-                                       flag.separator == "," ? "comma list" : "\"" + flag.separator + "\"-separated list")
-                           ->capture_default_str();
+        auto *option =
+            cmd->add_option("--" + flag.name, flag.values,
+                            flag.separator == "," ? "comma list" : "\"" + flag.separator + "\"-separated list")
+                ->capture_default_str();
         if (flag.onOff) {
-            option->expected(0, 1)->default_str("on");  // --NAME alone is on
-            cmd->add_flag_callback("--no-" + flag.name, [&flag] { flag.values = "off"; }, "the same as --" + flag.name + " off")
+            option->expected(0, 1)->default_str("on"); // --NAME alone is on
+            cmd->add_flag_callback(
+                   "--no-" + flag.name, [&flag] { flag.values = "off"; }, "the same as --" + flag.name + " off")
                 ->excludes(option);
         }
     }
     cmd->add_option("--steps", args.steps, "timed optimizer steps per setting")->capture_default_str();
     cmd->add_option("--warmup", args.warmup, "untimed steps first")->capture_default_str();
-    auto *budget = cmd->add_option("--budget", args.budget, "memory budget (e.g. 16GiB): a setting past it runs out of memory");
+    auto *budget =
+        cmd->add_option("--budget", args.budget, "memory budget (e.g. 16GiB): a setting past it runs out of memory");
     cmd->add_option("--gpu", args.gpu, "budget of this card's memory: " + gpuPresetNameList())->excludes(budget);
     cmd->add_option("--profile", args.profile,
                     "profile the timed steps of one setting: time per CPU operator and CUDA kernel as JSON in "
@@ -126,7 +153,7 @@ void addBenchCommand(CLI::App &app, CliContext &ctx) {
     cmd->callback([&ctx] {
         ctx.startRuntime();
         TrainConfig base;
-        parseBudgetFlags(args.budget, args.gpu);  // refuses a bad value before any run
+        parseBudgetFlags(args.budget, args.gpu); // refuses a bad value before any run
         base.training.memoryBudget = args.gpu.empty() ? args.budget : args.gpu;
         base.model = args.model;
         base.device = ctx.device;
@@ -167,9 +194,9 @@ void addBenchCommand(CLI::App &app, CliContext &ctx) {
             rows.push_back(row.toJson());
             char line[256];
             if (row.error.empty())
-                std::snprintf(line, sizeof line, "%8.0f %8.3f   %-11s %-11s %-12s ", row.tokensPerSecond, row.stepSeconds,
-                              formatBytes(row.peakBytes).c_str(), formatBytes(row.bytes.weights).c_str(),
-                              formatBytes(row.bytes.activations).c_str());
+                std::snprintf(line, sizeof line, "%8.0f %8.3f   %-11s %-11s %-12s ", row.tokensPerSecond,
+                              row.stepSeconds, formatBytes(row.peakBytes).c_str(),
+                              formatBytes(row.bytes.weights).c_str(), formatBytes(row.bytes.activations).c_str());
             else
                 std::snprintf(line, sizeof line, "%-58s ", "  out of memory");
             out << line << settings.dump() << std::endl;

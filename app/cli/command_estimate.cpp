@@ -67,13 +67,13 @@ ModelConfig resolveModel(const std::string &value, const std::string &flag, std:
     for (const auto &name : bundledModelNames())
         if (name == value)
             return bundledModelConfig(value);
-    throw invalidInput(flag + ": '" + value + "' is not a model folder, a config file or a bundled model (bundled: " +
-                       bundledList() + ")");
+    throw invalidInput(flag + ": '" + value +
+                       "' is not a model folder, a config file or a bundled model (bundled: " + bundledList() + ")");
 }
 
 struct Budget {
     std::optional<int64_t> bytes;
-    std::string source;  // "t4: NVIDIA Tesla T4 16 GB", "--budget", "this machine's RAM"
+    std::string source; // "t4: NVIDIA Tesla T4 16 GB", "--budget", "this machine's RAM"
     const GpuPreset *preset = nullptr;
     // --budget means what `train --budget` does: a cap on the allocator, which the CUDA context and
     // the CPU process baseline lie outside (MemoryEstimate::budgetedBytes); a preset is the card.
@@ -109,9 +109,9 @@ std::string bytesCell(int64_t bytes) {
 void printHuman(std::ostream &out, const MemoryEstimate &e, const Budget &budget, const EstimateSettings &s,
                 const std::optional<FitSuggestion> &suggestion, const std::vector<std::string> &notes, bool details) {
     out << "settings      quant " << choiceName(s.quant)
-        << (s.quant != WeightQuant::None && s.doubleQuant ? " + double quant" : "")
-        << ", LoRA r " << s.loraR << ", micro-batch " << s.microBatch << " x accumulation " << s.accumulation << " x "
-        << s.gpus << " GPU = " << e.effectiveBatch << ", seq " << s.seqLength << ", " << choiceName(s.precision)
+        << (s.quant != WeightQuant::None && s.doubleQuant ? " + double quant" : "") << ", LoRA r " << s.loraR
+        << ", micro-batch " << s.microBatch << " x accumulation " << s.accumulation << " x " << s.gpus
+        << " GPU = " << e.effectiveBatch << ", seq " << s.seqLength << ", " << choiceName(s.precision)
         << ", checkpointing " << (s.gradientCheckpointing ? "on" : "off") << ", attention " << choiceName(s.attention)
         << ", " << choiceName(s.optimizer) << ", " << s.device << "\n";
     out << "parameters    " << e.totalParameters << " total, " << e.trainableParameters << " trainable\n\n";
@@ -161,8 +161,8 @@ void printHuman(std::ostream &out, const MemoryEstimate &e, const Budget &budget
 }
 
 // One real step of these settings on random tokens; its measured activations against the estimate.
-double calibrate(const std::string &modelDir, const ModelConfig &model,
-                 const EstimateSettings &settings, const CliContext &ctx, const std::string &cachePath) {
+double calibrate(const std::string &modelDir, const ModelConfig &model, const EstimateSettings &settings,
+                 const CliContext &ctx, const std::string &cachePath) {
     if (modelDir.empty() || !fs::exists(fs::path(modelDir) / "config.json"))
         throw invalidInput("--calibrate: needs a model folder with weights (--model DIR or a training config)");
     TrainConfig config;
@@ -179,8 +179,8 @@ double calibrate(const std::string &modelDir, const ModelConfig &model,
     EstimateSettings uncalibrated = settings;
     uncalibrated.activationScale = 1.0;
     const auto estimate = estimateMemory(model, uncalibrated);
-    return calibrateActivations(cachePath, calibrationKey(model, settings.device, settings.attention), row.bytes.activations,
-                                estimate.activations);
+    return calibrateActivations(cachePath, calibrationKey(model, settings.device, settings.attention),
+                                row.bytes.activations, estimate.activations);
 }
 
 } // namespace
@@ -204,52 +204,68 @@ void addEstimateCommand(CLI::App &app, CliContext &ctx) {
     auto *accum = cmd->add_option("--accum", args.accum, "gradient accumulation steps")->check(CLI::PositiveNumber);
     auto *seq = cmd->add_option("--seq", args.seq, "tokens per row")->check(CLI::Range(int64_t(2), int64_t(1) << 30));
     auto *precision = cmd->add_option("--precision", args.precision, "fp32, bf16 or fp16");
-    auto *checkpointing = cmd->add_flag("--checkpointing,!--no-checkpointing", args.checkpointing,
-                                        "gradient checkpointing (default on)");
+    auto *checkpointing =
+        cmd->add_flag("--checkpointing,!--no-checkpointing", args.checkpointing, "gradient checkpointing (default on)");
     auto *attention = cmd->add_option("--attn-implementation", args.attention,
                                       "attention: sdpa (fused, no [B,heads,T,T] kept) or eager");
     auto *optim = cmd->add_option("--optim", args.optim, "adamw_torch, adamw_8bit, paged_adamw_8bit or sgd");
-    auto *gpus = cmd->add_option("--gpus", args.gpus, "data-parallel GPUs (memory is per GPU)")->check(CLI::PositiveNumber);
+    auto *gpus =
+        cmd->add_option("--gpus", args.gpus, "data-parallel GPUs (memory is per GPU)")->check(CLI::PositiveNumber);
     auto *gpu = cmd->add_option("--gpu", args.gpu, "budget preset: " + gpuPresetNameList());
     cmd->add_option("--budget", args.budget,
                     "budget in bytes (suffixes KiB, MiB, GiB): a cap on the allocator, as train --budget (the CUDA "
                     "context and the process baseline lie outside it)")
         ->excludes(gpu);
     cmd->add_flag("--calibrate", args.calibrate, "run one real step to measure activations and cache the ratio");
-    cmd->add_option("--calibration-cache", args.calibrationCache, "calibration cache (default " +
-                                                                      defaultCalibrationPath() + ")");
+    cmd->add_option("--calibration-cache", args.calibrationCache,
+                    "calibration cache (default " + defaultCalibrationPath() + ")");
     cmd->add_flag("--no-calibration", args.noCalibration, "ignore cached calibrations");
     cmd->add_flag("--details", args.details, "list what one layer saves and what is alive at the peak");
     cmd->callback([&ctx, model, config, r, alpha, dropout, targets, quant, doubleQuant, batch, accum, seq, precision,
                    checkpointing, attention, optim, gpus] {
         if (args.model.empty() && args.config.empty())
-            throw invalidInput("estimate: give --model DIR or --config CONFIG.json (or a bundled name: " +
-                               bundledList() + ")");
+            throw invalidInput(
+                "estimate: give --model DIR or --config CONFIG.json (or a bundled name: " + bundledList() + ")");
         std::optional<TrainConfig> trainConfig;
         std::string modelDir;
-        const ModelConfig modelConfig = args.model.empty() ? resolveModel(args.config, "--config", trainConfig, modelDir)
-                                                           : resolveModel(args.model, "--model", trainConfig, modelDir);
+        const ModelConfig modelConfig = args.model.empty()
+                                            ? resolveModel(args.config, "--config", trainConfig, modelDir)
+                                            : resolveModel(args.model, "--model", trainConfig, modelDir);
         EstimateSettings s = trainConfig ? EstimateSettings::fromTrainConfig(*trainConfig) : EstimateSettings();
-        if (r->count()) s.loraR = args.r;
-        if (alpha->count()) s.loraAlpha = args.alpha;
-        if (dropout->count()) s.loraDropout = args.dropout;
-        if (targets->count()) s.targetModules = splitList(args.targets, kTargetSeparators);
-        if (quant->count()) s.quant = parseChoice<WeightQuant>(args.quant, "--quant");
-        if (doubleQuant->count()) s.doubleQuant = args.doubleQuant;
-        if (batch->count()) s.microBatch = args.batch;
-        if (accum->count()) s.accumulation = args.accum;
-        if (seq->count()) s.seqLength = args.seq;
-        if (precision->count()) s.precision = parseChoice<Precision>(args.precision, "--precision");
-        if (checkpointing->count()) s.gradientCheckpointing = args.checkpointing;
-        if (attention->count()) s.attention = parseChoice<Attention>(args.attention, "--attn-implementation");
-        if (optim->count()) s.optimizer = parseChoice<OptimizerKind>(args.optim, "--optim");
-        if (gpus->count()) s.gpus = args.gpus;
+        if (r->count())
+            s.loraR = args.r;
+        if (alpha->count())
+            s.loraAlpha = args.alpha;
+        if (dropout->count())
+            s.loraDropout = args.dropout;
+        if (targets->count())
+            s.targetModules = splitList(args.targets, kTargetSeparators);
+        if (quant->count())
+            s.quant = parseChoice<WeightQuant>(args.quant, "--quant");
+        if (doubleQuant->count())
+            s.doubleQuant = args.doubleQuant;
+        if (batch->count())
+            s.microBatch = args.batch;
+        if (accum->count())
+            s.accumulation = args.accum;
+        if (seq->count())
+            s.seqLength = args.seq;
+        if (precision->count())
+            s.precision = parseChoice<Precision>(args.precision, "--precision");
+        if (checkpointing->count())
+            s.gradientCheckpointing = args.checkpointing;
+        if (attention->count())
+            s.attention = parseChoice<Attention>(args.attention, "--attn-implementation");
+        if (optim->count())
+            s.optimizer = parseChoice<OptimizerKind>(args.optim, "--optim");
+        if (gpus->count())
+            s.gpus = args.gpus;
 
         // The device: a GPU preset's, else --device, else the training config's, else this machine's.
         std::string device = ctx.device;
         if (device == "auto" && trainConfig)
             device = trainConfig->device;
-        s.device = !args.gpu.empty() ? (args.gpu == "cpu" ? "cpu" : "cuda")
+        s.device = !args.gpu.empty()  ? (args.gpu == "cpu" ? "cpu" : "cuda")
                    : device == "auto" ? (resolveDevice("auto").is_cuda() ? "cuda" : "cpu")
                    : device == "cpu"  ? "cpu"
                                       : "cuda";
@@ -275,10 +291,11 @@ void addEstimateCommand(CLI::App &app, CliContext &ctx) {
         if (s.gpus > 1)
             notes.push_back("memory is per GPU: each of the " + std::to_string(s.gpus) + " replicas holds all of it");
         if (s.optimizer == OptimizerKind::PagedAdamW8bit)
-            notes.push_back(s.device == "cuda"
-                                ? "paged_adamw_8bit: the 8-bit states of tensors of 1e5+ elements live in managed memory "
-                                  "that can page out to host memory (counted under optimizer)"
-                                : "paged_adamw_8bit pages only on CUDA; here it runs as adamw_8bit");
+            notes.push_back(
+                s.device == "cuda"
+                    ? "paged_adamw_8bit: the 8-bit states of tensors of 1e5+ elements live in managed memory "
+                      "that can page out to host memory (counted under optimizer)"
+                    : "paged_adamw_8bit pages only on CUDA; here it runs as adamw_8bit");
 
         const MemoryEstimate e = estimateMemory(modelConfig, s);
         const bool fits = budget.bytes && e.budgetedBytes(budget.capsAllocator) <= *budget.bytes;
@@ -292,7 +309,8 @@ void addEstimateCommand(CLI::App &app, CliContext &ctx) {
             json["device"] = s.device;
             json["notes"] = notes;
             if (suggestion)
-                json["suggestion"] = {{"change", suggestion->change}, {"total", suggestion->estimate.total()},
+                json["suggestion"] = {{"change", suggestion->change},
+                                      {"total", suggestion->estimate.total()},
                                       {"micro_batch", suggestion->settings.microBatch},
                                       {"accumulation", suggestion->settings.accumulation},
                                       {"seq", suggestion->settings.seqLength},

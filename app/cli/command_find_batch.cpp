@@ -21,7 +21,8 @@ void addFindBatchCommand(CLI::App &app, CliContext &ctx) {
                                                  "simulated --budget / --gpu anywhere");
     cmd->add_option("CONFIG", args.config, "training configuration (JSON)")->required();
     cmd->add_option("--set", args.overrides, "override a field: dotted.path=value (repeatable)");
-    auto *budget = cmd->add_option("--budget", args.budget, "memory budget (e.g. 6GiB): a try past it runs out of memory");
+    auto *budget =
+        cmd->add_option("--budget", args.budget, "memory budget (e.g. 6GiB): a try past it runs out of memory");
     cmd->add_option("--gpu", args.gpu, "plan for this card's memory: " + gpuPresetNameList())->excludes(budget);
     cmd->add_option("--target-effective-batch", args.options.targetEffectiveBatch,
                     "effective batch to reach: micro-batch x accumulation x GPUs")
@@ -33,7 +34,9 @@ void addFindBatchCommand(CLI::App &app, CliContext &ctx) {
     cmd->add_option("--max", args.options.maxMicroBatch, "largest micro-batch to try")
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
-    cmd->add_option("--steps", args.options.steps, "optimizer steps per try")->capture_default_str()->check(CLI::PositiveNumber);
+    cmd->add_option("--steps", args.options.steps, "optimizer steps per try")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
     cmd->callback([&ctx] {
         auto config = loadTrainConfig(args.config, args.overrides, ctx);
         args.options.budgetBytes = parseBudgetFlags(args.budget, args.gpu);

@@ -23,8 +23,11 @@ void addGenerateCommand(CLI::App &app, CliContext &ctx) {
     cmd->add_option("MODEL_DIR", args.modelDir, "HF model folder")->required();
     cmd->add_option("--prompt", args.prompt, "prompt text")->required();
     cmd->add_option("--max-new-tokens", args.options.maxNewTokens, "tokens to generate at most")
-        ->capture_default_str()->check(CLI::Range(1, 1 << 20));
-    cmd->add_option("--temperature", args.options.temperature, "0 = greedy")->capture_default_str()->check(CLI::Range(0.0, 100.0));
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1 << 20));
+    cmd->add_option("--temperature", args.options.temperature, "0 = greedy")
+        ->capture_default_str()
+        ->check(CLI::Range(0.0, 100.0));
     cmd->add_option("--top-p", args.options.topP, "nucleus sampling mass in (0, 1]")->capture_default_str();
     cmd->add_option("--seed", args.options.seed, "sampling seed")->capture_default_str();
     cmd->add_option("--dtype", args.dtype, "compute dtype: float32, bfloat16, float16")->capture_default_str();

@@ -13,8 +13,9 @@ void addMakeModelCommand(CLI::App &app, CliContext &ctx) {
         RandomModelOptions options;
     };
     static Args args;
-    auto *cmd = app.add_subcommand("make-model", "Write an HF model folder with random weights for a config.json "
-                                                 "(benchmarks and labs: a model shaped like one you have not downloaded)");
+    auto *cmd =
+        app.add_subcommand("make-model", "Write an HF model folder with random weights for a config.json "
+                                         "(benchmarks and labs: a model shaped like one you have not downloaded)");
     cmd->add_option("CONFIG", args.config, "an HF config.json")->required();
     cmd->add_option("DIR", args.dir, "folder to write config.json and model.safetensors into")->required();
     cmd->add_option("--dtype", args.options.dtype, "storage dtype: float32, bfloat16, float16")->capture_default_str();

@@ -40,7 +40,8 @@ void runTokenize(const TokenizeArgs &args, const CliContext &ctx) {
         try {
             value = nlohmann::json::parse(line);
         } catch (const nlohmann::json::parse_error &) {
-            throw invalidInput(args.file + ":" + std::to_string(lineNumber) + ": not valid JSON (each line must be a JSON string)");
+            throw invalidInput(args.file + ":" + std::to_string(lineNumber) +
+                               ": not valid JSON (each line must be a JSON string)");
         }
         if (!value.is_string())
             throw invalidInput(args.file + ":" + std::to_string(lineNumber) + ": each line must be a JSON string");

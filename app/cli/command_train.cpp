@@ -21,7 +21,7 @@ std::atomic<bool> g_interrupted{false};
 
 void onInterrupt(int) {
     g_interrupted = true;
-    std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C (or SIGTERM) ends the process at once
+    std::signal(SIGINT, SIG_DFL); // a second Ctrl-C (or SIGTERM) ends the process at once
     std::signal(SIGTERM, SIG_DFL);
 }
 
@@ -29,15 +29,16 @@ void onInterrupt(int) {
 // (the trainer then writes a checkpoint and returns).
 class InterruptWatcher {
 public:
-    explicit InterruptWatcher(TrainingControl &control) : m_thread([this, &control] {
-        while (!m_done) {
-            if (g_interrupted.exchange(false)) {
-                std::fprintf(stderr, "\nstopping after writing a checkpoint (Ctrl-C again to quit at once)\n");
-                control.requestStop();
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-    }) {
+    explicit InterruptWatcher(TrainingControl &control)
+        : m_thread([this, &control] {
+              while (!m_done) {
+                  if (g_interrupted.exchange(false)) {
+                      std::fprintf(stderr, "\nstopping after writing a checkpoint (Ctrl-C again to quit at once)\n");
+                      control.requestStop();
+                  }
+                  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+              }
+          }) {
         std::signal(SIGINT, onInterrupt);
         std::signal(SIGTERM, onInterrupt);
     }
@@ -73,7 +74,7 @@ void trainInThisProcess(TrainConfig config, bool cuda, const std::optional<Distr
     const bool main = !distributed || distributed->isMain();
 
     ConsoleProgressSink console(stderr, config.training.loggingSteps);
-    TrainingObserver silent;  // ranks other than 0 report only through their exit code and error line
+    TrainingObserver silent; // ranks other than 0 report only through their exit code and error line
     TrainingControl control;
     TrainSummary summary;
     {
@@ -84,9 +85,9 @@ void trainInThisProcess(TrainConfig config, bool cuda, const std::optional<Distr
     if (ctx.json && main)
         ctx.printJson(summary.toJson());
     if (summary.stopped)
-        throw runtimeFailure("interrupted at step " + std::to_string(summary.steps) +
-                             (summary.checkpointDir.empty() ? "" : "; resume with --resume (checkpoint " +
-                                                                       summary.checkpointDir + ")"));
+        throw runtimeFailure(
+            "interrupted at step " + std::to_string(summary.steps) +
+            (summary.checkpointDir.empty() ? "" : "; resume with --resume (checkpoint " + summary.checkpointDir + ")"));
 }
 
 } // namespace
@@ -155,16 +156,19 @@ void addTrainCommand(CLI::App &app, CliContext &ctx) {
             if (!processGroupSupported(cuda))
                 throw invalidInput(multiProcessUnsupported("--nproc " + std::to_string(args.nproc), cuda));
             if (cuda && args.nproc > cudaDeviceCount())
-                throw invalidInput("--nproc " + std::to_string(args.nproc) + ": one process per GPU, and this machine has " +
-                                   std::to_string(cudaDeviceCount()) + " CUDA devices (use --nproc " +
-                                   std::to_string(cudaDeviceCount()) + ", or --device cpu for CPU workers)");
+                throw invalidInput("--nproc " + std::to_string(args.nproc) +
+                                   ": one process per GPU, and this machine has " + std::to_string(cudaDeviceCount()) +
+                                   " CUDA devices (use --nproc " + std::to_string(cudaDeviceCount()) +
+                                   ", or --device cpu for CPU workers)");
             // Time for the others to hit their own timeout and say so before they are terminated.
             const int grace = int(std::min<int64_t>(config.training.ddpTimeout + 5, 60));
             const auto launched = launchLocalWorkers(args.nproc, grace);
             if (launched.exitCode == 0)
                 return;
-            const std::string message = launched.failure + "; the run ended (--resume continues from the latest "
-                                        "complete checkpoint in " + config.training.outputDir + ", if one was written)";
+            const std::string message = launched.failure +
+                                        "; the run ended (--resume continues from the latest "
+                                        "complete checkpoint in " +
+                                        config.training.outputDir + ", if one was written)";
             throw launched.exitCode == 2 ? invalidInput(message) : runtimeFailure(message);
         }
         ResumeRequest request;

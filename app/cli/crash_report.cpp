@@ -44,7 +44,7 @@ void onFatalSignal(int signal) {
     writeText("; backtrace follows)\n");
     void *frames[64];
     backtrace_symbols_fd(frames, backtrace(frames, 64), STDERR_FILENO);
-    ::raise(signal);  // SA_RESETHAND restored the default action: the process ends by the signal
+    ::raise(signal); // SA_RESETHAND restored the default action: the process ends by the signal
 }
 
 } // namespace

@@ -16,8 +16,7 @@
 
 #include <cstdio>
 
-int main(int argc, char *argv[])
-{
+int main(int argc, char *argv[]) {
     headroom::initRuntime();
     QApplication app(argc, argv);
     QApplication::setApplicationName("headroom");
@@ -47,8 +46,7 @@ int main(int argc, char *argv[])
     if (paths.isEmpty()) {
         if (!window.restoreLastConfig())
             window.openDemo();
-    }
-    else
+    } else
         window.open(paths.first());
     return QApplication::exec();
 }

@@ -26,8 +26,7 @@ thread_local std::vector<int> tlIds;
 thread_local std::vector<int32_t> tlIds32;
 thread_local std::string tlText;
 
-bool validId(const HeadroomSpmModel *model, int32_t id)
-{
+bool validId(const HeadroomSpmModel *model, int32_t id) {
     return model && id >= 0 && id < model->processor.GetPieceSize();
 }
 
@@ -37,8 +36,7 @@ int headroom_spm_abi_version(void) { return HEADROOM_SPM_ABI_VERSION; }
 
 const char *headroom_spm_last_error(void) { return tlError.c_str(); }
 
-HeadroomSpmModel *headroom_spm_load(const char *path)
-{
+HeadroomSpmModel *headroom_spm_load(const char *path) {
     try {
         auto model = std::make_unique<HeadroomSpmModel>();
         const auto status = model->processor.Load(path);
@@ -57,9 +55,7 @@ HeadroomSpmModel *headroom_spm_load(const char *path)
 
 void headroom_spm_free(HeadroomSpmModel *model) { delete model; }
 
-const int32_t *headroom_spm_encode(const HeadroomSpmModel *model, const char *text, size_t length,
-                                   size_t *count)
-{
+const int32_t *headroom_spm_encode(const HeadroomSpmModel *model, const char *text, size_t length, size_t *count) {
     try {
         tlIds.clear();
         const auto status = model->processor.Encode(absl::string_view(text, length), &tlIds);
@@ -80,9 +76,7 @@ const int32_t *headroom_spm_encode(const HeadroomSpmModel *model, const char *te
     return nullptr;
 }
 
-const char *headroom_spm_decode(const HeadroomSpmModel *model, const int32_t *ids, size_t count,
-                                size_t *length)
-{
+const char *headroom_spm_decode(const HeadroomSpmModel *model, const int32_t *ids, size_t count, size_t *length) {
     try {
         tlIds.assign(ids, ids + count);
         for (int id : tlIds) {
@@ -110,8 +104,7 @@ const char *headroom_spm_decode(const HeadroomSpmModel *model, const int32_t *id
 
 int32_t headroom_spm_vocab_size(const HeadroomSpmModel *model) { return model->processor.GetPieceSize(); }
 
-int32_t headroom_spm_piece_to_id(const HeadroomSpmModel *model, const char *piece, size_t length)
-{
+int32_t headroom_spm_piece_to_id(const HeadroomSpmModel *model, const char *piece, size_t length) {
     try {
         const absl::string_view wanted(piece, length);
         const int id = model->processor.PieceToId(wanted);
@@ -124,8 +117,7 @@ int32_t headroom_spm_piece_to_id(const HeadroomSpmModel *model, const char *piec
     }
 }
 
-const char *headroom_spm_id_to_piece(const HeadroomSpmModel *model, int32_t id, size_t *length)
-{
+const char *headroom_spm_id_to_piece(const HeadroomSpmModel *model, int32_t id, size_t *length) {
     if (!validId(model, id))
         return nullptr;
     try {
@@ -137,8 +129,7 @@ const char *headroom_spm_id_to_piece(const HeadroomSpmModel *model, int32_t id, 
     }
 }
 
-int headroom_spm_is_special(const HeadroomSpmModel *model, int32_t id)
-{
+int headroom_spm_is_special(const HeadroomSpmModel *model, int32_t id) {
     if (!validId(model, id))
         return 0;
     const auto &p = model->processor;

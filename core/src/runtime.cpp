@@ -40,7 +40,8 @@ torch::Device resolveDevice(const std::string &name) {
         return torch::kCPU;
     if (name.rfind("cuda", 0) == 0) {
         if (!torch::cuda::is_available())
-            throw invalidInput("--device " + name + ": this build of LibTorch has no CUDA or no GPU is visible (use cpu or auto)");
+            throw invalidInput("--device " + name +
+                               ": this build of LibTorch has no CUDA or no GPU is visible (use cpu or auto)");
         int index = 0;
         if (name.size() > 4) {
             if (name[4] != ':' || name.size() == 5 || name.find_first_not_of("0123456789", 5) != std::string::npos)
@@ -48,7 +49,8 @@ torch::Device resolveDevice(const std::string &name) {
             index = std::stoi(name.substr(5));
         }
         if (index >= int(torch::cuda::device_count()))
-            throw invalidInput("--device " + name + ": only " + std::to_string(torch::cuda::device_count()) + " CUDA device(s)");
+            throw invalidInput("--device " + name + ": only " + std::to_string(torch::cuda::device_count()) +
+                               " CUDA device(s)");
         return torch::Device(torch::kCUDA, index);
     }
     throw invalidInput("--device " + name + ": expected auto, cpu, cuda or cuda:N");
@@ -66,7 +68,8 @@ int cudaComputeCapability(const torch::Device &device) {
     auto found = known.find(index);
     if (found == known.end()) {
         cudaDeviceProp props;
-        const int capability = cudaGetDeviceProperties(&props, index) == cudaSuccess ? props.major * 10 + props.minor : 0;
+        const int capability =
+            cudaGetDeviceProperties(&props, index) == cudaSuccess ? props.major * 10 + props.minor : 0;
         found = known.emplace(index, capability).first;
     }
     return found->second;

@@ -77,7 +77,8 @@ double medianMs(int repeats, const std::function<cudaError_t()> &run) {
 void report(const char *what, double ms, double bytes, double nominal) {
     const double gbs = bytes / (ms * 1e-3) / 1e9;
     if (nominal > 0)
-        std::printf("%-52s %9.1f us %8.0f GB/s  %5.1f%% of %.0f GB/s\n", what, ms * 1e3, gbs, 100 * gbs / nominal, nominal);
+        std::printf("%-52s %9.1f us %8.0f GB/s  %5.1f%% of %.0f GB/s\n", what, ms * 1e3, gbs, 100 * gbs / nominal,
+                    nominal);
     else
         std::printf("%-52s %9.1f us %8.0f GB/s\n", what, ms * 1e3, gbs);
 }
@@ -124,12 +125,14 @@ int main(int argc, char **argv) {
         const double ms = medianMs(repeats, [&] { return hr_dequantize4(&q, d, out, nullptr); });
         char what[96];
         std::snprintf(what, sizeof what, "dequantize4 nf4+dq [%lld x %lld] -> %s", (long long)rows, (long long)cols,
-                      d == HR_FLOAT32 ? "float32" : d == HR_BFLOAT16 ? "bfloat16" : "float16");
+                      d == HR_FLOAT32    ? "float32"
+                      : d == HR_BFLOAT16 ? "bfloat16"
+                                         : "float16");
         report(what, ms, quantBytes + double(n) * (d == HR_FLOAT32 ? 4 : 2), nominal);
     }
 
     void *x = deviceRandom(cols * 2), *y = nullptr;
-    checkCuda(cudaMemset(x, 0, cols * 2), "cudaMemset");  // zeros are valid bfloat16 values
+    checkCuda(cudaMemset(x, 0, cols * 2), "cudaMemset"); // zeros are valid bfloat16 values
     checkCuda(cudaMalloc(&y, rows * 2), "cudaMalloc");
     const double gemvMs = medianMs(repeats, [&] { return hr_gemv4(&q, rows, cols, HR_BFLOAT16, x, y, nullptr); });
     report("gemv4 nf4+dq [14336 x 4096] x bfloat16 (batch 1)", gemvMs, quantBytes + 2.0 * (cols + rows), nominal);
@@ -138,7 +141,8 @@ int main(int argc, char **argv) {
     const int64_t params = int64_t(1) << 26, stateBlocks = params / HR_ADAMW8BIT_BLOCKSIZE;
     void *p = deviceFloats(params, 0.5f), *g = deviceFloats(params, 0.001f);
     auto *m = static_cast<uint8_t *>(deviceRandom(params)), *v = static_cast<uint8_t *>(deviceRandom(params));
-    auto *ma = static_cast<float *>(deviceFloats(stateBlocks, 0.01f)), *va = static_cast<float *>(deviceFloats(stateBlocks, 0.0001f));
+    auto *ma = static_cast<float *>(deviceFloats(stateBlocks, 0.01f)),
+         *va = static_cast<float *>(deviceFloats(stateBlocks, 0.0001f));
     auto *smap = static_cast<float *>(deviceFloats(256, 0.1f)), *umap = static_cast<float *>(deviceFloats(256, 0.1f));
     int64_t step = 1;
     const double adamMs = medianMs(repeats, [&] {

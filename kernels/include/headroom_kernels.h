@@ -28,15 +28,15 @@ typedef enum { HR_NF4 = 0, HR_FP4 = 1 } hr_quant4_type;
 // otherwise absmax_codes, nested_absmax, nested_map (256 float32) and nested_offset are.
 typedef struct {
     hr_quant4_type type;
-    int64_t numel;            // elements of the original tensor
-    int64_t blocksize;        // a power of two in 32..4096
-    const uint8_t *packed;    // (numel + 1) / 2 bytes
-    const float *absmax;      // ceil(numel / blocksize) scales, or NULL with double quantization
+    int64_t numel; // elements of the original tensor
+    int64_t blocksize; // a power of two in 32..4096
+    const uint8_t *packed; // (numel + 1) / 2 bytes
+    const float *absmax; // ceil(numel / blocksize) scales, or NULL with double quantization
     const uint8_t *absmax_codes;
-    const float *nested_absmax;  // ceil(blocks / nested_blocksize)
+    const float *nested_absmax; // ceil(blocks / nested_blocksize)
     const float *nested_map;
     float nested_offset;
-    int64_t nested_blocksize;    // a positive power of two (bitsandbytes: 256)
+    int64_t nested_blocksize; // a positive power of two (bitsandbytes: 256)
 } hr_quant4;
 
 // The 16 float32 values a nibble decodes to, as bitsandbytes defines them (host memory).
@@ -64,8 +64,8 @@ cudaError_t hr_gemv4(const hr_quant4 *q, int64_t rows, int64_t cols, hr_dtype dt
 // index, NaN (an all-zero block) to 0. param/grad: n elements of param_dtype (a bfloat16 or float16
 // parameter is updated in float32 and rounded once). Maps: 256 float32 each, on the device.
 typedef struct {
-    double lr, beta1, beta2, eps, weight_decay;  // lr >= 0 (0 during a warmup's first step)
-    int64_t step;  // 1 for the first update
+    double lr, beta1, beta2, eps, weight_decay; // lr >= 0 (0 during a warmup's first step)
+    int64_t step; // 1 for the first update
 } hr_adamw_params;
 
 cudaError_t hr_adamw8bit_step(hr_dtype param_dtype, void *param, const void *grad, int64_t n, uint8_t *m_codes,

@@ -13,10 +13,10 @@ constexpr int kThreads = HR_ADAMW8BIT_BLOCKSIZE;
 
 // The scalars of a step, each computed in double and rounded to float32 once.
 struct Scalars {
-    float decay;      // 1 - lr * weight_decay (1 when weight_decay is 0: the multiply is skipped)
+    float decay; // 1 - lr * weight_decay (1 when weight_decay is 0: the multiply is skipped)
     bool applyDecay;
     float beta1, oneMinusBeta1, beta2, oneMinusBeta2;
-    float sqrtBiasCorrection2, eps, stepSize;  // stepSize = -lr / (1 - beta1^step)
+    float sqrtBiasCorrection2, eps, stepSize; // stepSize = -lr / (1 - beta1^step)
 };
 
 // The code of x: the number of midpoints below x, up by one on an exact tie with an odd midpoint;
@@ -35,7 +35,7 @@ __device__ __forceinline__ float blockMaxAbs(float v, float *scratch) {
     for (int offset = 16; offset > 0; offset >>= 1)
         v = fmaxf(v, __shfl_xor_sync(0xFFFFFFFFu, v, offset));
     const int warp = threadIdx.x / 32;
-    __syncthreads();  // scratch may still be read from the previous reduction
+    __syncthreads(); // scratch may still be read from the previous reduction
     if (threadIdx.x % 32 == 0)
         scratch[warp] = v;
     __syncthreads();
@@ -47,8 +47,8 @@ __device__ __forceinline__ float blockMaxAbs(float v, float *scratch) {
 
 template <typename T>
 __global__ void __launch_bounds__(kThreads)
-adamw8bitKernel(T *param, const T *grad, int64_t n, uint8_t *mCodes, float *mAbsmax, uint8_t *vCodes, float *vAbsmax,
-                const float *signedMap, const float *unsignedMap, Scalars s) {
+    adamw8bitKernel(T *param, const T *grad, int64_t n, uint8_t *mCodes, float *mAbsmax, uint8_t *vCodes,
+                    float *vAbsmax, const float *signedMap, const float *unsignedMap, Scalars s) {
     __shared__ float mMap[256], vMap[256], mMid[256], vMid[256], scratch[kThreads / 32];
     const int t = threadIdx.x;
     mMap[t] = signedMap[t];
@@ -108,8 +108,8 @@ cudaError_t launch(void *param, const void *grad, int64_t n, uint8_t *mCodes, fl
                    float *vAbsmax, const float *signedMap, const float *unsignedMap, const Scalars &s,
                    cudaStream_t stream) {
     adamw8bitKernel<T><<<gridFor(n, kThreads), kThreads, 0, stream>>>(static_cast<T *>(param),
-                                                                       static_cast<const T *>(grad), n, mCodes, mAbsmax,
-                                                                       vCodes, vAbsmax, signedMap, unsignedMap, s);
+                                                                      static_cast<const T *>(grad), n, mCodes, mAbsmax,
+                                                                      vCodes, vAbsmax, signedMap, unsignedMap, s);
     return cudaGetLastError();
 }
 
@@ -127,10 +127,11 @@ extern "C" cudaError_t hr_adamw8bit_step(hr_dtype param_dtype, void *param, cons
     const hr::Scalars s = hr::scalarsOf(*params);
     switch (param_dtype) {
     case HR_FLOAT32:
-        return hr::launch<float>(param, grad, n, m_codes, m_absmax, v_codes, v_absmax, signed_map, unsigned_map, s, stream);
+        return hr::launch<float>(param, grad, n, m_codes, m_absmax, v_codes, v_absmax, signed_map, unsigned_map, s,
+                                 stream);
     case HR_BFLOAT16:
-        return hr::launch<__nv_bfloat16>(param, grad, n, m_codes, m_absmax, v_codes, v_absmax, signed_map,
-                                         unsigned_map, s, stream);
+        return hr::launch<__nv_bfloat16>(param, grad, n, m_codes, m_absmax, v_codes, v_absmax, signed_map, unsigned_map,
+                                         s, stream);
     default:
         return hr::launch<__half>(param, grad, n, m_codes, m_absmax, v_codes, v_absmax, signed_map, unsigned_map, s,
                                   stream);

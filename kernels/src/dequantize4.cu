@@ -8,7 +8,7 @@ namespace hr {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kGroup = 8;  // elements per thread per iteration
+constexpr int kGroup = 8; // elements per thread per iteration
 
 template <typename Out>
 __device__ __forceinline__ Out decode(const hr_quant4 &q, const float *book, int64_t e, float scale) {
@@ -17,7 +17,8 @@ __device__ __forceinline__ Out decode(const hr_quant4 &q, const float *book, int
     return fromFloat<Out>(__fmul_rn(book[nibble], scale));
 }
 
-template <typename Out, bool Vector> __global__ void dequantize4Kernel(hr_quant4 q, Out *out) {
+template <typename Out, bool Vector>
+__global__ void dequantize4Kernel(hr_quant4 q, Out *out) {
     __shared__ float book[16];
     loadCodebook(q.type, book);
     const int64_t groups = (q.numel + kGroup - 1) / kGroup;
@@ -30,7 +31,7 @@ template <typename Out, bool Vector> __global__ void dequantize4Kernel(hr_quant4
             alignas(16) Out values[kGroup];
 #pragma unroll
             for (int k = 0; k < 4; ++k) {
-                const unsigned byte = (word >> (8 * k)) & 0xFF;  // little endian: byte k of the word
+                const unsigned byte = (word >> (8 * k)) & 0xFF; // little endian: byte k of the word
                 values[2 * k] = fromFloat<Out>(__fmul_rn(book[byte >> 4], scale));
                 values[2 * k + 1] = fromFloat<Out>(__fmul_rn(book[byte & 0x0F], scale));
             }
@@ -45,7 +46,8 @@ template <typename Out, bool Vector> __global__ void dequantize4Kernel(hr_quant4
     }
 }
 
-template <typename Out> cudaError_t launch(const hr_quant4 &q, void *out, cudaStream_t stream) {
+template <typename Out>
+cudaError_t launch(const hr_quant4 &q, void *out, cudaStream_t stream) {
     const int64_t groups = (q.numel + kGroup - 1) / kGroup;
     const bool vector = aligned(q.packed, 4) && aligned(out, 16);
     if (vector)
@@ -62,11 +64,8 @@ extern "C" cudaError_t hr_dequantize4(const hr_quant4 *q, hr_dtype out_dtype, vo
     if (!hr::validQuant4(q) || !hr::validDtype(out_dtype) || out == nullptr)
         return cudaErrorInvalidValue;
     switch (out_dtype) {
-    case HR_FLOAT32:
-        return hr::launch<float>(*q, out, stream);
-    case HR_BFLOAT16:
-        return hr::launch<__nv_bfloat16>(*q, out, stream);
-    default:
-        return hr::launch<__half>(*q, out, stream);
+    case HR_FLOAT32: return hr::launch<float>(*q, out, stream);
+    case HR_BFLOAT16: return hr::launch<__nv_bfloat16>(*q, out, stream);
+    default: return hr::launch<__half>(*q, out, stream);
     }
 }

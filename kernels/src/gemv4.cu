@@ -10,7 +10,7 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / 32;
-constexpr int kChunk = 32;  // elements per lane per step on the aligned path
+constexpr int kChunk = 32; // elements per lane per step on the aligned path
 
 __device__ __forceinline__ float warpSum(float v) {
 #pragma unroll
@@ -19,12 +19,14 @@ __device__ __forceinline__ float warpSum(float v) {
     return v;
 }
 
-template <typename T, bool Vector> __global__ void gemv4Kernel(hr_quant4 q, int64_t rows, int64_t cols, const T *x, T *y) {
+template <typename T, bool Vector>
+__global__ void gemv4Kernel(hr_quant4 q, int64_t rows, int64_t cols, const T *x, T *y) {
     __shared__ float book[16];
     loadCodebook(q.type, book);
     const int lane = threadIdx.x % 32;
     const int shift = log2Exact(q.blocksize), nestedShift = log2Exact(q.nested_blocksize);
-    for (int64_t row = blockIdx.x * int64_t(kWarps) + threadIdx.x / 32; row < rows; row += int64_t(gridDim.x) * kWarps) {
+    for (int64_t row = blockIdx.x * int64_t(kWarps) + threadIdx.x / 32; row < rows;
+         row += int64_t(gridDim.x) * kWarps) {
         const int64_t rowStart = row * cols;
         float acc = 0.0f;
         if (Vector) {
@@ -64,9 +66,11 @@ cudaError_t launch(const hr_quant4 &q, int64_t rows, int64_t cols, const void *x
     const unsigned grid = gridFor(rows, kWarps);
     const bool vector = cols % kChunk == 0 && aligned(q.packed, 16) && aligned(x, 16);
     if (vector)
-        gemv4Kernel<T, true><<<grid, kThreads, 0, stream>>>(q, rows, cols, static_cast<const T *>(x), static_cast<T *>(y));
+        gemv4Kernel<T, true>
+            <<<grid, kThreads, 0, stream>>>(q, rows, cols, static_cast<const T *>(x), static_cast<T *>(y));
     else
-        gemv4Kernel<T, false><<<grid, kThreads, 0, stream>>>(q, rows, cols, static_cast<const T *>(x), static_cast<T *>(y));
+        gemv4Kernel<T, false>
+            <<<grid, kThreads, 0, stream>>>(q, rows, cols, static_cast<const T *>(x), static_cast<T *>(y));
     return cudaGetLastError();
 }
 
@@ -79,11 +83,8 @@ extern "C" cudaError_t hr_gemv4(const hr_quant4 *q, int64_t rows, int64_t cols, 
         rows * cols != q->numel)
         return cudaErrorInvalidValue;
     switch (dtype) {
-    case HR_FLOAT32:
-        return hr::launch<float>(*q, rows, cols, x, y, stream);
-    case HR_BFLOAT16:
-        return hr::launch<__nv_bfloat16>(*q, rows, cols, x, y, stream);
-    default:
-        return hr::launch<__half>(*q, rows, cols, x, y, stream);
+    case HR_FLOAT32: return hr::launch<float>(*q, rows, cols, x, y, stream);
+    case HR_BFLOAT16: return hr::launch<__nv_bfloat16>(*q, rows, cols, x, y, stream);
+    default: return hr::launch<__half>(*q, rows, cols, x, y, stream);
     }
 }

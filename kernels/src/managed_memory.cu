@@ -41,12 +41,12 @@ extern "C" cudaError_t hr_managed_alloc(size_t bytes, void **ptr) {
         return e;
     // Where the device cannot page managed memory (e.g. some Windows/WSL set-ups) the advice is
     // unsupported; the memory still works, so that error is not fatal.
-    if (cudaError_t e = advisePreferredDevice(memory, bytes, device); e != cudaSuccess && e != cudaErrorInvalidDevice &&
-                                                                     e != cudaErrorNotSupported) {
+    if (cudaError_t e = advisePreferredDevice(memory, bytes, device);
+        e != cudaSuccess && e != cudaErrorInvalidDevice && e != cudaErrorNotSupported) {
         cudaFree(memory);
         return e;
     }
-    cudaGetLastError();  // clear a tolerated advice error
+    cudaGetLastError(); // clear a tolerated advice error
     *ptr = memory;
     return cudaSuccess;
 }
@@ -55,7 +55,8 @@ extern "C" cudaError_t hr_managed_prefetch(const void *ptr, size_t bytes, int de
     if (ptr == nullptr || bytes == 0)
         return cudaErrorInvalidValue;
     int concurrent = 0;
-    if (cudaError_t e = cudaDeviceGetAttribute(&concurrent, cudaDevAttrConcurrentManagedAccess, device); e != cudaSuccess)
+    if (cudaError_t e = cudaDeviceGetAttribute(&concurrent, cudaDevAttrConcurrentManagedAccess, device);
+        e != cudaSuccess)
         return e;
     if (!concurrent)
         return cudaSuccess;

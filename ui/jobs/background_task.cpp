@@ -6,8 +6,7 @@
 
 #include <exception>
 
-void runInBackground(QObject *receiver, std::function<void()> work, std::function<void(const QString &error)> done)
-{
+void runInBackground(QObject *receiver, std::function<void()> work, std::function<void(const QString &error)> done) {
     QPointer<QObject> target(receiver);
     QThread *thread = QThread::create([target, work = std::move(work), done = std::move(done)] {
         QString error;

@@ -7,8 +7,7 @@
 namespace {
 
 // "checkpointing on, micro-batch 2" from {"training.gradient_checkpointing": true, ...}
-QString describe(const nlohmann::json &settings)
-{
+QString describe(const nlohmann::json &settings) {
     QStringList parts;
     for (const auto &[path, value] : settings.items()) {
         if (path == "training.gradient_checkpointing")
@@ -21,24 +20,27 @@ QString describe(const nlohmann::json &settings)
             parts << QString::fromStdString(path + " " + value.dump());
     }
     if (settings.contains("training.bf16") || settings.contains("training.fp16"))
-        parts.prepend(settings.value("training.fp16", false) ? "fp16" : settings.value("training.bf16", false) ? "bf16" : "fp32");
+        parts.prepend(settings.value("training.fp16", false)   ? "fp16"
+                      : settings.value("training.bf16", false) ? "bf16"
+                                                               : "fp32");
     return parts.join(", ");
 }
 
 } // namespace
 
-QList<BenchSweep> BenchSweep::builtIn()
-{
+QList<BenchSweep> BenchSweep::builtIn() {
     BenchSweep checkpointing{QObject::tr("Checkpointing on/off x micro-batch 1, 2, 4"), {}};
     for (const char *on : {"true", "false"})
         for (int micro : {1, 2, 4})
-            checkpointing.settings << QString(R"({"training.gradient_checkpointing": %1, "training.per_device_train_batch_size": %2})")
-                                          .arg(on)
-                                          .arg(micro);
+            checkpointing.settings
+                << QString(R"({"training.gradient_checkpointing": %1, "training.per_device_train_batch_size": %2})")
+                       .arg(on)
+                       .arg(micro);
     // The compute dtype with the precision, as TrainConfig::setPrecision() sets them.
-    BenchSweep precision{QObject::tr("Precision fp32 / bf16"),
-                         {R"({"training.bf16": false, "training.fp16": false, "quantization.bnb_4bit_compute_dtype": "float32"})",
-                          R"({"training.bf16": true, "training.fp16": false, "quantization.bnb_4bit_compute_dtype": "bfloat16"})"}};
+    BenchSweep precision{
+        QObject::tr("Precision fp32 / bf16"),
+        {R"({"training.bf16": false, "training.fp16": false, "quantization.bnb_4bit_compute_dtype": "float32"})",
+         R"({"training.bf16": true, "training.fp16": false, "quantization.bnb_4bit_compute_dtype": "bfloat16"})"}};
     BenchSweep attention{QObject::tr("Attention eager / sdpa x checkpointing on/off"), {}};
     for (const char *implementation : {"eager", "sdpa"})
         for (const char *on : {"true", "false"})
@@ -48,13 +50,9 @@ QList<BenchSweep> BenchSweep::builtIn()
     return {checkpointing, precision, attention};
 }
 
-BenchSweepWorker::BenchSweepWorker(QObject *parent) : QObject(parent)
-{
-    qRegisterMetaType<BenchPoint>();
-}
+BenchSweepWorker::BenchSweepWorker(QObject *parent) : QObject(parent) { qRegisterMetaType<BenchPoint>(); }
 
-void BenchSweepWorker::run(const headroom::TrainConfig &base, const BenchSweep &sweep, int steps, int warmupSteps)
-{
+void BenchSweepWorker::run(const headroom::TrainConfig &base, const BenchSweep &sweep, int steps, int warmupSteps) {
     m_cancelled = false;
     try {
         for (const QString &text : sweep.settings) {

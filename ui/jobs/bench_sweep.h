@@ -15,8 +15,8 @@
 #include <atomic>
 
 struct BenchPoint {
-    QString label;              // "checkpointing on, micro-batch 2"
-    QString settingsJson;       // what varied, {"training.gradient_checkpointing": true, ...}
+    QString label; // "checkpointing on, micro-batch 2"
+    QString settingsJson; // what varied, {"training.gradient_checkpointing": true, ...}
     double tokensPerSecond = 0, stepSeconds = 0;
     qint64 peakBytes = 0;
     QString error;
@@ -31,8 +31,7 @@ struct BenchSweep {
     static QList<BenchSweep> builtIn();
 };
 
-class BenchSweepWorker : public QObject
-{
+class BenchSweepWorker : public QObject {
     Q_OBJECT
 
 public:

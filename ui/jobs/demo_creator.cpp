@@ -4,8 +4,7 @@
 
 #include <exception>
 
-void DemoCreator::create(const QString &dir)
-{
+void DemoCreator::create(const QString &dir) {
     try {
         const headroom::DemoPaths paths = headroom::makeDemo(dir.toStdString());
         emit finished(QString::fromStdString(paths.modelDir));

@@ -7,8 +7,7 @@
 #include <QObject>
 #include <QString>
 
-class DemoCreator : public QObject
-{
+class DemoCreator : public QObject {
     Q_OBJECT
 
 public:

@@ -12,14 +12,11 @@
 
 #include <QObject>
 
-QString runExport(ExportKind kind, const QString &source, const QString &destination, const QString &baseDir)
-{
+QString runExport(ExportKind kind, const QString &source, const QString &destination, const QString &baseDir) {
     const std::string from = source.toStdString(), to = destination.toStdString();
     headroom::ExportResult result;
     switch (kind) {
-    case ExportKind::Adapter:
-        result = headroom::exportAdapter(from, to);
-        break;
+    case ExportKind::Adapter: result = headroom::exportAdapter(from, to); break;
     case ExportKind::Merged: {
         headroom::MergedExportOptions options;
         options.baseDir = baseDir.toStdString();
@@ -37,13 +34,13 @@ QString runExport(ExportKind kind, const QString &source, const QString &destina
 }
 
 PlaygroundReply comparePrompt(const QString &trainConfigJson, const QString &adapterSource, const QString &prompt,
-                              int maxNewTokens)
-{
+                              int maxNewTokens) {
     const auto config = headroom::TrainConfig::fromJson(nlohmann::json::parse(trainConfigJson.toStdString()), "studio");
     const headroom::AdapterSource adapter = headroom::findAdapter(adapterSource.toStdString());
     const auto tokenizer = headroom::Tokenizer::load(config.model);
     const headroom::ChatTemplate chat = headroom::chatTemplateFor(config.dataset, *tokenizer);
-    const std::vector<int32_t> promptIds = tokenizer->encode(chat.renderText({{"user", prompt.toStdString()}}, true), true);
+    const std::vector<int32_t> promptIds =
+        tokenizer->encode(chat.renderText({{"user", prompt.toStdString()}}, true), true);
     headroom::GenerationOptions options;
     options.maxNewTokens = maxNewTokens;
     options.stopIds = tokenizer->stopIds();

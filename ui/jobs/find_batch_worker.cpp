@@ -4,8 +4,7 @@
 
 #include <exception>
 
-void FindBatchWorker::run(const headroom::TrainConfig &config, qint64 budgetBytes, qint64 targetEffectiveBatch)
-{
+void FindBatchWorker::run(const headroom::TrainConfig &config, qint64 budgetBytes, qint64 targetEffectiveBatch) {
     m_cancelled = false;
     headroom::FindBatchOptions options;
     options.budgetBytes = budgetBytes;

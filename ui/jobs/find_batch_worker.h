@@ -11,8 +11,7 @@
 
 #include <atomic>
 
-class FindBatchWorker : public QObject
-{
+class FindBatchWorker : public QObject {
     Q_OBJECT
 
 public:

@@ -5,12 +5,9 @@
 #include <QThread>
 
 MeasurementJob::MeasurementJob(StudioSession *session, const QString &name, QObject *parent)
-    : QObject(parent), m_session(session), m_name(name)
-{
-}
+    : QObject(parent), m_session(session), m_name(name) {}
 
-MeasurementJob::~MeasurementJob()
-{
+MeasurementJob::~MeasurementJob() {
     if (!m_running)
         return;
     cancel();
@@ -19,8 +16,7 @@ MeasurementJob::~MeasurementJob()
         m_session->releaseMeasurement(m_name);
 }
 
-bool MeasurementJob::start(std::function<void()> work, std::function<void()> cancel)
-{
+bool MeasurementJob::start(std::function<void()> work, std::function<void()> cancel) {
     if (m_running || !m_session || !m_session->claimMeasurement(m_name))
         return false;
     m_running = true;
@@ -33,15 +29,13 @@ bool MeasurementJob::start(std::function<void()> work, std::function<void()> can
     return true;
 }
 
-void MeasurementJob::cancel()
-{
+void MeasurementJob::cancel() {
     if (m_running && m_cancel)
         m_cancel();
 }
 
-void MeasurementJob::end()
-{
-    m_thread->wait();   // finished() comes from the thread just before it ends
+void MeasurementJob::end() {
+    m_thread->wait(); // finished() comes from the thread just before it ends
     m_running = false;
     m_cancel = nullptr;
     if (m_session)

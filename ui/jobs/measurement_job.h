@@ -22,8 +22,7 @@
 class QThread;
 class StudioSession;
 
-class MeasurementJob : public QObject
-{
+class MeasurementJob : public QObject {
     Q_OBJECT
 
 public:
@@ -42,7 +41,7 @@ signals:
 private:
     void end();
 
-    QPointer<StudioSession> m_session;   // gone first when the main window closes: nothing to release
+    QPointer<StudioSession> m_session; // gone first when the main window closes: nothing to release
     QString m_name;
     std::unique_ptr<QThread> m_thread;
     std::function<void()> m_cancel;

@@ -11,7 +11,7 @@
 
 #include "jobs/measurement_job.h"
 #include "models/memory_timeline_data.h"
-#include "models/training_history.h"   // headroom::StepEvent as a signal payload
+#include "models/training_history.h" // headroom::StepEvent as a signal payload
 
 #include <QMetaType>
 #include <QObject>
@@ -26,20 +26,19 @@ class StudioSession;
 
 // What a run that ran out of memory proposes (headroom::OutOfMemoryEvent).
 struct OutOfMemoryAdvice {
-    QString description;       // one line for people
-    QString overridesJson;     // {"training.per_device_train_batch_size": 2, ...}; "{}" when none
-    bool applied = false;      // the run already goes on with the change
+    QString description; // one line for people
+    QString overridesJson; // {"training.per_device_train_batch_size": 2, ...}; "{}" when none
+    bool applied = false; // the run already goes on with the change
     bool needsRestart = false; // the change needs a fresh run (no resume)
 };
 Q_DECLARE_METATYPE(OutOfMemoryAdvice)
 
-class TrainingController : public QObject
-{
+class TrainingController : public QObject {
     Q_OBJECT
 
 public:
     explicit TrainingController(StudioSession *session, QObject *parent = nullptr);
-    ~TrainingController() override;   // stops a running run and waits for it
+    ~TrainingController() override; // stops a running run and waits for it
 
     // Starts a run of `config` (resuming from its output folder's latest checkpoint when
     // `resume`). False, and nothing starts, while a run is going or another job holds the session's
@@ -47,8 +46,8 @@ public:
     bool start(const headroom::TrainConfig &config, bool resume);
     void pause();
     void resume();
-    void stop();                      // the run ends after writing a checkpoint
-    bool isRunning() const;           // from start() until finished() or failed()
+    void stop(); // the run ends after writing a checkpoint
+    bool isRunning() const; // from start() until finished() or failed()
     bool isPaused() const;
 
 signals:
@@ -73,7 +72,7 @@ private:
     // How the run ended: written by its thread, read once the thread has ended.
     struct Outcome {
         bool failed = false;
-        QString message;   // failed: what went wrong
+        QString message; // failed: what went wrong
         bool stopped = false;
         qint64 steps = 0;
         QString adapterDir, checkpointDir;
@@ -81,5 +80,5 @@ private:
 
     std::unique_ptr<headroom::TrainingControl> m_control;
     Outcome m_outcome;
-    MeasurementJob m_job;   // last: destroyed first, stopping and waiting for the run that uses the above
+    MeasurementJob m_job; // last: destroyed first, stopping and waiting for the run that uses the above
 };

@@ -4,9 +4,9 @@
 #include "headroom/tokenizer.h"
 #include "headroom/train_config.h"
 
-DatasetPreview DatasetPreview::build(const QString &configJson, int exampleCount)
-{
-    headroom::TrainConfig config = headroom::TrainConfig::fromJson(nlohmann::json::parse(configJson.toStdString()), "studio");
+DatasetPreview DatasetPreview::build(const QString &configJson, int exampleCount) {
+    headroom::TrainConfig config =
+        headroom::TrainConfig::fromJson(nlohmann::json::parse(configJson.toStdString()), "studio");
     config.dataset.onBadLine = "skip";
     headroom::DatasetStats stats;
     const std::vector<headroom::DatasetRecord> records = headroom::readDatasetRecords(config.dataset, stats);

@@ -16,11 +16,11 @@ struct DatasetPreview {
     };
     QString format, chatTemplate;
     qint64 records = 0, skipped = 0;
-    QStringList problems;              // skipped lines and other warnings, one line each
-    QList<QList<Run>> examples;        // the first few, untruncated
-    QList<qint64> tokenCounts;         // one per record, untruncated
+    QStringList problems; // skipped lines and other warnings, one line each
+    QList<QList<Run>> examples; // the first few, untruncated
+    QList<qint64> tokenCounts; // one per record, untruncated
     qint64 maxSeqLength = 0;
-    qint64 longer = 0;                 // examples longer than max_seq_length (they are cut)
+    qint64 longer = 0; // examples longer than max_seq_length (they are cut)
 
     // Throws headroom::Error (unreadable file, no valid record, a tokenizer problem).
     static DatasetPreview build(const QString &configJson, int exampleCount);

@@ -3,8 +3,7 @@
 #include <QDir>
 #include <QFileInfo>
 
-QString defaultHfHubCache()
-{
+QString defaultHfHubCache() {
     if (qEnvironmentVariableIsSet("HF_HUB_CACHE"))
         return qEnvironmentVariable("HF_HUB_CACHE");
     if (qEnvironmentVariableIsSet("HF_HOME"))
@@ -12,8 +11,7 @@ QString defaultHfHubCache()
     return QDir::homePath() + "/.cache/huggingface/hub";
 }
 
-QList<HfCacheModel> findHfCacheModels(const QString &hubDir)
-{
+QList<HfCacheModel> findHfCacheModels(const QString &hubDir) {
     QList<HfCacheModel> models;
     const QDir hub(hubDir);
     const QStringList repos = hub.entryList({"models--*"}, QDir::Dirs | QDir::NoDotAndDotDot, QDir::Name);

@@ -9,9 +9,9 @@
 #include <QString>
 
 struct HfCacheModel {
-    QString repo;       // "HuggingFaceTB/SmolLM2-135M"
-    QString revision;   // the snapshot folder's name (a commit hash)
-    QString path;       // the snapshot folder
+    QString repo; // "HuggingFaceTB/SmolLM2-135M"
+    QString revision; // the snapshot folder's name (a commit hash)
+    QString path; // the snapshot folder
 };
 
 // $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub (huggingface_hub's order).

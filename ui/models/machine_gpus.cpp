@@ -4,8 +4,7 @@
 
 #include "machine_gpus.h"
 
-const MachineGpus &machineGpus()
-{
+const MachineGpus &machineGpus() {
     static const MachineGpus gpus = [] {
         MachineGpus found;
         found.count = headroom::cudaDeviceCount();

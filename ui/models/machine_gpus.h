@@ -6,10 +6,10 @@
 #include <string>
 
 struct MachineGpus {
-    int count = 0;                  // CUDA devices visible to this process; 0 on a CPU-only build
-    bool multiGpu = false;          // this build can train on several (NCCL: processGroupSupported(true))
-    int64_t memoryBytes = 0;        // the first device's memory (0 when count is 0)
-    int cudaCapability = 0;         // the first device's compute capability x 10 (90 = 9.0); 0 when none
+    int count = 0; // CUDA devices visible to this process; 0 on a CPU-only build
+    bool multiGpu = false; // this build can train on several (NCCL: processGroupSupported(true))
+    int64_t memoryBytes = 0; // the first device's memory (0 when count is 0)
+    int cudaCapability = 0; // the first device's compute capability x 10 (90 = 9.0); 0 when none
 };
 
 // Asked once: the answer does not change while the studio runs.

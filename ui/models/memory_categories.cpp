@@ -2,8 +2,7 @@
 
 #include <QLocale>
 
-const std::array<MemoryCategory, 6> &memoryCategories()
-{
+const std::array<MemoryCategory, 6> &memoryCategories() {
     static const std::array<MemoryCategory, 6> kCategories = {{
         {"weights", QColor(0x4c, 0x72, 0xb0)},
         {"adapters", QColor(0xdd, 0x84, 0x52)},
@@ -15,7 +14,6 @@ const std::array<MemoryCategory, 6> &memoryCategories()
     return kCategories;
 }
 
-QString formatBytes(int64_t bytes)
-{
+QString formatBytes(int64_t bytes) {
     return QLocale::c().formattedDataSize(bytes, bytes < 1024 * 1024 ? 1 : 2, QLocale::DataSizeIecFormat);
 }

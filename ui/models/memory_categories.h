@@ -10,7 +10,7 @@
 #include <cstdint>
 
 struct MemoryCategory {
-    const char *name;   // docs/contracts.md's word, also the objectName stem of its labels
+    const char *name; // docs/contracts.md's word, also the objectName stem of its labels
     QColor color;
 };
 
@@ -19,9 +19,8 @@ const std::array<MemoryCategory, 6> &memoryCategories();
 
 // The six figures in memoryCategories() order, from anything with those members.
 template <typename Breakdown>
-std::array<int64_t, 6> categoryBytes(const Breakdown &b)
-{
+std::array<int64_t, 6> categoryBytes(const Breakdown &b) {
     return {b.weights, b.adapters, b.gradients, b.optimizer, b.activations, b.other};
 }
 
-QString formatBytes(int64_t bytes);   // "812 B", "3.4 MiB", "1.24 GiB"
+QString formatBytes(int64_t bytes); // "812 B", "3.4 MiB", "1.24 GiB"

@@ -9,29 +9,25 @@
 
 namespace {
 
-[[noreturn]] void fail(const QString &path, const QString &what)
-{
+[[noreturn]] void fail(const QString &path, const QString &what) {
     throw headroom::invalidInput((path + ": " + what).toStdString());
 }
 
-qint64 bytesField(const QString &path, const QJsonObject &object, const QString &name)
-{
+qint64 bytesField(const QString &path, const QJsonObject &object, const QString &name) {
     const QJsonValue value = object.value(name);
     if (!value.isDouble() || value.toDouble() < 0)
         fail(path, QStringLiteral("\"%1\" must be a byte count").arg(name));
     return qint64(value.toDouble());
 }
 
-QString stringField(const QString &path, const QJsonObject &object, const QString &name)
-{
+QString stringField(const QString &path, const QJsonObject &object, const QString &name) {
     const QJsonValue value = object.value(name);
     if (!value.isString())
         fail(path, QStringLiteral("\"%1\" must be a string").arg(name));
     return value.toString();
 }
 
-QJsonObject objectField(const QString &path, const QJsonObject &object, const QString &name)
-{
+QJsonObject objectField(const QString &path, const QJsonObject &object, const QString &name) {
     const QJsonValue value = object.value(name);
     if (!value.isObject())
         fail(path, QStringLiteral("\"%1\" must be an object").arg(name));
@@ -40,8 +36,7 @@ QJsonObject objectField(const QString &path, const QJsonObject &object, const QS
 
 } // namespace
 
-MemoryTimelineData MemoryTimelineData::fromFile(const QString &path)
-{
+MemoryTimelineData MemoryTimelineData::fromFile(const QString &path) {
     QFile file(path);
     if (!file.open(QIODevice::ReadOnly))
         fail(path, QStringLiteral("cannot be read (%1)").arg(file.errorString()));
@@ -70,8 +65,8 @@ MemoryTimelineData MemoryTimelineData::fromFile(const QString &path)
         if (!value.isObject())
             fail(path, QStringLiteral("every entry of \"points\" must be an object"));
         const QJsonObject point = value.toObject();
-        timeline.points.push_back({stringField(path, point, "event"), bytesField(path, point, "allocated"),
-                                   bytesField(path, point, "peak")});
+        timeline.points.push_back(
+            {stringField(path, point, "event"), bytesField(path, point, "allocated"), bytesField(path, point, "peak")});
     }
     return timeline;
 }

@@ -11,17 +11,17 @@
 #include <array>
 
 struct MemoryTimelinePointData {
-    QString event;        // "forward layer 3", "backward reached layer 3 output", ...
+    QString event; // "forward layer 3", "backward reached layer 3 output", ...
     qint64 allocated = 0; // bytes in use at that point
-    qint64 peak = 0;      // the step's peak so far
+    qint64 peak = 0; // the step's peak so far
 };
 
 struct MemoryTimelineData {
     qint64 step = 0;
-    std::array<qint64, 4> fixed{};   // weights, adapters, gradients, optimizer (bytes)
+    std::array<qint64, 4> fixed{}; // weights, adapters, gradients, optimizer (bytes)
     qint64 peakBytes = 0;
-    QString peakAfter;               // the peak fell between this point ("" = the step's start)...
-    QString peakReachedBy;           // ...and this one
+    QString peakAfter; // the peak fell between this point ("" = the step's start)...
+    QString peakReachedBy; // ...and this one
     QVector<MemoryTimelinePointData> points;
 
     qint64 fixedBytes() const { return fixed[0] + fixed[1] + fixed[2] + fixed[3]; }

@@ -12,8 +12,7 @@
 
 #include <optional>
 
-class StudioSession : public QObject
-{
+class StudioSession : public QObject {
     Q_OBJECT
 
 public:

@@ -4,12 +4,11 @@
 
 namespace {
 
-constexpr double kSmoothing = 0.9;   // exponential moving average of the loss
+constexpr double kSmoothing = 0.9; // exponential moving average of the loss
 
 } // namespace
 
-void TrainingHistory::clear()
-{
+void TrainingHistory::clear() {
     for (QVector<double> *series : {&m_steps, &m_learningRates, &m_lossScales, &m_lossSteps, &m_losses,
                                     &m_smoothedLosses, &m_evaluationSteps, &m_evaluationLosses})
         series->clear();
@@ -19,12 +18,11 @@ void TrainingHistory::clear()
     emit changed();
 }
 
-void TrainingHistory::addStep(const headroom::StepEvent &step)
-{
+void TrainingHistory::addStep(const headroom::StepEvent &step) {
     const double x = double(step.step);
     if (!step.skipped) {
-        m_smoothedLosses.append(m_losses.isEmpty() ? step.loss
-                                                   : kSmoothing * m_smoothedLosses.last() + (1 - kSmoothing) * step.loss);
+        m_smoothedLosses.append(
+            m_losses.isEmpty() ? step.loss : kSmoothing * m_smoothedLosses.last() + (1 - kSmoothing) * step.loss);
         m_lossSteps.append(x);
         m_losses.append(step.loss);
     }
@@ -37,15 +35,13 @@ void TrainingHistory::addStep(const headroom::StepEvent &step)
     emit changed();
 }
 
-void TrainingHistory::addEvaluation(qint64 step, double evalLoss)
-{
+void TrainingHistory::addEvaluation(qint64 step, double evalLoss) {
     m_evaluationSteps.append(double(step));
     m_evaluationLosses.append(evalLoss);
     emit changed();
 }
 
-void TrainingHistory::setEstimate(const Bytes &bytes)
-{
+void TrainingHistory::setEstimate(const Bytes &bytes) {
     m_estimate = bytes;
     emit changed();
 }

@@ -20,12 +20,11 @@
 // One optimizer step as the trainer reports it (plain C++, no LibTorch), queued as a signal payload.
 Q_DECLARE_METATYPE(headroom::StepEvent)
 
-class TrainingHistory : public QObject
-{
+class TrainingHistory : public QObject {
     Q_OBJECT
 
 public:
-    using Bytes = std::array<int64_t, 6>;   // memoryCategories() order
+    using Bytes = std::array<int64_t, 6>; // memoryCategories() order
 
     using QObject::QObject;
 

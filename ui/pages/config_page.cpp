@@ -32,21 +32,17 @@ QString findBatchJob() { return ConfigPage::tr("Find max batch"); }
 const char *const kFitsStyle = "color: #1d6b2f; font-weight: bold;";
 const char *const kDoesNotFitStyle = "color: #a3201a; font-weight: bold;";
 
-QString tooltipOf(const std::string &path)
-{
-    return QString::fromStdString(headroom::TrainConfig::field(path)->help);
-}
+QString tooltipOf(const std::string &path) { return QString::fromStdString(headroom::TrainConfig::field(path)->help); }
 
-void setBytes(QLabel *label, int64_t bytes)
-{
+void setBytes(QLabel *label, int64_t bytes) {
     label->setText(formatBytes(bytes));
     label->setProperty("bytes", qint64(bytes));
 }
 
 // The configuration's estimate settings for a preset (its device decides the "other" figure) on
 // `gpus` data-parallel devices.
-headroom::EstimateSettings estimateSettings(const headroom::TrainConfig &config, const headroom::GpuPreset &preset, int gpus)
-{
+headroom::EstimateSettings estimateSettings(const headroom::TrainConfig &config, const headroom::GpuPreset &preset,
+                                            int gpus) {
     headroom::EstimateSettings settings =
         headroom::EstimateSettings::fromTrainConfig(config, preset.isCpu() ? "cpu" : "cuda");
     settings.gpus = gpus;
@@ -56,16 +52,14 @@ headroom::EstimateSettings estimateSettings(const headroom::TrainConfig &config,
 
 // The budget "this machine's GPU": the first CUDA device's memory, as LibTorch reports it, and its
 // compute capability (bf16 from Ampere, 8.0, on; flash attention and the cuBLAS workspace follow it).
-const headroom::GpuPreset &machineGpuPreset()
-{
+const headroom::GpuPreset &machineGpuPreset() {
     const int capability = machineGpus().cudaCapability;
-    static const headroom::GpuPreset preset{"cuda:0", "", machineGpus().memoryBytes, capability == 0 || capability >= 80,
-                                            capability};
+    static const headroom::GpuPreset preset{"cuda:0", "", machineGpus().memoryBytes,
+                                            capability == 0 || capability >= 80, capability};
     return preset;
 }
 
-QString machineGpuLabel()
-{
+QString machineGpuLabel() {
     return QObject::tr("This machine's GPU (cuda:0, %1)").arg(formatBytes(machineGpus().memoryBytes));
 }
 
@@ -74,11 +68,10 @@ QString machineGpuLabel()
 ConfigPage::ConfigPage(StudioSession *session, QWidget *parent)
     : QWidget(parent), m_session(session), m_quantization(new QComboBox), m_precision(new QComboBox),
       m_gpuPreset(new QComboBox), m_gpus(new QSpinBox), m_chart(new MemoryChart), m_totalValue(new QLabel),
-      m_budgetValue(new QLabel),
-      m_effectiveBatch(new QLabel), m_fit(new QLabel), m_problem(new QLabel),
+      m_budgetValue(new QLabel), m_effectiveBatch(new QLabel), m_fit(new QLabel), m_problem(new QLabel),
       m_applySuggestion(new QPushButton(tr("Apply this change"))), m_findBatch(new QPushButton(tr("Find max batch"))),
-      m_findBatchStatus(new QLabel), m_findBatchWorker(new FindBatchWorker(this)), m_findBatchJob(session, findBatchJob())
-{
+      m_findBatchStatus(new QLabel), m_findBatchWorker(new FindBatchWorker(this)),
+      m_findBatchJob(session, findBatchJob()) {
     auto *scroll = new QScrollArea;
     scroll->setWidget(createForm());
     scroll->setWidgetResizable(true);
@@ -97,24 +90,27 @@ ConfigPage::ConfigPage(StudioSession *session, QWidget *parent)
         m_findBatchStatus->setText(fits ? tr("micro-batch %1 fits (peak %2)…").arg(microBatch).arg(formatBytes(peak))
                                         : tr("micro-batch %1 runs out of memory…").arg(microBatch));
     });
-    connect(m_findBatchWorker, &FindBatchWorker::finished, this, [this](qint64 micro, qint64 accumulation, qint64 effective) {
-        if (micro == 0) {
-            m_findBatchStatus->setText(tr("Not even micro-batch 1 fits this budget."));
-            return;
-        }
-        m_findBatchStatus->setText(tr("Largest micro-batch that fits: %1 (accumulation %2, effective batch %3) — applied.")
-                                       .arg(micro).arg(accumulation).arg(effective));
-        headroom::TrainConfig config = m_session->config();
-        config.training.perDeviceTrainBatchSize = micro;
-        config.training.gradientAccumulationSteps = accumulation;
-        m_session->setConfig(config);
-    });
+    connect(m_findBatchWorker, &FindBatchWorker::finished, this,
+            [this](qint64 micro, qint64 accumulation, qint64 effective) {
+                if (micro == 0) {
+                    m_findBatchStatus->setText(tr("Not even micro-batch 1 fits this budget."));
+                    return;
+                }
+                m_findBatchStatus->setText(
+                    tr("Largest micro-batch that fits: %1 (accumulation %2, effective batch %3) — applied.")
+                        .arg(micro)
+                        .arg(accumulation)
+                        .arg(effective));
+                headroom::TrainConfig config = m_session->config();
+                config.training.perDeviceTrainBatchSize = micro;
+                config.training.gradientAccumulationSteps = accumulation;
+                m_session->setConfig(config);
+            });
     connect(m_findBatchWorker, &FindBatchWorker::failed, m_findBatchStatus, &QLabel::setText);
     connect(&m_findBatchJob, &MeasurementJob::ended, this, [this] { m_findBatch->setText(tr("Find max batch")); });
 }
 
-FieldEditor *ConfigPage::addField(QFormLayout *form, const QString &label, const std::string &path)
-{
+FieldEditor *ConfigPage::addField(QFormLayout *form, const QString &label, const std::string &path) {
     auto *editor = new FieldEditor(path, this);
     connect(editor, &FieldEditor::edited, this, &ConfigPage::storeToSession);
     m_editors.push_back(editor);
@@ -122,8 +118,7 @@ FieldEditor *ConfigPage::addField(QFormLayout *form, const QString &label, const
     return editor;
 }
 
-QWidget *ConfigPage::createForm()
-{
+QWidget *ConfigPage::createForm() {
     auto *form = new QWidget;
     auto *column = new QVBoxLayout(form);
     const auto group = [column](const QString &title) {
@@ -144,7 +139,8 @@ QWidget *ConfigPage::createForm()
     m_quantization->setObjectName("quantizationCombo");
     for (const std::string &name : headroom::choiceNames<headroom::WeightQuant>())
         m_quantization->addItem(QString::fromStdString(name));
-    m_quantization->setToolTip(tooltipOf("quantization.load_in_4bit") + "\n" + tooltipOf("quantization.bnb_4bit_quant_type"));
+    m_quantization->setToolTip(tooltipOf("quantization.load_in_4bit") + "\n" +
+                               tooltipOf("quantization.bnb_4bit_quant_type"));
     connect(m_quantization, &QComboBox::currentIndexChanged, this, &ConfigPage::storeToSession);
     quant->addRow(tr("Quantization"), m_quantization);
     addField(quant, tr("Double quantization"), "quantization.bnb_4bit_use_double_quant");
@@ -180,8 +176,7 @@ QWidget *ConfigPage::createForm()
     return form;
 }
 
-QWidget *ConfigPage::createSummary()
-{
+QWidget *ConfigPage::createSummary() {
     auto *summary = new QWidget;
     auto *column = new QVBoxLayout(summary);
 
@@ -203,7 +198,8 @@ QWidget *ConfigPage::createSummary()
     for (const MemoryCategory &category : memoryCategories()) {
         auto *value = new QLabel;
         value->setObjectName(QString(category.name) + "Value");
-        auto *name = new QLabel(QStringLiteral("<span style='color:%1'>&#9632;</span> %2").arg(category.color.name(), category.name));
+        auto *name = new QLabel(
+            QStringLiteral("<span style='color:%1'>&#9632;</span> %2").arg(category.color.name(), category.name));
         numbers->addRow(name, value);
         m_categoryValues.push_back(value);
     }
@@ -237,53 +233,45 @@ QWidget *ConfigPage::createSummary()
     return summary;
 }
 
-QSpinBox *ConfigPage::createGpusBox()
-{
+QSpinBox *ConfigPage::createGpusBox() {
     const MachineGpus &machine = machineGpus();
     m_gpus->setObjectName("gpusSpin");
     m_gpus->setRange(1, machine.multiGpu ? std::max(1, machine.count) : 1);
     m_gpus->setEnabled(m_gpus->maximum() > 1);
     if (machine.count == 0)
-        m_gpus->setToolTip(tr("No CUDA device here (this LibTorch has no CUDA, or no GPU is visible): training runs on one "
-                              "device."));
+        m_gpus->setToolTip(
+            tr("No CUDA device here (this LibTorch has no CUDA, or no GPU is visible): training runs on one "
+               "device."));
     else if (machine.count == 1)
         m_gpus->setToolTip(tr("This machine has one CUDA device."));
     else if (!machine.multiGpu)
         m_gpus->setToolTip(tr("This build has no distributed training (c10d): one GPU of the %1.").arg(machine.count));
     else
-        m_gpus->setToolTip(tr("Data-parallel GPUs (headroom train --nproc N): each holds the whole model and trains on its "
-                              "share of every step, so the effective batch grows with them; memory is per GPU."));
+        m_gpus->setToolTip(
+            tr("Data-parallel GPUs (headroom train --nproc N): each holds the whole model and trains on its "
+               "share of every step, so the effective batch grows with them; memory is per GPU."));
     connect(m_gpus, qOverload<int>(&QSpinBox::valueChanged), this, &ConfigPage::updateEstimate);
     return m_gpus;
 }
 
-int ConfigPage::gpus() const
-{
-    return m_gpus->value();
-}
+int ConfigPage::gpus() const { return m_gpus->value(); }
 
-const headroom::GpuPreset *ConfigPage::budgetPreset() const
-{
+const headroom::GpuPreset *ConfigPage::budgetPreset() const {
     const std::string name = gpuPreset().toStdString();
     if (machineGpus().count > 0 && name == machineGpuPreset().name)
         return &machineGpuPreset();
     return headroom::findGpuPreset(name);
 }
 
-QString ConfigPage::gpuPreset() const
-{
-    return m_gpuPreset->currentData().toString();
-}
+QString ConfigPage::gpuPreset() const { return m_gpuPreset->currentData().toString(); }
 
-void ConfigPage::setGpuPreset(const QString &name)
-{
+void ConfigPage::setGpuPreset(const QString &name) {
     const int index = m_gpuPreset->findData(name);
     if (index >= 0)
         m_gpuPreset->setCurrentIndex(index);
 }
 
-void ConfigPage::loadFromSession()
-{
+void ConfigPage::loadFromSession() {
     const headroom::TrainConfig &config = m_session->config();
     for (FieldEditor *editor : m_editors)
         editor->load(config);
@@ -293,8 +281,7 @@ void ConfigPage::loadFromSession()
     updateEstimate();
 }
 
-void ConfigPage::storeToSession()
-{
+void ConfigPage::storeToSession() {
     headroom::TrainConfig config = m_session->config();
     try {
         for (FieldEditor *editor : m_editors)
@@ -304,14 +291,14 @@ void ConfigPage::storeToSession()
         m_problem->show();
         return;
     }
-    config.setWeightQuant(headroom::parseChoice<headroom::WeightQuant>(m_quantization->currentText().toStdString(),
-                                                                        "quantization"));
-    config.setPrecision(headroom::parseChoice<headroom::Precision>(m_precision->currentText().toStdString(), "precision"));
+    config.setWeightQuant(
+        headroom::parseChoice<headroom::WeightQuant>(m_quantization->currentText().toStdString(), "quantization"));
+    config.setPrecision(
+        headroom::parseChoice<headroom::Precision>(m_precision->currentText().toStdString(), "precision"));
     m_session->setConfig(config);
 }
 
-void ConfigPage::updateEstimate()
-{
+void ConfigPage::updateEstimate() {
     const headroom::TrainConfig &config = m_session->config();
     const int gpuCount = gpus();
     m_effectiveBatch->setText(QStringLiteral("%1 x %2 x %3 %4 = %5")
@@ -370,8 +357,7 @@ void ConfigPage::updateEstimate()
 }
 
 // The suggestion is computed again: it depends only on the settings, and they have not changed.
-void ConfigPage::applySuggestion()
-{
+void ConfigPage::applySuggestion() {
     const headroom::GpuPreset *preset = budgetPreset();
     const auto &modelConfig = m_session->modelConfig();
     if (!preset || !modelConfig)
@@ -385,8 +371,7 @@ void ConfigPage::applySuggestion()
     m_session->setConfig(config);
 }
 
-void ConfigPage::findMaxBatch()
-{
+void ConfigPage::findMaxBatch() {
     if (m_findBatchJob.isRunning()) {
         m_findBatchJob.cancel();
         return;
@@ -404,5 +389,6 @@ void ConfigPage::findMaxBatch()
         return;
     }
     m_findBatch->setText(tr("Cancel"));
-    m_findBatchStatus->setText(tr("Trying micro-batches under the %1 budget…").arg(QString::fromStdString(preset->name)));
+    m_findBatchStatus->setText(
+        tr("Trying micro-batches under the %1 budget…").arg(QString::fromStdString(preset->name)));
 }

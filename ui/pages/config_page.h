@@ -30,8 +30,7 @@ namespace headroom {
 struct GpuPreset;
 }
 
-class ConfigPage : public QWidget
-{
+class ConfigPage : public QWidget {
     Q_OBJECT
 
 public:
@@ -72,5 +71,5 @@ private:
     QPushButton *m_findBatch;
     QLabel *m_findBatchStatus;
     FindBatchWorker *m_findBatchWorker;
-    MeasurementJob m_findBatchJob;   // after the worker: destroyed first, cancelling and waiting for it
+    MeasurementJob m_findBatchJob; // after the worker: destroyed first, cancelling and waiting for it
 };

@@ -27,8 +27,7 @@ constexpr int kHistogramBins = 30;
 const char *const kTrainedStyle = "background:#d4f0d8; color:#0f3d1a;";
 const char *const kMaskedStyle = "color:#6b6b6b;";
 
-QString renderExample(const QList<DatasetPreview::Run> &runs)
-{
+QString renderExample(const QList<DatasetPreview::Run> &runs) {
     QString html;
     for (const DatasetPreview::Run &run : runs)
         html += QStringLiteral("<span style='%1'>%2</span>")
@@ -40,8 +39,7 @@ QString renderExample(const QList<DatasetPreview::Run> &runs)
 
 DataPage::DataPage(StudioSession *session, QWidget *parent)
     : QWidget(parent), m_session(session), m_path(new QLineEdit), m_summary(new QLabel), m_problems(new QPlainTextEdit),
-      m_examples(new QTextBrowser), m_histogram(new QCustomPlot)
-{
+      m_examples(new QTextBrowser), m_histogram(new QCustomPlot) {
     m_path->setObjectName("datasetPath");
     m_path->setToolTip(QString::fromStdString(headroom::TrainConfig::field("dataset.path")->help));
     m_summary->setObjectName("datasetSummary");
@@ -95,8 +93,7 @@ DataPage::DataPage(StudioSession *session, QWidget *parent)
     connect(m_session, &StudioSession::configChanged, this, &DataPage::refresh);
 }
 
-void DataPage::chooseDataset()
-{
+void DataPage::chooseDataset() {
     const QString file = QFileDialog::getOpenFileName(this, tr("Choose a dataset"), QFileInfo(m_path->text()).path(),
                                                       tr("Datasets (*.jsonl *.json);;All files (*)"));
     if (file.isEmpty())
@@ -106,8 +103,7 @@ void DataPage::chooseDataset()
     m_session->setConfig(config);
 }
 
-void DataPage::refresh()
-{
+void DataPage::refresh() {
     const headroom::TrainConfig &config = m_session->config();
     m_path->setText(QString::fromStdString(config.dataset.path));
     if (config.dataset.path.empty() || config.model.empty()) {
@@ -115,9 +111,12 @@ void DataPage::refresh()
         return;
     }
     // Only what changes the preview starts a new one (the Configure page edits many other fields).
-    const QString key = QStringList{QString::fromStdString(config.model), QString::fromStdString(config.dataset.path),
-                                    QString::fromStdString(config.dataset.format), QString::number(config.dataset.maxSeqLength),
-                                    QString::fromStdString(config.dataset.chatTemplate), QString::number(config.dataset.trainOnPrompt)}
+    const QString key = QStringList{QString::fromStdString(config.model),
+                                    QString::fromStdString(config.dataset.path),
+                                    QString::fromStdString(config.dataset.format),
+                                    QString::number(config.dataset.maxSeqLength),
+                                    QString::fromStdString(config.dataset.chatTemplate),
+                                    QString::number(config.dataset.trainOnPrompt)}
                             .join('\n');
     if (key == m_shownKey)
         return;
@@ -130,7 +129,7 @@ void DataPage::refresh()
         this, [json, preview] { *preview = DatasetPreview::build(json, kExamplesShown); },
         [this, preview, generation](const QString &error) {
             if (generation != m_generation)
-                return;   // a newer request is under way
+                return; // a newer request is under way
             if (error.isEmpty())
                 showPreview(*preview);
             else
@@ -139,8 +138,7 @@ void DataPage::refresh()
         });
 }
 
-void DataPage::showPreview(const DatasetPreview &preview)
-{
+void DataPage::showPreview(const DatasetPreview &preview) {
     const QList<qint64> &counts = preview.tokenCounts;
     const qint64 longest = counts.isEmpty() ? 0 : *std::max_element(counts.begin(), counts.end());
     m_summary->setText(tr("Format <b>%1</b>, chat template <b>%2</b>: %3 records (%4 skipped); longest %5 tokens, "
@@ -176,8 +174,7 @@ void DataPage::showPreview(const DatasetPreview &preview)
     m_histogram->replot();
 }
 
-void DataPage::showError(const QString &message)
-{
+void DataPage::showError(const QString &message) {
     m_summary->setText(tr("<span style='color:#a3201a'>%1</span>").arg(message.toHtmlEscaped()));
     m_summary->setProperty("format", QString());
     m_problems->setPlainText(message);

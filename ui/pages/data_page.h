@@ -15,8 +15,7 @@ class QTextBrowser;
 class StudioSession;
 struct DatasetPreview;
 
-class DataPage : public QWidget
-{
+class DataPage : public QWidget {
     Q_OBJECT
 
 public:
@@ -39,6 +38,6 @@ private:
     QPlainTextEdit *m_problems;
     QTextBrowser *m_examples;
     QCustomPlot *m_histogram;
-    QString m_shownKey;     // what the preview on show was made from
-    int m_generation = 0;   // a newer request outdates an older one still running
+    QString m_shownKey; // what the preview on show was made from
+    int m_generation = 0; // a newer request outdates an older one still running
 };

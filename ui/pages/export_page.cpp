@@ -25,8 +25,7 @@ ExportPage::ExportPage(StudioSession *session, QWidget *parent)
     : QWidget(parent), m_session(session), m_run(new QLineEdit), m_format(new QComboBox),
       m_export(new QPushButton(tr("Export…"))), m_exportStatus(new QLabel), m_prompt(new QPlainTextEdit),
       m_maxTokens(new QSpinBox), m_generate(new QPushButton(tr("Generate"))), m_baseOutput(new QPlainTextEdit),
-      m_adapterOutput(new QPlainTextEdit), m_playgroundStatus(new QLabel)
-{
+      m_adapterOutput(new QPlainTextEdit), m_playgroundStatus(new QLabel) {
     m_run->setObjectName("exportRunDir");
     m_run->setToolTip(tr("A run's output folder, one of its checkpoint-N folders, or an adapter folder."));
     m_format->setObjectName("exportFormat");
@@ -75,7 +74,8 @@ ExportPage::ExportPage(StudioSession *session, QWidget *parent)
     promptRow->addLayout(promptSide);
     play->addLayout(promptRow);
     auto *outputs = new QHBoxLayout;
-    for (auto [title, output] : {std::pair{tr("Base model"), m_baseOutput}, std::pair{tr("Base + adapter"), m_adapterOutput}}) {
+    for (auto [title, output] :
+         {std::pair{tr("Base model"), m_baseOutput}, std::pair{tr("Base + adapter"), m_adapterOutput}}) {
         auto *column = new QVBoxLayout;
         column->addWidget(new QLabel("<b>" + title + "</b>"));
         column->addWidget(output, 1);
@@ -92,18 +92,17 @@ ExportPage::ExportPage(StudioSession *session, QWidget *parent)
             [this] { m_run->setText(QString::fromStdString(m_session->config().training.outputDir)); });
 }
 
-void ExportPage::chooseDestination()
-{
+void ExportPage::chooseDestination() {
     const auto kind = ExportKind(m_format->currentData().toInt());
-    const QString destination = kind == ExportKind::GgufLora
-                                    ? QFileDialog::getSaveFileName(this, tr("Export GGUF LoRA"), {}, tr("GGUF (*.gguf)"))
-                                    : QFileDialog::getSaveFileName(this, tr("Export into new folder"));
+    const QString destination =
+        kind == ExportKind::GgufLora
+            ? QFileDialog::getSaveFileName(this, tr("Export GGUF LoRA"), {}, tr("GGUF (*.gguf)"))
+            : QFileDialog::getSaveFileName(this, tr("Export into new folder"));
     if (!destination.isEmpty())
         exportTo(destination);
 }
 
-void ExportPage::exportTo(const QString &destination)
-{
+void ExportPage::exportTo(const QString &destination) {
     const auto kind = ExportKind(m_format->currentData().toInt());
     const QString source = m_run->text();
     const QString baseDir = m_session->modelDir();
@@ -111,7 +110,8 @@ void ExportPage::exportTo(const QString &destination)
     m_exportStatus->setText(tr("Exporting to %1…").arg(QDir::toNativeSeparators(destination)));
     auto written = std::make_shared<QString>();
     runInBackground(
-        this, [kind, source, destination, baseDir, written] { *written = runExport(kind, source, destination, baseDir); },
+        this,
+        [kind, source, destination, baseDir, written] { *written = runExport(kind, source, destination, baseDir); },
         [this, written](const QString &error) {
             m_export->setEnabled(true);
             const QString message = error.isEmpty() ? *written : error;
@@ -120,8 +120,7 @@ void ExportPage::exportTo(const QString &destination)
         });
 }
 
-void ExportPage::generate()
-{
+void ExportPage::generate() {
     const QString json = QString::fromStdString(m_session->config().toJson().dump());
     const QString source = m_run->text(), prompt = m_prompt->toPlainText();
     const int maxTokens = m_maxTokens->value();

@@ -14,8 +14,7 @@ class QPushButton;
 class QSpinBox;
 class StudioSession;
 
-class ExportPage : public QWidget
-{
+class ExportPage : public QWidget {
     Q_OBJECT
 
 public:

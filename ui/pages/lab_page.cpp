@@ -27,8 +27,7 @@ constexpr double kMiB = 1024.0 * 1024.0;
 QString sweepJob() { return LabPage::tr("a bench sweep"); }
 enum Column { kSetting, kTokensPerSecond, kStepSeconds, kPeak, kError, kColumns };
 
-QString csvField(QString text)
-{
+QString csvField(QString text) {
     if (text.contains(',') || text.contains('"') || text.contains('\n'))
         return '"' + text.replace('"', "\"\"") + '"';
     return text;
@@ -39,8 +38,7 @@ QString csvField(QString text)
 LabPage::LabPage(StudioSession *session, QWidget *parent)
     : QWidget(parent), m_session(session), m_sweep(new QComboBox), m_steps(new QSpinBox),
       m_run(new QPushButton(tr("Run sweep"))), m_status(new QLabel), m_table(new QTableWidget(0, kColumns)),
-      m_plot(new QCustomPlot), m_worker(new BenchSweepWorker(this)), m_job(session, sweepJob())
-{
+      m_plot(new QCustomPlot), m_worker(new BenchSweepWorker(this)), m_job(session, sweepJob()) {
     m_sweep->setObjectName("sweepCombo");
     const QList<BenchSweep> sweeps = BenchSweep::builtIn();
     for (const BenchSweep &sweep : sweeps)
@@ -87,7 +85,8 @@ LabPage::LabPage(StudioSession *session, QWidget *parent)
         saveWith(tr("Export table"), tr("CSV (*.csv)"), [this](const QString &path) { exportCsv(path); });
     });
     connect(image, &QPushButton::clicked, this, [this, saveWith] {
-        saveWith(tr("Save plot"), tr("PNG image (*.png);;PDF (*.pdf)"), [this](const QString &path) { savePlot(path); });
+        saveWith(tr("Save plot"), tr("PNG image (*.png);;PDF (*.pdf)"),
+                 [this](const QString &path) { savePlot(path); });
     });
     connect(m_run, &QPushButton::clicked, this, &LabPage::runSweep);
 
@@ -116,8 +115,7 @@ LabPage::LabPage(StudioSession *session, QWidget *parent)
     connect(&m_job, &MeasurementJob::ended, this, &LabPage::sweepEnded);
 }
 
-void LabPage::runSweep()
-{
+void LabPage::runSweep() {
     if (m_job.isRunning()) {
         m_job.cancel();
         m_status->setText(tr("Cancelling after the setting under way…"));
@@ -141,13 +139,15 @@ void LabPage::runSweep()
     m_status->setText(tr("Running: %1…").arg(sweep.name));
 }
 
-void LabPage::addPoint(const BenchPoint &point)
-{
+void LabPage::addPoint(const BenchPoint &point) {
     const int row = m_table->rowCount();
     m_table->insertRow(row);
     m_table->setItem(row, kSetting, new QTableWidgetItem(point.label));
-    m_table->setItem(row, kTokensPerSecond, new QTableWidgetItem(point.error.isEmpty() ? QString::number(point.tokensPerSecond, 'f', 1) : "-"));
-    m_table->setItem(row, kStepSeconds, new QTableWidgetItem(point.error.isEmpty() ? QString::number(point.stepSeconds, 'f', 3) : "-"));
+    m_table->setItem(
+        row, kTokensPerSecond,
+        new QTableWidgetItem(point.error.isEmpty() ? QString::number(point.tokensPerSecond, 'f', 1) : "-"));
+    m_table->setItem(row, kStepSeconds,
+                     new QTableWidgetItem(point.error.isEmpty() ? QString::number(point.stepSeconds, 'f', 3) : "-"));
     m_table->setItem(row, kPeak, new QTableWidgetItem(point.error.isEmpty() ? formatBytes(point.peakBytes) : "-"));
     m_table->setItem(row, kError, new QTableWidgetItem(point.error));
     m_table->item(row, kPeak)->setData(Qt::UserRole, point.peakBytes);
@@ -179,32 +179,30 @@ void LabPage::addPoint(const BenchPoint &point)
 }
 
 // After the worker's finished() or failed(): its thread has ended and the measurement is released.
-void LabPage::sweepEnded()
-{
+void LabPage::sweepEnded() {
     m_run->setText(tr("Run sweep"));
     emit sweepFinished();
 }
 
-void LabPage::exportCsv(const QString &path) const
-{
-    QSaveFile file(path);   // written under a temporary name, renamed when complete
+void LabPage::exportCsv(const QString &path) const {
+    QSaveFile file(path); // written under a temporary name, renamed when complete
     if (!file.open(QIODevice::WriteOnly | QIODevice::Text))
         throw headroom::runtimeFailure(path.toStdString() + ": " + file.errorString().toStdString());
     file.write("setting,tokens_per_s,step_s,peak_bytes,error\n");
     for (int row = 0; row < m_table->rowCount(); ++row) {
-        const QStringList fields = {csvField(m_table->item(row, kSetting)->text()),
-                                    QString::number(m_table->item(row, kTokensPerSecond)->data(Qt::UserRole).toDouble(), 'f', 3),
-                                    m_table->item(row, kStepSeconds)->text(),
-                                    QString::number(m_table->item(row, kPeak)->data(Qt::UserRole).toLongLong()),
-                                    csvField(m_table->item(row, kError)->text())};
+        const QStringList fields = {
+            csvField(m_table->item(row, kSetting)->text()),
+            QString::number(m_table->item(row, kTokensPerSecond)->data(Qt::UserRole).toDouble(), 'f', 3),
+            m_table->item(row, kStepSeconds)->text(),
+            QString::number(m_table->item(row, kPeak)->data(Qt::UserRole).toLongLong()),
+            csvField(m_table->item(row, kError)->text())};
         file.write((fields.join(',') + '\n').toUtf8());
     }
     if (!file.commit())
         throw headroom::runtimeFailure(path.toStdString() + ": " + file.errorString().toStdString());
 }
 
-void LabPage::savePlot(const QString &path) const
-{
+void LabPage::savePlot(const QString &path) const {
     const bool pdf = QFileInfo(path).suffix().compare("pdf", Qt::CaseInsensitive) == 0;
     // Under a temporary name, renamed when complete: a failure leaves no plot that looks whole.
     const QString partial = path + ".part";

@@ -18,8 +18,7 @@ class QTableWidget;
 class StudioSession;
 struct BenchPoint;
 
-class LabPage : public QWidget
-{
+class LabPage : public QWidget {
     Q_OBJECT
 
 public:
@@ -28,7 +27,7 @@ public:
     void runSweep();
     // Write the table / the plot; throw headroom::Error when the file cannot be written.
     void exportCsv(const QString &path) const;
-    void savePlot(const QString &path) const;   // .png or .pdf by suffix
+    void savePlot(const QString &path) const; // .png or .pdf by suffix
 
 signals:
     void sweepFinished();
@@ -45,5 +44,5 @@ private:
     QTableWidget *m_table;
     QCustomPlot *m_plot;
     BenchSweepWorker *m_worker;
-    MeasurementJob m_job;   // after the worker: destroyed first, cancelling and waiting for it
+    MeasurementJob m_job; // after the worker: destroyed first, cancelling and waiting for it
 };

@@ -33,11 +33,10 @@ constexpr int kIsDemoRole = Qt::UserRole + 1;
 ModelPage::ModelPage(StudioSession *session, const QString &demoDir, const QString &hubCacheDir, QWidget *parent)
     : QWidget(parent), m_session(session), m_demoDir(demoDir), m_demoCreator(new DemoCreator),
       m_modelList(new QListWidget), m_busyPage(new QWidget), m_busyLabel(new QLabel), m_errorLabel(new QLabel),
-      m_summaryView(new ModelSummaryView)
-{
+      m_summaryView(new ModelSummaryView) {
     m_modelList->setObjectName("modelList");
-    m_modelList->setToolTip(tr("The demo and the models found in the Hugging Face cache (%1)")
-                                .arg(QDir::toNativeSeparators(hubCacheDir)));
+    m_modelList->setToolTip(
+        tr("The demo and the models found in the Hugging Face cache (%1)").arg(QDir::toNativeSeparators(hubCacheDir)));
     fillModelList(hubCacheDir);
     connect(m_modelList, &QListWidget::itemActivated, this, &ModelPage::openListItem);
     connect(m_modelList, &QListWidget::itemClicked, this, &ModelPage::openListItem);
@@ -95,15 +94,13 @@ ModelPage::ModelPage(StudioSession *session, const QString &demoDir, const QStri
     m_demoThread.start();
 }
 
-ModelPage::~ModelPage()
-{
+ModelPage::~ModelPage() {
     // A demo being written is finished first: makeDemo has no stop point.
     m_demoThread.quit();
     m_demoThread.wait();
 }
 
-void ModelPage::fillModelList(const QString &hubCacheDir)
-{
+void ModelPage::fillModelList(const QString &hubCacheDir) {
     auto *demo = new QListWidgetItem(style()->standardIcon(QStyle::SP_ComputerIcon), tr("Demo model (bundled)"));
     demo->setData(kIsDemoRole, true);
     demo->setToolTip(tr("A small Llama-architecture model and a sentiment dataset, created in %1")
@@ -118,16 +115,14 @@ void ModelPage::fillModelList(const QString &hubCacheDir)
     }
 }
 
-void ModelPage::openListItem(QListWidgetItem *item)
-{
+void ModelPage::openListItem(QListWidgetItem *item) {
     if (item->data(kIsDemoRole).toBool())
         openDemo();
     else
         openModel(item->data(kPathRole).toString());
 }
 
-void ModelPage::openModel(const QString &modelDir)
-{
+void ModelPage::openModel(const QString &modelDir) {
     m_waitingForDemo = false;
     try {
         const headroom::ModelSummary summary = headroom::ModelSummary::inspect(modelDir.toStdString());
@@ -140,29 +135,26 @@ void ModelPage::openModel(const QString &modelDir)
     }
 }
 
-void ModelPage::openDemo()
-{
+void ModelPage::openDemo() {
     m_waitingForDemo = false;
-    const QString config = m_demoDir + "/train.json";   // headroom::makeDemo's layout
+    const QString config = m_demoDir + "/train.json"; // headroom::makeDemo's layout
     try {
         headroom::ModelSummary::inspect(demoModelDir().toStdString());
         m_session->setConfig(headroom::TrainConfig::fromFile(config.toStdString()));
     } catch (const std::exception &) {
-        createDemo();   // first use, or a demo left half-written (makeDemo replaces only a demo)
+        createDemo(); // first use, or a demo left half-written (makeDemo replaces only a demo)
         return;
     }
     openModel(demoModelDir());
 }
 
-void ModelPage::chooseModelFolder()
-{
+void ModelPage::chooseModelFolder() {
     const QString dir = QFileDialog::getExistingDirectory(this, tr("Open model folder"));
     if (!dir.isEmpty())
         openModel(dir);
 }
 
-void ModelPage::createDemo()
-{
+void ModelPage::createDemo() {
     m_waitingForDemo = true;
     emit demoCreationChanged(true);
     m_busyLabel->setText(tr("Creating the demo…\nA small Llama-architecture model and a dataset, in %1")
@@ -171,19 +163,16 @@ void ModelPage::createDemo()
     QMetaObject::invokeMethod(m_demoCreator, [creator = m_demoCreator, dir = m_demoDir] { creator->create(dir); });
 }
 
-QString ModelPage::demoModelDir() const
-{
-    return m_demoDir + "/model";   // headroom::makeDemo's layout
+QString ModelPage::demoModelDir() const {
+    return m_demoDir + "/model"; // headroom::makeDemo's layout
 }
 
-void ModelPage::showError(const QString &message)
-{
+void ModelPage::showError(const QString &message) {
     m_errorLabel->setText(message);
     showPage(m_errorLabel);
 }
 
-void ModelPage::showPage(QWidget *page)
-{
+void ModelPage::showPage(QWidget *page) {
     for (QWidget *candidate : std::as_const(m_pages))
         candidate->setVisible(candidate == page);
 }

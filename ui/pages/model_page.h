@@ -17,8 +17,7 @@ class QListWidgetItem;
 class QPushButton;
 class StudioSession;
 
-class ModelPage : public QWidget
-{
+class ModelPage : public QWidget {
     Q_OBJECT
 
 public:
@@ -46,11 +45,11 @@ private:
     QString m_demoDir;
     QThread m_demoThread;
     DemoCreator *m_demoCreator;
-    bool m_waitingForDemo = false;   // an openModel() while the demo is being created wins over it
+    bool m_waitingForDemo = false; // an openModel() while the demo is being created wins over it
     QListWidget *m_modelList;
     QWidget *m_busyPage;
     QLabel *m_busyLabel;
     QLabel *m_errorLabel;
     ModelSummaryView *m_summaryView;
-    QList<QWidget *> m_pages;   // one of them is visible at a time
+    QList<QWidget *> m_pages; // one of them is visible at a time
 };

@@ -28,15 +28,16 @@ namespace {
 constexpr int kReplotIntervalMs = 250;
 constexpr double kMiB = 1024.0 * 1024.0;
 
-QString formatDuration(double seconds)
-{
+QString formatDuration(double seconds) {
     const qint64 s = qint64(seconds + 0.5);
-    return s >= 3600 ? QStringLiteral("%1:%2:%3").arg(s / 3600).arg(s / 60 % 60, 2, 10, QChar('0')).arg(s % 60, 2, 10, QChar('0'))
+    return s >= 3600 ? QStringLiteral("%1:%2:%3")
+                           .arg(s / 3600)
+                           .arg(s / 60 % 60, 2, 10, QChar('0'))
+                           .arg(s % 60, 2, 10, QChar('0'))
                      : QStringLiteral("%1:%2").arg(s / 60).arg(s % 60, 2, 10, QChar('0'));
 }
 
-QVector<double> inMiB(QVector<double> bytes)
-{
+QVector<double> inMiB(QVector<double> bytes) {
     for (double &value : bytes)
         value /= kMiB;
     return bytes;
@@ -46,13 +47,12 @@ QVector<double> inMiB(QVector<double> bytes)
 
 TrainPage::TrainPage(StudioSession *session, QWidget *parent)
     : QWidget(parent), m_session(session), m_controller(new TrainingController(session, this)),
-      m_history(new TrainingHistory(this)),
-      m_start(new QPushButton(tr("Start"))), m_pause(new QPushButton(tr("Pause"))), m_stop(new QPushButton(tr("Stop"))),
+      m_history(new TrainingHistory(this)), m_start(new QPushButton(tr("Start"))),
+      m_pause(new QPushButton(tr("Pause"))), m_stop(new QPushButton(tr("Stop"))),
       m_resumeRun(new QPushButton(tr("Resume a run…"))), m_applyOom(new QPushButton(tr("Apply and continue"))),
       m_progress(new QProgressBar), m_speed(new QLabel), m_status(new QLabel), m_oom(new QLabel),
       m_timelineStep(new QSpinBox), m_tabs(new QTabWidget), m_timeline(new MemoryTimelineView),
-      m_replotTimer(new QTimer(this))
-{
+      m_replotTimer(new QTimer(this)) {
     m_start->setObjectName("startButton");
     m_pause->setObjectName("pauseButton");
     m_stop->setObjectName("stopButton");
@@ -68,8 +68,9 @@ TrainPage::TrainPage(StudioSession *session, QWidget *parent)
     m_timelineStep->setRange(0, 1'000'000);
     m_timelineStep->setSpecialValueText(tr("off"));
     m_timelineStep->setValue(int(m_session->config().training.memoryTimelineStep));
-    m_timelineStep->setToolTip(tr("Record the bytes in use through this optimizer step (training.memory_timeline_step);\n"
-                                  "the Memory timeline tab shows it. A resumed run records it when the step is still ahead."));
+    m_timelineStep->setToolTip(
+        tr("Record the bytes in use through this optimizer step (training.memory_timeline_step);\n"
+           "the Memory timeline tab shows it. A resumed run records it when the step is still ahead."));
     m_start->setShortcut(QKeySequence(tr("Ctrl+R")));
     m_start->setToolTip(tr("Train the configuration of the Configure page (Ctrl+R)."));
     m_pause->setToolTip(tr("Hold the run between micro-batches; Resume continues it."));
@@ -185,34 +186,27 @@ TrainPage::TrainPage(StudioSession *session, QWidget *parent)
 
 TrainPage::~TrainPage() = default;
 
-QCustomPlot *TrainPage::createPlot(const QString &objectName, const QString &title, const QString &yLabel)
-{
+QCustomPlot *TrainPage::createPlot(const QString &objectName, const QString &title, const QString &yLabel) {
     auto *plot = new QCustomPlot;
     plot->setObjectName(objectName);
     plot->setMinimumSize(320, 200);
     plot->plotLayout()->insertRow(0);
-    plot->plotLayout()->addElement(0, 0, new QCPTextElement(plot, title, QFont(font().family(), font().pointSize(), QFont::Bold)));
+    plot->plotLayout()->addElement(
+        0, 0, new QCPTextElement(plot, title, QFont(font().family(), font().pointSize(), QFont::Bold)));
     plot->xAxis->setLabel(tr("step"));
     plot->yAxis->setLabel(yLabel);
     return plot;
 }
 
-bool TrainPage::isTraining() const
-{
-    return m_controller->isRunning();
-}
+bool TrainPage::isTraining() const { return m_controller->isRunning(); }
 
-void TrainPage::startTraining()
-{
-    start(false);
-}
+void TrainPage::startTraining() { start(false); }
 
-void TrainPage::resumeRun(const QString &outputDir)
-{
+void TrainPage::resumeRun(const QString &outputDir) {
     try {
         headroom::TrainConfig config = headroom::TrainConfig::fromFile((outputDir + "/config.json").toStdString());
         config.training.outputDir = outputDir.toStdString();
-        config.training.memoryTimelineStep = m_timelineStep->value();   // the box, not the run's file, decides
+        config.training.memoryTimelineStep = m_timelineStep->value(); // the box, not the run's file, decides
         m_session->setConfig(config);
     } catch (const std::exception &error) {
         onFailed(QString::fromStdString(error.what()));
@@ -221,31 +215,27 @@ void TrainPage::resumeRun(const QString &outputDir)
     start(true);
 }
 
-void TrainPage::setTimelineStep(int step)
-{
+void TrainPage::setTimelineStep(int step) {
     headroom::TrainConfig config = m_session->config();
     config.training.memoryTimelineStep = step;
     m_session->setConfig(config);
 }
 
-void TrainPage::chooseRunToResume()
-{
-    const QString dir = QFileDialog::getExistingDirectory(this, tr("Resume the run in folder"),
-                                                          QString::fromStdString(m_session->config().training.outputDir));
+void TrainPage::chooseRunToResume() {
+    const QString dir = QFileDialog::getExistingDirectory(
+        this, tr("Resume the run in folder"), QString::fromStdString(m_session->config().training.outputDir));
     if (!dir.isEmpty())
         resumeRun(dir);
 }
 
-void TrainPage::stopTraining()
-{
+void TrainPage::stopTraining() {
     if (!isTraining())
         return;
     m_status->setText(tr("Stopping: writing a checkpoint…"));
     m_controller->stop();
 }
 
-void TrainPage::start(bool resume)
-{
+void TrainPage::start(bool resume) {
     if (isTraining())
         return;
     if (!m_controller->start(m_session->config(), resume)) {
@@ -263,8 +253,7 @@ void TrainPage::start(bool resume)
     m_replotTimer->start();
 }
 
-void TrainPage::onStarted(qint64 totalSteps, qint64 startStep, const QString &outputDir, const QString &device)
-{
+void TrainPage::onStarted(qint64 totalSteps, qint64 startStep, const QString &outputDir, const QString &device) {
     m_progress->setRange(0, int(totalSteps));
     m_progress->setValue(int(startStep));
     m_status->setText(tr("Training on %1 into %2").arg(device, QDir::toNativeSeparators(outputDir)));
@@ -273,15 +262,14 @@ void TrainPage::onStarted(qint64 totalSteps, qint64 startStep, const QString &ou
 }
 
 // The estimate for the settings being trained, which the memory plot draws as dashed lines.
-void TrainPage::estimateFor(const QString &device)
-{
+void TrainPage::estimateFor(const QString &device) {
     const auto &model = m_session->modelConfig();
     if (!model)
         return;
     try {
         auto settings = headroom::EstimateSettings::fromTrainConfig(m_session->config(),
                                                                     device.startsWith("cuda") ? "cuda" : "cpu");
-        if (device.startsWith("cuda"))  // the card the run is on (flash attention, cuBLAS workspace)
+        if (device.startsWith("cuda")) // the card the run is on (flash attention, cuBLAS workspace)
             settings.cudaCapability = machineGpus().cudaCapability;
         m_history->setEstimate(categoryBytes(headroom::estimateMemory(*model, settings)));
     } catch (const std::exception &error) {
@@ -289,14 +277,13 @@ void TrainPage::estimateFor(const QString &device)
     }
 }
 
-void TrainPage::onStep(const headroom::StepEvent &step)
-{
+void TrainPage::onStep(const headroom::StepEvent &step) {
     m_progress->setValue(int(step.step));
-    m_speed->setText(tr("ETA %1 · %2 tokens/s").arg(formatDuration(step.etaSeconds)).arg(step.tokensPerSecond, 0, 'f', 0));
+    m_speed->setText(
+        tr("ETA %1 · %2 tokens/s").arg(formatDuration(step.etaSeconds)).arg(step.tokensPerSecond, 0, 'f', 0));
 }
 
-void TrainPage::onOutOfMemory(const OutOfMemoryAdvice &advice)
-{
+void TrainPage::onOutOfMemory(const OutOfMemoryAdvice &advice) {
     m_oom->setText(tr("Out of memory: %1").arg(advice.description));
     m_oom->show();
     m_oomOverrides = advice.overridesJson;
@@ -306,8 +293,7 @@ void TrainPage::onOutOfMemory(const OutOfMemoryAdvice &advice)
 
 // Puts the out-of-memory change into the configuration and trains on: from the checkpoint the
 // stop wrote, or afresh when the change needs that (quantization, shorter rows).
-void TrainPage::applyOomChange()
-{
+void TrainPage::applyOomChange() {
     headroom::TrainConfig config = m_session->config();
     try {
         config.applyOverrides(nlohmann::json::parse(m_oomOverrides.toStdString()));
@@ -319,13 +305,13 @@ void TrainPage::applyOomChange()
     start(!m_oomNeedsRestart);
 }
 
-void TrainPage::onFinished(bool stopped, qint64 steps, const QString &adapterDir, const QString &checkpointDir)
-{
+void TrainPage::onFinished(bool stopped, qint64 steps, const QString &adapterDir, const QString &checkpointDir) {
     m_replotTimer->stop();
     replot();
     if (stopped)
         m_status->setText(tr("Stopped after step %1; checkpoint in %2 (Resume a run continues from it).")
-                              .arg(steps).arg(QDir::toNativeSeparators(checkpointDir)));
+                              .arg(steps)
+                              .arg(QDir::toNativeSeparators(checkpointDir)));
     else
         m_status->setText(tr("Finished %1 steps; adapter in %2").arg(steps).arg(QDir::toNativeSeparators(adapterDir)));
     m_status->setProperty("adapterDir", adapterDir);
@@ -335,8 +321,7 @@ void TrainPage::onFinished(bool stopped, qint64 steps, const QString &adapterDir
 
 // Puts the history into the plots, when it changed since the last time: its series as the graphs'
 // data, the estimate as a dashed line per category across the memory plot.
-void TrainPage::drawHistory()
-{
+void TrainPage::drawHistory() {
     if (!m_historyChanged)
         return;
     m_historyChanged = false;
@@ -360,8 +345,7 @@ void TrainPage::drawHistory()
 }
 
 // Fits every plot to its data; the memory plot also to the estimate's dashed lines.
-void TrainPage::replot()
-{
+void TrainPage::replot() {
     drawHistory();
     for (QCustomPlot *plot : m_plots)
         plot->rescaleAxes();
@@ -377,17 +361,15 @@ void TrainPage::replot()
         plot->replot(QCustomPlot::rpQueuedReplot);
 }
 
-void TrainPage::onFailed(const QString &message)
-{
+void TrainPage::onFailed(const QString &message) {
     m_replotTimer->stop();
-    drawHistory();   // the plots hold what the run reached, redrawn when next asked
+    drawHistory(); // the plots hold what the run reached, redrawn when next asked
     m_status->setText(tr("Training failed: %1").arg(message));
     updateButtons();
     emit runEnded();
 }
 
-void TrainPage::updateButtons()
-{
+void TrainPage::updateButtons() {
     const bool running = isTraining();
     m_start->setEnabled(!running);
     m_resumeRun->setEnabled(!running);

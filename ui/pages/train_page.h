@@ -28,8 +28,7 @@ struct StepEvent;
 class TrainingHistory;
 struct OutOfMemoryAdvice;
 
-class TrainPage : public QWidget
-{
+class TrainPage : public QWidget {
     Q_OBJECT
 
 public:
@@ -66,7 +65,7 @@ private:
     StudioSession *m_session;
     TrainingController *m_controller;
     TrainingHistory *m_history;
-    bool m_historyChanged = false;   // since drawHistory()
+    bool m_historyChanged = false; // since drawHistory()
     QPushButton *m_start, *m_pause, *m_stop, *m_resumeRun, *m_applyOom;
     QProgressBar *m_progress;
     QLabel *m_speed, *m_status, *m_oom;

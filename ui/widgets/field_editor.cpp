@@ -18,8 +18,7 @@ namespace {
 using Type = headroom::FieldDescriptor::Type;
 
 // The widget range of a numeric field; open bounds become the nearest valid value of `step`.
-std::pair<double, double> rangeOf(const headroom::FieldDescriptor &field, double step, double fallbackMaximum)
-{
+std::pair<double, double> rangeOf(const headroom::FieldDescriptor &field, double step, double fallbackMaximum) {
     double low = field.minimum.value_or(-fallbackMaximum);
     double high = field.maximum.value_or(fallbackMaximum);
     if (field.minimum && field.minimumExclusive)
@@ -29,8 +28,7 @@ std::pair<double, double> rangeOf(const headroom::FieldDescriptor &field, double
     return {low, high};
 }
 
-QString listText(const nlohmann::json &list)
-{
+QString listText(const nlohmann::json &list) {
     QStringList items;
     for (const auto &item : list)
         items << QString::fromStdString(item.get<std::string>());
@@ -39,8 +37,8 @@ QString listText(const nlohmann::json &list)
 
 } // namespace
 
-FieldEditor::FieldEditor(const std::string &path, QObject *parent) : QObject(parent), m_field(headroom::TrainConfig::field(path))
-{
+FieldEditor::FieldEditor(const std::string &path, QObject *parent)
+    : QObject(parent), m_field(headroom::TrainConfig::field(path)) {
     if (!m_field)
         throw headroom::invalidInput("no training setting named '" + path + "'");
     const nlohmann::json defaultValue = m_field->defaultValue();
@@ -101,8 +99,7 @@ FieldEditor::FieldEditor(const std::string &path, QObject *parent) : QObject(par
     m_widget->setToolTip(tip);
 }
 
-void FieldEditor::load(const headroom::TrainConfig &config)
-{
+void FieldEditor::load(const headroom::TrainConfig &config) {
     const nlohmann::json value = m_field->get(config);
     const QSignalBlocker blocker(m_widget);
     if (auto *box = qobject_cast<QCheckBox *>(m_widget))
@@ -117,8 +114,7 @@ void FieldEditor::load(const headroom::TrainConfig &config)
         edit->setText(value.is_array() ? listText(value) : QString::fromStdString(value.get<std::string>()));
 }
 
-nlohmann::json FieldEditor::value() const
-{
+nlohmann::json FieldEditor::value() const {
     if (auto *box = qobject_cast<QCheckBox *>(m_widget))
         return box->isChecked();
     if (auto *spin = qobject_cast<QSpinBox *>(m_widget))
@@ -130,7 +126,4 @@ nlohmann::json FieldEditor::value() const
     return m_field->parseText(qobject_cast<QLineEdit *>(m_widget)->text().toStdString());
 }
 
-void FieldEditor::store(headroom::TrainConfig &config) const
-{
-    m_field->set(config, value());
-}
+void FieldEditor::store(headroom::TrainConfig &config) const { m_field->set(config, value()); }

@@ -12,12 +12,11 @@
 namespace headroom {
 struct FieldDescriptor;
 struct TrainConfig;
-}
+} // namespace headroom
 
 class QWidget;
 
-class FieldEditor : public QObject
-{
+class FieldEditor : public QObject {
     Q_OBJECT
 
 public:

@@ -14,15 +14,11 @@ constexpr double kMiB = 1024.0 * 1024.0;
 // A budget more than this many times the tallest bar is not drawn to scale.
 constexpr double kBudgetScaleLimit = 4.0;
 
-int64_t sum(const MemoryChart::Bytes &bytes)
-{
-    return std::accumulate(bytes.begin(), bytes.end(), int64_t(0));
-}
+int64_t sum(const MemoryChart::Bytes &bytes) { return std::accumulate(bytes.begin(), bytes.end(), int64_t(0)); }
 
 } // namespace
 
-MemoryChart::MemoryChart(QWidget *parent) : QWidget(parent), m_plot(new QCustomPlot)
-{
+MemoryChart::MemoryChart(QWidget *parent) : QWidget(parent), m_plot(new QCustomPlot) {
     m_plot->setObjectName("memoryPlot");
     m_plot->setMinimumSize(360, 300);
     m_plot->legend->setVisible(true);
@@ -52,8 +48,7 @@ MemoryChart::MemoryChart(QWidget *parent) : QWidget(parent), m_plot(new QCustomP
 }
 
 void MemoryChart::setEstimate(const Bytes &current, const std::optional<Bytes> &suggested, int64_t budgetBytes,
-                              const QString &budgetName)
-{
+                              const QString &budgetName) {
     const int64_t tallest = std::max(sum(current), suggested ? sum(*suggested) : 0);
     const bool budgetToScale = budgetBytes <= tallest * kBudgetScaleLimit;
     const int64_t top = budgetToScale ? std::max(tallest, budgetBytes) : tallest;
@@ -77,14 +72,14 @@ void MemoryChart::setEstimate(const Bytes &current, const std::optional<Bytes> &
     budget->point2->setCoords(1, budgetBytes / unit);
     budget->setVisible(budgetToScale);
     const QString unitName = unit == kGiB ? "GiB" : "MiB";
-    m_plot->yAxis->setLabel(budgetToScale ? tr("%1 (dashed: %2 budget %3)").arg(unitName, budgetName, formatBytes(budgetBytes))
-                                          : tr("%1 (%2 budget %3: far above)").arg(unitName, budgetName, formatBytes(budgetBytes)));
+    m_plot->yAxis->setLabel(
+        budgetToScale ? tr("%1 (dashed: %2 budget %3)").arg(unitName, budgetName, formatBytes(budgetBytes))
+                      : tr("%1 (%2 budget %3: far above)").arg(unitName, budgetName, formatBytes(budgetBytes)));
     m_plot->yAxis->setRange(0, top / unit * 1.15);
     m_plot->replot(QCustomPlot::rpQueuedReplot);
 }
 
-void MemoryChart::clear()
-{
+void MemoryChart::clear() {
     for (int i = 0; i < m_plot->plottableCount(); ++i)
         qobject_cast<QCPBars *>(m_plot->plottable(i))->data()->clear();
     m_plot->item(0)->setVisible(false);

@@ -12,12 +12,11 @@
 
 class QCustomPlot;
 
-class MemoryChart : public QWidget
-{
+class MemoryChart : public QWidget {
     Q_OBJECT
 
 public:
-    using Bytes = std::array<int64_t, 6>;   // memoryCategories() order
+    using Bytes = std::array<int64_t, 6>; // memoryCategories() order
 
     explicit MemoryChart(QWidget *parent = nullptr);
 

@@ -15,8 +15,7 @@ namespace {
 constexpr double kMiB = 1024.0 * 1024.0;
 
 // The x of the point named `event` (the first one); -0.5, the left edge, for "" (the step's start).
-double pointX(const MemoryTimelineData &timeline, const QString &event)
-{
+double pointX(const MemoryTimelineData &timeline, const QString &event) {
     for (int i = 0; i < timeline.points.size(); ++i) {
         if (timeline.points[i].event == event)
             return i;
@@ -27,8 +26,7 @@ double pointX(const MemoryTimelineData &timeline, const QString &event)
 } // namespace
 
 MemoryTimelineView::MemoryTimelineView(QWidget *parent)
-    : QWidget(parent), m_plot(new QCustomPlot), m_peak(new QLabel), m_open(new QPushButton(tr("Open timeline…")))
-{
+    : QWidget(parent), m_plot(new QCustomPlot), m_peak(new QLabel), m_open(new QPushButton(tr("Open timeline…"))) {
     m_plot->setObjectName("memoryTimelinePlot");
     m_peak->setObjectName("timelinePeakLabel");
     m_open->setObjectName("openTimelineButton");
@@ -38,7 +36,7 @@ MemoryTimelineView::MemoryTimelineView(QWidget *parent)
     m_plot->setMinimumSize(320, 200);
     m_plot->yAxis->setLabel(tr("MiB in use"));
     m_plot->xAxis->setTickLabelRotation(60);
-    m_plot->xAxis->grid()->setZeroLinePen(Qt::NoPen);   // x = 0 is the first bar, not an origin
+    m_plot->xAxis->grid()->setZeroLinePen(Qt::NoPen); // x = 0 is the first bar, not an origin
     auto *bars = new QCPBars(m_plot->xAxis, m_plot->yAxis);
     bars->setWidth(0.7);
     bars->setPen(Qt::NoPen);
@@ -55,17 +53,16 @@ MemoryTimelineView::MemoryTimelineView(QWidget *parent)
     clear();
 }
 
-void MemoryTimelineView::clear()
-{
+void MemoryTimelineView::clear() {
     qobject_cast<QCPBars *>(m_plot->plottable(0))->data()->clear();
     m_plot->clearItems();
     m_plot->xAxis->setTicker(QSharedPointer<QCPAxisTickerText>::create());
-    m_peak->setText(tr("No timeline yet: set \"Record memory of step\" before Start, or open a run's memory_timeline.json."));
+    m_peak->setText(
+        tr("No timeline yet: set \"Record memory of step\" before Start, or open a run's memory_timeline.json."));
     m_plot->replot(QCustomPlot::rpQueuedReplot);
 }
 
-void MemoryTimelineView::showTimeline(const MemoryTimelineData &timeline)
-{
+void MemoryTimelineView::showTimeline(const MemoryTimelineData &timeline) {
     clear();
     auto *bars = qobject_cast<QCPBars *>(m_plot->plottable(0));
     auto ticker = QSharedPointer<QCPAxisTickerText>::create();
@@ -96,17 +93,17 @@ void MemoryTimelineView::showTimeline(const MemoryTimelineData &timeline)
     peakText->position->setCoords((peak->start->coords().x() + peak->end->coords().x()) / 2, timeline.peakBytes / kMiB);
 
     const QString after = timeline.peakAfter.isEmpty() ? tr("the step's start") : timeline.peakAfter;
-    m_peak->setText(tr("Step %1: peak %2 between \"%3\" and \"%4\"; fixed (weights, adapters, gradients, optimizer) %5 "
-                       "(dashed).")
-                        .arg(timeline.step)
-                        .arg(formatBytes(timeline.peakBytes), after, timeline.peakReachedBy, formatBytes(timeline.fixedBytes())));
+    m_peak->setText(
+        tr("Step %1: peak %2 between \"%3\" and \"%4\"; fixed (weights, adapters, gradients, optimizer) %5 "
+           "(dashed).")
+            .arg(timeline.step)
+            .arg(formatBytes(timeline.peakBytes), after, timeline.peakReachedBy, formatBytes(timeline.fixedBytes())));
     m_plot->xAxis->setRange(-0.5, timeline.points.size() - 0.5);
     m_plot->yAxis->setRange(0, top * 1.1);
     m_plot->replot(QCustomPlot::rpQueuedReplot);
 }
 
-void MemoryTimelineView::openFile(const QString &path)
-{
+void MemoryTimelineView::openFile(const QString &path) {
     try {
         showTimeline(MemoryTimelineData::fromFile(path));
     } catch (const std::exception &error) {
@@ -115,8 +112,7 @@ void MemoryTimelineView::openFile(const QString &path)
     }
 }
 
-void MemoryTimelineView::chooseFile()
-{
+void MemoryTimelineView::chooseFile() {
     const QString path = QFileDialog::getOpenFileName(this, tr("Open a memory timeline"), QString(),
                                                       tr("Memory timeline (memory_timeline.json);;JSON (*.json)"));
     if (!path.isEmpty())

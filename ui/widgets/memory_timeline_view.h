@@ -12,8 +12,7 @@ class QLabel;
 class QPushButton;
 struct MemoryTimelineData;
 
-class MemoryTimelineView : public QWidget
-{
+class MemoryTimelineView : public QWidget {
     Q_OBJECT
 
 public:

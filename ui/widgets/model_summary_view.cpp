@@ -11,21 +11,16 @@
 namespace {
 
 // The user's locale, with thousands separators even where it omits them by default (the C locale).
-QLocale numberLocale()
-{
+QLocale numberLocale() {
     QLocale locale;
     locale.setNumberOptions(QLocale::DefaultNumberOptions);
     return locale;
 }
 
-QString formatCount(int64_t count)
-{
-    return numberLocale().toString(qlonglong(count));
-}
+QString formatCount(int64_t count) { return numberLocale().toString(qlonglong(count)); }
 
 // "4,498,432 (4.5 M)", "6,738,415,616 (6.74 B)"
-QString formatParameters(int64_t count)
-{
+QString formatParameters(int64_t count) {
     const QLocale locale = numberLocale();
     const QString scaled = count >= 1'000'000'000 ? locale.toString(count / 1e9, 'f', 2) + " B"
                                                   : locale.toString(count / 1e6, 'f', 1) + " M";
@@ -35,8 +30,7 @@ QString formatParameters(int64_t count)
 } // namespace
 
 ModelSummaryView::ModelSummaryView(QWidget *parent)
-    : QWidget(parent), m_form(new QFormLayout), m_title(new QLabel), m_folder(new QLabel)
-{
+    : QWidget(parent), m_form(new QFormLayout), m_title(new QLabel), m_folder(new QLabel) {
     QFont titleFont = m_title->font();
     titleFont.setPointSizeF(titleFont.pointSizeF() * 1.6);
     titleFont.setBold(true);
@@ -72,8 +66,7 @@ ModelSummaryView::ModelSummaryView(QWidget *parent)
 }
 
 void ModelSummaryView::setSummary(const QString &title, const QString &modelDir,
-                                  const headroom::ModelSummary &summary)
-{
+                                  const headroom::ModelSummary &summary) {
     const headroom::ModelConfig &config = summary.config;
     m_title->setText(title);
     m_folder->setText(QDir::toNativeSeparators(QDir(modelDir).absolutePath()));
@@ -82,21 +75,18 @@ void ModelSummaryView::setSummary(const QString &title, const QString &modelDir,
     m_parameters->setText(formatParameters(summary.parameters));
     m_layers->setText(formatCount(config.numLayers));
     m_hiddenSize->setText(formatCount(config.hiddenSize));
-    m_heads->setText(tr("%1 query, %2 key/value, head_dim %3")
-                         .arg(config.numHeads)
-                         .arg(config.numKvHeads)
-                         .arg(config.headDim));
+    m_heads->setText(
+        tr("%1 query, %2 key/value, head_dim %3").arg(config.numHeads).arg(config.numKvHeads).arg(config.headDim));
     m_intermediateSize->setText(formatCount(config.intermediateSize));
     m_vocabSize->setText(formatCount(config.vocabSize));
     m_dtype->setText(QString::fromStdString(summary.dtype));
     m_tokenizer->setText(QString::fromStdString(summary.tokenizer));
     m_chatTemplate->setText(QString::fromStdString(summary.chatTemplate));
-    m_checkpointSize->setText(numberLocale().formattedDataSize(qint64(summary.checkpointBytes), 1,
-                                                               QLocale::DataSizeIecFormat));
+    m_checkpointSize->setText(
+        numberLocale().formattedDataSize(qint64(summary.checkpointBytes), 1, QLocale::DataSizeIecFormat));
 }
 
-QLabel *ModelSummaryView::addRow(const QString &name, const QString &objectName)
-{
+QLabel *ModelSummaryView::addRow(const QString &name, const QString &objectName) {
     auto *value = new QLabel;
     value->setObjectName(objectName);
     value->setTextInteractionFlags(Qt::TextSelectableByMouse);

@@ -13,8 +13,7 @@ namespace headroom {
 struct ModelSummary;
 }
 
-class ModelSummaryView : public QWidget
-{
+class ModelSummaryView : public QWidget {
     Q_OBJECT
 
 public:

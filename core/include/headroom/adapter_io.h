@@ -14,12 +14,12 @@
 namespace headroom {
 
 struct AdapterCard {
-    std::string baseModel;      // base_model_name_or_path
+    std::string baseModel; // base_model_name_or_path
     std::string dataset;
     int64_t steps = 0;
     double finalTrainLoss = 0;
-    double finalEvalLoss = -1;  // < 0: no evaluation
-    nlohmann::json settings;    // the training config, shown in the card
+    double finalEvalLoss = -1; // < 0: no evaluation
+    nlohmann::json settings; // the training config, shown in the card
 };
 
 // PEFT's adapter_config.json for `lora`.

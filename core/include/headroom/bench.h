@@ -21,12 +21,12 @@
 namespace headroom {
 
 struct BenchRow {
-    nlohmann::json settings;     // what varied, for the table
+    nlohmann::json settings; // what varied, for the table
     double tokensPerSecond = 0;
     double stepSeconds = 0;
     int64_t peakBytes = 0;
     MemoryBreakdown bytes;
-    std::string error;           // "out of memory: ..." when the setting did not fit
+    std::string error; // "out of memory: ..." when the setting did not fit
     std::optional<StepProfile> profile;
     nlohmann::json toJson() const;
 };

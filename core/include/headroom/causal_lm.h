@@ -32,10 +32,10 @@ struct Quant4Options {
 };
 
 struct ModelLoadOptions {
-    torch::ScalarType dtype = torch::kFloat32;  // weights are cast to this on load and computed in it
+    torch::ScalarType dtype = torch::kFloat32; // weights are cast to this on load and computed in it
     torch::Device device = torch::kCPU;
     Quant4Options quantization;
-    Attention attention = Attention::Sdpa;  // attn_implementation (headroom/attention.h)
+    Attention attention = Attention::Sdpa; // attn_implementation (headroom/attention.h)
 };
 
 // PEFT's LoraConfig fields that shape the adapters.
@@ -43,25 +43,25 @@ struct LoraOptions {
     int64_t r = 16;
     double alpha = 32;
     double dropout = 0.05;
-    std::vector<std::string> targetModules = {"q_proj", "k_proj", "v_proj", "o_proj"};  // or {"all-linear"}
+    std::vector<std::string> targetModules = {"q_proj", "k_proj", "v_proj", "o_proj"}; // or {"all-linear"}
     bool useRslora = false;
-    double scaling() const;  // alpha / r, or alpha / sqrt(r) with rsLoRA
+    double scaling() const; // alpha / r, or alpha / sqrt(r) with rsLoRA
 };
 
 struct NamedTensor {
-    std::string name;  // PEFT's key, e.g. base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight
+    std::string name; // PEFT's key, e.g. base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight
     torch::Tensor tensor;
 };
 
 class KvCache;
 
 struct ForwardInputs {
-    torch::Tensor inputIds;       // [B, T] int64
-    torch::Tensor attentionMask;  // [B, past + T] 0/1, optional
-    torch::Tensor positions;      // [B, T] int64, optional (default past..past+T-1; packing restarts them)
-    torch::Tensor segmentIds;     // [B, T] int64, optional: attention stays within equal ids (packing)
+    torch::Tensor inputIds; // [B, T] int64
+    torch::Tensor attentionMask; // [B, past + T] 0/1, optional
+    torch::Tensor positions; // [B, T] int64, optional (default past..past+T-1; packing restarts them)
+    torch::Tensor segmentIds; // [B, T] int64, optional: attention stays within equal ids (packing)
     KvCache *cache = nullptr;
-    bool training = false;        // dropout on, and gradient checkpointing if enabled
+    bool training = false; // dropout on, and gradient checkpointing if enabled
     // attentionMask pads only after each row's tokens (the trainer's batches). Real tokens then see
     // only real keys under a plain causal mask, and padded positions reach no real one, so fused
     // attention may treat the rows as unpadded (the flash kernel takes no padding mask).
@@ -75,8 +75,7 @@ struct ForwardInputs {
 // Keys and values of every layer for incremental decoding; preallocated for maxLength positions.
 class KvCache {
 public:
-    KvCache(const ModelConfig &config, int64_t batch, int64_t maxLength, torch::ScalarType dtype,
-            torch::Device device);
+    KvCache(const ModelConfig &config, int64_t batch, int64_t maxLength, torch::ScalarType dtype, torch::Device device);
     int64_t length() const { return m_length; }
     int64_t capacity() const { return m_capacity; }
     // Stores this step's keys/values [B, kvHeads, T, headDim] for `layer` and returns all so far.

@@ -35,7 +35,7 @@
 namespace headroom {
 
 struct ChatMessage {
-    std::string role;  // "system", "user", "assistant" (qwen: also "tool")
+    std::string role; // "system", "user", "assistant" (qwen: also "tool")
     std::string content;
 };
 

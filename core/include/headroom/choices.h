@@ -39,6 +39,6 @@ DtypeName dtypeOf(Precision precision);
 Precision precisionOf(DtypeName dtype);
 // load_in_4bit and bnb_4bit_quant_type as one choice, and back.
 WeightQuant weightQuantOf(bool loadIn4bit, Quant4Type type);
-Quant4Type quant4TypeOf(WeightQuant quant);  // NF4 for None
+Quant4Type quant4TypeOf(WeightQuant quant); // NF4 for None
 
 } // namespace headroom

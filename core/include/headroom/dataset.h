@@ -37,46 +37,46 @@ class Tokenizer;
 struct DatasetSettings;
 struct TrainConfig;
 
-constexpr int32_t kIgnoreLabel = -100;  // a label the loss skips
+constexpr int32_t kIgnoreLabel = -100; // a label the loss skips
 
 enum class DatasetFormat { Alpaca, Messages, Text };
-std::string formatName(DatasetFormat format);  // "alpaca", "messages", "text"
+std::string formatName(DatasetFormat format); // "alpaca", "messages", "text"
 
 // One training record as read from the file.
 struct DatasetRecord {
-    int64_t line = 0;  // 1-based line of the file where the record starts
+    int64_t line = 0; // 1-based line of the file where the record starts
     DatasetFormat format = DatasetFormat::Messages;
     // alpaca and messages: the conversation (alpaca: user = instruction, plus "\n\n" + input when
     // there is one; assistant = output). ShareGPT roles are mapped to system/user/assistant.
     std::vector<ChatMessage> messages;
-    std::string text;  // text format
+    std::string text; // text format
 };
 
 // What happened to the data, for the console, the studio's data page and the tests.
 struct DatasetStats {
-    std::string format;        // "alpaca", "messages" or "text" (as detected with "auto")
-    std::string chatTemplate;  // the chat template family used; "" for the text format
-    int64_t records = 0;       // valid records read
-    int64_t skipped = 0;       // malformed records skipped (on_bad_line "skip")
-    std::vector<int64_t> firstSkippedLines;  // the first few of them
-    int64_t truncated = 0;     // examples cut to max_seq_length
-    int64_t dropped = 0;       // examples with no trained token left after truncation
-    int64_t examples = 0;      // tokenized examples kept (training + validation, before packing)
+    std::string format; // "alpaca", "messages" or "text" (as detected with "auto")
+    std::string chatTemplate; // the chat template family used; "" for the text format
+    int64_t records = 0; // valid records read
+    int64_t skipped = 0; // malformed records skipped (on_bad_line "skip")
+    std::vector<int64_t> firstSkippedLines; // the first few of them
+    int64_t truncated = 0; // examples cut to max_seq_length
+    int64_t dropped = 0; // examples with no trained token left after truncation
+    int64_t examples = 0; // tokenized examples kept (training + validation, before packing)
     int64_t validationExamples = 0;
-    int64_t trainRows = 0;     // rows of train(): examples, or packed rows with packing
-    int64_t trainTokens = 0;   // tokens in train()
+    int64_t trainRows = 0; // rows of train(): examples, or packed rows with packing
+    int64_t trainTokens = 0; // tokens in train()
     int64_t trainedTokens = 0; // tokens in train() with a label, i.e. that count in the loss
-    bool fromCache = false;    // the tokenized examples were read from the cache
-    std::vector<std::string> warnings;  // one line each, for the user
+    bool fromCache = false; // the tokenized examples were read from the cache
+    std::vector<std::string> warnings; // one line each, for the user
 };
 
 // One row the model trains on: a single example, or several packed together.
 struct TokenizedExample {
     std::vector<int32_t> ids;
-    std::vector<int32_t> labels;     // ids[i] where token i is trained, else kIgnoreLabel
-    std::vector<int32_t> positions;  // position ids: 0, 1, ... restarting at each packed example
-    std::vector<int32_t> segments;   // which packed example each token belongs to: 0, 1, ...;
-                                     // attention must stay within a segment
+    std::vector<int32_t> labels; // ids[i] where token i is trained, else kIgnoreLabel
+    std::vector<int32_t> positions; // position ids: 0, 1, ... restarting at each packed example
+    std::vector<int32_t> segments; // which packed example each token belongs to: 0, 1, ...;
+        // attention must stay within a segment
 };
 
 // Reads and checks all records (no tokenizer needed). Throws invalidInput for an unreadable,

@@ -17,10 +17,10 @@
 namespace headroom {
 
 struct DemoPaths {
-    std::string modelDir;     // DIR/model
-    std::string dataset;      // DIR/demo.jsonl (alpaca format)
-    std::string heldOut;      // DIR/demo-heldout.jsonl (same format, never trained on)
-    std::string config;       // DIR/train.json: the demo training configuration
+    std::string modelDir; // DIR/model
+    std::string dataset; // DIR/demo.jsonl (alpaca format)
+    std::string heldOut; // DIR/demo-heldout.jsonl (same format, never trained on)
+    std::string config; // DIR/train.json: the demo training configuration
 };
 
 struct DemoExample {

@@ -86,7 +86,7 @@ public:
     int rank() const;
     int worldSize() const;
     bool isMain() const { return rank() == 0; }
-    const char *backendName() const;  // "gloo" or "nccl"
+    const char *backendName() const; // "gloo" or "nccl"
 
     // Element-wise sums over all ranks, in place. Gradients go through flat buckets of
     // kBucketBytes, one all-reduce each, like DistributedDataParallel's default bucket size.
@@ -118,8 +118,8 @@ struct LaunchResult {
     // The root cause, chosen among all the ranks that failed: a rank killed by a signal, else one
     // that refused its input (exit 2), else another failure; a rank that only lost its peers
     // (kPeerLostExitCode) or that the launcher terminated comes last.
-    int exitCode = 0;      // its exit code (1 for a signal or a lost peer); 0 when all succeeded
-    std::string failure;   // e.g. "rank 1 (pid 123) was killed by signal 9 (Killed)"; empty on success
+    int exitCode = 0; // its exit code (1 for a signal or a lost peer); 0 when all succeeded
+    std::string failure; // e.g. "rank 1 (pid 123) was killed by signal 9 (Killed)"; empty on success
 };
 LaunchResult launchLocalWorkers(int nproc, int graceSeconds);
 // A TCP port on 127.0.0.1 that nobody listens on now (the kernel's pick), for MASTER_PORT.

@@ -27,11 +27,11 @@ namespace headroom {
 
 // Where the adapter of a run, a checkpoint or an adapter folder is, and what the run was.
 struct AdapterSource {
-    std::string adapterDir;    // holds adapter_config.json and adapter_model.safetensors
+    std::string adapterDir; // holds adapter_config.json and adapter_model.safetensors
     std::string checkpointDir; // the checkpoint-N it came from, if any
-    std::string runDir;        // the run's output folder, when the adapter is its adapter/ or a checkpoint's
+    std::string runDir; // the run's output folder, when the adapter is its adapter/ or a checkpoint's
     nlohmann::json trainConfig; // the run's training config when found beside it, else null
-    std::string chosen;        // why this adapter, for the user: "checkpoint-150 (step 150), newer than ..."
+    std::string chosen; // why this adapter, for the user: "checkpoint-150 (step 150), newer than ..."
 };
 // Accepts an adapter folder, a checkpoint-N folder (its adapter/), or a run's output folder: the
 // newer of its adapter/ (step from the model card saveAdapter writes) and its newest complete
@@ -40,8 +40,8 @@ AdapterSource findAdapter(const std::string &runCheckpointOrAdapterDir);
 
 struct ExportResult {
     std::string path;
-    uint64_t bytes = 0;  // of everything written
-    AdapterSource source;  // the adapter that was exported
+    uint64_t bytes = 0; // of everything written
+    AdapterSource source; // the adapter that was exported
 };
 
 // PEFT folder: adapter_config.json (every LoraConfig field PEFT writes), adapter_model.safetensors
@@ -49,15 +49,15 @@ struct ExportResult {
 ExportResult exportAdapter(const std::string &source, const std::string &outDir);
 
 enum class MergeOnto {
-    Original,     // the base's stored weights (what a full-precision deployment runs)
-    Dequantized,  // the 4-bit weights the QLoRA run trained against, dequantized (PEFT's
-                  // merge_and_unload on a 4-bit-loaded model)
+    Original, // the base's stored weights (what a full-precision deployment runs)
+    Dequantized, // the 4-bit weights the QLoRA run trained against, dequantized (PEFT's
+    // merge_and_unload on a 4-bit-loaded model)
 };
 
 struct MergedExportOptions {
-    std::string baseDir;                        // empty: adapter_config.json's base_model_name_or_path
-    Dtype dtype = Dtype::BF16;                  // BF16, F16 or F32
-    uint64_t maxShardBytes = 5'000'000'000ull;  // transformers' default max_shard_size "5GB"
+    std::string baseDir; // empty: adapter_config.json's base_model_name_or_path
+    Dtype dtype = Dtype::BF16; // BF16, F16 or F32
+    uint64_t maxShardBytes = 5'000'000'000ull; // transformers' default max_shard_size "5GB"
     MergeOnto onto = MergeOnto::Original;
 };
 // An HF model folder: config.json (torch_dtype set), model.safetensors or shards +
@@ -66,9 +66,9 @@ struct MergedExportOptions {
 ExportResult exportMerged(const std::string &source, const std::string &outDir, const MergedExportOptions &options);
 
 struct GgufLoraOptions {
-    std::string baseDir;      // empty: adapter_config.json's base_model_name_or_path (config.json is enough)
-    bool f16 = false;         // tensor data F16 instead of F32
-    std::string ollamaFrom;   // the Modelfile's FROM; empty: the base model's name
+    std::string baseDir; // empty: adapter_config.json's base_model_name_or_path (config.json is enough)
+    bool f16 = false; // tensor data F16 instead of F32
+    std::string ollamaFrom; // the Modelfile's FROM; empty: the base model's name
 };
 // A GGUF v3 LoRA adapter as llama.cpp's convert_lora_to_gguf.py writes it, plus "<stem>.Modelfile"
 // for Ollama beside it (adapter.gguf -> adapter.Modelfile). Returns the .gguf (bytes: the .gguf alone).

@@ -22,27 +22,27 @@ namespace headroom {
 struct FindBatchTry {
     int64_t microBatch = 0;
     bool fits = false;
-    int64_t peakBytes = 0;      // measured peak of the try (0 when it ran out of memory)
-    std::string error;          // the out-of-memory message when it did not fit
+    int64_t peakBytes = 0; // measured peak of the try (0 when it ran out of memory)
+    std::string error; // the out-of-memory message when it did not fit
     nlohmann::json toJson() const;
 };
 
 struct FindBatchOptions {
-    int64_t budgetBytes = 0;              // > 0: simulated budget; 0: the device's own memory
-    int64_t targetEffectiveBatch = 32;    // --target-effective-batch
-    int64_t gpus = 1;                     // data-parallel replicas in the effective batch
-    int64_t maxMicroBatch = 256;          // upper bound of the search
-    int steps = 1;                        // optimizer steps per try (the first allocates optimizer state)
-    std::function<void(const FindBatchTry &)> onTry;  // progress, called after every try
-    std::function<bool()> cancelled;                  // polled between tries
+    int64_t budgetBytes = 0; // > 0: simulated budget; 0: the device's own memory
+    int64_t targetEffectiveBatch = 32; // --target-effective-batch
+    int64_t gpus = 1; // data-parallel replicas in the effective batch
+    int64_t maxMicroBatch = 256; // upper bound of the search
+    int steps = 1; // optimizer steps per try (the first allocates optimizer state)
+    std::function<void(const FindBatchTry &)> onTry; // progress, called after every try
+    std::function<bool()> cancelled; // polled between tries
 };
 
 struct FindBatchResult {
-    int64_t maxMicroBatch = 0;            // 0: not even micro-batch 1 fits
+    int64_t maxMicroBatch = 0; // 0: not even micro-batch 1 fits
     int64_t gradientAccumulationSteps = 0;
     int64_t effectiveBatch = 0;
-    int64_t startMicroBatch = 0;          // the estimate's guess the search started from
-    std::vector<FindBatchTry> tried;      // in the order tried
+    int64_t startMicroBatch = 0; // the estimate's guess the search started from
+    std::vector<FindBatchTry> tried; // in the order tried
     // {"max_micro_batch","gradient_accumulation_steps","effective_batch","tried":[...]}
     nlohmann::json toJson() const;
 };

@@ -16,17 +16,17 @@ class CausalLM;
 
 struct GenerationOptions {
     int maxNewTokens = 128;
-    double temperature = 0.0;  // 0 = greedy (argmax)
-    double topP = 1.0;         // nucleus sampling threshold, used when temperature > 0
+    double temperature = 0.0; // 0 = greedy (argmax)
+    double topP = 1.0; // nucleus sampling threshold, used when temperature > 0
     uint64_t seed = 42;
-    std::vector<int32_t> stopIds;  // generation ends after emitting one of these
+    std::vector<int32_t> stopIds; // generation ends after emitting one of these
 };
 
 struct GenerationResult {
-    std::vector<int32_t> tokens;   // the new tokens only (including a final stop token, if hit)
+    std::vector<int32_t> tokens; // the new tokens only (including a final stop token, if hit)
     bool stoppedOnEos = false;
-    double seconds = 0;            // time of the decoding loop (prompt prefill included)
-    double tokensPerSecond = 0;    // new tokens / seconds
+    double seconds = 0; // time of the decoding loop (prompt prefill included)
+    double tokensPerSecond = 0; // new tokens / seconds
 };
 
 using TokenCallback = std::function<bool(int32_t token)>;

@@ -14,17 +14,17 @@ namespace headroom {
 
 struct MemoryBreakdown {
     int64_t weights = 0, adapters = 0, gradients = 0, optimizer = 0, activations = 0, other = 0;
-    int64_t allocated = 0;  // bytes in use now
-    int64_t reserved = 0;   // held by the allocator (in use + cached)
-    int64_t peak = 0;       // peak bytes in use since the last reset
+    int64_t allocated = 0; // bytes in use now
+    int64_t reserved = 0; // held by the allocator (in use + cached)
+    int64_t peak = 0; // peak bytes in use since the last reset
     int64_t total() const { return weights + adapters + gradients + optimizer + activations + other; }
     nlohmann::json toJson() const;
 };
 
 struct MemoryTimelinePoint {
-    std::string event;       // "forward layer 3", "backward reached layer 3", "loss", "optimizer step"
-    int64_t allocated = 0;   // bytes in use at that moment
-    int64_t peak = 0;        // the step's peak so far
+    std::string event; // "forward layer 3", "backward reached layer 3", "loss", "optimizer step"
+    int64_t allocated = 0; // bytes in use at that moment
+    int64_t peak = 0; // the step's peak so far
     nlohmann::json toJson() const;
 };
 

@@ -33,29 +33,29 @@ struct TrainConfig;
 
 // The settings that change memory, with TrainConfig's defaults; choices by the CLI's names.
 struct EstimateSettings {
-    int64_t loraR = 16;                 // --r, lora.r
-    double loraAlpha = 32;              // --lora-alpha: no effect on memory, carried for the report
-    double loraDropout = 0.05;          // lora.lora_dropout: > 0 keeps a mask and a dropped copy of
-                                        // every adapted module's input for backward
-    std::vector<std::string> targetModules = {"q_proj", "k_proj", "v_proj", "o_proj"};  // --targets
-    WeightQuant quant = WeightQuant::NF4;  // --quant: none, nf4 or fp4
-    bool doubleQuant = true;            // --double-quant / --no-double-quant
-    int64_t quantBlocksize = 64;        // quantization.bnb_4bit_blocksize
-    int64_t microBatch = 2;             // --batch: rows per micro-batch
-    int64_t accumulation = 16;          // --accum: micro-batches per optimizer step
-    int64_t seqLength = 512;            // --seq: tokens per row (rows padded to it)
-    Precision precision = Precision::BF16;  // --precision: fp32, bf16 or fp16 (compute dtype)
-    bool gradientCheckpointing = true;  // --checkpointing / --no-checkpointing
-    OptimizerKind optimizer = OptimizerKind::PagedAdamW8bit;  // --optim
-    int64_t gpus = 1;                   // --gpus: data-parallel replicas (memory is per device)
-    std::string device = "cuda";        // cpu or cuda
-    Attention attention = Attention::Sdpa;  // --attn-implementation (headroom/attention.h)
-    int cudaCapability = 0;             // the card's compute capability x 10 (75 = 7.5); 0 = unknown
-    int libtorchVersion = 0;            // LibTorch that trains, major x 100 + minor (211 = 2.11); 0 =
-                                        // the one this build links (linkedLibTorchVersion()), on
-                                        // CUDA at least 2.5 (flash attention assumes it too: a plan
-                                        // for a GPU made with a CPU-only 1.x build is for a 2.x one)
-    double activationScale = 1.0;       // measured/estimated activations from a calibration (1 = none)
+    int64_t loraR = 16; // --r, lora.r
+    double loraAlpha = 32; // --lora-alpha: no effect on memory, carried for the report
+    double loraDropout = 0.05; // lora.lora_dropout: > 0 keeps a mask and a dropped copy of
+        // every adapted module's input for backward
+    std::vector<std::string> targetModules = {"q_proj", "k_proj", "v_proj", "o_proj"}; // --targets
+    WeightQuant quant = WeightQuant::NF4; // --quant: none, nf4 or fp4
+    bool doubleQuant = true; // --double-quant / --no-double-quant
+    int64_t quantBlocksize = 64; // quantization.bnb_4bit_blocksize
+    int64_t microBatch = 2; // --batch: rows per micro-batch
+    int64_t accumulation = 16; // --accum: micro-batches per optimizer step
+    int64_t seqLength = 512; // --seq: tokens per row (rows padded to it)
+    Precision precision = Precision::BF16; // --precision: fp32, bf16 or fp16 (compute dtype)
+    bool gradientCheckpointing = true; // --checkpointing / --no-checkpointing
+    OptimizerKind optimizer = OptimizerKind::PagedAdamW8bit; // --optim
+    int64_t gpus = 1; // --gpus: data-parallel replicas (memory is per device)
+    std::string device = "cuda"; // cpu or cuda
+    Attention attention = Attention::Sdpa; // --attn-implementation (headroom/attention.h)
+    int cudaCapability = 0; // the card's compute capability x 10 (75 = 7.5); 0 = unknown
+    int libtorchVersion = 0; // LibTorch that trains, major x 100 + minor (211 = 2.11); 0 =
+        // the one this build links (linkedLibTorchVersion()), on
+        // CUDA at least 2.5 (flash attention assumes it too: a plan
+        // for a GPU made with a CPU-only 1.x build is for a 2.x one)
+    double activationScale = 1.0; // measured/estimated activations from a calibration (1 = none)
 
     // The training configuration's values ("auto" device -> cuda; resolve it first where it matters).
     static EstimateSettings fromTrainConfig(const TrainConfig &config);
@@ -67,7 +67,7 @@ struct EstimateSettings {
     void applyTo(TrainConfig &config) const;
     // Throws invalidInput naming the CLI flag and the valid values.
     void validate() const;
-    int64_t computeBytes() const;  // bytes per element of the compute dtype: 4 or 2
+    int64_t computeBytes() const; // bytes per element of the compute dtype: 4 or 2
 };
 
 // The LibTorch this build links, major x 100 + minor (113 = 1.13), as CMake found it.
@@ -75,22 +75,22 @@ int linkedLibTorchVersion();
 
 // One tensor (or group of equal tensors) of the activation estimate.
 struct ActivationTerm {
-    std::string name;   // what it holds, with its shape
+    std::string name; // what it holds, with its shape
     int64_t bytes = 0;
 };
 
 struct MemoryEstimate {
     int64_t weights = 0, adapters = 0, gradients = 0, optimizer = 0, activations = 0, other = 0;
     int64_t trainableParameters = 0;
-    int64_t totalParameters = 0;    // base + adapters, as the trainer reports them
-    int64_t effectiveBatch = 0;     // micro-batch x accumulation x GPUs
+    int64_t totalParameters = 0; // base + adapters, as the trainer reports them
+    int64_t effectiveBatch = 0; // micro-batch x accumulation x GPUs
     // What one decoder layer keeps for backward while gradients flow through it (every layer
     // without checkpointing, the recomputed layer with it).
     std::vector<ActivationTerm> perLayer;
     // How the activation peak is made up: the parts alive at its moment, largest phase first.
     std::vector<ActivationTerm> peakParts;
-    std::string peakPhase;          // the phase of the step where the peak falls
-    double activationScale = 1.0;   // the calibration applied (1 = none)
+    std::string peakPhase; // the phase of the step where the peak falls
+    double activationScale = 1.0; // the calibration applied (1 = none)
 
     // The part of `other` that no allocator holds, so no budget on one bounds: the CPU process's
     // baseline, the CUDA context.
@@ -141,7 +141,7 @@ ModelConfig bundledModelConfig(const std::string &name);
 // model architecture and device in a small JSON file and scales later estimates
 // (EstimateSettings::activationScale). The cache maps calibrationKey() to {"ratio", "measured",
 // "estimated"}; a missing or unreadable file is an empty cache.
-std::string defaultCalibrationPath();  // $XDG_CACHE_HOME/headroom/calibration.json or ~/.cache/...
+std::string defaultCalibrationPath(); // $XDG_CACHE_HOME/headroom/calibration.json or ~/.cache/...
 // "<architecture> h<hidden> i<inter> l<layers> a<heads> kv<kv heads> d<head dim> v<vocab>|<device>"
 std::string calibrationKey(const ModelConfig &config, const std::string &device, Attention attention);
 // Stores measured / estimated for the key and returns it. Throws runtimeFailure if the file

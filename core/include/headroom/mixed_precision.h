@@ -19,7 +19,7 @@ namespace headroom {
 
 torch::ScalarType computeDtype(Precision precision);
 
-bool cpuSupportsBf16();  // AVX512-BF16 or AMX-BF16 in /proc/cpuinfo
+bool cpuSupportsBf16(); // AVX512-BF16 or AMX-BF16 in /proc/cpuinfo
 // Chosen from the device; `reason` says why in one sentence.
 Precision autoPrecision(const torch::Device &device, std::string *reason = nullptr);
 // Throws invalidInput naming `field` when the device cannot run `precision`: bf16 on a GPU before

@@ -19,14 +19,14 @@ struct RopeScaling {
     enum class Type { None, Linear, Llama3 };
     Type type = Type::None;
     double factor = 1.0;
-    double lowFreqFactor = 1.0;           // llama3 only
-    double highFreqFactor = 4.0;          // llama3 only
-    int64_t originalMaxPositions = 8192;  // llama3 only
+    double lowFreqFactor = 1.0; // llama3 only
+    double highFreqFactor = 4.0; // llama3 only
+    int64_t originalMaxPositions = 8192; // llama3 only
 };
 
 struct ModelConfig {
-    std::string architecture;   // e.g. "LlamaForCausalLM"
-    std::string modelType;      // e.g. "llama"
+    std::string architecture; // e.g. "LlamaForCausalLM"
+    std::string modelType; // e.g. "llama"
     int64_t hiddenSize = 0;
     int64_t intermediateSize = 0;
     int64_t numLayers = 0;
@@ -39,12 +39,12 @@ struct ModelConfig {
     double ropeTheta = 10000.0;
     RopeScaling ropeScaling;
     bool tieWordEmbeddings = false;
-    bool qkvBias = false;       // Qwen2 always; Llama with attention_bias
-    bool oBias = false;         // Llama with attention_bias
-    bool mlpBias = false;       // Llama with mlp_bias
-    std::optional<int64_t> slidingWindow;  // Mistral; Qwen2 with use_sliding_window
-    int64_t slidingWindowFromLayer = 0;    // Qwen2: only layers >= max_window_layers use the window
-    std::string torchDtype = "float32";    // the checkpoint's dtype as config.json states it
+    bool qkvBias = false; // Qwen2 always; Llama with attention_bias
+    bool oBias = false; // Llama with attention_bias
+    bool mlpBias = false; // Llama with mlp_bias
+    std::optional<int64_t> slidingWindow; // Mistral; Qwen2 with use_sliding_window
+    int64_t slidingWindowFromLayer = 0; // Qwen2: only layers >= max_window_layers use the window
+    std::string torchDtype = "float32"; // the checkpoint's dtype as config.json states it
     std::optional<int64_t> bosTokenId;
     std::vector<int64_t> eosTokenIds;
 
@@ -54,8 +54,8 @@ struct ModelConfig {
 
     // Parameter counts from the architecture alone (no weights needed).
     int64_t embeddingParameters() const;
-    int64_t layerParameters() const;   // one decoder block
-    int64_t totalParameters() const;   // embeddings + blocks + final norm + lm_head when untied
+    int64_t layerParameters() const; // one decoder block
+    int64_t totalParameters() const; // embeddings + blocks + final norm + lm_head when untied
 };
 
 } // namespace headroom

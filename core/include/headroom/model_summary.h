@@ -13,10 +13,10 @@ namespace headroom {
 
 struct ModelSummary {
     ModelConfig config;
-    int64_t parameters = 0;       // stored parameters, tied embeddings counted once
-    std::string dtype;            // storage dtype of the weights, e.g. "bfloat16"
-    std::string tokenizer;        // "tokenizer.json" or "tokenizer.model"
-    std::string chatTemplate;     // "llama3", "llama2", "mistral", "chatml", "plain" or "none"
+    int64_t parameters = 0; // stored parameters, tied embeddings counted once
+    std::string dtype; // storage dtype of the weights, e.g. "bfloat16"
+    std::string tokenizer; // "tokenizer.json" or "tokenizer.model"
+    std::string chatTemplate; // "llama3", "llama2", "mistral", "chatml", "plain" or "none"
     uint64_t checkpointBytes = 0;
 
     // Validates the folder (config.json, every safetensors header, the tokenizer); throws invalidInput.

@@ -48,21 +48,21 @@ std::vector<float> dynamicMap(bool isSigned);
 // each product and sum rounded to float32 in that order.
 struct Quant4Tensor {
     Quant4Type type = Quant4Type::NF4;
-    std::vector<int64_t> shape;     // the original shape, e.g. [out, in]
+    std::vector<int64_t> shape; // the original shape, e.g. [out, in]
     int64_t blocksize = 64;
-    torch::Tensor packed;           // uint8 [(numel+1)/2]: element 2j high nibble, 2j+1 low nibble
-    torch::Tensor absmax;           // float32 [blocks] when !doubleQuant, else uint8 [blocks]
+    torch::Tensor packed; // uint8 [(numel+1)/2]: element 2j high nibble, 2j+1 low nibble
+    torch::Tensor absmax; // float32 [blocks] when !doubleQuant, else uint8 [blocks]
     bool doubleQuant = false;
-    torch::Tensor nestedAbsmax;     // float32 [ceil(blocks/nestedBlocksize)]
-    float nestedOffset = 0;         // mean of absmax subtracted before the nested quantization
+    torch::Tensor nestedAbsmax; // float32 [ceil(blocks/nestedBlocksize)]
+    float nestedOffset = 0; // mean of absmax subtracted before the nested quantization
     int64_t nestedBlocksize = 256;
-    torch::Tensor nestedMap;        // float32 [256]; undefined means dynamicMap(true). A loaded
-                                    // checkpoint keeps its W.nested_quant_map here (torch.linspace
-                                    // rounding can make it differ from ours in the last bit).
+    torch::Tensor nestedMap; // float32 [256]; undefined means dynamicMap(true). A loaded
+        // checkpoint keeps its W.nested_quant_map here (torch.linspace
+        // rounding can make it differ from ours in the last bit).
 
     int64_t numel() const;
-    int64_t blocks() const;         // ceil(numel / blocksize)
-    int64_t bytes() const;          // what it holds in memory: packed + absmax + nested state
+    int64_t blocks() const; // ceil(numel / blocksize)
+    int64_t bytes() const; // what it holds in memory: packed + absmax + nested state
     torch::Device device() const { return packed.device(); }
 };
 
@@ -70,8 +70,7 @@ struct Quant4Tensor {
 // in 32..4096. doubleQuant (bitsandbytes' compress_statistics) quantizes the absmax values with the
 // signed dynamic map in blocks of 256 after subtracting their mean. The result lives on the
 // weight's device.
-Quant4Tensor quantize4(const torch::Tensor &weight, Quant4Type type, int64_t blocksize = 64,
-                       bool doubleQuant = true);
+Quant4Tensor quantize4(const torch::Tensor &weight, Quant4Type type, int64_t blocksize = 64, bool doubleQuant = true);
 // A new tensor of q.shape on q's device; outDtype float32, bfloat16 or float16 (each element is the
 // float32 product above rounded to nearest-even).
 torch::Tensor dequantize4(const Quant4Tensor &q, torch::ScalarType outDtype);
@@ -83,17 +82,17 @@ void dequantize4Into(const Quant4Tensor &q, torch::Tensor &out);
 // states, blocksize 256): code = the map entry nearest to value / absmax of its block (ties between
 // two entries go to the even index, as bitsandbytes' kernel search ends); value = map[code] * absmax.
 struct Blockwise8 {
-    torch::Tensor codes;   // uint8, the shape of the quantized values
-    torch::Tensor absmax;  // float32 [ceil(numel / blocksize)]
+    torch::Tensor codes; // uint8, the shape of the quantized values
+    torch::Tensor absmax; // float32 [ceil(numel / blocksize)]
     int64_t blocksize = 256;
-    bool isSigned = true;  // which dynamicMap()
+    bool isSigned = true; // which dynamicMap()
 };
 // values: float32, bfloat16 or float16, at least one element. blocksize: a power of two in 64..4096.
 Blockwise8 quantizeBlockwise8(const torch::Tensor &values, bool isSigned, int64_t blocksize = 256);
 // Requantizes into q's existing codes and absmax (allocated on the first call when undefined), with
 // q's blocksize and map: an optimizer step allocates nothing. Throws if q's tensors don't fit values.
 void quantizeBlockwise8Into(const torch::Tensor &values, Blockwise8 &q);
-torch::Tensor dequantizeBlockwise8(const Blockwise8 &q);  // float32, the shape of q.codes
+torch::Tensor dequantizeBlockwise8(const Blockwise8 &q); // float32, the shape of q.codes
 
 // The same operations as LibTorch tensor operations on the inputs' device, bit for bit the same
 // results. What non-CPU tensors use (until device kernels land) and the reference for such kernels.

@@ -13,8 +13,8 @@ namespace headroom {
 
 struct RandomModelOptions {
     uint64_t seed = 1234;
-    std::string dtype = "bfloat16";  // storage: float32, bfloat16, float16
-    double embeddingStd = 0;         // 0: initializer_range (transformers' init)
+    std::string dtype = "bfloat16"; // storage: float32, bfloat16, float16
+    double embeddingStd = 0; // 0: initializer_range (transformers' init)
 };
 
 // `configJson` is an HF config.json object (validated with ModelConfig::fromJson); it is written

@@ -11,7 +11,7 @@
 namespace headroom {
 
 struct RuntimeSettings {
-    int threads = 0;  // 0 = OMP_NUM_THREADS if set, else all cores
+    int threads = 0; // 0 = OMP_NUM_THREADS if set, else all cores
 };
 
 // Returns the number of threads in effect.

@@ -25,7 +25,7 @@ namespace headroom {
 enum class Dtype { BOOL, U8, I8, I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64 };
 
 size_t dtypeSize(Dtype dtype);
-std::string dtypeName(Dtype dtype);  // "F32", "BF16", ... as in the file format
+std::string dtypeName(Dtype dtype); // "F32", "BF16", ... as in the file format
 // Throws invalidInput "<context>: unknown dtype '<name>' (...valid names...)".
 Dtype parseDtype(const std::string &name, const std::string &context);
 
@@ -33,9 +33,9 @@ struct TensorInfo {
     std::string name;
     Dtype dtype = Dtype::F32;
     std::vector<int64_t> shape;
-    uint64_t begin = 0, end = 0;  // offsets in the data buffer
+    uint64_t begin = 0, end = 0; // offsets in the data buffer
 
-    int64_t numel() const;  // 1 for a 0-rank tensor
+    int64_t numel() const; // 1 for a 0-rank tensor
     uint64_t byteSize() const { return end - begin; }
 };
 
@@ -51,9 +51,9 @@ public:
     SafetensorsFile &operator=(const SafetensorsFile &) = delete;
 
     const std::string &path() const { return m_path; }
-    const std::vector<TensorInfo> &tensors() const { return m_tensors; }  // sorted by data offset
-    const TensorInfo *find(const std::string &name) const;                 // nullptr when absent
-    const std::uint8_t *data(const TensorInfo &info) const;                 // into the mapping
+    const std::vector<TensorInfo> &tensors() const { return m_tensors; } // sorted by data offset
+    const TensorInfo *find(const std::string &name) const; // nullptr when absent
+    const std::uint8_t *data(const TensorInfo &info) const; // into the mapping
     const std::map<std::string, std::string> &metadata() const { return m_metadata; }
     uint64_t fileSize() const { return m_mappedBytes; }
     // Drops the whole pages inside the tensor from this process's memory (madvise MADV_DONTNEED).
@@ -65,11 +65,11 @@ private:
 
     std::string m_path;
     std::vector<TensorInfo> m_tensors;
-    std::map<std::string, size_t> m_index;  // name -> position in m_tensors
+    std::map<std::string, size_t> m_index; // name -> position in m_tensors
     std::map<std::string, std::string> m_metadata;
     const std::uint8_t *m_mapping = nullptr;
     uint64_t m_mappedBytes = 0;
-    uint64_t m_dataStart = 0;  // 8 + header length
+    uint64_t m_dataStart = 0; // 8 + header length
 };
 
 // The weights of a model folder: model.safetensors, or model.safetensors.index.json and its
@@ -88,8 +88,8 @@ public:
     };
     // Throws invalidInput "<dir>: tensor '<name>' not found".
     Ref find(const std::string &name) const;
-    std::vector<std::string> files() const;  // shard paths
-    uint64_t totalBytes() const;             // data bytes of all tensors
+    std::vector<std::string> files() const; // shard paths
+    uint64_t totalBytes() const; // data bytes of all tensors
     const std::string &dir() const { return m_dir; }
 
 private:
@@ -131,7 +131,7 @@ private:
     size_t m_nextTensor = 0;
     int m_fd = -1;
     bool m_started = false;
-    bool m_done = false;  // finished, or failed and cleaned up
+    bool m_done = false; // finished, or failed and cleaned up
 };
 
 struct TensorBytes {
@@ -139,8 +139,7 @@ struct TensorBytes {
     std::vector<int64_t> shape;
     const void *data;
 };
-void writeSafetensors(const std::string &path,
-                      const std::vector<std::pair<std::string, TensorBytes>> &tensors,
+void writeSafetensors(const std::string &path, const std::vector<std::pair<std::string, TensorBytes>> &tensors,
                       const std::map<std::string, std::string> &metadata = {});
 
 } // namespace headroom

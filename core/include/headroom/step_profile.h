@@ -16,18 +16,18 @@ struct ProfiledEvent {
     std::string name;
     int64_t calls = 0;
     double totalMicros = 0;
-    double selfMicros = 0;  // less the time of the operators it calls (a kernel's is its total)
+    double selfMicros = 0; // less the time of the operators it calls (a kernel's is its total)
 };
 
 struct StepProfile {
     int steps = 0;
-    double wallSeconds = 0;               // from the profile's start to its end, the device synchronized
-    std::vector<ProfiledEvent> kernels;   // GPU kernels and copies by time (none on the CPU or without CUPTI)
+    double wallSeconds = 0; // from the profile's start to its end, the device synchronized
+    std::vector<ProfiledEvent> kernels; // GPU kernels and copies by time (none on the CPU or without CUPTI)
     std::vector<ProfiledEvent> operators; // CPU operators by self time
-    std::string tracePath;                // the Chrome trace; empty where this LibTorch has no Kineto
-    double kernelSeconds() const;         // the kernels' summed time (streams overlapping counted twice)
-    nlohmann::json summaryJson() const;   // {"wall_s", "kernel_s", "trace"}
-    nlohmann::json toJson() const;        // the summary with "steps", "kernels" and "operators"
+    std::string tracePath; // the Chrome trace; empty where this LibTorch has no Kineto
+    double kernelSeconds() const; // the kernels' summed time (streams overlapping counted twice)
+    nlohmann::json summaryJson() const; // {"wall_s", "kernel_s", "trace"}
+    nlohmann::json toJson() const; // the summary with "steps", "kernels" and "operators"
 };
 
 // Profiles from start() to stop(): the operators of the calling thread and of the autograd threads

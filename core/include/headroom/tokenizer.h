@@ -46,7 +46,7 @@ public:
     virtual std::string decode(const std::vector<int32_t> &ids, bool skipSpecialTokens = false) const = 0;
     // One past the largest id (model vocabulary plus added tokens).
     virtual int32_t vocabSize() const = 0;
-    virtual std::string kind() const = 0;  // "tokenizer.json" or "tokenizer.model"
+    virtual std::string kind() const = 0; // "tokenizer.json" or "tokenizer.model"
     // The token's string as stored in the vocabulary ("Ġthe", "▁the", "<|eot_id|>"); nullopt for
     // an id out of range.
     virtual std::optional<std::string> idToToken(int32_t id) const = 0;

@@ -31,65 +31,65 @@
 namespace headroom {
 
 struct DatasetSettings {
-    std::string path;                 // path: JSONL or JSON-array file (relative: to the config file)
-    std::string format = "auto";      // format: auto, alpaca, messages (incl. ShareGPT), text
-    int64_t maxSeqLength = 512;       // max_seq_length: tokens per example; longer ones are cut
-    bool packing = false;             // packing: several examples per row, attention kept apart
-    bool trainOnPrompt = false;       // train_on_prompt: also learn the prompt (user/system) tokens
-    double validationSplit = 0.05;    // validation_split: fraction of examples held out for eval
-    std::string chatTemplate = "auto";  // chat_template: auto (the tokenizer's) or a family name
-    std::string onBadLine = "stop";   // on_bad_line (extension): stop at a bad record, or skip it
+    std::string path; // path: JSONL or JSON-array file (relative: to the config file)
+    std::string format = "auto"; // format: auto, alpaca, messages (incl. ShareGPT), text
+    int64_t maxSeqLength = 512; // max_seq_length: tokens per example; longer ones are cut
+    bool packing = false; // packing: several examples per row, attention kept apart
+    bool trainOnPrompt = false; // train_on_prompt: also learn the prompt (user/system) tokens
+    double validationSplit = 0.05; // validation_split: fraction of examples held out for eval
+    std::string chatTemplate = "auto"; // chat_template: auto (the tokenizer's) or a family name
+    std::string onBadLine = "stop"; // on_bad_line (extension): stop at a bad record, or skip it
 };
 
 struct QuantizationSettings {
-    bool loadIn4bit = true;               // load_in_4bit: frozen weights stored in 4 bits (QLoRA)
-    Quant4Type quantType = Quant4Type::NF4;  // bnb_4bit_quant_type: nf4 or fp4
+    bool loadIn4bit = true; // load_in_4bit: frozen weights stored in 4 bits (QLoRA)
+    Quant4Type quantType = Quant4Type::NF4; // bnb_4bit_quant_type: nf4 or fp4
     // bnb_4bit_compute_dtype: dtype of the dequantized matmul; training computes in the precision's
     // dtype (TrainConfig::precision()), and setPrecision() keeps this equal to it.
     DtypeName computeDtype = DtypeName::BFloat16;
-    bool useDoubleQuant = true;           // bnb_4bit_use_double_quant: quantize the block scales too
-    int64_t blocksize = 64;               // bnb_4bit_blocksize (extension): weights per scale
+    bool useDoubleQuant = true; // bnb_4bit_use_double_quant: quantize the block scales too
+    int64_t blocksize = 64; // bnb_4bit_blocksize (extension): weights per scale
 };
 
 struct LoraSettings {
-    int64_t r = 16;                 // r: rank of the adapter matrices
-    double loraAlpha = 32;          // lora_alpha: scale = alpha / r (alpha / sqrt(r) with rsLoRA)
+    int64_t r = 16; // r: rank of the adapter matrices
+    double loraAlpha = 32; // lora_alpha: scale = alpha / r (alpha / sqrt(r) with rsLoRA)
     // target_modules: projections that get an adapter; {"all-linear"} for every one of them.
     std::vector<std::string> targetModules = {"q_proj", "k_proj", "v_proj", "o_proj"};
-    double loraDropout = 0.05;      // lora_dropout: dropout on the adapter's input
-    std::string bias = "none";      // bias: only "none" (biases stay frozen)
-    bool useRslora = false;         // use_rslora: rank-stabilised scale alpha / sqrt(r)
+    double loraDropout = 0.05; // lora_dropout: dropout on the adapter's input
+    std::string bias = "none"; // bias: only "none" (biases stay frozen)
+    bool useRslora = false; // use_rslora: rank-stabilised scale alpha / sqrt(r)
 };
 
 struct TrainingSettings {
-    std::string outputDir = "runs/demo";     // output_dir: checkpoints, adapter, metrics
-    int64_t perDeviceTrainBatchSize = 2;     // per_device_train_batch_size: micro-batch (rows)
-    int64_t gradientAccumulationSteps = 16;  // gradient_accumulation_steps: micro-batches per step
-    bool gradientCheckpointing = true;       // gradient_checkpointing: recompute activations
-    bool bf16 = true;                        // bf16: bfloat16 autocast
-    bool fp16 = false;                       // fp16: float16 autocast with loss scaling
-    OptimizerKind optim = OptimizerKind::PagedAdamW8bit;  // optim: adamw_torch, adamw_8bit, paged_adamw_8bit, sgd
-    double learningRate = 2e-4;              // learning_rate: peak learning rate
-    double numTrainEpochs = 3;               // num_train_epochs: passes over the data (fractions ok)
-    int64_t maxSteps = -1;                   // max_steps: optimizer steps; > 0 overrides epochs
-    double warmupRatio = 0.03;               // warmup_ratio: fraction of steps spent warming up
-    int64_t warmupSteps = 0;                 // warmup_steps (extension): > 0 wins over the ratio
-    std::string lrSchedulerType = "cosine";  // lr_scheduler_type: constant, linear, cosine
-    double weightDecay = 0.0;                // weight_decay: decoupled (AdamW) weight decay
-    double maxGradNorm = 1.0;                // max_grad_norm: clip threshold; 0 = no clipping
-    int64_t loggingSteps = 10;               // logging_steps: steps between console log lines
-    int64_t evalSteps = 0;                   // eval_steps: steps between evaluations; 0 = per epoch
-    std::string saveStrategy = "epoch";      // save_strategy: steps, epoch, no
-    int64_t saveSteps = 500;                 // save_steps: steps between checkpoints ("steps")
-    int64_t saveTotalLimit = 3;              // save_total_limit: checkpoints kept; 0 = all
-    int64_t seed = 42;                       // seed: data order, split, adapter init, dropout
-    int64_t ddpTimeout = 1800;               // ddp_timeout: seconds a collective waits for other ranks
-    double adamBeta1 = 0.9;                  // adam_beta1 (extension)
-    double adamBeta2 = 0.999;                // adam_beta2 (extension)
-    double adamEpsilon = 1e-8;               // adam_epsilon (extension)
-    std::string memoryBudget;                // memory_budget (extension): preset or size, "" = device's
-    std::string onOom = "stop";              // on_oom (extension): stop or adapt
-    int64_t memoryTimelineStep = 0;          // memory_timeline_step (extension): 0 = none
+    std::string outputDir = "runs/demo"; // output_dir: checkpoints, adapter, metrics
+    int64_t perDeviceTrainBatchSize = 2; // per_device_train_batch_size: micro-batch (rows)
+    int64_t gradientAccumulationSteps = 16; // gradient_accumulation_steps: micro-batches per step
+    bool gradientCheckpointing = true; // gradient_checkpointing: recompute activations
+    bool bf16 = true; // bf16: bfloat16 autocast
+    bool fp16 = false; // fp16: float16 autocast with loss scaling
+    OptimizerKind optim = OptimizerKind::PagedAdamW8bit; // optim: adamw_torch, adamw_8bit, paged_adamw_8bit, sgd
+    double learningRate = 2e-4; // learning_rate: peak learning rate
+    double numTrainEpochs = 3; // num_train_epochs: passes over the data (fractions ok)
+    int64_t maxSteps = -1; // max_steps: optimizer steps; > 0 overrides epochs
+    double warmupRatio = 0.03; // warmup_ratio: fraction of steps spent warming up
+    int64_t warmupSteps = 0; // warmup_steps (extension): > 0 wins over the ratio
+    std::string lrSchedulerType = "cosine"; // lr_scheduler_type: constant, linear, cosine
+    double weightDecay = 0.0; // weight_decay: decoupled (AdamW) weight decay
+    double maxGradNorm = 1.0; // max_grad_norm: clip threshold; 0 = no clipping
+    int64_t loggingSteps = 10; // logging_steps: steps between console log lines
+    int64_t evalSteps = 0; // eval_steps: steps between evaluations; 0 = per epoch
+    std::string saveStrategy = "epoch"; // save_strategy: steps, epoch, no
+    int64_t saveSteps = 500; // save_steps: steps between checkpoints ("steps")
+    int64_t saveTotalLimit = 3; // save_total_limit: checkpoints kept; 0 = all
+    int64_t seed = 42; // seed: data order, split, adapter init, dropout
+    int64_t ddpTimeout = 1800; // ddp_timeout: seconds a collective waits for other ranks
+    double adamBeta1 = 0.9; // adam_beta1 (extension)
+    double adamBeta2 = 0.999; // adam_beta2 (extension)
+    double adamEpsilon = 1e-8; // adam_epsilon (extension)
+    std::string memoryBudget; // memory_budget (extension): preset or size, "" = device's
+    std::string onOom = "stop"; // on_oom (extension): stop or adapt
+    int64_t memoryTimelineStep = 0; // memory_timeline_step (extension): 0 = none
 };
 
 struct TrainConfig;
@@ -99,16 +99,16 @@ struct TrainConfig;
 struct FieldDescriptor {
     enum class Type { Bool, Integer, Number, String, StringList };
 
-    std::string path;   // dotted JSON path, e.g. "training.learning_rate"
+    std::string path; // dotted JSON path, e.g. "training.learning_rate"
     Type type = Type::String;
-    std::string help;   // one sentence: what it does, to memory and speed in particular
-    std::optional<double> minimum, maximum;  // Integer and Number
+    std::string help; // one sentence: what it does, to memory and speed in particular
+    std::optional<double> minimum, maximum; // Integer and Number
     bool minimumExclusive = false, maximumExclusive = false;
     // String: the valid values when not empty; StringList: the valid items. Integer: the valid
     // values (as text) when not empty.
     std::vector<std::string> choices;
-    bool required = false;  // String: must not be empty
-    std::string listKeyword;  // StringList: a string that stands for the whole list ("all-linear")
+    bool required = false; // String: must not be empty
+    std::string listKeyword; // StringList: a string that stands for the whole list ("all-linear")
     // The member as JSON, and assigning it from JSON (throws invalidInput on a wrong type).
     std::function<nlohmann::json(const TrainConfig &)> get;
     std::function<void(TrainConfig &, const nlohmann::json &)> set;
@@ -126,10 +126,10 @@ struct FieldDescriptor {
 };
 
 struct TrainConfig {
-    std::string model;             // model: HF model folder (relative: to the config file)
-    std::string device = "auto";   // device: auto, cpu, cuda or cuda:N
-    int64_t threads = 0;           // threads (extension): CPU threads; 0 = all cores
-    Attention attnImplementation = Attention::Sdpa;  // attn_implementation (transformers' name): eager or sdpa
+    std::string model; // model: HF model folder (relative: to the config file)
+    std::string device = "auto"; // device: auto, cpu, cuda or cuda:N
+    int64_t threads = 0; // threads (extension): CPU threads; 0 = all cores
+    Attention attnImplementation = Attention::Sdpa; // attn_implementation (transformers' name): eager or sdpa
     DatasetSettings dataset;
     QuantizationSettings quantization;
     LoraSettings lora;

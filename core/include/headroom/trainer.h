@@ -25,7 +25,7 @@ namespace headroom {
 
 struct ResumeRequest {
     bool resume = false;
-    std::string checkpointDir;  // empty: the latest complete checkpoint in output_dir
+    std::string checkpointDir; // empty: the latest complete checkpoint in output_dir
 };
 
 // A step ran out of memory and training.on_oom is "stop" (or nothing the run can change fits): the
@@ -44,13 +44,13 @@ private:
 struct TrainSummary {
     int64_t steps = 0;
     double finalLoss = 0;
-    double finalEvalLoss = -1;  // < 0 when there was no evaluation
-    std::string adapterDir;     // empty when stopped before any step completed
+    double finalEvalLoss = -1; // < 0 when there was no evaluation
+    std::string adapterDir; // empty when stopped before any step completed
     int64_t peakBytes = 0;
     double tokensPerSecond = 0;
     bool stopped = false;
-    std::string checkpointDir;  // the checkpoint written when stopped
-    nlohmann::json toJson() const;  // the `train --json` result of docs/contracts.md
+    std::string checkpointDir; // the checkpoint written when stopped
+    nlohmann::json toJson() const; // the `train --json` result of docs/contracts.md
 };
 
 class DistributedContext;

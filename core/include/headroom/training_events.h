@@ -20,7 +20,7 @@ namespace headroom {
 
 struct RunStartEvent {
     int64_t totalSteps = 0;
-    int64_t startStep = 0;           // > 0 when resumed
+    int64_t startStep = 0; // > 0 when resumed
     int64_t trainExamples = 0, validationExamples = 0;
     int64_t effectiveBatch = 0;
     int64_t trainableParameters = 0, totalParameters = 0;
@@ -31,35 +31,35 @@ struct RunStartEvent {
 struct StepEvent {
     int64_t step = 0, totalSteps = 0;
     double epoch = 0;
-    double loss = 0;                 // mean over all target tokens of the optimizer step
+    double loss = 0; // mean over all target tokens of the optimizer step
     double learningRate = 0;
-    double gradNorm = 0;             // before clipping
-    int64_t tokens = 0;              // non-padding tokens processed in this step
+    double gradNorm = 0; // before clipping
+    int64_t tokens = 0; // non-padding tokens processed in this step
     double tokensPerSecond = 0;
     double lossScale = 1;
     double elapsedSeconds = 0, etaSeconds = 0;
-    bool skipped = false;            // fp16 step skipped on inf/NaN gradients
+    bool skipped = false; // fp16 step skipped on inf/NaN gradients
     MemoryBreakdown memory;
     // Filled in the step training.memory_timeline_step names (also written to
     // OUTPUT_DIR/memory_timeline.json); empty otherwise.
     std::vector<MemoryTimelinePoint> timeline;
-    nlohmann::json toJson() const;   // the metrics.jsonl line of docs/contracts.md
+    nlohmann::json toJson() const; // the metrics.jsonl line of docs/contracts.md
 };
 
 // A step ran out of memory (a real OOM, or the simulated budget). With training.on_oom "adapt" the
 // change is applied and the step retried; with "stop" the run ends after a checkpoint of the last
 // completed step, from which `--resume` with `overrides` continues.
 struct OutOfMemoryEvent {
-    int64_t step = 0;                 // the optimizer step that did not fit (1-based)
-    std::string category;             // the category that crossed the budget: weights, optimizer, activations
+    int64_t step = 0; // the optimizer step that did not fit (1-based)
+    std::string category; // the category that crossed the budget: weights, optimizer, activations
     int64_t budgetBytes = 0;
-    int64_t fixedBytes = 0;           // weights + adapters + gradients + optimizer
-    std::string message;              // the allocator's
-    std::string change;               // "micro-batch 4 -> 2 with accumulation 8 -> 16 keeps effective batch 32"
-    nlohmann::json overrides = nlohmann::json::object();  // {"training.per_device_train_batch_size": 2, ...}
-    bool applied = false;             // the run goes on with the change
-    bool needsRestart = false;        // the change (quantization, shorter rows) needs a fresh run
-    std::string describe() const;     // "in step 3: activations crossed ...", for people
+    int64_t fixedBytes = 0; // weights + adapters + gradients + optimizer
+    std::string message; // the allocator's
+    std::string change; // "micro-batch 4 -> 2 with accumulation 8 -> 16 keeps effective batch 32"
+    nlohmann::json overrides = nlohmann::json::object(); // {"training.per_device_train_batch_size": 2, ...}
+    bool applied = false; // the run goes on with the change
+    bool needsRestart = false; // the change (quantization, shorter rows) needs a fresh run
+    std::string describe() const; // "in step 3: activations crossed ...", for people
 };
 
 struct EvalEvent {
@@ -74,7 +74,7 @@ struct FinishEvent {
     std::string adapterDir;
     int64_t peakBytes = 0;
     double tokensPerSecond = 0;
-    bool stopped = false;            // ended by a stop request (a checkpoint was written)
+    bool stopped = false; // ended by a stop request (a checkpoint was written)
 };
 
 class TrainingObserver {
@@ -95,7 +95,7 @@ class TrainingControl {
 public:
     void requestPause();
     void requestResume();
-    void requestStop();      // also releases a paused run
+    void requestStop(); // also releases a paused run
     bool stopRequested() const { return m_stop.load(); }
     bool paused() const { return m_paused.load(); }
     // Blocks the trainer while paused; returns false when a stop was requested.

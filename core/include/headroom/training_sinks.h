@@ -53,14 +53,38 @@ private:
 class ObserverFanout : public TrainingObserver {
 public:
     void add(TrainingObserver *observer) { m_observers.push_back(observer); }
-    void onRunStart(const RunStartEvent &e) override { for (auto *o : m_observers) o->onRunStart(e); }
-    void onStep(const StepEvent &e) override { for (auto *o : m_observers) o->onStep(e); }
-    void onEval(const EvalEvent &e) override { for (auto *o : m_observers) o->onEval(e); }
-    void onCheckpoint(int64_t s, const std::string &p) override { for (auto *o : m_observers) o->onCheckpoint(s, p); }
-    void onWarning(const std::string &m) override { for (auto *o : m_observers) o->onWarning(m); }
-    void onOutOfMemory(const OutOfMemoryEvent &e) override { for (auto *o : m_observers) o->onOutOfMemory(e); }
-    void onFinish(const FinishEvent &e) override { for (auto *o : m_observers) o->onFinish(e); }
-    void onError(const std::string &m) override { for (auto *o : m_observers) o->onError(m); }
+    void onRunStart(const RunStartEvent &e) override {
+        for (auto *o : m_observers)
+            o->onRunStart(e);
+    }
+    void onStep(const StepEvent &e) override {
+        for (auto *o : m_observers)
+            o->onStep(e);
+    }
+    void onEval(const EvalEvent &e) override {
+        for (auto *o : m_observers)
+            o->onEval(e);
+    }
+    void onCheckpoint(int64_t s, const std::string &p) override {
+        for (auto *o : m_observers)
+            o->onCheckpoint(s, p);
+    }
+    void onWarning(const std::string &m) override {
+        for (auto *o : m_observers)
+            o->onWarning(m);
+    }
+    void onOutOfMemory(const OutOfMemoryEvent &e) override {
+        for (auto *o : m_observers)
+            o->onOutOfMemory(e);
+    }
+    void onFinish(const FinishEvent &e) override {
+        for (auto *o : m_observers)
+            o->onFinish(e);
+    }
+    void onError(const std::string &m) override {
+        for (auto *o : m_observers)
+            o->onError(m);
+    }
 
 private:
     std::vector<TrainingObserver *> m_observers;

@@ -79,9 +79,9 @@ Choice parseChoice(const std::string &text, const std::string &field) {
     throw invalidInput(field + ": '" + text + "' is not one of " + valid);
 }
 
-#define HEADROOM_CHOICE(Choice)                                                                    \
-    template const char *choiceName<Choice>(Choice);                                               \
-    template const std::vector<std::string> &choiceNames<Choice>();                                \
+#define HEADROOM_CHOICE(Choice)                                                                                        \
+    template const char *choiceName<Choice>(Choice);                                                                   \
+    template const std::vector<std::string> &choiceNames<Choice>();                                                    \
     template Choice parseChoice<Choice>(const std::string &, const std::string &);
 HEADROOM_CHOICE(Precision)
 HEADROOM_CHOICE(DtypeName)

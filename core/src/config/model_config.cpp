@@ -10,8 +10,7 @@
 namespace headroom {
 namespace {
 
-const std::set<std::string> kSupportedArchitectures = {"LlamaForCausalLM", "MistralForCausalLM",
-                                                       "Qwen2ForCausalLM"};
+const std::set<std::string> kSupportedArchitectures = {"LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"};
 
 int64_t requirePositive(const nlohmann::json &json, const char *field, const std::string &context) {
     if (!json.contains(field))
@@ -36,7 +35,7 @@ T optionalField(const nlohmann::json &json, const char *field, T fallback, const
 // transformers v5 writes rope_parameters (with rope_theta inside); v4 writes rope_scaling.
 const char *ropeKey(const nlohmann::json &json) {
     return json.contains("rope_parameters") && json.at("rope_parameters").is_object() ? "rope_parameters"
-                                                                                     : "rope_scaling";
+                                                                                      : "rope_scaling";
 }
 
 RopeScaling parseRopeScaling(const nlohmann::json &json, const std::string &context) {
@@ -58,8 +57,7 @@ RopeScaling parseRopeScaling(const nlohmann::json &json, const std::string &cont
         scaling.type = RopeScaling::Type::Llama3;
         scaling.lowFreqFactor = optionalField<double>(rs, "low_freq_factor", 1.0, context);
         scaling.highFreqFactor = optionalField<double>(rs, "high_freq_factor", 4.0, context);
-        scaling.originalMaxPositions =
-            optionalField<int64_t>(rs, "original_max_position_embeddings", 8192, context);
+        scaling.originalMaxPositions = optionalField<int64_t>(rs, "original_max_position_embeddings", 8192, context);
     } else {
         throw invalidInput(context + ": rope_scaling type '" + type +
                            "' is not supported (supported: none, linear, llama3)");
@@ -79,8 +77,8 @@ ModelConfig ModelConfig::fromJson(const nlohmann::json &json, const std::string 
     if (!json.is_object())
         throw invalidInput(context + ": expected a JSON object");
     ModelConfig c;
-    if (!json.contains("architectures") || !json.at("architectures").is_array() ||
-        json.at("architectures").empty() || !json.at("architectures")[0].is_string())
+    if (!json.contains("architectures") || !json.at("architectures").is_array() || json.at("architectures").empty() ||
+        !json.at("architectures")[0].is_string())
         throw invalidInput(context + ": missing 'architectures' (e.g. [\"LlamaForCausalLM\"])");
     c.architecture = json.at("architectures")[0].get<std::string>();
     if (!kSupportedArchitectures.count(c.architecture))
@@ -119,10 +117,11 @@ ModelConfig ModelConfig::fromJson(const nlohmann::json &json, const std::string 
         c.ropeTheta = optionalField<double>(json.at("rope_parameters"), "rope_theta", c.ropeTheta, context);
     c.ropeScaling = parseRopeScaling(json, context);
     c.tieWordEmbeddings = optionalField<bool>(json, "tie_word_embeddings", false, context);
-    c.torchDtype = optionalField<std::string>(json, "torch_dtype", optionalField<std::string>(json, "dtype", "float32", context), context);
+    c.torchDtype = optionalField<std::string>(json, "torch_dtype",
+                                              optionalField<std::string>(json, "dtype", "float32", context), context);
 
     if (c.architecture == "Qwen2ForCausalLM") {
-        c.qkvBias = true;  // Qwen2Attention always builds q/k/v with bias and o_proj without
+        c.qkvBias = true; // Qwen2Attention always builds q/k/v with bias and o_proj without
         // Real Qwen2.5 configs carry sliding_window with use_sliding_window false: then it is unused.
         if (optionalField<bool>(json, "use_sliding_window", false, context)) {
             c.slidingWindow = optionalField<int64_t>(json, "sliding_window", 4096, context);
@@ -164,7 +163,7 @@ int64_t ModelConfig::layerParameters() const {
     int64_t mlp = 3 * hiddenSize * intermediateSize;
     if (mlpBias)
         mlp += 2 * intermediateSize + hiddenSize;
-    return attention + mlp + 2 * hiddenSize;  // + input and post-attention RMSNorm weights
+    return attention + mlp + 2 * hiddenSize; // + input and post-attention RMSNorm weights
 }
 
 int64_t ModelConfig::totalParameters() const {

@@ -45,9 +45,8 @@ ModelSummary ModelSummary::inspect(const std::string &modelDir) {
     }
     const auto tokenizer = Tokenizer::load(modelDir);
     s.tokenizer = tokenizer->kind();
-    s.chatTemplate = tokenizer->chatTemplateSource().empty()
-                         ? "none"
-                         : ChatTemplate::detect(tokenizer->chatTemplateSource()).name();
+    s.chatTemplate =
+        tokenizer->chatTemplateSource().empty() ? "none" : ChatTemplate::detect(tokenizer->chatTemplateSource()).name();
     return s;
 }
 

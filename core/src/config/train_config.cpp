@@ -19,8 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // The objects that hold fields ("dataset", "training", ...), from the fields' paths.
-std::set<std::string> sectionNames()
-{
+std::set<std::string> sectionNames() {
     std::set<std::string> sections;
     for (const auto &field : TrainConfig::fields()) {
         for (size_t dot = field.path.find('.'); dot != std::string::npos; dot = field.path.find('.', dot + 1))
@@ -29,8 +28,7 @@ std::set<std::string> sectionNames()
     return sections;
 }
 
-size_t editDistance(const std::string &a, const std::string &b)
-{
+size_t editDistance(const std::string &a, const std::string &b) {
     std::vector<size_t> previous(b.size() + 1), current(b.size() + 1);
     for (size_t j = 0; j <= b.size(); ++j)
         previous[j] = j;
@@ -45,21 +43,18 @@ size_t editDistance(const std::string &a, const std::string &b)
     return previous[b.size()];
 }
 
-std::string sectionOf(const std::string &path)
-{
+std::string sectionOf(const std::string &path) {
     const size_t dot = path.rfind('.');
     return dot == std::string::npos ? std::string() : path.substr(0, dot);
 }
 
-std::string leafOf(const std::string &path)
-{
+std::string leafOf(const std::string &path) {
     const size_t dot = path.rfind('.');
     return dot == std::string::npos ? path : path.substr(dot + 1);
 }
 
 // "learning_rate" -> "lr".
-std::string initialsOf(const std::string &name)
-{
+std::string initialsOf(const std::string &name) {
     std::string initials;
     for (size_t i = 0; i < name.size(); ++i) {
         if (i == 0 || name[i - 1] == '_')
@@ -72,8 +67,7 @@ std::string initialsOf(const std::string &name)
 // ("training.lora_alpha" -> "lora.lora_alpha"); an abbreviation ("training.lr" ->
 // "training.learning_rate"); the smallest edit distance, among the fields of the same section
 // when that section exists, else among all names.
-std::string nearestName(const std::string &path)
-{
+std::string nearestName(const std::string &path) {
     const auto sections = sectionNames();
     const std::string section = sectionOf(path);
     const std::string leaf = leafOf(path);
@@ -97,15 +91,13 @@ std::string nearestName(const std::string &path)
     });
 }
 
-Error unknownField(const std::string &context, const std::string &path)
-{
+Error unknownField(const std::string &context, const std::string &path) {
     return invalidInput((context.empty() ? "" : context + ": ") + path + ": unknown field; did you mean " +
                         nearestName(path) + "?");
 }
 
 void readObject(TrainConfig &config, const nlohmann::json &object, const std::string &prefix,
-                const std::string &context, const std::set<std::string> &sections)
-{
+                const std::string &context, const std::set<std::string> &sections) {
     if (!object.is_object())
         throw invalidInput(context + ": " + (prefix.empty() ? "the configuration" : prefix) +
                            " must be a JSON object, got " + detail::quoteForError(object));
@@ -125,8 +117,7 @@ void readObject(TrainConfig &config, const nlohmann::json &object, const std::st
     }
 }
 
-std::string resolvedAgainst(const fs::path &folder, const std::string &path)
-{
+std::string resolvedAgainst(const fs::path &folder, const std::string &path) {
     if (path.empty() || fs::path(path).is_absolute() || folder.empty())
         return path;
     return (folder / path).lexically_normal().string();
@@ -134,15 +125,13 @@ std::string resolvedAgainst(const fs::path &folder, const std::string &path)
 
 } // namespace
 
-TrainConfig TrainConfig::fromJson(const nlohmann::json &json, const std::string &context)
-{
+TrainConfig TrainConfig::fromJson(const nlohmann::json &json, const std::string &context) {
     TrainConfig config;
     readObject(config, json, "", context, sectionNames());
     return config;
 }
 
-TrainConfig TrainConfig::fromFile(const std::string &path)
-{
+TrainConfig TrainConfig::fromFile(const std::string &path) {
     TrainConfig config = fromJson(detail::readJsonFile(path, "a training configuration is a JSON file"), path);
     const fs::path folder = fs::path(path).parent_path();
     config.model = resolvedAgainst(folder, config.model);
@@ -150,8 +139,7 @@ TrainConfig TrainConfig::fromFile(const std::string &path)
     return config;
 }
 
-nlohmann::json TrainConfig::toJson() const
-{
+nlohmann::json TrainConfig::toJson() const {
     nlohmann::json json = nlohmann::json::object();
     for (const auto &field : fields()) {
         std::string pointer = "/" + field.path;
@@ -161,11 +149,11 @@ nlohmann::json TrainConfig::toJson() const
     return json;
 }
 
-void TrainConfig::applyOverride(const std::string &assignment)
-{
+void TrainConfig::applyOverride(const std::string &assignment) {
     const size_t equals = assignment.find('=');
     if (equals == std::string::npos || equals == 0)
-        throw invalidInput("--set " + assignment + ": expected KEY=VALUE with a dotted key, e.g. "
+        throw invalidInput("--set " + assignment +
+                           ": expected KEY=VALUE with a dotted key, e.g. "
                            "training.learning_rate=1e-4");
     const std::string path = assignment.substr(0, equals);
     const FieldDescriptor *field = TrainConfig::field(path);
@@ -178,14 +166,12 @@ void TrainConfig::applyOverride(const std::string &assignment)
     }
 }
 
-void TrainConfig::applyOverrides(const nlohmann::json &overrides)
-{
+void TrainConfig::applyOverrides(const nlohmann::json &overrides) {
     for (const auto &[path, value] : overrides.items())
         applyOverride(path + "=" + value.dump());
 }
 
-void TrainConfig::validate(const std::string &context) const
-{
+void TrainConfig::validate(const std::string &context) const {
     const std::string prefix = context.empty() ? "" : context + ": ";
     for (const auto &field : fields()) {
         const std::string problem = field.problem(field.get(*this));
@@ -197,37 +183,30 @@ void TrainConfig::validate(const std::string &context) const
         throw invalidInput(prefix + "device: must be auto, cpu, cuda or cuda:N, got \"" + device + "\"");
     if (training.bf16 && training.fp16)
         throw invalidInput(prefix + "training.fp16 and training.bf16 are both true; choose one (bf16 "
-                           "where the GPU supports it)");
+                                    "where the GPU supports it)");
     parseMemoryBudget(training.memoryBudget, prefix + "training.memory_budget");
     if (training.numTrainEpochs <= 0 && training.maxSteps <= 0)
         throw invalidInput(prefix + "training.num_train_epochs: must be > 0 unless training.max_steps "
-                           "is > 0 (nothing to train otherwise)");
+                                    "is > 0 (nothing to train otherwise)");
 }
 
-int64_t TrainConfig::effectiveBatch(int gpus) const
-{
+int64_t TrainConfig::effectiveBatch(int gpus) const {
     return training.perDeviceTrainBatchSize * training.gradientAccumulationSteps * gpus;
 }
 
-Precision TrainConfig::precision() const
-{
+Precision TrainConfig::precision() const {
     return training.fp16 ? Precision::FP16 : training.bf16 ? Precision::BF16 : Precision::FP32;
 }
 
-void TrainConfig::setPrecision(Precision precision)
-{
+void TrainConfig::setPrecision(Precision precision) {
     training.bf16 = precision == Precision::BF16;
     training.fp16 = precision == Precision::FP16;
     quantization.computeDtype = dtypeOf(precision);
 }
 
-WeightQuant TrainConfig::weightQuant() const
-{
-    return weightQuantOf(quantization.loadIn4bit, quantization.quantType);
-}
+WeightQuant TrainConfig::weightQuant() const { return weightQuantOf(quantization.loadIn4bit, quantization.quantType); }
 
-void TrainConfig::setWeightQuant(WeightQuant quant)
-{
+void TrainConfig::setWeightQuant(WeightQuant quant) {
     quantization.loadIn4bit = quant != WeightQuant::None;
     if (quant != WeightQuant::None)
         quantization.quantType = quant4TypeOf(quant);

@@ -14,44 +14,36 @@ namespace headroom {
 
 namespace {
 
-std::string formatNumber(double value)
-{
+std::string formatNumber(double value) {
     std::ostringstream out;
     out << value;
     return out.str();
 }
 
-std::string joined(const std::vector<std::string> &items)
-{
+std::string joined(const std::vector<std::string> &items) {
     std::string out;
     for (const auto &item : items)
         out += (out.empty() ? "" : ", ") + item;
     return out;
 }
 
-std::string trimmed(const std::string &text)
-{
+std::string trimmed(const std::string &text) {
     const size_t begin = text.find_first_not_of(" \t\r\n");
     if (begin == std::string::npos)
         return {};
     return text.substr(begin, text.find_last_not_of(" \t\r\n") - begin + 1);
 }
 
-std::string lowercase(std::string text)
-{
+std::string lowercase(std::string text) {
     std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
     return text;
 }
 
 } // namespace
 
-nlohmann::json FieldDescriptor::defaultValue() const
-{
-    return get(TrainConfig{});
-}
+nlohmann::json FieldDescriptor::defaultValue() const { return get(TrainConfig{}); }
 
-std::string FieldDescriptor::typeName() const
-{
+std::string FieldDescriptor::typeName() const {
     switch (type) {
     case Type::Bool: return "true or false";
     case Type::Integer: return "an integer";
@@ -63,8 +55,7 @@ std::string FieldDescriptor::typeName() const
     return {};
 }
 
-std::string FieldDescriptor::constraintText() const
-{
+std::string FieldDescriptor::constraintText() const {
     if (!choices.empty()) {
         if (type == Type::StringList)
             return "items from: " + joined(choices) + (listKeyword.empty() ? "" : "; or " + listKeyword);
@@ -78,16 +69,15 @@ std::string FieldDescriptor::constraintText() const
     return text;
 }
 
-std::string FieldDescriptor::problem(const nlohmann::json &value) const
-{
+std::string FieldDescriptor::problem(const nlohmann::json &value) const {
     // "must be one of: nf4, fp4" for a choice; "must be a number > 0 and < 1" for a range.
     const std::string expected = "must be " + (choices.empty() ? typeName() + " " : "") + constraintText();
     if (type == Type::Integer || type == Type::Number) {
         const double number = value.get<double>();
         const bool tooLow = minimum && (minimumExclusive ? number <= *minimum : number < *minimum);
         const bool tooHigh = maximum && (maximumExclusive ? number >= *maximum : number > *maximum);
-        const bool notAChoice = !choices.empty() &&
-            std::find(choices.begin(), choices.end(), value.dump()) == choices.end();
+        const bool notAChoice =
+            !choices.empty() && std::find(choices.begin(), choices.end(), value.dump()) == choices.end();
         if (tooLow || tooHigh || notAChoice || !std::isfinite(number))
             return expected + ", got " + detail::quoteForError(value);
     } else if (type == Type::String) {
@@ -114,12 +104,9 @@ std::string FieldDescriptor::problem(const nlohmann::json &value) const
     return {};
 }
 
-nlohmann::json FieldDescriptor::parseText(const std::string &rawText) const
-{
+nlohmann::json FieldDescriptor::parseText(const std::string &rawText) const {
     const std::string text = trimmed(rawText);
-    auto refuse = [&]() {
-        return invalidInput(path + " expects " + typeName() + ", got '" + rawText + "'");
-    };
+    auto refuse = [&]() { return invalidInput(path + " expects " + typeName() + ", got '" + rawText + "'"); };
     switch (type) {
     case Type::Bool: {
         const std::string word = lowercase(text);

@@ -35,12 +35,9 @@ void check(cudaError_t e, const char *what) {
 
 hr_dtype kernelDtype(torch::ScalarType t) {
     switch (t) {
-    case torch::kFloat32:
-        return HR_FLOAT32;
-    case torch::kBFloat16:
-        return HR_BFLOAT16;
-    case torch::kFloat16:
-        return HR_FLOAT16;
+    case torch::kFloat32: return HR_FLOAT32;
+    case torch::kBFloat16: return HR_BFLOAT16;
+    case torch::kFloat16: return HR_FLOAT16;
     default:
         throw invalidInput(std::string("CUDA kernels: dtype ") + c10::toString(t) +
                            " is not float32, bfloat16 or float16");
@@ -131,8 +128,8 @@ torch::Tensor pagedZeros(int64_t numel, torch::ScalarType dtype, torch::Device d
     check(e, "allocating paged optimizer state");
     try {
         check(cudaMemsetAsync(memory, 0, bytes, currentStream(device)), "clearing paged optimizer state");
-        return torch::from_blob(memory, {numel}, [](void *p) { hr_managed_free(p); },
-                                torch::TensorOptions().dtype(dtype).device(device));
+        return torch::from_blob(
+            memory, {numel}, [](void *p) { hr_managed_free(p); }, torch::TensorOptions().dtype(dtype).device(device));
     } catch (...) {
         hr_managed_free(memory);
         throw;

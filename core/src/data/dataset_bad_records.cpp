@@ -6,12 +6,9 @@
 namespace headroom::detail {
 
 BadRecords::BadRecords(std::string path, const std::string &onBadLine, std::string what)
-    : m_path(std::move(path)), m_what(std::move(what)), m_skip(onBadLine == "skip")
-{
-}
+    : m_path(std::move(path)), m_what(std::move(what)), m_skip(onBadLine == "skip") {}
 
-void BadRecords::report(int64_t line, const std::string &problem, int64_t column)
-{
+void BadRecords::report(int64_t line, const std::string &problem, int64_t column) {
     const std::string where = std::to_string(line) + (column > 0 ? ":" + std::to_string(column) : "") + ": ";
     if (!m_skip)
         throw invalidInput(m_path + ":" + where + problem +
@@ -23,8 +20,7 @@ void BadRecords::report(int64_t line, const std::string &problem, int64_t column
     ++m_count;
 }
 
-std::string BadRecords::warning() const
-{
+std::string BadRecords::warning() const {
     if (m_count == 0)
         return {};
     std::string lines;

@@ -21,8 +21,7 @@ namespace {
 // Tokenizes all records on `threads` threads (0: one per core). A record the chat template
 // rejects gets its problem instead of an example; other failures are rethrown.
 void tokenizeAll(const RecordTokenizer &tokenizer, const std::vector<DatasetRecord> &records, int64_t threads,
-                 std::vector<TokenizedExample> &examples, std::vector<std::string> &problems)
-{
+                 std::vector<TokenizedExample> &examples, std::vector<std::string> &problems) {
     examples.assign(records.size(), {});
     problems.assign(records.size(), {});
     std::atomic<size_t> next{0};
@@ -61,8 +60,7 @@ void tokenizeAll(const RecordTokenizer &tokenizer, const std::vector<DatasetReco
 
 // Reads, tokenizes and truncates; drops the examples left without a trained token.
 detail::TokenizedRecords tokenizeDataset(const DatasetSettings &settings, const RecordTokenizer &tokenizer,
-                                         int64_t threads)
-{
+                                         int64_t threads) {
     detail::TokenizedRecords result;
     DatasetStats &stats = result.stats;
     const std::vector<DatasetRecord> records = readDatasetRecords(settings, stats);
@@ -113,8 +111,7 @@ detail::TokenizedRecords tokenizeDataset(const DatasetSettings &settings, const 
     return result;
 }
 
-int64_t tokenCount(const std::vector<TokenizedExample> &rows, bool trainedOnly)
-{
+int64_t tokenCount(const std::vector<TokenizedExample> &rows, bool trainedOnly) {
     int64_t count = 0;
     for (const TokenizedExample &row : rows) {
         count += trainedOnly ? std::count_if(row.labels.begin(), row.labels.end(),
@@ -126,8 +123,8 @@ int64_t tokenCount(const std::vector<TokenizedExample> &rows, bool trainedOnly)
 
 } // namespace
 
-TrainingDataset TrainingDataset::build(const TrainConfig &config, const Tokenizer &tokenizer, const std::string &cacheDir)
-{
+TrainingDataset TrainingDataset::build(const TrainConfig &config, const Tokenizer &tokenizer,
+                                       const std::string &cacheDir) {
     const DatasetSettings &settings = config.dataset;
     const RecordTokenizer recordTokenizer(tokenizer, chatTemplateFor(settings, tokenizer), settings.trainOnPrompt);
 
@@ -182,8 +179,7 @@ TrainingDataset TrainingDataset::build(const TrainConfig &config, const Tokenize
     return dataset;
 }
 
-std::vector<size_t> TrainingDataset::epochOrder(uint64_t seed, int64_t epoch) const
-{
+std::vector<size_t> TrainingDataset::epochOrder(uint64_t seed, int64_t epoch) const {
     return shuffledOrder(m_train.size(), seed, epoch);
 }
 
@@ -191,7 +187,8 @@ std::vector<size_t> TrainingDataset::epochOrder(uint64_t seed, int64_t epoch) co
 
 namespace headroom {
 
-TrainingDataset TrainingDataset::fromExamples(std::vector<TokenizedExample> train, std::vector<TokenizedExample> validation) {
+TrainingDataset TrainingDataset::fromExamples(std::vector<TokenizedExample> train,
+                                              std::vector<TokenizedExample> validation) {
     TrainingDataset dataset;
     dataset.m_train = std::move(train);
     dataset.m_validation = std::move(validation);

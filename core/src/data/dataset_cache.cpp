@@ -28,8 +28,7 @@ const char *const kTokenizerFiles[] = {"tokenizer.json", "tokenizer.model", "tok
                                        "special_tokens_map.json", "added_tokens.json"};
 
 template <typename T>
-void append(std::string &out, T value)
-{
+void append(std::string &out, T value) {
     out.append(reinterpret_cast<const char *>(&value), sizeof(T));
 }
 
@@ -39,16 +38,14 @@ public:
     Reader(const std::string &bytes, size_t end) : m_bytes(bytes), m_end(end) {}
 
     template <typename T>
-    bool read(T &value)
-    {
+    bool read(T &value) {
         if (m_end - m_offset < sizeof(T))
             return false;
         std::memcpy(&value, m_bytes.data() + m_offset, sizeof(T));
         m_offset += sizeof(T);
         return true;
     }
-    bool read(std::vector<int32_t> &values, size_t count)
-    {
+    bool read(std::vector<int32_t> &values, size_t count) {
         if ((m_end - m_offset) / sizeof(int32_t) < count)
             return false;
         values.resize(count);
@@ -56,8 +53,7 @@ public:
         m_offset += count * sizeof(int32_t);
         return true;
     }
-    bool read(std::string &text, size_t count)
-    {
+    bool read(std::string &text, size_t count) {
         if (m_end - m_offset < count)
             return false;
         text.assign(m_bytes, m_offset, count);
@@ -72,17 +68,18 @@ private:
     size_t m_offset = 0;
 };
 
-nlohmann::json statsToJson(const DatasetStats &stats)
-{
-    return {{"format", stats.format},   {"chat_template", stats.chatTemplate},
-            {"records", stats.records}, {"skipped", stats.skipped},
+nlohmann::json statsToJson(const DatasetStats &stats) {
+    return {{"format", stats.format},
+            {"chat_template", stats.chatTemplate},
+            {"records", stats.records},
+            {"skipped", stats.skipped},
             {"first_skipped_lines", stats.firstSkippedLines},
-            {"truncated", stats.truncated}, {"dropped", stats.dropped},
+            {"truncated", stats.truncated},
+            {"dropped", stats.dropped},
             {"warnings", stats.warnings}};
 }
 
-DatasetStats statsFromJson(const nlohmann::json &json)
-{
+DatasetStats statsFromJson(const nlohmann::json &json) {
     DatasetStats stats;
     stats.format = json.at("format").get<std::string>();
     stats.chatTemplate = json.at("chat_template").get<std::string>();
@@ -97,8 +94,7 @@ DatasetStats statsFromJson(const nlohmann::json &json)
 
 } // namespace
 
-void Fnv1a::add(const void *data, size_t size)
-{
+void Fnv1a::add(const void *data, size_t size) {
     const auto *bytes = static_cast<const unsigned char *>(data);
     for (size_t i = 0; i < size; ++i) {
         m_hash ^= bytes[i];
@@ -106,8 +102,7 @@ void Fnv1a::add(const void *data, size_t size)
     }
 }
 
-uint64_t datasetCacheKey(const DatasetSettings &settings, const Tokenizer &tokenizer, const std::string &chatTemplate)
-{
+uint64_t datasetCacheKey(const DatasetSettings &settings, const Tokenizer &tokenizer, const std::string &chatTemplate) {
     Fnv1a hash;
     hash.add(kMagic, sizeof kMagic);
     const std::string dataset = readDatasetFile(settings.path);
@@ -132,15 +127,13 @@ uint64_t datasetCacheKey(const DatasetSettings &settings, const Tokenizer &token
     return hash.value();
 }
 
-std::string datasetCachePath(const std::string &cacheDir, uint64_t key)
-{
+std::string datasetCachePath(const std::string &cacheDir, uint64_t key) {
     char name[32];
     std::snprintf(name, sizeof name, "dataset-%016llx.bin", static_cast<unsigned long long>(key));
     return (fs::path(cacheDir) / name).string();
 }
 
-CacheState readDatasetCache(const std::string &path, uint64_t key, TokenizedRecords &out)
-{
+CacheState readDatasetCache(const std::string &path, uint64_t key, TokenizedRecords &out) {
     std::ifstream in(path, std::ios::binary);
     if (!in)
         return CacheState::Missing;
@@ -187,8 +180,7 @@ CacheState readDatasetCache(const std::string &path, uint64_t key, TokenizedReco
     return CacheState::Valid;
 }
 
-std::string writeDatasetCache(const std::string &path, uint64_t key, const TokenizedRecords &records)
-{
+std::string writeDatasetCache(const std::string &path, uint64_t key, const TokenizedRecords &records) {
     std::string bytes(kMagic, sizeof kMagic);
     append(bytes, key);
     const std::string stats = statsToJson(records.stats).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

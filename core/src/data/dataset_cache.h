@@ -34,7 +34,7 @@ private:
 
 // What the cache holds: examples after truncation and dropping, before split and packing.
 struct TokenizedRecords {
-    DatasetStats stats;  // format, chatTemplate, records, skipped lines, truncated, dropped, warnings
+    DatasetStats stats; // format, chatTemplate, records, skipped lines, truncated, dropped, warnings
     std::vector<TokenizedExample> examples;
 };
 

@@ -15,8 +15,7 @@ namespace {
 
 bool isBlank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-std::string_view trimmed(std::string_view text)
-{
+std::string_view trimmed(std::string_view text) {
     while (!text.empty() && isBlank(text.front()))
         text.remove_prefix(1);
     while (!text.empty() && isBlank(text.back()))
@@ -24,8 +23,7 @@ std::string_view trimmed(std::string_view text)
     return text;
 }
 
-std::vector<RawRecord> splitLines(std::string_view bytes)
-{
+std::vector<RawRecord> splitLines(std::string_view bytes) {
     std::vector<RawRecord> records;
     int64_t line = 1;
     size_t start = 0;
@@ -45,8 +43,7 @@ std::vector<RawRecord> splitLines(std::string_view bytes)
 
 // Scans the array's text tracking strings and nesting: a ',' or ']' outside any string or
 // nested value ends an element.
-std::vector<RawRecord> splitArray(const std::string &path, std::string_view bytes, size_t open)
-{
+std::vector<RawRecord> splitArray(const std::string &path, std::string_view bytes, size_t open) {
     std::vector<RawRecord> records;
     int64_t line = 1;
     size_t lineStart = 0;
@@ -69,7 +66,7 @@ std::vector<RawRecord> splitArray(const std::string &path, std::string_view byte
     };
     auto finish = [&](size_t end, bool closing) {
         if (start == std::string_view::npos) {
-            if (!closing || !records.empty())  // "[]" is empty; "[1,]" and "[,1]" have an empty element
+            if (!closing || !records.empty()) // "[]" is empty; "[1,]" and "[,1]" have an empty element
                 records.push_back({line, static_cast<int64_t>(end - lineStart) + 1, {}});
             return;
         }
@@ -104,14 +101,16 @@ std::vector<RawRecord> splitArray(const std::string &path, std::string_view byte
             if (c == ',')
                 continue;
             if (!trimmed(bytes.substr(i + 1)).empty())
-                throw invalidInput(path + ":" + std::to_string(line) + ": unexpected text after the JSON array "
+                throw invalidInput(path + ":" + std::to_string(line) +
+                                   ": unexpected text after the JSON array "
                                    "that holds the records");
             return records;
         } else if (!isBlank(c)) {
             begin(i);
         }
     }
-    throw invalidInput(path + ":" + std::to_string(line) + ": the JSON array of records is not closed (a ']' "
+    throw invalidInput(path + ":" + std::to_string(line) +
+                       ": the JSON array of records is not closed (a ']' "
                        "is missing, or a string is not terminated" +
                        (start != std::string_view::npos ? " in the record at line " + std::to_string(startLine) : "") +
                        ")");
@@ -119,8 +118,7 @@ std::vector<RawRecord> splitArray(const std::string &path, std::string_view byte
 
 } // namespace
 
-std::string readDatasetFile(const std::string &path)
-{
+std::string readDatasetFile(const std::string &path) {
     if (path.empty())
         throw invalidInput("dataset.path: no dataset file given");
     if (std::filesystem::is_directory(path))
@@ -135,10 +133,9 @@ std::string readDatasetFile(const std::string &path)
     return bytes.str();
 }
 
-std::vector<RawRecord> splitRecords(const std::string &path, const std::string &bytes)
-{
+std::vector<RawRecord> splitRecords(const std::string &path, const std::string &bytes) {
     std::string_view text(bytes);
-    if (text.substr(0, 3) == "\xEF\xBB\xBF")  // a UTF-8 byte order mark
+    if (text.substr(0, 3) == "\xEF\xBB\xBF") // a UTF-8 byte order mark
         text.remove_prefix(3);
     const size_t first = text.find_first_not_of(" \t\r\n");
     if (first != std::string_view::npos && text[first] == '[')

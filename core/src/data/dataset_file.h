@@ -12,8 +12,8 @@
 namespace headroom::detail {
 
 struct RawRecord {
-    int64_t line = 0;    // 1-based
-    int64_t column = 1;  // 1-based byte column of its first character
+    int64_t line = 0; // 1-based
+    int64_t column = 1; // 1-based byte column of its first character
     std::string_view text;
 };
 

@@ -13,19 +13,17 @@ namespace headroom {
 namespace {
 
 // SplitMix64's finaliser: spreads nearby seeds (seed, seed + 1, ...) over unrelated streams.
-uint64_t mix(uint64_t value)
-{
+uint64_t mix(uint64_t value) {
     value += 0x9e3779b97f4a7c15ULL;
     value = (value ^ (value >> 30)) * 0xbf58476d1ce4e5b9ULL;
     value = (value ^ (value >> 27)) * 0x94d049bb133111ebULL;
     return value ^ (value >> 31);
 }
 
-constexpr uint64_t kSplitStream = 0x73706c6974ULL;  // "split"
-constexpr uint64_t kEpochStream = 0x65706f6368ULL;  // "epoch"
+constexpr uint64_t kSplitStream = 0x73706c6974ULL; // "split"
+constexpr uint64_t kEpochStream = 0x65706f6368ULL; // "epoch"
 
-std::vector<size_t> shuffled(size_t count, uint64_t seed)
-{
+std::vector<size_t> shuffled(size_t count, uint64_t seed) {
     std::vector<size_t> order(count);
     std::iota(order.begin(), order.end(), size_t(0));
     std::mt19937_64 random(seed);
@@ -36,8 +34,7 @@ std::vector<size_t> shuffled(size_t count, uint64_t seed)
 
 } // namespace
 
-std::vector<TokenizedExample> packExamples(const std::vector<TokenizedExample> &examples, int64_t maxLength)
-{
+std::vector<TokenizedExample> packExamples(const std::vector<TokenizedExample> &examples, int64_t maxLength) {
     std::vector<TokenizedExample> rows;
     int32_t segment = 0;
     for (const TokenizedExample &example : examples) {
@@ -57,8 +54,7 @@ std::vector<TokenizedExample> packExamples(const std::vector<TokenizedExample> &
     return rows;
 }
 
-std::vector<size_t> validationIndices(size_t count, double split, uint64_t seed)
-{
+std::vector<size_t> validationIndices(size_t count, double split, uint64_t seed) {
     if (split <= 0 || count < 2)
         return {};
     const auto wanted = static_cast<size_t>(std::ceil(split * static_cast<double>(count)));
@@ -69,8 +65,7 @@ std::vector<size_t> validationIndices(size_t count, double split, uint64_t seed)
     return order;
 }
 
-std::vector<size_t> shuffledOrder(size_t count, uint64_t seed, int64_t epoch)
-{
+std::vector<size_t> shuffledOrder(size_t count, uint64_t seed, int64_t epoch) {
     return shuffled(count, mix(mix(seed ^ kEpochStream) + static_cast<uint64_t>(epoch)));
 }
 

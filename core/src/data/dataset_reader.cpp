@@ -22,8 +22,7 @@ const char *const kKnownFields = "expected instruction and output (alpaca), mess
                                  "or text";
 
 // The format a record's keys suggest, if any.
-std::optional<DatasetFormat> formatOf(const json &record)
-{
+std::optional<DatasetFormat> formatOf(const json &record) {
     if (!record.is_object())
         return std::nullopt;
     if (record.contains("messages") || record.contains("conversations"))
@@ -35,8 +34,7 @@ std::optional<DatasetFormat> formatOf(const json &record)
     return std::nullopt;
 }
 
-DatasetFormat formatNamed(const std::string &name)
-{
+DatasetFormat formatNamed(const std::string &name) {
     if (name == "alpaca")
         return DatasetFormat::Alpaca;
     if (name == "text")
@@ -45,8 +43,7 @@ DatasetFormat formatNamed(const std::string &name)
 }
 
 // A string field, or the problem with it.
-std::optional<std::string> stringField(const json &record, const char *key, bool optional, std::string &problem)
-{
+std::optional<std::string> stringField(const json &record, const char *key, bool optional, std::string &problem) {
     const auto it = record.find(key);
     if (it == record.end() || (optional && it->is_null())) {
         if (!optional)
@@ -60,8 +57,7 @@ std::optional<std::string> stringField(const json &record, const char *key, bool
     return it->get<std::string>();
 }
 
-std::string parseAlpaca(const json &record, DatasetRecord &out)
-{
+std::string parseAlpaca(const json &record, DatasetRecord &out) {
     std::string problem;
     const auto instruction = stringField(record, "instruction", false, problem);
     const auto input = stringField(record, "input", true, problem);
@@ -76,8 +72,7 @@ std::string parseAlpaca(const json &record, DatasetRecord &out)
 }
 
 // role/content, or ShareGPT's from/value; ShareGPT's names mapped to ours.
-std::string parseMessage(const json &item, const std::string &where, ChatMessage &out)
-{
+std::string parseMessage(const json &item, const std::string &where, ChatMessage &out) {
     const bool shareGpt = item.is_object() && item.contains("from");
     if (!item.is_object())
         return where + ": expected an object with role and content (ShareGPT: from and value), got " +
@@ -101,8 +96,7 @@ std::string parseMessage(const json &item, const std::string &where, ChatMessage
            (shareGpt ? "system, human, gpt" : "system, user, assistant");
 }
 
-std::string parseMessages(const json &record, DatasetRecord &out)
-{
+std::string parseMessages(const json &record, DatasetRecord &out) {
     const char *key = record.contains("messages") ? "messages" : "conversations";
     const json &list = record.at(key);
     if (!list.is_array() || list.empty())
@@ -120,8 +114,7 @@ std::string parseMessages(const json &record, DatasetRecord &out)
     return {};
 }
 
-std::string parseText(const json &record, DatasetRecord &out)
-{
+std::string parseText(const json &record, DatasetRecord &out) {
     std::string problem;
     const auto text = stringField(record, "text", false, problem);
     if (!problem.empty())
@@ -133,8 +126,7 @@ std::string parseText(const json &record, DatasetRecord &out)
 }
 
 // `record` as `format`, or the problem with it.
-std::string parseRecord(const json &record, DatasetFormat format, DatasetRecord &out)
-{
+std::string parseRecord(const json &record, DatasetFormat format, DatasetRecord &out) {
     if (!record.is_object())
         return "expected a JSON object, got " + detail::quoteForError(record);
     out.format = format;
@@ -147,16 +139,14 @@ std::string parseRecord(const json &record, DatasetFormat format, DatasetRecord 
         return record.contains("messages") || record.contains("conversations")
                    ? parseMessages(record, out)
                    : "no \"messages\" or \"conversations\" list of messages";
-    case DatasetFormat::Text:
-        return record.contains("text") ? parseText(record, out) : "no \"text\" field";
+    case DatasetFormat::Text: return record.contains("text") ? parseText(record, out) : "no \"text\" field";
     }
     return {};
 }
 
 } // namespace
 
-std::string formatName(DatasetFormat format)
-{
+std::string formatName(DatasetFormat format) {
     switch (format) {
     case DatasetFormat::Alpaca: return "alpaca";
     case DatasetFormat::Messages: return "messages";
@@ -165,8 +155,7 @@ std::string formatName(DatasetFormat format)
     return {};
 }
 
-std::vector<DatasetRecord> readDatasetRecords(const DatasetSettings &settings, DatasetStats &stats)
-{
+std::vector<DatasetRecord> readDatasetRecords(const DatasetSettings &settings, DatasetStats &stats) {
     const std::string &path = settings.path;
     const std::string bytes = detail::readDatasetFile(path);
     const std::vector<detail::RawRecord> raw = detail::splitRecords(path, bytes);
@@ -175,7 +164,7 @@ std::vector<DatasetRecord> readDatasetRecords(const DatasetSettings &settings, D
     std::optional<DatasetFormat> format;
     if (settings.format != "auto")
         format = formatNamed(settings.format);
-    int64_t detectedAt = 0;  // the line the format was detected from ("auto")
+    int64_t detectedAt = 0; // the line the format was detected from ("auto")
 
     std::vector<DatasetRecord> records;
     for (const detail::RawRecord &entry : raw) {
@@ -233,8 +222,7 @@ std::vector<DatasetRecord> readDatasetRecords(const DatasetSettings &settings, D
     return records;
 }
 
-std::string detectDatasetFormat(const std::string &path)
-{
+std::string detectDatasetFormat(const std::string &path) {
     const std::string bytes = detail::readDatasetFile(path);
     for (const detail::RawRecord &entry : detail::splitRecords(path, bytes)) {
         const json record = json::parse(entry.text, nullptr, false);

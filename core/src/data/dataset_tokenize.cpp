@@ -17,8 +17,7 @@ struct Piece {
     bool trainable = false;
 };
 
-void fillPositions(TokenizedExample &example)
-{
+void fillPositions(TokenizedExample &example) {
     example.positions.resize(example.ids.size());
     std::iota(example.positions.begin(), example.positions.end(), 0);
     example.segments.assign(example.ids.size(), 0);
@@ -26,16 +25,14 @@ void fillPositions(TokenizedExample &example)
 
 } // namespace
 
-ChatTemplate chatTemplateFor(const DatasetSettings &settings, const Tokenizer &tokenizer)
-{
+ChatTemplate chatTemplateFor(const DatasetSettings &settings, const Tokenizer &tokenizer) {
     if (settings.chatTemplate == "auto")
         return ChatTemplate::detect(tokenizer.chatTemplateSource());
     return ChatTemplate::fromName(settings.chatTemplate);
 }
 
 RecordTokenizer::RecordTokenizer(const Tokenizer &tokenizer, ChatTemplate chatTemplate, bool trainOnPrompt)
-    : m_tokenizer(tokenizer), m_chatTemplate(chatTemplate), m_trainOnPrompt(trainOnPrompt)
-{
+    : m_tokenizer(tokenizer), m_chatTemplate(chatTemplate), m_trainOnPrompt(trainOnPrompt) {
     // What encode(text, true) puts around a text tells whether this tokenizer adds BOS.
     const auto bos = tokenizer.bosId();
     const std::vector<int32_t> specials = tokenizer.encode("", true);
@@ -44,8 +41,7 @@ RecordTokenizer::RecordTokenizer(const Tokenizer &tokenizer, ChatTemplate chatTe
         m_bosText = tokenizer.idToToken(*bos).value_or("");
 }
 
-TokenizedExample RecordTokenizer::tokenize(const DatasetRecord &record) const
-{
+TokenizedExample RecordTokenizer::tokenize(const DatasetRecord &record) const {
     const auto eos = m_tokenizer.eosId();
     std::vector<Piece> pieces;
     std::string renderedText;
@@ -62,7 +58,8 @@ TokenizedExample RecordTokenizer::tokenize(const DatasetRecord &record) const
         }
         // Without markup nothing else ends a reply: EOS after the last one teaches the model to stop.
         if (m_chatTemplate.family() == ChatTemplate::Family::Plain && eos) {
-            const auto lastReply = std::find_if(pieces.rbegin(), pieces.rend(), [](const Piece &p) { return p.trainable; });
+            const auto lastReply =
+                std::find_if(pieces.rbegin(), pieces.rend(), [](const Piece &p) { return p.trainable; });
             if (lastReply != pieces.rend())
                 lastReply->ids.push_back(*eos);
         }
@@ -79,13 +76,12 @@ TokenizedExample RecordTokenizer::tokenize(const DatasetRecord &record) const
         }
     }
     if (!example.labels.empty())
-        example.labels[0] = kIgnoreLabel;  // nothing precedes the first token to predict it
+        example.labels[0] = kIgnoreLabel; // nothing precedes the first token to predict it
     fillPositions(example);
     return example;
 }
 
-std::vector<ChatTemplate::Segment> RecordTokenizer::trainedAndMasked(const TokenizedExample &example) const
-{
+std::vector<ChatTemplate::Segment> RecordTokenizer::trainedAndMasked(const TokenizedExample &example) const {
     std::vector<ChatTemplate::Segment> segments;
     size_t start = 0;
     for (size_t i = 1; i <= example.ids.size(); ++i) {
@@ -100,8 +96,7 @@ std::vector<ChatTemplate::Segment> RecordTokenizer::trainedAndMasked(const Token
     return segments;
 }
 
-bool truncateExample(TokenizedExample &example, int64_t maxLength)
-{
+bool truncateExample(TokenizedExample &example, int64_t maxLength) {
     const auto length = static_cast<size_t>(std::max<int64_t>(maxLength, 0));
     if (example.ids.size() <= length)
         return false;

@@ -8,16 +8,15 @@ namespace {
 
 const char *const kInstruction = "Is this review positive or negative?";
 
-const std::array<const char *, 12> kSubjects = {"the food",  "the service", "the staff", "the room",
-                                                "the coffee", "the pizza",  "the music", "the view",
-                                                "the bread", "the soup",    "the waiter", "the price"};
-const std::array<const char *, 12> kPositive = {"delicious", "wonderful", "friendly", "great",
-                                                "fresh",     "lovely",    "excellent", "cozy",
-                                                "tasty",     "perfect",   "charming",  "superb"};
+const std::array<const char *, 12> kSubjects = {"the food",   "the service", "the staff",  "the room",
+                                                "the coffee", "the pizza",   "the music",  "the view",
+                                                "the bread",  "the soup",    "the waiter", "the price"};
+const std::array<const char *, 12> kPositive = {"delicious", "wonderful", "friendly", "great",   "fresh",    "lovely",
+                                                "excellent", "cozy",      "tasty",    "perfect", "charming", "superb"};
 const std::array<const char *, 12> kNegative = {"awful", "bland",  "rude",   "terrible", "stale",  "noisy",
                                                 "dirty", "boring", "greasy", "slow",     "broken", "dreadful"};
-const std::array<const char *, 4> kTemplates = {"{s} was {a}.", "Honestly, {s} felt {a}.",
-                                                "I found {s} {a}.", "We thought {s} was really {a}."};
+const std::array<const char *, 4> kTemplates = {"{s} was {a}.", "Honestly, {s} felt {a}.", "I found {s} {a}.",
+                                                "We thought {s} was really {a}."};
 
 std::string capitalised(std::string text) {
     if (!text.empty() && text[0] >= 'a' && text[0] <= 'z')
@@ -46,8 +45,8 @@ std::vector<DemoExample> demoExamples(bool heldOut) {
                 continue;
             const size_t t = (s + a) % kTemplates.size();
             out.push_back({kInstruction, fill(kTemplates[t], kSubjects[s], kPositive[a]), "positive"});
-            out.push_back({kInstruction, fill(kTemplates[(t + 1) % kTemplates.size()], kSubjects[s], kNegative[a]),
-                           "negative"});
+            out.push_back(
+                {kInstruction, fill(kTemplates[(t + 1) % kTemplates.size()], kSubjects[s], kNegative[a]), "negative"});
         }
     }
     return out;

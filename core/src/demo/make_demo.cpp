@@ -72,7 +72,8 @@ std::vector<std::string> renderedCorpus(const ChatTemplate &chat) {
     std::vector<std::string> texts;
     for (bool heldOut : {false, true})
         for (const auto &e : demoExamples(heldOut))
-            texts.push_back(chat.renderText({{"user", e.instruction + "\n\n" + e.input}, {"assistant", e.output}}, false));
+            texts.push_back(
+                chat.renderText({{"user", e.instruction + "\n\n" + e.input}, {"assistant", e.output}}, false));
     return texts;
 }
 
@@ -91,7 +92,8 @@ DemoPaths makeDemo(const std::string &dirName) {
     if (fs::exists(dir) && !fs::is_directory(dir))
         throw invalidInput(dir.string() + ": exists and is not a folder");
     if (fs::is_directory(dir) && !fs::is_empty(dir) && !fs::exists(dir / kMarkerFile))
-        throw invalidInput(dir.string() + ": folder is not empty and holds no Headroom demo; choose an empty or new folder");
+        throw invalidInput(dir.string() +
+                           ": folder is not empty and holds no Headroom demo; choose an empty or new folder");
 
     // Build everything in a sibling folder and swap it in, so an interrupted make-demo leaves no
     // half demo behind.
@@ -101,9 +103,10 @@ DemoPaths makeDemo(const std::string &dirName) {
         const fs::path modelDir = staging / "model";
         fs::create_directories(modelDir);
         const auto chat = ChatTemplate::fromName("llama3");
-        trainByteLevelBpe(renderedCorpus(chat), kTokenizerVocab,
-                          {"<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"},
-                          modelDir.string());
+        trainByteLevelBpe(
+            renderedCorpus(chat), kTokenizerVocab,
+            {"<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"},
+            modelDir.string());
         const auto tokenizer = Tokenizer::load(modelDir.string());
         const int64_t vocab = tokenizer->vocabSize();
         const int64_t bos = *tokenizer->tokenId("<|begin_of_text|>");

@@ -44,7 +44,7 @@ std::vector<std::string> ownCommandLine() {
 // One worker's command line and environment, built before fork(): between fork and exec the child
 // may only make async-signal-safe calls (the launcher may have threads), so no allocation there.
 struct WorkerExec {
-    std::vector<std::string> strings;  // the arguments, then the environment as NAME=VALUE
+    std::vector<std::string> strings; // the arguments, then the environment as NAME=VALUE
     std::vector<char *> argv, envp;
 
     WorkerExec(const std::vector<std::string> &args, const std::map<std::string, std::string> &env) {
@@ -66,8 +66,8 @@ struct WorkerExec {
 [[noreturn]] void execWorker(WorkerExec &worker, pid_t launcher) {
     // Its own process group: a terminal's Ctrl-C reaches the launcher only, which forwards one SIGINT.
     ::setpgid(0, 0);
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // a launcher that is killed stops its workers (SIGTERM = stop)
-    if (::getppid() != launcher)         // it died before prctl: nobody would stop this worker
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM); // a launcher that is killed stops its workers (SIGTERM = stop)
+    if (::getppid() != launcher) // it died before prctl: nobody would stop this worker
         ::_exit(1);
     struct sigaction defaults {};
     defaults.sa_handler = SIG_DFL;
@@ -79,7 +79,7 @@ struct WorkerExec {
     ::_exit(127);
 }
 
-volatile std::sig_atomic_t g_stopSignals = 0;  // SIGINT/SIGTERM received by the launcher
+volatile std::sig_atomic_t g_stopSignals = 0; // SIGINT/SIGTERM received by the launcher
 void onStopSignal(int) { g_stopSignals = g_stopSignals + 1; }
 
 // Installs onStopSignal for SIGINT and SIGTERM while it lives.
@@ -99,19 +99,20 @@ public:
     }
 
 private:
-    struct sigaction m_previousInt {}, m_previousTerm {};
+    struct sigaction m_previousInt {
+    }, m_previousTerm{};
 };
 
 struct WorkerEnd {
     int rank = 0;
     pid_t pid = 0;
     int status = 0;
-    bool afterStopRequest = false;     // the launcher had forwarded a stop request
+    bool afterStopRequest = false; // the launcher had forwarded a stop request
     bool terminatedByLauncher = false; // it outlived the grace period
 
     bool stoppedOnRequest() const {
-        return afterStopRequest && ((WIFEXITED(status) && WEXITSTATUS(status) == 1) ||
-                                    (WIFSIGNALED(status) && WTERMSIG(status) == SIGINT));
+        return afterStopRequest &&
+               ((WIFEXITED(status) && WEXITSTATUS(status) == 1) || (WIFSIGNALED(status) && WTERMSIG(status) == SIGINT));
     }
     // How likely this end is the run's root cause: lower is likelier.
     int causeOrder() const {
@@ -163,14 +164,11 @@ LaunchResult launchLocalWorkers(int nproc, int graceSeconds) {
     const int cores = int(std::max(1u, std::thread::hardware_concurrency()));
     const bool threadsSet = std::getenv("OMP_NUM_THREADS") != nullptr;
     std::vector<WorkerExec> workers;
-    workers.reserve(size_t(nproc));  // their argv/envp point into their own strings
+    workers.reserve(size_t(nproc)); // their argv/envp point into their own strings
     for (int rank = 0; rank < nproc; ++rank) {
-        std::map<std::string, std::string> env = {{"MASTER_ADDR", "127.0.0.1"},
-                                                  {"MASTER_PORT", std::to_string(port)},
-                                                  {"RANK", std::to_string(rank)},
-                                                  {"LOCAL_RANK", std::to_string(rank)},
-                                                  {"WORLD_SIZE", std::to_string(nproc)},
-                                                  {kLocalWorkerVariable, "1"}};
+        std::map<std::string, std::string> env = {
+            {"MASTER_ADDR", "127.0.0.1"},         {"MASTER_PORT", std::to_string(port)}, {"RANK", std::to_string(rank)},
+            {"LOCAL_RANK", std::to_string(rank)}, {"WORLD_SIZE", std::to_string(nproc)}, {kLocalWorkerVariable, "1"}};
         if (!threadsSet)
             env["OMP_NUM_THREADS"] = std::to_string(std::max(1, cores / nproc));
         workers.emplace_back(args, env);
@@ -178,7 +176,7 @@ LaunchResult launchLocalWorkers(int nproc, int graceSeconds) {
 
     const StopSignalForwarding forwarding;
     const pid_t launcher = ::getpid();
-    std::map<pid_t, int> running;  // pid -> rank
+    std::map<pid_t, int> running; // pid -> rank
     for (int rank = 0; rank < nproc; ++rank) {
         const pid_t pid = ::fork();
         if (pid == 0)

@@ -126,9 +126,7 @@ struct DistributedContext::Impl {
     torch::Device device = torch::kCPU;
 
     // Who the failure most likely concerns: with two ranks it can only be the other one.
-    std::string peer() const {
-        return env.worldSize == 2 ? "rank " + std::to_string(1 - env.rank) : "another rank";
-    }
+    std::string peer() const { return env.worldSize == 2 ? "rank " + std::to_string(1 - env.rank) : "another rank"; }
 
     void wait(const c10::intrusive_ptr<c10d::Work> &work, const char *what) const {
         try {
@@ -136,9 +134,9 @@ struct DistributedContext::Impl {
         } catch (const std::exception &e) {
             const c10::Error *c10 = dynamic_cast<const c10::Error *>(&e);
             throw PeerLost("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) + ": the " +
-                                 what + " failed: " + peer() + " ended or did not answer within training.ddp_timeout (" +
-                                 std::to_string(timeout.count()) + " s) [" + backend + ": " +
-                                 (c10 ? c10->what_without_backtrace() : e.what()) + "]");
+                           what + " failed: " + peer() + " ended or did not answer within training.ddp_timeout (" +
+                           std::to_string(timeout.count()) + " s) [" + backend + ": " +
+                           (c10 ? c10->what_without_backtrace() : e.what()) + "]");
         }
     }
 };
@@ -182,8 +180,8 @@ std::unique_ptr<DistributedContext> DistributedContext::connect(const Distribute
     } catch (const std::exception &e) {
         const c10::Error *c10 = dynamic_cast<const c10::Error *>(&e);
         throw PeerLost("rank " + std::to_string(env.rank) + " of " + std::to_string(env.worldSize) +
-                             ": rendezvous at " + where + " failed within training.ddp_timeout (" +
-                             std::to_string(timeout.count()) + " s): " + (c10 ? c10->what_without_backtrace() : e.what()));
+                       ": rendezvous at " + where + " failed within training.ddp_timeout (" +
+                       std::to_string(timeout.count()) + " s): " + (c10 ? c10->what_without_backtrace() : e.what()));
     }
     return std::unique_ptr<DistributedContext>(new DistributedContext(std::move(impl)));
 }
@@ -223,7 +221,7 @@ void DistributedContext::sumGradients(const std::vector<at::Tensor> &parameters)
     };
     for (const auto &p : parameters) {
         at::Tensor grad = p.mutable_grad();
-        if (!grad.defined())  // a rank whose share left a parameter unused still takes part
+        if (!grad.defined()) // a rank whose share left a parameter unused still takes part
             grad = p.mutable_grad() = torch::zeros_like(p);
         else if (!grad.is_contiguous())
             grad = p.mutable_grad() = grad.contiguous();
@@ -262,7 +260,7 @@ void DistributedContext::requireSame(int64_t value, const std::string &what) {
                            "): every rank must read the same config, model and dataset");
 }
 
-#else  // no process group in this build
+#else // no process group in this build
 
 struct DistributedContext::Impl {};
 

@@ -38,13 +38,15 @@ ExportResult exportAdapter(const std::string &sourcePath, const std::string &out
     exporting::StagedPath staged(outDir, exporting::OutputKind::AdapterFolder, exporting::inputFolders(source));
     const auto adapter = exporting::openAdapter(source.adapterDir);
     const auto &file = *adapter.weights;
-    static const std::regex key(R"(base_model\.model\.model\.layers\.[0-9]+\.(self_attn|mlp)\.[a-z_]+_proj\.lora_(A|B)(\.default)?\.weight)");
+    static const std::regex key(
+        R"(base_model\.model\.model\.layers\.[0-9]+\.(self_attn|mlp)\.[a-z_]+_proj\.lora_(A|B)(\.default)?\.weight)");
     std::vector<std::pair<std::string, torch::Tensor>> tensors;
-    std::map<std::string, std::string> readAs;  // PEFT name -> the name in the file
+    std::map<std::string, std::string> readAs; // PEFT name -> the name in the file
     for (const auto &info : file.tensors()) {
         std::smatch match;
         if (!std::regex_match(info.name, match, key))
-            throw invalidInput(file.path() + ": tensor '" + info.name + "' is not a PEFT LoRA weight of a decoder projection");
+            throw invalidInput(file.path() + ": tensor '" + info.name +
+                               "' is not a PEFT LoRA weight of a decoder projection");
         const bool isA = match[2] == "A";
         if (info.shape.size() != 2 || info.shape[isA ? 0 : 1] != adapter.lora.r)
             throw invalidInput(file.path() + ": tensor '" + info.name + "' has shape " + formatShape(info.shape) +
@@ -77,7 +79,8 @@ ExportResult exportAdapter(const std::string &sourcePath, const std::string &out
     // word would make PEFT look for a module named "all-linear").
     auto lora = adapter.lora;
     lora.targetModules = resolveTargetModules(lora.targetModules, adapter.dir + "/adapter_config.json: target_modules");
-    exporting::writeTextFile(staged.tmp() / "adapter_config.json", peftAdapterConfig(lora, adapter.baseModel).dump(2) + "\n");
+    exporting::writeTextFile(staged.tmp() / "adapter_config.json",
+                             peftAdapterConfig(lora, adapter.baseModel).dump(2) + "\n");
     const fs::path card = fs::path(source.adapterDir) / "README.md";
     if (fs::exists(card))
         exporting::copyFile(card, staged.tmp() / "README.md");

@@ -76,7 +76,7 @@ AdapterSource fromRun(const fs::path &dir, const std::string &pathText) {
     const bool finished = hasAdapter(dir / "adapter");
     if (!finished && checkpoints.empty())
         throw invalidInput(pathText + ": not an adapter folder (no adapter_config.json), a checkpoint or a run folder "
-                           "(no adapter/ and no complete checkpoint-N/)");
+                                      "(no adapter/ and no complete checkpoint-N/)");
     if (!finished) {
         auto source = fromCheckpoint(checkpoints.back().second);
         source.chosen += ", the run's newest complete checkpoint (the run has no adapter/)";
@@ -97,7 +97,7 @@ AdapterSource fromRun(const fs::path &dir, const std::string &pathText) {
     if (adapterSteps >= 0) {
         checkpointNewer = step > adapterSteps;
         comparison = "step " + std::to_string(adapterSteps) + " against " + name + "'s step " + std::to_string(step);
-    } else {  // an adapter/ without our model card: compare when the weights were written
+    } else { // an adapter/ without our model card: compare when the weights were written
         checkpointNewer = modified(fs::path(checkpoint) / "trainer_state.json") >
                           modified(dir / "adapter" / "adapter_model.safetensors");
         comparison = "no step in its README.md; by modification time against " + name;
@@ -117,7 +117,8 @@ AdapterSource findAdapter(const std::string &pathText) {
     const fs::path path = fs::absolute(pathText).lexically_normal();
     std::error_code ec;
     if (!fs::is_directory(path, ec))
-        throw invalidInput(pathText + ": no such folder (give a run folder, a checkpoint-N folder or an adapter folder)");
+        throw invalidInput(pathText +
+                           ": no such folder (give a run folder, a checkpoint-N folder or an adapter folder)");
     const fs::path dir = path.has_filename() ? path : path.parent_path();
     if (hasAdapter(dir)) {
         const fs::path parent = dir.parent_path();
@@ -165,7 +166,8 @@ void refuseInputs(const fs::path &destination, const std::vector<std::string> &i
     for (const auto &input : inputs) {
         const fs::path in = resolved(input);
         if (isWithin(out, in))
-            throw invalidInput(where + "lies inside " + in.string() + ", which this export reads; write it somewhere else");
+            throw invalidInput(where + "lies inside " + in.string() +
+                               ", which this export reads; write it somewhere else");
         if (isWithin(in, out))
             throw invalidInput(where + "holds " + in.string() + ", which this export reads; write it somewhere else");
     }
@@ -209,10 +211,11 @@ void refuseExisting(const fs::path &destination, OutputKind kind) {
         return;
     if (kind == OutputKind::AdapterFolder && !fs::exists(destination / "adapter_config.json"))
         throw invalidInput(where + "is a folder that is not an earlier adapter export (no adapter_config.json); "
-                           "not replacing it: choose a new folder");
-    if (kind == OutputKind::MergedFolder && !(fs::exists(destination / "config.json") && holdsModelWeights(destination)))
+                                   "not replacing it: choose a new folder");
+    if (kind == OutputKind::MergedFolder &&
+        !(fs::exists(destination / "config.json") && holdsModelWeights(destination)))
         throw invalidInput(where + "is a folder that is not an earlier merged export (no config.json and "
-                           "model*.safetensors); not replacing it: choose a new folder");
+                                   "model*.safetensors); not replacing it: choose a new folder");
 }
 
 void syncFile(const fs::path &path) {
@@ -230,7 +233,7 @@ fs::path checkedDestination(const std::string &destination, OutputKind kind, con
     if (destination.empty())
         throw invalidInput("the output path is empty");
     fs::path final = fs::absolute(destination).lexically_normal();
-    if (!final.has_filename()) {  // "out/", "./"
+    if (!final.has_filename()) { // "out/", "./"
         if (kind == OutputKind::GgufFile || kind == OutputKind::TextFile)
             throw invalidInput(destination + ": names a folder; give the path of the file to write, e.g. " +
                                (final / "adapter.gguf").string());
@@ -269,7 +272,8 @@ AdapterFiles openAdapter(const std::string &adapterDir) {
 std::vector<LoraPair> readLoraPairs(const AdapterFiles &adapter, const ModelConfig &config) {
     const auto &file = *adapter.weights;
     // In the block's order (q, k, v, o, gate, up, down), whatever order target_modules lists them in.
-    const auto targets = resolveTargetModules(adapter.lora.targetModules, adapter.dir + "/adapter_config.json: target_modules");
+    const auto targets =
+        resolveTargetModules(adapter.lora.targetModules, adapter.dir + "/adapter_config.json: target_modules");
     std::vector<std::string> modules;
     for (const auto &module : allLinearModules())
         if (std::find(targets.begin(), targets.end(), module) != targets.end())
@@ -283,7 +287,8 @@ std::vector<LoraPair> readLoraPairs(const AdapterFiles &adapter, const ModelConf
         const std::string withDefault = prefix + "." + which + ".default.weight";
         const TensorInfo *info = file.find(name);
         if (info && file.find(withDefault))
-            throw invalidInput(file.path() + ": holds both '" + name + "' and '" + withDefault + "'; which one is meant?");
+            throw invalidInput(file.path() + ": holds both '" + name + "' and '" + withDefault +
+                               "'; which one is meant?");
         if (!info)
             info = file.find(name = withDefault);
         if (!info)
@@ -291,7 +296,8 @@ std::vector<LoraPair> readLoraPairs(const AdapterFiles &adapter, const ModelConf
                                ".weight' missing (adapter_config.json targets it)");
         if (info->shape != shape)
             throw invalidInput(file.path() + ": tensor '" + name + "' has shape " + formatShape(info->shape) +
-                               " but the base model needs " + formatShape(shape) + " (adapter made for another base model?)");
+                               " but the base model needs " + formatShape(shape) +
+                               " (adapter made for another base model?)");
         used[name] = true;
         const auto type = toTorchDtype(info->dtype, file.path() + ": tensor '" + name + "'");
         if (!c10::isFloatingType(type))
@@ -315,7 +321,8 @@ std::vector<LoraPair> readLoraPairs(const AdapterFiles &adapter, const ModelConf
         }
     for (const auto &[name, seen] : used)
         if (!seen)
-            throw invalidInput(file.path() + ": tensor '" + name + "' is not the lora_A/lora_B of a targeted projection "
+            throw invalidInput(file.path() + ": tensor '" + name +
+                               "' is not the lora_A/lora_B of a targeted projection "
                                "(only LoRA on q/k/v/o/gate/up/down_proj is supported)");
     return pairs;
 }
@@ -323,7 +330,8 @@ std::vector<LoraPair> readLoraPairs(const AdapterFiles &adapter, const ModelConf
 std::string resolveBaseDir(const AdapterFiles &adapter, const std::string &baseOverride) {
     const std::string dir = baseOverride.empty() ? adapter.baseModel : baseOverride;
     if (dir.empty())
-        throw invalidInput(adapter.dir + "/adapter_config.json: base_model_name_or_path is empty; pass --base MODEL_DIR");
+        throw invalidInput(adapter.dir +
+                           "/adapter_config.json: base_model_name_or_path is empty; pass --base MODEL_DIR");
     if (!fs::exists(fs::path(dir) / "config.json"))
         throw invalidInput("base model '" + dir + "' not found (no config.json there)" +
                            (baseOverride.empty() ? "; pass --base MODEL_DIR with the downloaded base model" : ""));

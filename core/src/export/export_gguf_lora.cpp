@@ -31,13 +31,14 @@ GgufArchitecture ggufArchitecture(const ModelConfig &config, const std::string &
         return {"llama", true};
     if (config.architecture == "Qwen2ForCausalLM")
         return {"qwen2", false};
-    throw invalidInput(context + ": architecture " + config.architecture + " has no GGUF LoRA mapping here "
+    throw invalidInput(context + ": architecture " + config.architecture +
+                       " has no GGUF LoRA mapping here "
                        "(LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)");
 }
 
 std::string ggufTensorName(const exporting::LoraPair &pair) {
     static const std::map<std::string, std::string> names = {
-        {"q_proj", "attn_q"},       {"k_proj", "attn_k"},   {"v_proj", "attn_v"},    {"o_proj", "attn_output"},
+        {"q_proj", "attn_q"},      {"k_proj", "attn_k"},  {"v_proj", "attn_v"},     {"o_proj", "attn_output"},
         {"gate_proj", "ffn_gate"}, {"up_proj", "ffn_up"}, {"down_proj", "ffn_down"}};
     return "blk." + std::to_string(pair.layer) + "." + names.at(pair.module) + ".weight";
 }
@@ -70,7 +71,7 @@ ExportResult exportGgufLora(const std::string &sourcePath, const std::string &ou
     const fs::path modelfilePath = fs::path(file.final()).replace_extension(".Modelfile");
     if (modelfilePath == file.final())
         throw invalidInput(outFile + ": ends in .Modelfile, the name of the Ollama file written beside the .gguf; "
-                           "name it .gguf");
+                                     "name it .gguf");
     exporting::StagedPath modelfile(modelfilePath.string(), exporting::OutputKind::TextFile, inputs);
     const auto config = ModelConfig::fromFile((baseDir / "config.json").string());
     const auto arch = ggufArchitecture(config, (baseDir / "config.json").string());
@@ -84,7 +85,7 @@ ExportResult exportGgufLora(const std::string &sourcePath, const std::string &ou
     gguf.addString("general.type", "adapter");
     gguf.addString("general.name", baseName + " LoRA");
     gguf.addU32("general.alignment", uint32_t(exporting::GgufWriter::kAlignment));
-    gguf.addU32("general.file_type", options.f16 ? 1 : 0);  // llama_ftype ALL_F32 / MOSTLY_F16
+    gguf.addU32("general.file_type", options.f16 ? 1 : 0); // llama_ftype ALL_F32 / MOSTLY_F16
     gguf.addU32("general.quantization_version", 2);
     gguf.addString("adapter.type", "lora");
     gguf.addF32("adapter.lora.alpha", float(alpha));
@@ -103,10 +104,12 @@ ExportResult exportGgufLora(const std::string &sourcePath, const std::string &ou
     gguf.write(file.tmp().string());
     const std::string from = options.ollamaFrom.empty() ? baseName : options.ollamaFrom;
     exporting::writeTextFile(modelfile.tmp(),
-                             "# Ollama: ollama create NAME -f " + modelfilePath.filename().string() + "\n"
-                             "# FROM names the base model: an Ollama model name, or the path of the base model's\n"
-                             "# GGUF converted from the same Hugging Face weights the adapter was trained on.\n"
-                             "FROM " + from + "\nADAPTER ./" + file.final().filename().string() + "\n");
+                             "# Ollama: ollama create NAME -f " + modelfilePath.filename().string() +
+                                 "\n"
+                                 "# FROM names the base model: an Ollama model name, or the path of the base model's\n"
+                                 "# GGUF converted from the same Hugging Face weights the adapter was trained on.\n"
+                                 "FROM " +
+                                 from + "\nADAPTER ./" + file.final().filename().string() + "\n");
     file.commit();
     modelfile.commit();
     return {file.final().string(), fs::file_size(file.final()), source};

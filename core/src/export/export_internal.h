@@ -20,10 +20,10 @@ namespace headroom::exporting {
 
 // What a StagedPath writes: decides which existing destination it may replace.
 enum class OutputKind {
-    AdapterFolder,  // replaces an empty folder or an earlier adapter export (adapter_config.json)
-    MergedFolder,   // replaces an empty folder or an earlier merged export (config.json + model*.safetensors)
-    GgufFile,       // replaces an empty file or a GGUF file
-    TextFile,       // replaces a file
+    AdapterFolder, // replaces an empty folder or an earlier adapter export (adapter_config.json)
+    MergedFolder, // replaces an empty folder or an earlier merged export (config.json + model*.safetensors)
+    GgufFile, // replaces an empty file or a GGUF file
+    TextFile, // replaces a file
 };
 
 // An export's output, staged by detail::StagedOutput (written at "<final>.tmp-<pid>", a file or a
@@ -43,7 +43,7 @@ std::vector<std::string> inputFolders(const AdapterSource &source, const std::st
 struct AdapterFiles {
     std::string dir;
     LoraOptions lora;
-    std::string baseModel;  // base_model_name_or_path, may be empty
+    std::string baseModel; // base_model_name_or_path, may be empty
     std::shared_ptr<SafetensorsFile> weights;
 };
 AdapterFiles openAdapter(const std::string &adapterDir);
@@ -51,13 +51,12 @@ AdapterFiles openAdapter(const std::string &adapterDir);
 // One adapted projection: base weight `model.layers.N.<self_attn|mlp>.<module>.weight`.
 struct LoraPair {
     int64_t layer = 0;
-    std::string module;      // q_proj ... down_proj
-    std::string baseTensor;  // HF name of the adapted weight
-    std::string peftPrefix;  // base_model.model.<baseTensor without .weight>
-    torch::Tensor a;         // float32 [r, in]
-    torch::Tensor b;         // float32 [out, r]
+    std::string module; // q_proj ... down_proj
+    std::string baseTensor; // HF name of the adapted weight
+    std::string peftPrefix; // base_model.model.<baseTensor without .weight>
+    torch::Tensor a; // float32 [r, in]
+    torch::Tensor b; // float32 [out, r]
 };
-
 
 // Every layer x targeted module, in layer order, with shapes checked against `config`. Throws
 // invalidInput naming the file and tensor for a missing, extra or mis-shaped tensor.

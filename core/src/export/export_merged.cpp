@@ -29,11 +29,14 @@ struct Quant4Settings {
 // The 4-bit settings the run trained with, from its training config.
 Quant4Settings runQuantization(const AdapterSource &source) {
     if (source.trainConfig.is_null())
-        throw invalidInput(source.adapterDir + ": merging onto the dequantized 4-bit weights needs the run's "
-                           "quantization settings; export from the run or checkpoint folder, not a bare adapter folder");
+        throw invalidInput(
+            source.adapterDir +
+            ": merging onto the dequantized 4-bit weights needs the run's "
+            "quantization settings; export from the run or checkpoint folder, not a bare adapter folder");
     const auto q = source.trainConfig.value("quantization", nlohmann::json::object());
     if (!q.value("load_in_4bit", false))
-        throw invalidInput(source.adapterDir + ": the run did not load the base in 4 bits (quantization.load_in_4bit "
+        throw invalidInput(source.adapterDir +
+                           ": the run did not load the base in 4 bits (quantization.load_in_4bit "
                            "is false), so there are no 4-bit weights to merge onto; use --onto original");
     Quant4Settings s;
     s.type = parseChoice<Quant4Type>(q.value("bnb_4bit_quant_type", std::string("nf4")),
@@ -56,8 +59,8 @@ bool isFloat(Dtype d) { return d == Dtype::F16 || d == Dtype::BF16 || d == Dtype
 
 struct MergeContext {
     const SafetensorsCheckpoint &base;
-    std::map<std::string, const exporting::LoraPair *> pairs;  // by base tensor name
-    std::set<std::string> projections;                          // every block's linear weights (4-bit in QLoRA)
+    std::map<std::string, const exporting::LoraPair *> pairs; // by base tensor name
+    std::set<std::string> projections; // every block's linear weights (4-bit in QLoRA)
     double scaling = 1;
     Dtype dtype = Dtype::BF16;
     std::optional<Quant4Settings> quant;
@@ -74,7 +77,7 @@ void writeMergedTensor(SafetensorsWriter &writer, const MergeContext &m, const s
     const auto pair = m.pairs.find(name);
     const bool dequantize = m.quant && m.projections.count(name);
     if (pair == m.pairs.end() && !dequantize && info.dtype == out) {
-        writer.writeTensor(name, bytes, info.byteSize());  // straight from the mapping
+        writer.writeTensor(name, bytes, info.byteSize()); // straight from the mapping
     } else {
         auto tensor = torch::from_blob(bytes, info.shape, toTorchDtype(info.dtype, context));
         if (pair != m.pairs.end() || dequantize) {
@@ -141,15 +144,17 @@ void writeModelFiles(const fs::path &baseDir, const fs::path &out, nlohmann::jso
             generation["eos_token_id"] = config.eosTokenIds;
         exporting::writeTextFile(out / "generation_config.json", generation.dump(2) + "\n");
     }
-    for (const char *file : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
-                             "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json"})
+    for (const char *file :
+         {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+          "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json"})
         copyIfPresent(baseDir / file, out / file);
 }
 
 } // namespace
 
-ExportResult exportMerged(const std::string &sourcePath, const std::string &outDir, const MergedExportOptions &options) {
-    hfDtypeName(options.dtype);  // validates
+ExportResult exportMerged(const std::string &sourcePath, const std::string &outDir,
+                          const MergedExportOptions &options) {
+    hfDtypeName(options.dtype); // validates
     if (options.maxShardBytes == 0)
         throw invalidInput("merged export: the shard size must be positive");
     const auto source = findAdapter(sourcePath);
@@ -161,7 +166,7 @@ ExportResult exportMerged(const std::string &sourcePath, const std::string &outD
     const auto configJson = detail::readJsonFile((baseDir / "config.json").string());
     if (configJson.contains("quantization_config"))
         throw invalidInput((baseDir / "config.json").string() + ": the base is saved 4-bit quantized; merging needs "
-                           "the full-precision base model (--base)");
+                                                                "the full-precision base model (--base)");
     const auto pairs = exporting::readLoraPairs(adapter, config);
     const auto base = SafetensorsCheckpoint::openDir(baseDir.string());
 
@@ -178,8 +183,9 @@ ExportResult exportMerged(const std::string &sourcePath, const std::string &outD
         const auto &info = *base.find(pair.baseTensor).info;
         const std::vector<int64_t> shape = {pair.b.size(0), pair.a.size(1)};
         if (info.shape != shape)
-            throw invalidInput(base.find(pair.baseTensor).file->path() + ": tensor '" + pair.baseTensor + "' has shape " +
-                               formatShape(info.shape) + " but the adapter needs " + formatShape(shape));
+            throw invalidInput(base.find(pair.baseTensor).file->path() + ": tensor '" + pair.baseTensor +
+                               "' has shape " + formatShape(info.shape) + " but the adapter needs " +
+                               formatShape(shape));
         m.pairs[pair.baseTensor] = &pair;
     }
 
@@ -201,8 +207,9 @@ ExportResult exportMerged(const std::string &sourcePath, const std::string &outD
         writer.finish();
     }
     if (shards.size() > 1)
-        exporting::writeTextFile(staged.tmp() / "model.safetensors.index.json",
-                                 nlohmann::json{{"metadata", {{"total_size", totalBytes}}}, {"weight_map", weightMap}}.dump(2) + "\n");
+        exporting::writeTextFile(
+            staged.tmp() / "model.safetensors.index.json",
+            nlohmann::json{{"metadata", {{"total_size", totalBytes}}}, {"weight_map", weightMap}}.dump(2) + "\n");
     writeModelFiles(baseDir, staged.tmp(), configJson, config, options.dtype);
     staged.commit();
     return {staged.final().string(), detail::treeBytes(staged.final()), source};

@@ -18,7 +18,7 @@ constexpr uint32_t kTypeU32 = 4, kTypeF32 = 6, kTypeString = 8;
 template <typename T>
 void put(std::vector<uint8_t> &out, T value) {
     uint8_t bytes[sizeof(T)];
-    std::memcpy(bytes, &value, sizeof(T));  // x86-64 and aarch64 are little-endian, as GGUF is
+    std::memcpy(bytes, &value, sizeof(T)); // x86-64 and aarch64 are little-endian, as GGUF is
     out.insert(out.end(), bytes, bytes + sizeof(T));
 }
 
@@ -27,7 +27,9 @@ void putString(std::vector<uint8_t> &out, const std::string &text) {
     out.insert(out.end(), text.begin(), text.end());
 }
 
-uint64_t padded(uint64_t n) { return (n + GgufWriter::kAlignment - 1) / GgufWriter::kAlignment * GgufWriter::kAlignment; }
+uint64_t padded(uint64_t n) {
+    return (n + GgufWriter::kAlignment - 1) / GgufWriter::kAlignment * GgufWriter::kAlignment;
+}
 
 } // namespace
 
@@ -79,7 +81,7 @@ void GgufWriter::write(const std::string &path) const {
     FILE *file = std::fopen(path.c_str(), "wb");
     if (!file)
         throw runtimeFailure(path + ": cannot create (" + std::strerror(errno) + ")");
-    int firstError = 0;  // errno of the first failing call: later calls (fsync, fclose) may overwrite it
+    int firstError = 0; // errno of the first failing call: later calls (fsync, fclose) may overwrite it
     auto check = [&](bool ok) {
         if (!ok && !firstError)
             firstError = errno ? errno : EIO;

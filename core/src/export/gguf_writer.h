@@ -33,7 +33,7 @@ private:
         GgufTensorType type;
         std::vector<uint8_t> bytes;
     };
-    std::vector<uint8_t> m_kv;  // the encoded key-value pairs
+    std::vector<uint8_t> m_kv; // the encoded key-value pairs
     uint64_t m_kvCount = 0;
     std::vector<Tensor> m_tensors;
 };

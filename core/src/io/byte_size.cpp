@@ -19,9 +19,16 @@ int64_t parseByteSize(const std::string &text, const std::string &field) {
         used = 0;
     }
     const std::string suffix = text.substr(used);
-    static const std::vector<std::pair<std::string, double>> units = {
-        {"", 1}, {"B", 1}, {"KiB", 1024.0}, {"MiB", 1024.0 * 1024}, {"GiB", 1024.0 * 1024 * 1024},
-        {"TiB", 1024.0 * 1024 * 1024 * 1024}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}};
+    static const std::vector<std::pair<std::string, double>> units = {{"", 1},
+                                                                      {"B", 1},
+                                                                      {"KiB", 1024.0},
+                                                                      {"MiB", 1024.0 * 1024},
+                                                                      {"GiB", 1024.0 * 1024 * 1024},
+                                                                      {"TiB", 1024.0 * 1024 * 1024 * 1024},
+                                                                      {"KB", 1e3},
+                                                                      {"MB", 1e6},
+                                                                      {"GB", 1e9},
+                                                                      {"TB", 1e12}};
     // std::stod also reads "inf", "nan" and hexadecimal: only plain decimal numbers are sizes.
     const bool decimal = !text.empty() && (std::isdigit(static_cast<unsigned char>(text[0])) || text[0] == '.') &&
                          text.find_first_of("xXpP") == std::string::npos;

@@ -12,14 +12,14 @@ namespace headroom::detail {
 
 namespace {
 
-constexpr int kOpenFolders = 32;  // nftw's limit on folders held open at once
+constexpr int kOpenFolders = 32; // nftw's limit on folders held open at once
 
 // nftw calls back a plain function: the walk's state lives here, one walk per thread at a time.
 thread_local int t_removeErrno = 0;
 thread_local uint64_t t_bytes = 0;
 
 int removeEntry(const char *path, const struct stat *, int kind, struct FTW *) {
-    if (kind == FTW_DNR) {  // a folder it cannot list: removing it would only say "not empty"
+    if (kind == FTW_DNR) { // a folder it cannot list: removing it would only say "not empty"
         t_removeErrno = EACCES;
         return 1;
     }
@@ -63,7 +63,8 @@ void removeTree(const std::filesystem::path &path) {
 uint64_t treeBytes(const std::filesystem::path &path) {
     t_bytes = 0;
     if (::nftw(path.c_str(), addFileBytes, kOpenFolders, FTW_PHYS) != 0)
-        throw runtimeFailure(path.string() + ": cannot read (" + std::error_code(errno, std::generic_category()).message() + ")");
+        throw runtimeFailure(path.string() + ": cannot read (" +
+                             std::error_code(errno, std::generic_category()).message() + ")");
     return t_bytes;
 }
 

@@ -16,8 +16,7 @@ constexpr size_t kMaxReasonChars = 200;
 constexpr size_t kMaxQuotedChars = 60;
 
 // Printable ASCII kept, other bytes as \xNN, length capped.
-std::string printable(const std::string &text, size_t maxChars)
-{
+std::string printable(const std::string &text, size_t maxChars) {
     static const char kHex[] = "0123456789abcdef";
     std::string out;
     for (size_t i = 0; i < text.size() && out.size() < maxChars; ++i) {
@@ -32,8 +31,7 @@ std::string printable(const std::string &text, size_t maxChars)
 
 } // namespace
 
-JsonSyntaxError locateSyntaxError(const nlohmann::json::parse_error &error, const std::string &text)
-{
+JsonSyntaxError locateSyntaxError(const nlohmann::json::parse_error &error, const std::string &text) {
     JsonSyntaxError located;
     // error.byte is the 1-based position of the character that could not be read.
     const size_t position = std::min<size_t>(error.byte > 0 ? error.byte - 1 : 0, text.size());
@@ -56,13 +54,11 @@ JsonSyntaxError locateSyntaxError(const nlohmann::json::parse_error &error, cons
     return located;
 }
 
-std::string quoteForError(const nlohmann::json &value)
-{
+std::string quoteForError(const nlohmann::json &value) {
     return printable(value.dump(-1, ' ', true, nlohmann::json::error_handler_t::replace), kMaxQuotedChars);
 }
 
-nlohmann::json readJsonFile(const std::string &path, const std::string &missingHint)
-{
+nlohmann::json readJsonFile(const std::string &path, const std::string &missingHint) {
     struct stat status {};
     std::ifstream in(path, std::ios::binary);
     if (!in || (::stat(path.c_str(), &status) == 0 && S_ISDIR(status.st_mode)))

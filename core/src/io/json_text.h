@@ -11,9 +11,9 @@
 namespace headroom::detail {
 
 struct JsonSyntaxError {
-    int64_t line = 1;     // 1-based, within the parsed text
-    int64_t column = 1;   // 1-based byte column within that line
-    std::string reason;   // nlohmann's explanation without its prefix, printable ASCII
+    int64_t line = 1; // 1-based, within the parsed text
+    int64_t column = 1; // 1-based byte column within that line
+    std::string reason; // nlohmann's explanation without its prefix, printable ASCII
 };
 
 // Where in `text` parsing failed and why.

@@ -18,8 +18,7 @@ namespace {
 const char *const kSingleFile = "model.safetensors";
 const char *const kIndexFile = "model.safetensors.index.json";
 
-std::string readWholeFile(const std::string &path)
-{
+std::string readWholeFile(const std::string &path) {
     std::ifstream in(path, std::ios::binary);
     if (!in)
         throw invalidInput(path + ": cannot open");
@@ -27,8 +26,7 @@ std::string readWholeFile(const std::string &path)
 }
 
 // weight_map of an index: tensor name -> shard file name, checked for shape and safe names.
-std::map<std::string, std::string> readWeightMap(const std::string &indexPath)
-{
+std::map<std::string, std::string> readWeightMap(const std::string &indexPath) {
     const std::string text = readWholeFile(indexPath);
     safetensors_detail::StrictJson parsed =
         safetensors_detail::parseJsonStrict(text.data(), text.data() + text.size(), indexPath, "the index");
@@ -55,8 +53,7 @@ std::map<std::string, std::string> readWeightMap(const std::string &indexPath)
     return weightMap;
 }
 
-std::vector<std::string> safetensorsFilesIn(const std::string &dir)
-{
+std::vector<std::string> safetensorsFilesIn(const std::string &dir) {
     std::vector<std::string> found;
     std::error_code error;
     for (const fs::directory_entry &entry : fs::directory_iterator(dir, error)) {
@@ -71,8 +68,7 @@ std::vector<std::string> safetensorsFilesIn(const std::string &dir)
 
 } // namespace
 
-SafetensorsCheckpoint SafetensorsCheckpoint::openDir(const std::string &dir)
-{
+SafetensorsCheckpoint SafetensorsCheckpoint::openDir(const std::string &dir) {
     std::error_code error;
     if (!fs::is_directory(dir, error))
         throw invalidInput(dir + ": not a folder; expected a model folder with model.safetensors or "
@@ -92,20 +88,20 @@ SafetensorsCheckpoint SafetensorsCheckpoint::openDir(const std::string &dir)
     const std::string indexPath = (root / kIndexFile).string();
     if (fs::exists(indexPath, error)) {
         const std::map<std::string, std::string> weightMap = readWeightMap(indexPath);
-        std::map<std::string, std::shared_ptr<SafetensorsFile>> shards;  // sorted by file name
+        std::map<std::string, std::shared_ptr<SafetensorsFile>> shards; // sorted by file name
         for (const auto &[name, shard] : weightMap) {
             if (shards.count(shard))
                 continue;
             const std::string shardPath = (root / shard).string();
             if (!fs::is_regular_file(shardPath, error))
-                throw invalidInput(indexPath + ": tensor '" + name + "' is in shard '" + shard +
-                                   "', but " + shardPath + " is missing");
+                throw invalidInput(indexPath + ": tensor '" + name + "' is in shard '" + shard + "', but " + shardPath +
+                                   " is missing");
             shards[shard] = SafetensorsFile::open(shardPath);
         }
         for (const auto &[name, shard] : weightMap) {
             if (!shards.at(shard)->find(name))
-                throw invalidInput(indexPath + ": tensor '" + name + "' is listed in shard '" + shard +
-                                   "', but " + shards.at(shard)->path() + " has no tensor by that name");
+                throw invalidInput(indexPath + ": tensor '" + name + "' is listed in shard '" + shard + "', but " +
+                                   shards.at(shard)->path() + " has no tensor by that name");
         }
         // The index decides which shard holds each name; a shard's extra tensors are ignored, as
         // transformers does.
@@ -147,24 +143,21 @@ std::vector<std::string> SafetensorsCheckpoint::names() const { return m_order; 
 
 bool SafetensorsCheckpoint::contains(const std::string &name) const { return m_refs.count(name) != 0; }
 
-SafetensorsCheckpoint::Ref SafetensorsCheckpoint::find(const std::string &name) const
-{
+SafetensorsCheckpoint::Ref SafetensorsCheckpoint::find(const std::string &name) const {
     auto it = m_refs.find(name);
     if (it == m_refs.end())
         throw invalidInput(m_dir + ": tensor '" + name + "' not found");
     return it->second;
 }
 
-std::vector<std::string> SafetensorsCheckpoint::files() const
-{
+std::vector<std::string> SafetensorsCheckpoint::files() const {
     std::vector<std::string> paths;
     for (const std::shared_ptr<SafetensorsFile> &file : m_files)
         paths.push_back(file->path());
     return paths;
 }
 
-uint64_t SafetensorsCheckpoint::totalBytes() const
-{
+uint64_t SafetensorsCheckpoint::totalBytes() const {
     uint64_t total = 0;
     for (const auto &entry : m_refs)
         total += entry.second.info->byteSize();

@@ -15,7 +15,7 @@ namespace headroom {
 
 namespace {
 
-constexpr uint64_t kLengthBytes = 8;  // the u64 header length that opens every file
+constexpr uint64_t kLengthBytes = 8; // the u64 header length that opens every file
 
 class FdGuard {
 public:
@@ -29,8 +29,7 @@ private:
     int m_fd;
 };
 
-uint64_t readLittleEndian64(const std::uint8_t *bytes)
-{
+uint64_t readLittleEndian64(const std::uint8_t *bytes) {
     uint64_t value = 0;
     for (int i = 7; i >= 0; --i)
         value = (value << 8) | bytes[i];
@@ -39,8 +38,7 @@ uint64_t readLittleEndian64(const std::uint8_t *bytes)
 
 } // namespace
 
-std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path)
-{
+std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         throw invalidInput(path + ": cannot open: " + std::strerror(errno));
@@ -59,15 +57,15 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path)
     void *mapping = ::mmap(nullptr, fileBytes, PROT_READ, MAP_PRIVATE, fd, 0);
     if (mapping == MAP_FAILED)
         throw runtimeFailure(path + ": cannot map the file into memory: " + std::strerror(errno));
-    std::shared_ptr<SafetensorsFile> file(new SafetensorsFile());  // unmaps if validation throws
+    std::shared_ptr<SafetensorsFile> file(new SafetensorsFile()); // unmaps if validation throws
     file->m_path = path;
     file->m_mapping = static_cast<const std::uint8_t *>(mapping);
     file->m_mappedBytes = fileBytes;
 
     const uint64_t headerBytes = readLittleEndian64(file->m_mapping);
     if (headerBytes > safetensors_detail::kMaxHeaderBytes)
-        throw invalidInput(path + ": the header length " + std::to_string(headerBytes) +
-                           " is over the limit of " + std::to_string(safetensors_detail::kMaxHeaderBytes) +
+        throw invalidInput(path + ": the header length " + std::to_string(headerBytes) + " is over the limit of " +
+                           std::to_string(safetensors_detail::kMaxHeaderBytes) +
                            " bytes; the file is damaged or not a safetensors file");
     if (headerBytes > fileBytes - kLengthBytes)
         throw invalidInput(path + ": the header length " + std::to_string(headerBytes) +
@@ -75,9 +73,9 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path)
                            " bytes); the file is truncated or not a safetensors file");
     file->m_dataStart = kLengthBytes + headerBytes;
 
-    safetensors_detail::ParsedHeader header = safetensors_detail::parseHeader(
-        path, reinterpret_cast<const char *>(file->m_mapping + kLengthBytes), headerBytes,
-        fileBytes - file->m_dataStart);
+    safetensors_detail::ParsedHeader header =
+        safetensors_detail::parseHeader(path, reinterpret_cast<const char *>(file->m_mapping + kLengthBytes),
+                                        headerBytes, fileBytes - file->m_dataStart);
     file->m_tensors = std::move(header.tensors);
     file->m_metadata = std::move(header.metadata);
     for (size_t i = 0; i < file->m_tensors.size(); ++i)
@@ -85,25 +83,19 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string &path)
     return file;
 }
 
-SafetensorsFile::~SafetensorsFile()
-{
+SafetensorsFile::~SafetensorsFile() {
     if (m_mapping)
         ::munmap(const_cast<std::uint8_t *>(m_mapping), m_mappedBytes);
 }
 
-const TensorInfo *SafetensorsFile::find(const std::string &name) const
-{
+const TensorInfo *SafetensorsFile::find(const std::string &name) const {
     auto it = m_index.find(name);
     return it == m_index.end() ? nullptr : &m_tensors[it->second];
 }
 
-const std::uint8_t *SafetensorsFile::data(const TensorInfo &info) const
-{
-    return m_mapping + m_dataStart + info.begin;
-}
+const std::uint8_t *SafetensorsFile::data(const TensorInfo &info) const { return m_mapping + m_dataStart + info.begin; }
 
-void SafetensorsFile::releasePages(const TensorInfo &info) const
-{
+void SafetensorsFile::releasePages(const TensorInfo &info) const {
     const uintptr_t pageBytes = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
     const uintptr_t begin = reinterpret_cast<uintptr_t>(data(info));
     const uintptr_t end = begin + info.byteSize();

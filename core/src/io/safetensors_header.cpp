@@ -16,16 +16,13 @@ using nlohmann::json;
 
 const char *const kBackToBack = "; tensors must cover the data buffer back to back from offset 0";
 
-std::string offsetsText(const TensorInfo &info)
-{
+std::string offsetsText(const TensorInfo &info) {
     return "[" + std::to_string(info.begin) + ", " + std::to_string(info.end) + "]";
 }
 
-std::vector<int64_t> parseShape(const json &shape, const std::string &where)
-{
+std::vector<int64_t> parseShape(const json &shape, const std::string &where) {
     if (!shape.is_array())
-        throw invalidInput(where + " has shape " + shape.dump() +
-                           "; shape must be an array of non-negative integers");
+        throw invalidInput(where + " has shape " + shape.dump() + "; shape must be an array of non-negative integers");
     std::vector<int64_t> dims;
     for (const json &dim : shape) {
         if (dim.is_number_integer() && !dim.is_number_unsigned()) {
@@ -43,8 +40,7 @@ std::vector<int64_t> parseShape(const json &shape, const std::string &where)
     return dims;
 }
 
-TensorInfo parseEntry(const std::string &name, const json &entry, const std::string &where)
-{
+TensorInfo parseEntry(const std::string &name, const json &entry, const std::string &where) {
     const char *const kExpected = "; expected {\"dtype\": \"F32\", \"shape\": [...], \"data_offsets\": [begin, end]}";
     if (!entry.is_object())
         throw invalidInput(where + " is a JSON " + std::string(entry.type_name()) + ", not an object" + kExpected);
@@ -70,8 +66,7 @@ TensorInfo parseEntry(const std::string &name, const json &entry, const std::str
     return info;
 }
 
-void checkSizes(const TensorInfo &info, uint64_t bufferBytes, const std::string &where)
-{
+void checkSizes(const TensorInfo &info, uint64_t bufferBytes, const std::string &where) {
     if (info.begin > info.end)
         throw invalidInput(where + " has data_offsets " + offsetsText(info) + ": begin is past end");
     if (info.end > bufferBytes)
@@ -82,13 +77,11 @@ void checkSizes(const TensorInfo &info, uint64_t bufferBytes, const std::string 
         throw invalidInput(where + " has shape " + formatShape(info.shape) +
                            ", whose byte count overflows 64-bit integers");
     if (*needed != info.byteSize())
-        throw invalidInput(where + " has data_offsets " + offsetsText(info) + " but dtype " +
-                           dtypeName(info.dtype) + " and shape " + formatShape(info.shape) + " need " +
-                           std::to_string(*needed) + " bytes");
+        throw invalidInput(where + " has data_offsets " + offsetsText(info) + " but dtype " + dtypeName(info.dtype) +
+                           " and shape " + formatShape(info.shape) + " need " + std::to_string(*needed) + " bytes");
 }
 
-void checkTiling(const std::vector<TensorInfo> &sorted, uint64_t bufferBytes, const std::string &path)
-{
+void checkTiling(const std::vector<TensorInfo> &sorted, uint64_t bufferBytes, const std::string &path) {
     uint64_t cursor = 0;
     const TensorInfo *previous = nullptr;
     for (const TensorInfo &info : sorted) {
@@ -100,8 +93,7 @@ void checkTiling(const std::vector<TensorInfo> &sorted, uint64_t bufferBytes, co
             throw invalidInput(where + " starts at " + std::to_string(info.begin) + " but " +
                                (previous ? "tensor '" + previous->name + "' ends at " + std::to_string(cursor)
                                          : std::string("the data buffer starts at 0")) +
-                               ", leaving a hole of " + std::to_string(info.begin - cursor) + " bytes" +
-                               kBackToBack);
+                               ", leaving a hole of " + std::to_string(info.begin - cursor) + " bytes" + kBackToBack);
         cursor = info.end;
         previous = &info;
     }
@@ -111,8 +103,7 @@ void checkTiling(const std::vector<TensorInfo> &sorted, uint64_t bufferBytes, co
                            "; a valid file has no bytes after its last tensor");
 }
 
-std::map<std::string, std::string> parseMetadata(const json &metadata, const std::string &path)
-{
+std::map<std::string, std::string> parseMetadata(const json &metadata, const std::string &path) {
     const std::string expected = "; __metadata__ must be an object of string values";
     if (!metadata.is_object())
         throw invalidInput(path + ": __metadata__ is a JSON " + std::string(metadata.type_name()) + expected);
@@ -128,9 +119,7 @@ std::map<std::string, std::string> parseMetadata(const json &metadata, const std
 
 } // namespace
 
-ParsedHeader parseHeader(const std::string &path, const char *header, uint64_t headerBytes,
-                         uint64_t bufferBytes)
-{
+ParsedHeader parseHeader(const std::string &path, const char *header, uint64_t headerBytes, uint64_t bufferBytes) {
     if (headerBytes == 0 || header[0] != '{')
         throw invalidInput(path + ": the header must be a JSON object starting with '{'; this is not a "
                                   "safetensors file or it is damaged");

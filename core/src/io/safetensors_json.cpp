@@ -13,8 +13,7 @@ constexpr size_t kMaxReasonChars = 300;
 
 // nlohmann's message, made fit to print: "[json.exception.parse_error.101] " dropped, bytes that
 // are not printable ASCII (its "last read" may quote broken UTF-8) escaped, and length capped.
-std::string parseErrorReason(const std::string &message)
-{
+std::string parseErrorReason(const std::string &message) {
     size_t start = 0;
     if (!message.empty() && message[0] == '[') {
         size_t close = message.find("] ");
@@ -36,9 +35,7 @@ std::string parseErrorReason(const std::string &message)
 
 } // namespace
 
-StrictJson parseJsonStrict(const char *begin, const char *end, const std::string &context,
-                           const std::string &what)
-{
+StrictJson parseJsonStrict(const char *begin, const char *end, const std::string &context, const std::string &what) {
     StrictJson result;
     std::vector<std::set<std::string>> openObjects;
     auto callback = [&](int, nlohmann::json::parse_event_t event, nlohmann::json &parsed) {

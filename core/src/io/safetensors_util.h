@@ -13,7 +13,7 @@
 
 namespace headroom::safetensors_detail {
 
-constexpr uint64_t kMaxHeaderBytes = 100'000'000;  // the reference implementation's limit
+constexpr uint64_t kMaxHeaderBytes = 100'000'000; // the reference implementation's limit
 
 // numel x dtype size, or nothing when a dim is negative or the product overflows.
 std::optional<uint64_t> checkedByteSize(Dtype dtype, const std::vector<int64_t> &shape);
@@ -23,19 +23,17 @@ std::optional<uint64_t> checkedByteSize(Dtype dtype, const std::vector<int64_t> 
 // not valid JSON (...)".
 struct StrictJson {
     nlohmann::json value;
-    std::optional<std::string> duplicateKey;  // the first key seen twice in one object
+    std::optional<std::string> duplicateKey; // the first key seen twice in one object
     bool duplicateAtTopLevel = false;
 };
-StrictJson parseJsonStrict(const char *begin, const char *end, const std::string &context,
-                           const std::string &what);
+StrictJson parseJsonStrict(const char *begin, const char *end, const std::string &context, const std::string &what);
 
 // The validated content of a safetensors header (see safetensors_header.cpp).
 struct ParsedHeader {
-    std::vector<TensorInfo> tensors;  // sorted by data offset
+    std::vector<TensorInfo> tensors; // sorted by data offset
     std::map<std::string, std::string> metadata;
 };
 // header: the JSON bytes; bufferBytes: the size of the data buffer that follows it.
-ParsedHeader parseHeader(const std::string &path, const char *header, uint64_t headerBytes,
-                         uint64_t bufferBytes);
+ParsedHeader parseHeader(const std::string &path, const char *header, uint64_t headerBytes, uint64_t bufferBytes);
 
 } // namespace headroom::safetensors_detail

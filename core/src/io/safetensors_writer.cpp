@@ -16,10 +16,9 @@ namespace headroom {
 
 namespace {
 
-constexpr uint64_t kAlignment = 8;  // data starts at a multiple of 8, as the reference writer does
+constexpr uint64_t kAlignment = 8; // data starts at a multiple of 8, as the reference writer does
 
-std::string parentDir(const std::string &path)
-{
+std::string parentDir(const std::string &path) {
     size_t slash = path.rfind('/');
     if (slash == std::string::npos)
         return ".";
@@ -30,14 +29,11 @@ std::string parentDir(const std::string &path)
 
 SafetensorsWriter::SafetensorsWriter(std::string path, std::map<std::string, std::string> metadata)
     : m_path(std::move(path)), m_tmpPath(m_path + ".tmp-" + std::to_string(::getpid())),
-      m_metadata(std::move(metadata))
-{
-}
+      m_metadata(std::move(metadata)) {}
 
 SafetensorsWriter::~SafetensorsWriter() { discard(); }
 
-void SafetensorsWriter::declare(const std::string &name, Dtype dtype, std::vector<int64_t> shape)
-{
+void SafetensorsWriter::declare(const std::string &name, Dtype dtype, std::vector<int64_t> shape) {
     const std::string where = m_path + ": tensor '" + name + "'";
     if (m_started || m_done)
         throw invalidInput(where + " declared after writing began; declare every tensor first");
@@ -59,8 +55,7 @@ void SafetensorsWriter::declare(const std::string &name, Dtype dtype, std::vecto
     m_declared.push_back(std::move(info));
 }
 
-void SafetensorsWriter::writeTensor(const std::string &name, const void *bytes, uint64_t size)
-{
+void SafetensorsWriter::writeTensor(const std::string &name, const void *bytes, uint64_t size) {
     const std::string where = m_path + ": tensor '" + name + "'";
     if (m_done)
         throw invalidInput(where + " written after the writer finished");
@@ -82,14 +77,12 @@ void SafetensorsWriter::writeTensor(const std::string &name, const void *bytes, 
     ++m_nextTensor;
 }
 
-void SafetensorsWriter::finish()
-{
+void SafetensorsWriter::finish() {
     if (m_done)
         throw invalidInput(m_path + ": finish() called twice or after a failed write");
     if (m_nextTensor != m_declared.size())
-        throw invalidInput(m_path + ": finish() before tensor '" + m_declared[m_nextTensor].name +
-                           "' was written; " + std::to_string(m_declared.size() - m_nextTensor) +
-                           " declared tensors are missing");
+        throw invalidInput(m_path + ": finish() before tensor '" + m_declared[m_nextTensor].name + "' was written; " +
+                           std::to_string(m_declared.size() - m_nextTensor) + " declared tensors are missing");
     if (!m_started)
         startFile();
     if (::fsync(m_fd) != 0)
@@ -109,15 +102,13 @@ void SafetensorsWriter::finish()
     }
 }
 
-void SafetensorsWriter::startFile()
-{
+void SafetensorsWriter::startFile() {
     nlohmann::ordered_json header = nlohmann::ordered_json::object();
     if (!m_metadata.empty())
         header["__metadata__"] = m_metadata;
     for (const TensorInfo &info : m_declared) {
-        header[info.name] = {{"dtype", dtypeName(info.dtype)},
-                             {"shape", info.shape},
-                             {"data_offsets", {info.begin, info.end}}};
+        header[info.name] = {
+            {"dtype", dtypeName(info.dtype)}, {"shape", info.shape}, {"data_offsets", {info.begin, info.end}}};
     }
     std::string text;
     try {
@@ -138,8 +129,7 @@ void SafetensorsWriter::startFile()
     writeAll(text.data(), text.size());
 }
 
-void SafetensorsWriter::writeAll(const void *bytes, uint64_t size)
-{
+void SafetensorsWriter::writeAll(const void *bytes, uint64_t size) {
     const char *cursor = static_cast<const char *>(bytes);
     while (size > 0) {
         const ssize_t written = ::write(m_fd, cursor, size);
@@ -152,16 +142,14 @@ void SafetensorsWriter::writeAll(const void *bytes, uint64_t size)
     }
 }
 
-void SafetensorsWriter::fail(const std::string &what)
-{
+void SafetensorsWriter::fail(const std::string &what) {
     const std::string reason = errno ? std::strerror(errno) : "unknown error";
     discard();
     m_done = true;
     throw runtimeFailure(m_path + ": " + what + ": " + reason);
 }
 
-void SafetensorsWriter::discard()
-{
+void SafetensorsWriter::discard() {
     if (m_fd >= 0) {
         ::close(m_fd);
         m_fd = -1;
@@ -172,10 +160,8 @@ void SafetensorsWriter::discard()
     }
 }
 
-void writeSafetensors(const std::string &path,
-                      const std::vector<std::pair<std::string, TensorBytes>> &tensors,
-                      const std::map<std::string, std::string> &metadata)
-{
+void writeSafetensors(const std::string &path, const std::vector<std::pair<std::string, TensorBytes>> &tensors,
+                      const std::map<std::string, std::string> &metadata) {
     SafetensorsWriter writer(path, metadata);
     for (const auto &[name, tensor] : tensors)
         writer.declare(name, tensor.dtype, tensor.shape);

@@ -16,23 +16,21 @@ namespace {
 
 fs::path absoluteFolderOrFile(const fs::path &destination) {
     const fs::path path = fs::absolute(destination).lexically_normal();
-    return path.has_filename() ? path : path.parent_path();  // "out/" -> "out"
+    return path.has_filename() ? path : path.parent_path(); // "out/" -> "out"
 }
 
 // The one place the staging names are made: "<name>.<tag>-<pid>", dotted when hidden.
 fs::path sibling(const fs::path &final, StagedOutput::Naming naming, const char *tag) {
-    const std::string name = (naming == StagedOutput::Hidden ? "." : "") + final.filename().string() + "." + tag +
-                             "-" + std::to_string(::getpid());
+    const std::string name = (naming == StagedOutput::Hidden ? "." : "") + final.filename().string() + "." + tag + "-" +
+                             std::to_string(::getpid());
     return final.parent_path() / name;
 }
 
 } // namespace
 
 StagedOutput::StagedOutput(const fs::path &destination, std::string what, Naming naming)
-    : m_final(absoluteFolderOrFile(destination)),
-      m_tmp(sibling(m_final, naming, "tmp")),
-      m_aside(sibling(m_final, naming, "old")),
-      m_what(std::move(what)) {
+    : m_final(absoluteFolderOrFile(destination)), m_tmp(sibling(m_final, naming, "tmp")),
+      m_aside(sibling(m_final, naming, "old")), m_what(std::move(what)) {
     std::error_code ec;
     removeTree(m_tmp, ec);
 }
@@ -61,7 +59,8 @@ void StagedOutput::commit() {
     if (moveAside) {
         fs::rename(m_final, m_aside, ec);
         if (ec)
-            throw runtimeFailure(m_final.string() + ": cannot move the earlier " + m_what + " aside (" + ec.message() + ")");
+            throw runtimeFailure(m_final.string() + ": cannot move the earlier " + m_what + " aside (" + ec.message() +
+                                 ")");
     }
     fs::rename(m_tmp, m_final, ec);
     if (ec) {
@@ -72,13 +71,13 @@ void StagedOutput::commit() {
             if (restore)
                 kept = "; the earlier " + m_what + " is at " + m_aside.string();
         }
-        throw runtimeFailure(m_final.string() + ": cannot move the finished " + m_what + " into place (" + ec.message() +
-                             ")" + kept);
+        throw runtimeFailure(m_final.string() + ": cannot move the finished " + m_what + " into place (" +
+                             ec.message() + ")" + kept);
     }
     m_committed = true;
     syncDirectory(m_final.parent_path().string());
     if (moveAside)
-        removeTree(m_aside, ec);  // the new one is in place: a copy of the old one left here is only clutter
+        removeTree(m_aside, ec); // the new one is in place: a copy of the old one left here is only clutter
 }
 
 } // namespace headroom::detail

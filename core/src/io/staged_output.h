@@ -27,7 +27,7 @@ public:
 
     // Where to write the output, and where it ends up.
     const std::filesystem::path &tmp() const { return m_tmp; }
-    const std::filesystem::path &final() const { return m_final; }
+    const std::filesystem::path & final() const { return m_final; }
     // Creates tmp() (and the folders above it) as a folder; runtimeFailure naming the destination
     // when it cannot.
     void createFolder() const;

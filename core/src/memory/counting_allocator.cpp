@@ -19,7 +19,7 @@ namespace {
 // Blocks of at least this size are cached on free; smaller ones go straight back to malloc,
 // whose own free lists serve them well.
 constexpr size_t kCacheMinBytes = 1 << 20;
-constexpr size_t kCacheGranularity = 1 << 16;  // sizes rounded up so near-equal requests share blocks
+constexpr size_t kCacheGranularity = 1 << 16; // sizes rounded up so near-equal requests share blocks
 constexpr size_t kAlignment = 64;
 
 // LibTorch 2.3 made Allocator::allocate non-const and added a pure virtual copy_data.
@@ -42,7 +42,8 @@ public:
         if (!ptr) {
             ensureBudget(bytes);
             if (posix_memalign(&ptr, kAlignment, std::max<size_t>(bytes, 1)) != 0)
-                C10_THROW_ERROR(OutOfMemoryError, "CPU out of memory: failed to allocate " + formatBytes(int64_t(bytes)));
+                C10_THROW_ERROR(OutOfMemoryError,
+                                "CPU out of memory: failed to allocate " + formatBytes(int64_t(bytes)));
             m_reserved += int64_t(bytes);
         }
         const int64_t now = m_allocated += int64_t(bytes);
@@ -102,8 +103,8 @@ private:
             return;
         if (m_allocated.load() + int64_t(bytes) > budget)
             C10_THROW_ERROR(OutOfMemoryError, "out of memory: allocating " + formatBytes(int64_t(bytes)) + " with " +
-                                                  formatBytes(m_allocated.load()) + " in use would exceed the budget of " +
-                                                  formatBytes(budget));
+                                                  formatBytes(m_allocated.load()) +
+                                                  " in use would exceed the budget of " + formatBytes(budget));
         if (m_reserved.load() + int64_t(bytes) > budget)
             releaseCache();
     }

@@ -65,7 +65,7 @@ int64_t cudaFreeMemory(const torch::Device &device) {
 
 namespace {
 std::mutex g_budgetsMutex;
-std::map<int, int64_t> g_budgets;  // the caps set, per device
+std::map<int, int64_t> g_budgets; // the caps set, per device
 } // namespace
 
 void setCudaMemoryBudget(const torch::Device &device, int64_t bytes) {

@@ -39,9 +39,9 @@ double LoraOptions::scaling() const { return useRslora ? alpha / std::sqrt(doubl
 struct CausalLM::Impl {
     ModelConfig config;
     ModelLoadOptions options;
-    torch::Tensor embedTokens;  // [vocab, hidden]
+    torch::Tensor embedTokens; // [vocab, hidden]
     torch::Tensor finalNorm;
-    torch::Tensor lmHead;       // aliases embedTokens when tied
+    torch::Tensor lmHead; // aliases embedTokens when tied
     std::vector<DecoderLayer> layers;
     std::unique_ptr<RotaryEmbedding> rotary;
     std::optional<LoraOptions> lora;
@@ -52,9 +52,9 @@ struct CausalLM::Impl {
         const auto &q = options.quantization;
         if (isPrequantized(ckpt, prefix)) {
             // Saved 4-bit by transformers + bitsandbytes: used as stored.
-            Linear linear(torch::Tensor(), bias ? readCheckpointTensor(ckpt, prefix + ".bias", {out}, options.dtype,
-                                                                       options.device)
-                                                : torch::Tensor());
+            Linear linear(torch::Tensor(),
+                          bias ? readCheckpointTensor(ckpt, prefix + ".bias", {out}, options.dtype, options.device)
+                               : torch::Tensor());
             linear.setQuantized(readPrequantized(ckpt, prefix, {out, in}, options.device));
             return linear;
         }
@@ -115,8 +115,8 @@ std::unique_ptr<CausalLM> CausalLM::load(const std::string &modelDir, const Mode
     const auto &c = m.config;
     const auto ckpt = SafetensorsCheckpoint::openDir(modelDir);
 
-    m.embedTokens = readCheckpointTensor(ckpt, "model.embed_tokens.weight", {c.vocabSize, c.hiddenSize},
-                                         options.dtype, options.device);
+    m.embedTokens = readCheckpointTensor(ckpt, "model.embed_tokens.weight", {c.vocabSize, c.hiddenSize}, options.dtype,
+                                         options.device);
     const int64_t qOut = c.numHeads * c.headDim, kvOut = c.numKvHeads * c.headDim;
     for (int64_t i = 0; i < c.numLayers; ++i) {
         const std::string p = "model.layers." + std::to_string(i);
@@ -162,11 +162,12 @@ torch::Tensor CausalLM::hiddenStates(const ForwardInputs &in) const {
         (in.attentionMask.dim() != 2 || in.attentionMask.size(0) != b || in.attentionMask.size(1) != past + t))
         throw invalidInput("forward: attention mask must have shape [batch, past + tokens]");
 
-    auto positions = in.positions.defined()
-                         ? in.positions.to(m.options.device)
-                         : torch::arange(past, past + t, torch::TensorOptions().dtype(torch::kLong).device(m.options.device))
-                               .unsqueeze(0)
-                               .expand({b, t});
+    auto positions =
+        in.positions.defined()
+            ? in.positions.to(m.options.device)
+            : torch::arange(past, past + t, torch::TensorOptions().dtype(torch::kLong).device(m.options.device))
+                  .unsqueeze(0)
+                  .expand({b, t});
     LayerInputs layerInputs;
     std::tie(layerInputs.cos, layerInputs.sin) = m.rotary->cosSin(positions, m.options.dtype);
     layerInputs.allowed = m.allowedMask(b, past, t, in, false);
@@ -196,7 +197,8 @@ torch::Tensor CausalLM::hiddenStates(const ForwardInputs &in) const {
     return rmsNorm(x, m.finalNorm, m.config.rmsNormEps);
 }
 
-torch::Tensor CausalLM::forward(const torch::Tensor &inputIds, const torch::Tensor &attentionMask, KvCache *cache) const {
+torch::Tensor CausalLM::forward(const torch::Tensor &inputIds, const torch::Tensor &attentionMask,
+                                KvCache *cache) const {
     ForwardInputs in;
     in.inputIds = inputIds;
     in.attentionMask = attentionMask;

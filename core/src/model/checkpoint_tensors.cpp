@@ -16,8 +16,7 @@ torch::ScalarType toTorchDtype(Dtype dtype, const std::string &context) {
     case Dtype::F32: return torch::kFloat32;
     case Dtype::F64: return torch::kFloat64;
     case Dtype::I64: return torch::kInt64;
-    default:
-        throw invalidInput(context + ": dtype " + dtypeName(dtype) + " has no LibTorch equivalent");
+    default: throw invalidInput(context + ": dtype " + dtypeName(dtype) + " has no LibTorch equivalent");
     }
 }
 
@@ -32,7 +31,8 @@ torch::Tensor readCheckpointTensor(const SafetensorsCheckpoint &checkpoint, cons
                            formatShape(expectedShape));
     const auto sourceDtype = toTorchDtype(info.dtype, context);
     if (!c10::isFloatingType(sourceDtype))
-        throw invalidInput(context + " has dtype " + dtypeName(info.dtype) + "; model weights must be F32, F16 or BF16");
+        throw invalidInput(context + " has dtype " + dtypeName(info.dtype) +
+                           "; model weights must be F32, F16 or BF16");
     // from_blob views the mapping without copying; .to() / .clone() makes the one owned copy.
     auto view = torch::from_blob(const_cast<std::uint8_t *>(ref.file->data(info)), info.shape,
                                  torch::TensorOptions().dtype(sourceDtype));

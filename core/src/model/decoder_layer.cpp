@@ -50,26 +50,27 @@ torch::Tensor attention(const DecoderLayer &layer, const torch::Tensor &x, const
                      .masked_fill(allowed.logical_not().unsqueeze(2), std::numeric_limits<float>::lowest())
                      .softmax(-1)
                      .to(x.scalar_type());
-    auto out = torch::matmul(probs.view({b, kvh, groups * t, s}), v);  // [B, kvh, G*T, d]
+    auto out = torch::matmul(probs.view({b, kvh, groups * t, s}), v); // [B, kvh, G*T, d]
     out = out.view({b, h, t, d}).transpose(1, 2).reshape({b, t, h * d});
     return layer.o(out, in.training);
 }
 
 } // namespace
 
-torch::Tensor DecoderLayer::forward(const torch::Tensor &x, const LayerInputs &inputs, const ModelConfig &config) const {
+torch::Tensor DecoderLayer::forward(const torch::Tensor &x, const LayerInputs &inputs,
+                                    const ModelConfig &config) const {
     auto hidden = x + attention(*this, rmsNorm(x, inputNorm, config.rmsNormEps), inputs, config);
     auto h = rmsNorm(hidden, postAttentionNorm, config.rmsNormEps);
     return hidden + down(torch::silu(gate(h, inputs.training)) * up(h, inputs.training), inputs.training);
 }
 
 std::vector<std::pair<std::string, Linear *>> DecoderLayer::linears() {
-    return {{"q_proj", &q}, {"k_proj", &k}, {"v_proj", &v}, {"o_proj", &o},
+    return {{"q_proj", &q},       {"k_proj", &k},   {"v_proj", &v},      {"o_proj", &o},
             {"gate_proj", &gate}, {"up_proj", &up}, {"down_proj", &down}};
 }
 
 std::vector<std::pair<std::string, const Linear *>> DecoderLayer::linears() const {
-    return {{"q_proj", &q}, {"k_proj", &k}, {"v_proj", &v}, {"o_proj", &o},
+    return {{"q_proj", &q},       {"k_proj", &k},   {"v_proj", &v},      {"o_proj", &o},
             {"gate_proj", &gate}, {"up_proj", &up}, {"down_proj", &down}};
 }
 

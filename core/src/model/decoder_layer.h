@@ -15,13 +15,13 @@ class KvCache;
 
 // What every layer of one forward pass shares.
 struct LayerInputs {
-    torch::Tensor cos, sin;      // [B, 1, T, headDim]
-    torch::Tensor allowed;       // bool [B, 1, T, S]: which keys each query may attend
+    torch::Tensor cos, sin; // [B, 1, T, headDim]
+    torch::Tensor allowed; // bool [B, 1, T, S]: which keys each query may attend
     torch::Tensor allowedWindow; // same with the sliding window applied (undefined without one)
     KvCache *cache = nullptr;
     bool training = false;
     bool fusedAttention = false; // attn_implementation sdpa (fused_attention.h), else eager
-    bool causal = false;         // allowed is plain causal for every token the loss reads (fusedAttention)
+    bool causal = false; // allowed is plain causal for every token the loss reads (fusedAttention)
 };
 
 struct DecoderLayer {

@@ -8,8 +8,9 @@
 #include "headroom/attention.h"
 #include "headroom/runtime.h"
 
-#if !defined(HEADROOM_NO_TORCH_SDPA) && (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5))
-#define HEADROOM_TORCH_SDPA_GQA 1  // scaled_dot_product_attention with enable_gqa (LibTorch 2.5)
+#if !defined(HEADROOM_NO_TORCH_SDPA) &&                                                                                \
+    (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5))
+#define HEADROOM_TORCH_SDPA_GQA 1 // scaled_dot_product_attention with enable_gqa (LibTorch 2.5)
 #endif
 
 namespace headroom {
@@ -65,9 +66,9 @@ public:
             chunk.q = torch::Tensor();
             const auto probs = chunk.probs.to(q.scalar_type());
             chunk.probs = torch::Tensor();
-            out.slice(3, c0, c1).copy_(torch::matmul(probs.view({b, kvh, g * (c1 - c0), chunk.keys}),
-                                                     v.narrow(2, 0, chunk.keys))
-                                           .view({b, kvh, g, c1 - c0, d}));
+            out.slice(3, c0, c1).copy_(
+                torch::matmul(probs.view({b, kvh, g * (c1 - c0), chunk.keys}), v.narrow(2, 0, chunk.keys))
+                    .view({b, kvh, g, c1 - c0, d}));
         }
         ctx->save_for_backward({q, k, v, allowed});
         ctx->saved_data["scale"] = scale;
@@ -102,8 +103,9 @@ public:
                     .add_(torch::matmul(chunk.probs.to(dtype).view({b, kvh, n, keys}).transpose(-1, -2), gradOut));
             if (!needQ && !needK)
                 continue;
-            auto gradProbs =
-                torch::matmul(gradOut, v.narrow(2, 0, keys).transpose(-1, -2)).to(torch::kFloat32).view(chunk.probs.sizes());
+            auto gradProbs = torch::matmul(gradOut, v.narrow(2, 0, keys).transpose(-1, -2))
+                                 .to(torch::kFloat32)
+                                 .view(chunk.probs.sizes());
             // The kernel eager attention's softmax backward runs (and so the same rounding).
             auto gradScores = at::_softmax_backward_data(gradProbs, chunk.probs, -1, torch::kFloat32);
             gradProbs = torch::Tensor();
@@ -113,7 +115,8 @@ public:
             gradScores = torch::Tensor();
             gradScaled.mul_(scale);
             if (needQ)
-                gradQ.slice(3, c0, c1).copy_(torch::matmul(gradScaled, k.narrow(2, 0, keys)).view({b, kvh, g, c1 - c0, d}));
+                gradQ.slice(3, c0, c1).copy_(
+                    torch::matmul(gradScaled, k.narrow(2, 0, keys)).view({b, kvh, g, c1 - c0, d}));
             if (needK)
                 gradK.narrow(2, 0, keys).add_(torch::matmul(gradScaled.transpose(-1, -2), chunk.q));
         }
@@ -129,7 +132,8 @@ torch::Tensor fusedAttention(const torch::Tensor &q, const torch::Tensor &k, con
     const double scale = 1.0 / std::sqrt(double(q.size(-1)));
 #ifdef HEADROOM_TORCH_SDPA_GQA
     // Torch's flash kernel, where it runs (headroom/attention.h); it takes no mask but a causal one.
-    const bool training = torch::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+    const bool training =
+        torch::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
     if (causal && q.is_cuda() && q.scalar_type() != torch::kFloat32 &&
         flashAttentionRuns(cudaComputeCapability(q.device()), q.size(-1), training))
         return at::scaled_dot_product_attention(q, k, v, /*attn_mask=*/{}, /*dropout_p=*/0.0, /*is_causal=*/true,

@@ -29,9 +29,9 @@ public:
 } // namespace
 
 torch::Tensor linearForward(const torch::Tensor &x, const torch::Tensor &weight, const torch::Tensor &bias) {
-    constexpr int64_t kGemvMinElements = 1 << 18;  // below this, gemv's set-up costs more than it saves
-    if (x.numel() == x.size(-1) && x.device().is_cpu() && weight.numel() >= kGemvMinElements &&
-        !x.requires_grad() && !weight.requires_grad()) {
+    constexpr int64_t kGemvMinElements = 1 << 18; // below this, gemv's set-up costs more than it saves
+    if (x.numel() == x.size(-1) && x.device().is_cpu() && weight.numel() >= kGemvMinElements && !x.requires_grad() &&
+        !weight.requires_grad()) {
         auto sizes = x.sizes().vec();
         sizes.back() = weight.size(0);
         auto y = torch::mv(weight, x.reshape({-1})).view(sizes);

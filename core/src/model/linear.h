@@ -17,9 +17,9 @@
 namespace headroom {
 
 struct LoraWeights {
-    torch::Tensor a;       // [r, in] float32, requires grad
-    torch::Tensor b;       // [out, r] float32, requires grad
-    double scaling = 1.0;  // lora_alpha / r, or lora_alpha / sqrt(r) with rsLoRA
+    torch::Tensor a; // [r, in] float32, requires grad
+    torch::Tensor b; // [out, r] float32, requires grad
+    double scaling = 1.0; // lora_alpha / r, or lora_alpha / sqrt(r) with rsLoRA
     double dropout = 0.0;
 };
 
@@ -54,7 +54,7 @@ public:
     int64_t baseBytes() const;
 
 private:
-    torch::Tensor m_weight;  // dense [out, in], undefined when quantized
+    torch::Tensor m_weight; // dense [out, in], undefined when quantized
     torch::Tensor m_bias;
     std::optional<Quant4Tensor> m_quantized;
     std::optional<LoraWeights> m_lora;

@@ -39,8 +39,8 @@ Quant4Tensor readPrequantized(const SafetensorsCheckpoint &checkpoint, const std
     const auto stateBytes = rawTensor(checkpoint, stateKey, torch::kCPU);
     nlohmann::json state;
     try {
-        state = nlohmann::json::parse(std::string(reinterpret_cast<const char *>(stateBytes.data_ptr<uint8_t>()),
-                                                  size_t(stateBytes.numel())));
+        state = nlohmann::json::parse(
+            std::string(reinterpret_cast<const char *>(stateBytes.data_ptr<uint8_t>()), size_t(stateBytes.numel())));
     } catch (const nlohmann::json::exception &e) {
         throw invalidInput(context + ": quant_state is not valid JSON (" + e.what() + ")");
     }
@@ -63,7 +63,8 @@ Quant4Tensor readPrequantized(const SafetensorsCheckpoint &checkpoint, const std
     q.packed = rawTensor(checkpoint, prefix + ".weight", device).reshape({-1});
     q.absmax = rawTensor(checkpoint, prefix + ".weight.absmax", device).reshape({-1});
     if (q.doubleQuant) {
-        q.nestedAbsmax = rawTensor(checkpoint, prefix + ".weight.nested_absmax", device).reshape({-1}).to(torch::kFloat32);
+        q.nestedAbsmax =
+            rawTensor(checkpoint, prefix + ".weight.nested_absmax", device).reshape({-1}).to(torch::kFloat32);
         if (checkpoint.contains(prefix + ".weight.nested_quant_map"))
             q.nestedMap = rawTensor(checkpoint, prefix + ".weight.nested_quant_map", device).to(torch::kFloat32);
     } else {

@@ -54,7 +54,9 @@ std::vector<TensorSpec> tensorSpecs(const ModelConfig &c) {
 void writeRandomModel(const nlohmann::json &configJson, const std::string &dir, const RandomModelOptions &options) {
     const auto config = ModelConfig::fromJson(configJson, "model config");
     const auto dtype = parseComputeDtype(options.dtype, "dtype");
-    const Dtype fileDtype = dtype == torch::kFloat32 ? Dtype::F32 : dtype == torch::kBFloat16 ? Dtype::BF16 : Dtype::F16;
+    const Dtype fileDtype = dtype == torch::kFloat32    ? Dtype::F32
+                            : dtype == torch::kBFloat16 ? Dtype::BF16
+                                                        : Dtype::F16;
     const double std = configJson.value("initializer_range", 0.02);
     const double embeddingStd = options.embeddingStd > 0 ? options.embeddingStd : std;
     fs::create_directories(dir);

@@ -20,8 +20,8 @@ std::vector<double> llama3Scaled(const std::vector<double> &invFreq, const RopeS
         } else if (wavelen > lowWavelen) {
             out[i] = invFreq[i] / s.factor;
         } else {
-            const double smooth = (double(s.originalMaxPositions) / wavelen - s.lowFreqFactor) /
-                                  (s.highFreqFactor - s.lowFreqFactor);
+            const double smooth =
+                (double(s.originalMaxPositions) / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
             out[i] = (1.0 - smooth) * invFreq[i] / s.factor + smooth * invFreq[i];
         }
     }
@@ -44,11 +44,11 @@ RotaryEmbedding::RotaryEmbedding(const ModelConfig &config) {
 }
 
 std::pair<torch::Tensor, torch::Tensor> RotaryEmbedding::cosSin(const torch::Tensor &positions,
-                                                                 torch::ScalarType dtype) const {
+                                                                torch::ScalarType dtype) const {
     // Angles in float32 like transformers (autocast disabled there), then cast to the compute dtype.
     auto invFreq = m_invFreq.to(positions.device());
-    auto angles = positions.to(torch::kFloat32).unsqueeze(-1) * invFreq;  // [B, T, D/2]
-    auto emb = torch::cat({angles, angles}, -1).unsqueeze(1);             // [B, 1, T, D]
+    auto angles = positions.to(torch::kFloat32).unsqueeze(-1) * invFreq; // [B, T, D/2]
+    auto emb = torch::cat({angles, angles}, -1).unsqueeze(1); // [B, 1, T, D]
     return {emb.cos().to(dtype), emb.sin().to(dtype)};
 }
 

@@ -16,7 +16,7 @@ public:
     const torch::Tensor &inverseFrequencies() const { return m_invFreq; }
 
 private:
-    torch::Tensor m_invFreq;  // [headDim / 2] float32
+    torch::Tensor m_invFreq; // [headDim / 2] float32
 };
 
 // x * cos + rotate_half(x) * sin, rotate_half(x) = cat(-x2, x1) over the two halves of the last dim.

@@ -43,17 +43,12 @@ void quantize8Cpu(const torch::Tensor &input, bool isSigned, int64_t blocksize, 
     const float *midpoints = dynamicMidpoints(isSigned).data();
     const int64_t n = input.numel();
     switch (input.scalar_type()) {
-    case torch::kFloat32:
-        quantizeTyped(input.data_ptr<float>(), n, blocksize, midpoints, codes, absmax);
-        break;
+    case torch::kFloat32: quantizeTyped(input.data_ptr<float>(), n, blocksize, midpoints, codes, absmax); break;
     case torch::kBFloat16:
         quantizeTyped(input.data_ptr<c10::BFloat16>(), n, blocksize, midpoints, codes, absmax);
         break;
-    case torch::kFloat16:
-        quantizeTyped(input.data_ptr<c10::Half>(), n, blocksize, midpoints, codes, absmax);
-        break;
-    default:
-        TORCH_CHECK(false, "quantize8Cpu: unchecked dtype");
+    case torch::kFloat16: quantizeTyped(input.data_ptr<c10::Half>(), n, blocksize, midpoints, codes, absmax); break;
+    default: TORCH_CHECK(false, "quantize8Cpu: unchecked dtype");
     }
 }
 
@@ -109,9 +104,9 @@ void quantizeBlockwise8Into(const torch::Tensor &values, Blockwise8 &q) {
     }
     quant::checkState(q, "quantizeBlockwise8Into");
     if (q.codes.numel() != values.numel() || q.codes.device() != values.device())
-        throw invalidInput("quantizeBlockwise8Into: the state holds " + std::to_string(q.codes.numel()) +
-                           " codes on " + q.codes.device().str() + ", the values are " +
-                           std::to_string(values.numel()) + " on " + values.device().str());
+        throw invalidInput("quantizeBlockwise8Into: the state holds " + std::to_string(q.codes.numel()) + " codes on " +
+                           q.codes.device().str() + ", the values are " + std::to_string(values.numel()) + " on " +
+                           values.device().str());
     if (!values.device().is_cpu()) {
         const Blockwise8 fresh = quantizeBlockwise8WithTensorOps(values, q.isSigned, q.blocksize);
         q.codes.view(fresh.codes.sizes()).copy_(fresh.codes);
@@ -144,8 +139,8 @@ Blockwise8 quantizeBlockwise8WithTensorOps(const torch::Tensor &values, bool isS
     // DynamicQuantizer: midpoints below x (bucketize: boundaries[i-1] < x <= boundaries[i]); an exact
     // tie on an odd midpoint moves up to the even code; NaN -> 0.
     const auto &mid = quant::dynamicMidpoints(isSigned);
-    const torch::Tensor midpoints = torch::tensor(std::vector<float>(mid.begin(), mid.begin() + 255), torch::kFloat32)
-                                        .to(device);
+    const torch::Tensor midpoints =
+        torch::tensor(std::vector<float>(mid.begin(), mid.begin() + 255), torch::kFloat32).to(device);
     torch::Tensor codes = torch::bucketize(scaled, midpoints);
     const torch::Tensor tie = codes.remainder(2).eq(1) & midpoints.index({codes.clamp_max(254)}).eq(scaled);
     codes = codes + tie.to(torch::kInt64);
@@ -161,7 +156,8 @@ Blockwise8 quantizeBlockwise8WithTensorOps(const torch::Tensor &values, bool isS
 torch::Tensor dequantizeBlockwise8WithTensorOps(const Blockwise8 &q) {
     quant::checkState(q, "dequantizeBlockwise8");
     const int64_t n = q.codes.numel();
-    const torch::Tensor values = quant::dynamicMapTensor(q.isSigned, q.codes.device()).index({q.codes.reshape({-1}).to(torch::kInt64)});
+    const torch::Tensor values =
+        quant::dynamicMapTensor(q.isSigned, q.codes.device()).index({q.codes.reshape({-1}).to(torch::kInt64)});
     const torch::Tensor scale = q.absmax.repeat_interleave(q.blocksize).slice(0, 0, n);
     return (values * scale).view(q.codes.sizes());
 }

@@ -10,15 +10,26 @@ namespace headroom {
 const std::array<float, 16> &quant4Codebook(Quant4Type type) {
     // bitsandbytes functional.get_4bit_type("nf4"): the NormalFloat quantiles (QLoRA paper, appendix E),
     // exact float32 values.
-    static const std::array<float, 16> kNf4 = {
-        -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
-        -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
-        0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
-        0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
+    static const std::array<float, 16> kNf4 = {-1.0f,
+                                               -0.6961928009986877f,
+                                               -0.5250730514526367f,
+                                               -0.39491748809814453f,
+                                               -0.28444138169288635f,
+                                               -0.18477343022823334f,
+                                               -0.09105003625154495f,
+                                               0.0f,
+                                               0.07958029955625534f,
+                                               0.16093020141124725f,
+                                               0.24611230194568634f,
+                                               0.33791524171829224f,
+                                               0.44070982933044434f,
+                                               0.5626170039176941f,
+                                               0.7229568362236023f,
+                                               1.0f};
     // get_4bit_type("fp4"): 1 sign bit (bit 3), 2 exponent bits, 1 mantissa bit, exponent bias 3,
     // normalised by the largest magnitude 12 (float32 division, as the tensor division there).
     static const std::array<float, 16> kFp4 = {
-        0.0f / 12, 0.0625f / 12, 8.0f / 12, 12.0f / 12, 4.0f / 12, 6.0f / 12, 2.0f / 12, 3.0f / 12,
+        0.0f / 12,  0.0625f / 12,  8.0f / 12,  12.0f / 12,  4.0f / 12,  6.0f / 12,  2.0f / 12,  3.0f / 12,
         -0.0f / 12, -0.0625f / 12, -8.0f / 12, -12.0f / 12, -4.0f / 12, -6.0f / 12, -2.0f / 12, -3.0f / 12};
     return type == Quant4Type::NF4 ? kNf4 : kFp4;
 }
@@ -60,7 +71,7 @@ std::array<float, 256> buildDynamicMap(bool isSigned) {
 std::array<float, 256> buildMidpoints(const std::array<float, 256> &map) {
     std::array<float, 256> midpoints{};
     for (int k = 0; k < 255; ++k)
-        midpoints[k] = (map[k] + map[k + 1]) * 0.5f;  // dQuantize: (upper + val) * 0.5f
+        midpoints[k] = (map[k] + map[k + 1]) * 0.5f; // dQuantize: (upper + val) * 0.5f
     midpoints[255] = std::numeric_limits<float>::infinity();
     return midpoints;
 }
@@ -78,7 +89,7 @@ const std::array<float, 15> &nf4Thresholds() {
     static const std::array<float, 15> kThresholds = [] {
         const auto &code = quant4Codebook(Quant4Type::NF4);
         std::array<float, 15> t{};
-        for (int k = 0; k < 15; ++k)  // exact in double, then rounded once: dQuantizeNF4's constants
+        for (int k = 0; k < 15; ++k) // exact in double, then rounded once: dQuantizeNF4's constants
             t[k] = float((double(code[k]) + double(code[k + 1])) / 2);
         return t;
     }();

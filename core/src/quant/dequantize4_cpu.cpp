@@ -19,7 +19,7 @@
 namespace headroom::quant {
 namespace {
 
-constexpr int64_t kGrainElements = 1 << 16;  // per task: scheduling costs nothing next to the work
+constexpr int64_t kGrainElements = 1 << 16; // per task: scheduling costs nothing next to the work
 
 // float32 -> bfloat16 bits, round to nearest even (what torch's .to(bfloat16) and CUDA's
 // __float2bfloat16 do); NaN stays a quiet NaN.
@@ -37,8 +37,7 @@ enum class OutKind { F32, BF16, F16 };
 
 // Portable path, also the tail of the last (partial) block: a 16-entry table per block.
 template <typename Out, typename Convert>
-void dequantizeBlockScalar(const uint8_t *in, int64_t len, const float *code, float scale, Convert convert,
-                           Out *out) {
+void dequantizeBlockScalar(const uint8_t *in, int64_t len, const float *code, float scale, Convert convert, Out *out) {
     Out table[16];
     for (int k = 0; k < 16; ++k)
         table[k] = convert(code[k] * scale);
@@ -51,18 +50,14 @@ void dequantizeBlockScalar(const uint8_t *in, int64_t len, const float *code, fl
         out[len - 1] = table[in[pairs] >> 4];
 }
 
-void dequantizeBlockScalarAny(OutKind kind, const uint8_t *in, int64_t len, const float *code, float scale,
-                              void *out) {
+void dequantizeBlockScalarAny(OutKind kind, const uint8_t *in, int64_t len, const float *code, float scale, void *out) {
     switch (kind) {
     case OutKind::F32:
-        dequantizeBlockScalar(in, len, code, scale, [](float v) { return v; }, static_cast<float *>(out));
+        dequantizeBlockScalar(
+            in, len, code, scale, [](float v) { return v; }, static_cast<float *>(out));
         break;
-    case OutKind::BF16:
-        dequantizeBlockScalar(in, len, code, scale, bf16Bits, static_cast<uint16_t *>(out));
-        break;
-    case OutKind::F16:
-        dequantizeBlockScalar(in, len, code, scale, f16Bits, static_cast<uint16_t *>(out));
-        break;
+    case OutKind::BF16: dequantizeBlockScalar(in, len, code, scale, bf16Bits, static_cast<uint16_t *>(out)); break;
+    case OutKind::F16: dequantizeBlockScalar(in, len, code, scale, f16Bits, static_cast<uint16_t *>(out)); break;
     }
 }
 
@@ -86,7 +81,7 @@ __attribute__((target("avx2,f16c"))) void tables16(const float *code, float scal
     const __m256 s = _mm256_set1_ps(scale);
     const __m256 v0 = _mm256_mul_ps(_mm256_loadu_ps(code), s);
     const __m256 v1 = _mm256_mul_ps(_mm256_loadu_ps(code + 8), s);
-    __m256i words;  // 16 x u16, entry k at position k
+    __m256i words; // 16 x u16, entry k at position k
     if (kind == OutKind::F16) {
         const __m128i h0 = _mm256_cvtps_ph(v0, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         const __m128i h1 = _mm256_cvtps_ph(v1, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -96,8 +91,8 @@ __attribute__((target("avx2,f16c"))) void tables16(const float *code, float scal
         words = _mm256_permute4x64_epi64(_mm256_packus_epi32(bf16Lanes(v0), bf16Lanes(v1)), 0xD8);
     }
     // Per lane: low bytes of its 8 words, then their high bytes; then gather the halves.
-    const __m256i splitBytes = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0, 2, 4, 6, 8,
-                                                10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+    const __m256i splitBytes = _mm256_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15, 0, 2, 4, 6, 8, 10,
+                                                12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
     const __m256i split = _mm256_permute4x64_epi64(_mm256_shuffle_epi8(words, splitBytes), 0xD8);
     lowTable = _mm256_permute2x128_si256(split, split, 0x00);
     highTable = _mm256_permute2x128_si256(split, split, 0x11);
@@ -107,8 +102,8 @@ __attribute__((target("avx2,f16c"))) void tables16(const float *code, float scal
 __attribute__((target("avx2"))) inline void unpackNibbles(const uint8_t *in, __m128i &first, __m128i &second) {
     const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i *>(in));
     const __m128i mask = _mm_set1_epi8(0x0F);
-    const __m128i high = _mm_and_si128(_mm_srli_epi16(raw, 4), mask);  // element 2j
-    const __m128i low = _mm_and_si128(raw, mask);                      // element 2j + 1
+    const __m128i high = _mm_and_si128(_mm_srli_epi16(raw, 4), mask); // element 2j
+    const __m128i low = _mm_and_si128(raw, mask); // element 2j + 1
     first = _mm_unpacklo_epi8(high, low);
     second = _mm_unpackhi_epi8(high, low);
 }
@@ -124,8 +119,8 @@ __attribute__((target("avx2,f16c"))) inline void dequantizeBlock16(const uint8_t
         const __m256i index = _mm256_set_m128i(second, first);
         const __m256i lo = _mm256_shuffle_epi8(lowTable, index);
         const __m256i hi = _mm256_shuffle_epi8(highTable, index);
-        const __m256i words0 = _mm256_unpacklo_epi8(lo, hi);  // elements 0-7 | 16-23
-        const __m256i words1 = _mm256_unpackhi_epi8(lo, hi);  // elements 8-15 | 24-31
+        const __m256i words0 = _mm256_unpacklo_epi8(lo, hi); // elements 0-7 | 16-23
+        const __m256i words1 = _mm256_unpackhi_epi8(lo, hi); // elements 8-15 | 24-31
         _mm256_storeu_si256(reinterpret_cast<__m256i *>(out), _mm256_permute2x128_si256(words0, words1, 0x20));
         _mm256_storeu_si256(reinterpret_cast<__m256i *>(out + 16), _mm256_permute2x128_si256(words0, words1, 0x31));
     }
@@ -137,7 +132,7 @@ __attribute__((target("avx2"))) inline void lookup8(__m128i indices, __m256 valu
     const __m256i index = _mm256_cvtepu8_epi32(indices);
     const __m256 fromLow = _mm256_permutevar8x32_ps(values0, index);
     const __m256 fromHigh = _mm256_permutevar8x32_ps(values1, index);
-    const __m256 useHigh = _mm256_castsi256_ps(_mm256_slli_epi32(index, 28));  // bit 3 -> sign bit
+    const __m256 useHigh = _mm256_castsi256_ps(_mm256_slli_epi32(index, 28)); // bit 3 -> sign bit
     _mm256_storeu_ps(out, _mm256_blendv_ps(fromLow, fromHigh, useHigh));
 }
 

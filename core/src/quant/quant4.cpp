@@ -33,7 +33,7 @@ namespace {
 // decodes exactly either way).
 void compressScales(Quant4Tensor &q, const torch::Tensor &absmax, bool withTensorOps) {
     const float offset = float(absmax.to(torch::kFloat64).mean().item<double>());
-    const torch::Tensor centred = absmax - double(offset);  // float32 subtraction
+    const torch::Tensor centred = absmax - double(offset); // float32 subtraction
     const Blockwise8 nested = withTensorOps ? quantizeBlockwise8WithTensorOps(centred, true, quant::kNestedBlocksize)
                                             : quantizeBlockwise8(centred, true, quant::kNestedBlocksize);
     q.doubleQuant = true;

@@ -13,7 +13,7 @@
 
 namespace headroom::quant {
 
-constexpr int64_t kNestedBlocksize = 256;  // bitsandbytes quantize_4bit: quantize_blockwise(..., blocksize=256)
+constexpr int64_t kNestedBlocksize = 256; // bitsandbytes quantize_4bit: quantize_blockwise(..., blocksize=256)
 
 // NF4: the code of a scaled value x is the number of these 15 thresholds that x exceeds
 // (x > t; a tie stays with the lower code; NaN exceeds none). They are the float32 roundings of the
@@ -57,7 +57,7 @@ struct Fp4Quantizer {
 };
 
 struct DynamicQuantizer {
-    const float *midpoints;  // dynamicMidpoints(): 256 entries
+    const float *midpoints; // dynamicMidpoints(): 256 entries
     int operator()(float x) const {
         // Branchless search: the number of midpoints (255 real, then +inf) below x.
         int r = 0;
@@ -99,12 +99,12 @@ void checkOutputDtype(torch::ScalarType type, const char *what);
 void checkOutputBuffer(const Quant4Tensor &q, const torch::Tensor &out, const char *what);
 // dynamicMapArray(isSigned) as a float32 tensor on `device`, made once per device and kept.
 const torch::Tensor &dynamicMapTensor(bool isSigned, torch::Device device);
-torch::Tensor nestedMapOf(const Quant4Tensor &q, torch::Device device);  // q.nestedMap or dynamicMap(true)
+torch::Tensor nestedMapOf(const Quant4Tensor &q, torch::Device device); // q.nestedMap or dynamicMap(true)
 int64_t ceilDiv(int64_t a, int64_t b);
 
 // CPU kernels. input: contiguous float32/bfloat16/float16; the outputs are preallocated.
 void quantize4Cpu(const torch::Tensor &input, Quant4Type type, int64_t blocksize, uint8_t *packed, float *absmax);
-void dequantize4Cpu(const Quant4Tensor &q, torch::Tensor &out);  // out: contiguous, checked
+void dequantize4Cpu(const Quant4Tensor &q, torch::Tensor &out); // out: contiguous, checked
 // The tensor-operation dequantization (quant4.cpp) into `out` (contiguous, checked), in chunks.
 void dequantize4WithTensorOpsInto(const Quant4Tensor &q, torch::Tensor &out);
 void quantize8Cpu(const torch::Tensor &input, bool isSigned, int64_t blocksize, uint8_t *codes, float *absmax);

@@ -18,7 +18,7 @@
 namespace headroom::quant {
 namespace {
 
-constexpr int64_t kGrainElements = 1 << 16;  // per task: scheduling costs nothing next to the work
+constexpr int64_t kGrainElements = 1 << 16; // per task: scheduling costs nothing next to the work
 
 #ifdef HEADROOM_QUANT_X86
 
@@ -38,7 +38,8 @@ __attribute__((target("avx2"))) inline __m256 absolute(__m256 x) {
 
 // max |x| over len (a multiple of 8) elements. vmaxps returns its second operand when the first is
 // NaN, so NaN inputs are skipped like std::max(maxAbs, |x|) and fmaxf in the scalar paths.
-template <typename T> __attribute__((target("avx2,f16c"))) float absmaxAvx2(const T *x, int64_t len) {
+template <typename T>
+__attribute__((target("avx2,f16c"))) float absmaxAvx2(const T *x, int64_t len) {
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < len; i += 8)
         acc = _mm256_max_ps(absolute(load8(x + i)), acc);
@@ -85,8 +86,8 @@ __attribute__((target("avx2"))) inline void pack16(__m256i first, __m256i second
 
 // len: a multiple of 16.
 template <typename T, bool Nf4>
-__attribute__((target("avx2,f16c"))) void quantizeBlockAvx2(const T *x, int64_t len, float inv,
-                                                            const float *thresholds, uint8_t *out) {
+__attribute__((target("avx2,f16c"))) void quantizeBlockAvx2(const T *x, int64_t len, float inv, const float *thresholds,
+                                                            uint8_t *out) {
     const __m256 scale = _mm256_set1_ps(inv);
     for (int64_t i = 0; i < len; i += 16, out += 8) {
         const __m256 x0 = _mm256_mul_ps(load8(x + i), scale);
@@ -100,11 +101,14 @@ __attribute__((target("avx2,f16c"))) void quantizeBlockAvx2(const T *x, int64_t 
 
 #endif // HEADROOM_QUANT_X86
 
-template <typename T> float toFloat(T v) { return float(v); }
+template <typename T>
+float toFloat(T v) {
+    return float(v);
+}
 
 template <typename T, typename Quantizer>
-void quantizeBlocks(const T *in, int64_t numel, int64_t blocksize, uint8_t *packed, float *absmax,
-                    int64_t firstBlock, int64_t endBlock) {
+void quantizeBlocks(const T *in, int64_t numel, int64_t blocksize, uint8_t *packed, float *absmax, int64_t firstBlock,
+                    int64_t endBlock) {
     const Quantizer quantize;
     for (int64_t b = firstBlock; b < endBlock; ++b) {
         const int64_t start = b * blocksize;
@@ -151,17 +155,10 @@ void quantizeTyped(const T *in, int64_t numel, Quant4Type type, int64_t blocksiz
 void quantize4Cpu(const torch::Tensor &input, Quant4Type type, int64_t blocksize, uint8_t *packed, float *absmax) {
     const int64_t n = input.numel();
     switch (input.scalar_type()) {
-    case torch::kFloat32:
-        quantizeTyped(input.data_ptr<float>(), n, type, blocksize, packed, absmax);
-        break;
-    case torch::kBFloat16:
-        quantizeTyped(input.data_ptr<c10::BFloat16>(), n, type, blocksize, packed, absmax);
-        break;
-    case torch::kFloat16:
-        quantizeTyped(input.data_ptr<c10::Half>(), n, type, blocksize, packed, absmax);
-        break;
-    default:
-        TORCH_CHECK(false, "quantize4Cpu: unchecked dtype");
+    case torch::kFloat32: quantizeTyped(input.data_ptr<float>(), n, type, blocksize, packed, absmax); break;
+    case torch::kBFloat16: quantizeTyped(input.data_ptr<c10::BFloat16>(), n, type, blocksize, packed, absmax); break;
+    case torch::kFloat16: quantizeTyped(input.data_ptr<c10::Half>(), n, type, blocksize, packed, absmax); break;
+    default: TORCH_CHECK(false, "quantize4Cpu: unchecked dtype");
     }
 }
 

@@ -46,8 +46,7 @@ struct Word {
 
 class BpeTrainer {
 public:
-    BpeTrainer(std::vector<Word> words, int targetSymbols) : m_words(std::move(words)), m_target(targetSymbols)
-    {
+    BpeTrainer(std::vector<Word> words, int targetSymbols) : m_words(std::move(words)), m_target(targetSymbols) {
         const auto &bytes = unicode::byteToChar();
         m_tokens.assign(bytes.begin(), bytes.end());
         for (size_t w = 0; w < m_words.size(); ++w)
@@ -56,8 +55,7 @@ public:
             m_heap.push({count, key});
     }
 
-    void run()
-    {
+    void run() {
         while (static_cast<int>(m_tokens.size()) < m_target) {
             uint64_t best = 0;
             if (!popBest(best))
@@ -77,8 +75,7 @@ private:
         bool operator<(const Entry &o) const { return count != o.count ? count < o.count : key > o.key; }
     };
 
-    void addPairs(int32_t w, int sign)
-    {
+    void addPairs(int32_t w, int sign) {
         const Word &word = m_words[w];
         for (size_t i = 0; i + 1 < word.symbols.size(); ++i) {
             const uint64_t key = pairKey(word.symbols[i], word.symbols[i + 1]);
@@ -89,24 +86,22 @@ private:
         }
     }
 
-    bool popBest(uint64_t &best)
-    {
+    bool popBest(uint64_t &best) {
         while (!m_heap.empty()) {
             const Entry top = m_heap.top();
             m_heap.pop();
             const auto it = m_pairCounts.find(top.key);
             if (it == m_pairCounts.end() || it->second != top.count)
-                continue;  // stale
+                continue; // stale
             if (top.count < 2)
-                return false;  // a pair seen once teaches nothing
+                return false; // a pair seen once teaches nothing
             best = top.key;
             return true;
         }
         return false;
     }
 
-    void merge(uint64_t key)
-    {
+    void merge(uint64_t key) {
         const auto a = static_cast<int32_t>(key >> 32), b = static_cast<int32_t>(key & 0xFFFFFFFFu);
         const auto merged = static_cast<int32_t>(m_tokens.size());
         m_tokens.push_back(m_tokens[a] + m_tokens[b]);
@@ -122,7 +117,7 @@ private:
             bool present = false;
             for (size_t i = 0; i + 1 < symbols.size() && !present; ++i)
                 present = symbols[i] == a && symbols[i + 1] == b;
-            if (!present)  // the list may name words that lost the pair earlier
+            if (!present) // the list may name words that lost the pair earlier
                 continue;
             addPairs(w, -1);
             std::vector<int32_t> next;
@@ -154,18 +149,17 @@ private:
 
     std::vector<Word> m_words;
     int m_target;
-    std::vector<std::string> m_tokens;  // id -> token in GPT-2's byte alphabet
+    std::vector<std::string> m_tokens; // id -> token in GPT-2's byte alphabet
     std::vector<std::pair<int32_t, int32_t>> m_merges;
     std::unordered_map<uint64_t, int64_t> m_pairCounts;
-    std::unordered_map<uint64_t, std::vector<int32_t>> m_pairWords;  // may hold stale entries
+    std::unordered_map<uint64_t, std::vector<int32_t>> m_pairWords; // may hold stale entries
     std::priority_queue<Entry> m_heap;
     std::vector<uint64_t> m_changed;
 };
 
-std::vector<Word> countWords(const std::vector<std::string> &texts)
-{
+std::vector<Word> countWords(const std::vector<std::string> &texts) {
     const TokenizerRegex regex(kGpt2Pattern, "byte-level BPE trainer");
-    std::map<std::string, int64_t> counts;  // ordered: word ids do not depend on hashing
+    std::map<std::string, int64_t> counts; // ordered: word ids do not depend on hashing
     for (const std::string &text : texts)
         regex.forEachMatch(text, [&](size_t b, size_t e) { ++counts[text.substr(b, e - b)]; });
     std::vector<Word> words;
@@ -180,8 +174,7 @@ std::vector<Word> countWords(const std::vector<std::string> &texts)
     return words;
 }
 
-void makeDirs(const std::string &dir)
-{
+void makeDirs(const std::string &dir) {
     for (size_t pos = 1; pos <= dir.size(); ++pos) {
         if (pos < dir.size() && dir[pos] != '/')
             continue;
@@ -191,8 +184,7 @@ void makeDirs(const std::string &dir)
     }
 }
 
-void writeFile(const std::string &path, const std::string &content)
-{
+void writeFile(const std::string &path, const std::string &content) {
     const std::string tmp = path + ".tmp";
     {
         std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -205,17 +197,15 @@ void writeFile(const std::string &path, const std::string &content)
         throw runtimeFailure(path + ": cannot be written (" + std::strerror(errno) + ")");
 }
 
-OrderedJson addedToken(int32_t id, const std::string &content)
-{
-    return OrderedJson{{"id", id},          {"content", content}, {"single_word", false}, {"lstrip", false},
-                       {"rstrip", false},   {"normalized", false}, {"special", true}};
+OrderedJson addedToken(int32_t id, const std::string &content) {
+    return OrderedJson{{"id", id},        {"content", content},  {"single_word", false}, {"lstrip", false},
+                       {"rstrip", false}, {"normalized", false}, {"special", true}};
 }
 
 } // namespace
 
 void trainByteLevelBpe(const std::vector<std::string> &texts, int vocabSize,
-                       const std::vector<std::string> &specialTokens, const std::string &outDir)
-{
+                       const std::vector<std::string> &specialTokens, const std::string &outDir) {
     std::vector<std::string> specials(std::begin(kLlama3Specials), std::end(kLlama3Specials));
     for (const std::string &token : specialTokens)
         if (!token.empty() && std::find(specials.begin(), specials.end(), token) == specials.end())
@@ -247,7 +237,7 @@ void trainByteLevelBpe(const std::vector<std::string> &texts, int vocabSize,
         addedDecoder[std::to_string(id)] = entry;
     }
     const std::string bos = specials[0], eos = specials[1];
-    std::string pad = eos;  // unless the caller named a padding token
+    std::string pad = eos; // unless the caller named a padding token
     for (const char *candidate : {"<|pad|>", "<pad>", "<|finetune_right_pad_id|>"})
         if (std::find(specials.begin(), specials.end(), candidate) != specials.end())
             pad = candidate;
@@ -260,12 +250,13 @@ void trainByteLevelBpe(const std::vector<std::string> &texts, int vocabSize,
         {"padding", nullptr},
         {"added_tokens", added},
         {"normalizer", nullptr},
-        {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true},
-                           {"use_regex", true}}},
+        {"pre_tokenizer",
+         {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}}},
         {"post_processor",
          {{"type", "TemplateProcessing"},
           {"single", OrderedJson::array({bosItem, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}})},
-          {"pair", OrderedJson::array({bosItem, {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
+          {"pair", OrderedJson::array({bosItem,
+                                       {{"Sequence", {{"id", "A"}, {"type_id", 0}}}},
                                        {{"SpecialToken", {{"id", bos}, {"type_id", 1}}}},
                                        {{"Sequence", {{"id", "B"}, {"type_id", 1}}}}})},
           {"special_tokens", {{bos, {{"id", bos}, {"ids", {bosId}}, {"tokens", {bos}}}}}}}},

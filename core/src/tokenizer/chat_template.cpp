@@ -21,11 +21,10 @@ struct FamilyName {
     Family family;
     const char *name;
 };
-const FamilyName kFamilies[] = {{Family::Llama3, "llama3"},   {Family::Llama31, "llama3.1"},
-                                {Family::Llama32, "llama3.2"}, {Family::Llama2, "llama2"},
-                                {Family::Mistral, "mistral"},  {Family::ChatMl, "chatml"},
-                                {Family::Qwen25, "qwen2.5"},   {Family::Qwen3, "qwen3"},
-                                {Family::Plain, "plain"}};
+const FamilyName kFamilies[] = {
+    {Family::Llama3, "llama3"},  {Family::Llama31, "llama3.1"}, {Family::Llama32, "llama3.2"},
+    {Family::Llama2, "llama2"},  {Family::Mistral, "mistral"},  {Family::ChatMl, "chatml"},
+    {Family::Qwen25, "qwen2.5"}, {Family::Qwen3, "qwen3"},      {Family::Plain, "plain"}};
 
 const char *const kQwenDefaultSystem = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
 
@@ -37,8 +36,7 @@ public:
     std::vector<ChatTemplate::Segment> take() { return std::move(m_segments); }
 
 private:
-    void add(const std::string &text, bool trainable)
-    {
+    void add(const std::string &text, bool trainable) {
         if (text.empty())
             return;
         if (!m_segments.empty() && m_segments.back().trainable == trainable)
@@ -52,23 +50,21 @@ private:
 // Jinja's `trim` filter and str.strip() with no argument.
 std::string strip(const std::string &s) { return std::string(unicode::trimWhitespace(s, true, true)); }
 
-[[noreturn]] void rejectConversation(const char *family, const std::string &why)
-{
+[[noreturn]] void rejectConversation(const char *family, const std::string &why) {
     throw invalidInput(std::string("chat template ") + family + ": " + why);
 }
 
 // {% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception(...) }}
-void requireAlternation(const char *family, const std::vector<ChatMessage> &messages, size_t first)
-{
+void requireAlternation(const char *family, const std::vector<ChatMessage> &messages, size_t first) {
     for (size_t i = first; i < messages.size(); ++i)
         if ((messages[i].role == "user") != ((i - first) % 2 == 0))
             rejectConversation(family, "conversation roles must alternate user/assistant/user/assistant/... "
-                                       "(message " + std::to_string(i + 1) + " has role '" + messages[i].role + "')");
+                                       "(message " +
+                                           std::to_string(i + 1) + " has role '" + messages[i].role + "')");
 }
 
 // One Llama 3 turn: header + trimmed content + <|eot_id|>, the body trainable for the assistant.
-void renderLlama3Turn(const ChatMessage &m, SegmentBuilder &out)
-{
+void renderLlama3Turn(const ChatMessage &m, SegmentBuilder &out) {
     out.prompt("<|start_header_id|>" + m.role + "<|end_header_id|>\n\n");
     const std::string body = strip(m.content) + "<|eot_id|>";
     if (m.role == "assistant")
@@ -78,8 +74,7 @@ void renderLlama3Turn(const ChatMessage &m, SegmentBuilder &out)
 }
 
 // Meta-Llama-3-Instruct. Every message a turn; BOS text before the first.
-void renderLlama3(const std::vector<ChatMessage> &messages, bool addGenerationPrompt, SegmentBuilder &out)
-{
+void renderLlama3(const std::vector<ChatMessage> &messages, bool addGenerationPrompt, SegmentBuilder &out) {
     if (!messages.empty())
         out.prompt("<|begin_of_text|>");
     for (const ChatMessage &m : messages)
@@ -93,8 +88,7 @@ const char *const kLlama31DefaultDate = "26 Jul 2024";
 
 // Llama 3.2's strftime_now("%d %b %Y"): today's local date, months in English as in the C locale
 // Python runs in (not strftime's %b, which follows the process locale Qt sets from the environment).
-std::string todayDateString()
-{
+std::string todayDateString() {
     static const char *const kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                           "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
     const std::time_t now = std::time(nullptr);
@@ -111,8 +105,7 @@ std::string todayDateString()
 
 // The tojson filter on a string, as transformers defines it (json.dumps, ensure_ascii=False):
 // quotes, backslashes and control characters escaped, everything else as is.
-std::string jsonString(const std::string &s)
-{
+std::string jsonString(const std::string &s) {
     return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -123,12 +116,11 @@ std::string jsonString(const std::string &s)
 //   {%- if message.content is mapping or message.content is iterable %}{{- message.content | tojson }}
 // and a string is iterable, so their content is rendered as a JSON string.
 void renderLlama31(const std::vector<ChatMessage> &messages, bool addGenerationPrompt, const std::string &date,
-                   SegmentBuilder &out)
-{
+                   SegmentBuilder &out) {
     const bool hasSystem = !messages.empty() && messages[0].role == "system";
     out.prompt("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
-               "Cutting Knowledge Date: December 2023\nToday Date: " + date + "\n\n" +
-               (hasSystem ? strip(messages[0].content) : std::string()) + "<|eot_id|>");
+               "Cutting Knowledge Date: December 2023\nToday Date: " +
+               date + "\n\n" + (hasSystem ? strip(messages[0].content) : std::string()) + "<|eot_id|>");
     for (size_t i = hasSystem ? 1 : 0; i < messages.size(); ++i) {
         const ChatMessage &m = messages[i];
         if (m.role == "tool" || m.role == "ipython")
@@ -143,8 +135,7 @@ void renderLlama31(const std::vector<ChatMessage> &messages, bool addGenerationP
 // Llama-2-chat. A leading system message goes into the first user turn inside <<SYS>>; each user
 // turn is "<s>[INST] ... [/INST]", each reply " ... </s>"; other roles render nothing. The
 // template has no generation prompt.
-void renderLlama2(const std::vector<ChatMessage> &messages, SegmentBuilder &out)
-{
+void renderLlama2(const std::vector<ChatMessage> &messages, SegmentBuilder &out) {
     const bool hasSystem = !messages.empty() && messages[0].role == "system";
     const size_t first = hasSystem ? 1 : 0;
     requireAlternation("llama2", messages, first);
@@ -163,8 +154,7 @@ void renderLlama2(const std::vector<ChatMessage> &messages, SegmentBuilder &out)
 // Mistral-7B-Instruct-v0.1: "<s>" once, "[INST] ... [/INST]" per user turn, the reply straight
 // after it ending in "</s>". The real template rejects system messages; here a leading one is put
 // before the first user message with a blank line, as the later Mistral templates do.
-void renderMistral(const std::vector<ChatMessage> &messages, SegmentBuilder &out)
-{
+void renderMistral(const std::vector<ChatMessage> &messages, SegmentBuilder &out) {
     const bool hasSystem = !messages.empty() && messages[0].role == "system";
     const size_t first = hasSystem ? 1 : 0;
     requireAlternation("mistral", messages, first);
@@ -179,14 +169,13 @@ void renderMistral(const std::vector<ChatMessage> &messages, SegmentBuilder &out
             out.reply(m.content + "</s>");
         } else {
             rejectConversation("mistral", "only user and assistant roles are supported, after an optional first "
-                                          "system message (message " + std::to_string(i + 1) + " has role '" +
-                                          m.role + "')");
+                                          "system message (message " +
+                                              std::to_string(i + 1) + " has role '" + m.role + "')");
         }
     }
 }
 
-void chatMlTurn(const std::string &role, const std::string &content, SegmentBuilder &out)
-{
+void chatMlTurn(const std::string &role, const std::string &content, SegmentBuilder &out) {
     out.prompt("<|im_start|>" + role + "\n");
     if (role == "assistant") {
         out.reply(content + "<|im_end|>");
@@ -197,8 +186,7 @@ void chatMlTurn(const std::string &role, const std::string &content, SegmentBuil
 }
 
 // Plain ChatML (e.g. OpenHermes): every message the same way, any role.
-void renderChatMl(const std::vector<ChatMessage> &messages, bool addGenerationPrompt, SegmentBuilder &out)
-{
+void renderChatMl(const std::vector<ChatMessage> &messages, bool addGenerationPrompt, SegmentBuilder &out) {
     for (const ChatMessage &m : messages)
         chatMlTurn(m.role, m.content, out);
     if (addGenerationPrompt)
@@ -206,8 +194,7 @@ void renderChatMl(const std::vector<ChatMessage> &messages, bool addGenerationPr
 }
 
 // Qwen's "tool" messages: consecutive ones share one user turn of <tool_response> blocks.
-void qwenToolTurn(const std::vector<ChatMessage> &messages, size_t i, SegmentBuilder &out)
-{
+void qwenToolTurn(const std::vector<ChatMessage> &messages, size_t i, SegmentBuilder &out) {
     if (i == 0 || messages[i - 1].role != "tool")
         out.prompt("<|im_start|>user");
     out.prompt("\n<tool_response>\n" + messages[i].content + "\n</tool_response>");
@@ -217,8 +204,7 @@ void qwenToolTurn(const std::vector<ChatMessage> &messages, size_t i, SegmentBui
 
 // Qwen2.5 (without tools): ChatML with a default system message; roles other than system, user,
 // assistant and tool render nothing.
-void renderQwen25(const std::vector<ChatMessage> &messages, bool addGenerationPrompt, SegmentBuilder &out)
-{
+void renderQwen25(const std::vector<ChatMessage> &messages, bool addGenerationPrompt, SegmentBuilder &out) {
     const bool hasSystem = !messages.empty() && messages[0].role == "system";
     out.prompt(std::string("<|im_start|>system\n") + (hasSystem ? messages[0].content : kQwenDefaultSystem) +
                "<|im_end|>\n");
@@ -234,15 +220,13 @@ void renderQwen25(const std::vector<ChatMessage> &messages, bool addGenerationPr
 }
 
 bool startsWith(const std::string &s, const std::string &prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
-bool endsWith(const std::string &s, const std::string &suffix)
-{
+bool endsWith(const std::string &s, const std::string &suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // Qwen3 (without tools). Assistant turns after the last real user query carry their reasoning in
 // <think>...</think>; the last message always does, with an empty block when there is none.
-void renderQwen3(const std::vector<ChatMessage> &messages, bool addGenerationPrompt, SegmentBuilder &out)
-{
+void renderQwen3(const std::vector<ChatMessage> &messages, bool addGenerationPrompt, SegmentBuilder &out) {
     if (!messages.empty() && messages[0].role == "system")
         out.prompt("<|im_start|>system\n" + messages[0].content + "<|im_end|>\n");
     // ns.last_query_index: the last user message that is not a wrapped tool response.
@@ -264,12 +248,12 @@ void renderQwen3(const std::vector<ChatMessage> &messages, bool addGenerationPro
             if (close != std::string::npos) {
                 // content.split('</think>')[-1].lstrip('\n'), and the reasoning is
                 // content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n')
-                content = std::string(unicode::trimChars(
-                    m.content.substr(m.content.rfind("</think>") + 8), "\n", true, false));
+                content = std::string(
+                    unicode::trimChars(m.content.substr(m.content.rfind("</think>") + 8), "\n", true, false));
                 std::string before(unicode::trimChars(m.content.substr(0, close), "\n", false, true));
                 const size_t open = before.rfind("<think>");
-                reasoning = std::string(unicode::trimChars(
-                    open == std::string::npos ? before : before.substr(open + 7), "\n", true, false));
+                reasoning = std::string(unicode::trimChars(open == std::string::npos ? before : before.substr(open + 7),
+                                                           "\n", true, false));
             }
             out.prompt("<|im_start|>assistant\n");
             if (i > lastQuery && (i + 1 == messages.size() || !reasoning.empty())) {
@@ -289,8 +273,7 @@ void renderQwen3(const std::vector<ChatMessage> &messages, bool addGenerationPro
 }
 
 // No markup: each content followed by a newline; assistant contents are the trainable part.
-void renderPlain(const std::vector<ChatMessage> &messages, SegmentBuilder &out)
-{
+void renderPlain(const std::vector<ChatMessage> &messages, SegmentBuilder &out) {
     for (const ChatMessage &m : messages) {
         if (m.role == "assistant")
             out.reply(m.content);
@@ -304,8 +287,7 @@ bool contains(const std::string &text, const char *marker) { return text.find(ma
 
 } // namespace
 
-ChatTemplate ChatTemplate::fromName(const std::string &name)
-{
+ChatTemplate ChatTemplate::fromName(const std::string &name) {
     for (const FamilyName &f : kFamilies)
         if (name == f.name)
             return ChatTemplate(f.family);
@@ -315,8 +297,7 @@ ChatTemplate ChatTemplate::fromName(const std::string &name)
     throw invalidInput("chat template '" + name + "' is not known; valid: " + valid);
 }
 
-ChatTemplate ChatTemplate::detect(const std::string &source)
-{
+ChatTemplate ChatTemplate::detect(const std::string &source) {
     if (contains(source, "<|start_header_id|>")) {
         // 3.1 (and 3.3): {%- set date_string = "26 Jul 2024" %}; 3.2: strftime_now("%d %b %Y").
         if (contains(source, "Cutting Knowledge Date"))
@@ -337,16 +318,14 @@ ChatTemplate ChatTemplate::detect(const std::string &source)
     return ChatTemplate(Family::Plain);
 }
 
-std::vector<std::string> ChatTemplate::names()
-{
+std::vector<std::string> ChatTemplate::names() {
     std::vector<std::string> out;
     for (const FamilyName &f : kFamilies)
         out.emplace_back(f.name);
     return out;
 }
 
-std::string ChatTemplate::name() const
-{
+std::string ChatTemplate::name() const {
     for (const FamilyName &f : kFamilies)
         if (f.family == m_family)
             return f.name;
@@ -354,8 +333,7 @@ std::string ChatTemplate::name() const
 }
 
 std::vector<ChatTemplate::Segment> ChatTemplate::render(const std::vector<ChatMessage> &messages,
-                                                        bool addGenerationPrompt) const
-{
+                                                        bool addGenerationPrompt) const {
     SegmentBuilder out;
     switch (m_family) {
     case Family::Llama3: renderLlama3(messages, addGenerationPrompt, out); break;
@@ -375,8 +353,7 @@ std::vector<ChatTemplate::Segment> ChatTemplate::render(const std::vector<ChatMe
     return out.take();
 }
 
-std::string ChatTemplate::renderText(const std::vector<ChatMessage> &messages, bool addGenerationPrompt) const
-{
+std::string ChatTemplate::renderText(const std::vector<ChatMessage> &messages, bool addGenerationPrompt) const {
     std::string text;
     for (const Segment &s : render(messages, addGenerationPrompt))
         text += s.text;

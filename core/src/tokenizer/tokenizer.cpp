@@ -19,8 +19,7 @@ Tokenizer::~Tokenizer() = default;
 static const char *const kEndOfTurnTokens[] = {"<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<end_of_turn>"};
 
 struct TokenizerLoader {
-    static void finish(Tokenizer &tok, const std::string &modelDir, const TokenizerConfig &config)
-    {
+    static void finish(Tokenizer &tok, const std::string &modelDir, const TokenizerConfig &config) {
         tok.m_modelDir = modelDir;
         tok.m_chatTemplateSource = config.chatTemplate;
         // A config token missing from the vocabulary leaves the kind's own default (if any).
@@ -47,12 +46,11 @@ struct TokenizerLoader {
     }
 };
 
-std::unique_ptr<Tokenizer> Tokenizer::load(const std::string &modelDir)
-{
+std::unique_ptr<Tokenizer> Tokenizer::load(const std::string &modelDir) {
     struct stat st {};
     if (::stat(modelDir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
         throw invalidInput(modelDir + ": not a folder; expected a Hugging Face model folder with a tokenizer.json "
-                           "or tokenizer.model");
+                                      "or tokenizer.model");
     // The parsers check the fields they rely on; a JSON type error anywhere else (a number where a
     // flag belongs) still becomes an error naming the file.
     TokenizerConfig config;
@@ -73,7 +71,7 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const std::string &modelDir)
         tok = std::make_unique<SpmTokenizer>(model, config);
     } else {
         throw invalidInput(modelDir + ": has no tokenizer.json or tokenizer.model; a Hugging Face model folder needs "
-                           "one of them");
+                                      "one of them");
     }
     TokenizerLoader::finish(*tok, modelDir, config);
     return tok;

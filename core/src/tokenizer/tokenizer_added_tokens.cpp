@@ -6,8 +6,7 @@
 
 namespace headroom {
 
-AddedTokenMatcher::AddedTokenMatcher(const std::vector<AddedTokenSpec> &tokens) : m_tokens(tokens)
-{
+AddedTokenMatcher::AddedTokenMatcher(const std::vector<AddedTokenSpec> &tokens) : m_tokens(tokens) {
     m_nodes.emplace_back();
     for (size_t t = 0; t < m_tokens.size(); ++t) {
         const std::string &content = m_tokens[t].content;
@@ -27,13 +26,12 @@ AddedTokenMatcher::AddedTokenMatcher(const std::vector<AddedTokenSpec> &tokens) 
             }
             node = next;
         }
-        if (m_nodes[node].token < 0)  // the same content twice: the first entry wins
+        if (m_nodes[node].token < 0) // the same content twice: the first entry wins
             m_nodes[node].token = static_cast<int32_t>(t);
     }
 }
 
-int32_t AddedTokenMatcher::child(int32_t node, unsigned char byte) const
-{
+int32_t AddedTokenMatcher::child(int32_t node, unsigned char byte) const {
     const auto &children = m_nodes[node].children;
     const auto it = std::lower_bound(children.begin(), children.end(), std::make_pair(byte, INT32_MIN));
     return it != children.end() && it->first == byte ? it->second : -1;
@@ -43,8 +41,7 @@ namespace {
 
 // A word character for single_word: letters, digits (any script) and '_' — approximated by
 // "not whitespace and not ASCII punctuation", which is what matters next to special tokens.
-bool isWordChar(char32_t cp)
-{
+bool isWordChar(char32_t cp) {
     if (cp == unicode::kInvalid || unicode::isWhitespace(cp))
         return false;
     if (cp < 0x80)
@@ -52,8 +49,7 @@ bool isWordChar(char32_t cp)
     return true;
 }
 
-bool wordCharBefore(std::string_view text, size_t pos)
-{
+bool wordCharBefore(std::string_view text, size_t pos) {
     if (pos == 0)
         return false;
     size_t start = pos - 1;
@@ -62,15 +58,13 @@ bool wordCharBefore(std::string_view text, size_t pos)
     return isWordChar(unicode::nextCodePoint(text, start));
 }
 
-bool wordCharAt(std::string_view text, size_t pos)
-{
+bool wordCharAt(std::string_view text, size_t pos) {
     return pos < text.size() && isWordChar(unicode::nextCodePoint(text, pos));
 }
 
 } // namespace
 
-int32_t AddedTokenMatcher::longestMatch(std::string_view text, size_t pos, size_t &end) const
-{
+int32_t AddedTokenMatcher::longestMatch(std::string_view text, size_t pos, size_t &end) const {
     int32_t best = -1;
     int32_t node = 0;
     for (size_t i = pos; i < text.size(); ++i) {
@@ -88,8 +82,7 @@ int32_t AddedTokenMatcher::longestMatch(std::string_view text, size_t pos, size_
     return best;
 }
 
-std::vector<AddedTokenMatcher::Section> AddedTokenMatcher::split(std::string_view text) const
-{
+std::vector<AddedTokenMatcher::Section> AddedTokenMatcher::split(std::string_view text) const {
     std::vector<Section> sections;
     size_t start = 0;
     for (size_t pos = 0; pos < text.size();) {
@@ -117,9 +110,9 @@ std::vector<AddedTokenMatcher::Section> AddedTokenMatcher::split(std::string_vie
         if (spec.rstrip && i + 1 < sections.size() && sections[i + 1].id < 0)
             sections[i + 1].text = unicode::trimWhitespace(sections[i + 1].text, true, false);
     }
-    sections.erase(std::remove_if(sections.begin(), sections.end(),
-                                  [](const Section &s) { return s.id < 0 && s.text.empty(); }),
-                   sections.end());
+    sections.erase(
+        std::remove_if(sections.begin(), sections.end(), [](const Section &s) { return s.id < 0 && s.text.empty(); }),
+        sections.end());
     return sections;
 }
 

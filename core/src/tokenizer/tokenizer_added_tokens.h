@@ -18,9 +18,9 @@ namespace headroom {
 class AddedTokenMatcher {
 public:
     struct Section {
-        std::string_view text;  // a stretch of ordinary text when id < 0 (a view into the input)
-        int32_t id = -1;        // the added token's id otherwise
-        int32_t spec = -1;      // and its index in the token list
+        std::string_view text; // a stretch of ordinary text when id < 0 (a view into the input)
+        int32_t id = -1; // the added token's id otherwise
+        int32_t spec = -1; // and its index in the token list
     };
 
     AddedTokenMatcher() = default;
@@ -33,8 +33,8 @@ public:
 
 private:
     struct Node {
-        std::vector<std::pair<unsigned char, int32_t>> children;  // sorted by byte
-        int32_t token = -1;                                       // index into m_tokens
+        std::vector<std::pair<unsigned char, int32_t>> children; // sorted by byte
+        int32_t token = -1; // index into m_tokens
     };
     int32_t child(int32_t node, unsigned char byte) const;
     // The longest acceptable token starting at pos; -1 when none.

@@ -15,14 +15,16 @@ using Json = nlohmann::json;
 namespace {
 
 // The byte a "<0xNN>" byte-fallback token stands for; -1 for any other token.
-int byteFallbackValue(const std::string &token)
-{
+int byteFallbackValue(const std::string &token) {
     if (token.size() != 6 || token.compare(0, 3, "<0x") != 0 || token[5] != '>')
         return -1;
     auto hex = [](char c) {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= '0' && c <= '9')
+            return c - '0';
+        if (c >= 'A' && c <= 'F')
+            return c - 'A' + 10;
+        if (c >= 'a' && c <= 'f')
+            return c - 'a' + 10;
         return -1;
     };
     const int hi = hex(token[3]), lo = hex(token[4]);
@@ -31,8 +33,7 @@ int byteFallbackValue(const std::string &token)
 
 } // namespace
 
-BpeModel::BpeModel(const Json &model, const std::string &context)
-{
+BpeModel::BpeModel(const Json &model, const std::string &context) {
     if (!model.is_object())
         throw invalidInput(context + ": expected an object describing the model");
     const std::string type = model.value("type", std::string("BPE"));
@@ -127,8 +128,7 @@ BpeModel::BpeModel(const Json &model, const std::string &context)
     }
 }
 
-void BpeModel::MergeTable::build(const std::vector<std::pair<uint64_t, Merge>> &entries)
-{
+void BpeModel::MergeTable::build(const std::vector<std::pair<uint64_t, Merge>> &entries) {
     size_t capacity = 16;
     while (capacity < entries.size() * 2)
         capacity *= 2;
@@ -140,20 +140,18 @@ void BpeModel::MergeTable::build(const std::vector<std::pair<uint64_t, Merge>> &
         while (m_keys[i] != kEmpty && m_keys[i] != key)
             i = (i + 1) & m_mask;
         if (m_keys[i] == key)
-            continue;  // a pair listed twice keeps its first (best) rank, as in `tokenizers`
+            continue; // a pair listed twice keeps its first (best) rank, as in `tokenizers`
         m_keys[i] = key;
         m_values[i] = merge;
     }
 }
 
-std::optional<int32_t> BpeModel::tokenToId(std::string_view token) const
-{
+std::optional<int32_t> BpeModel::tokenToId(std::string_view token) const {
     const int32_t id = m_vocab.find(token);
     return id < 0 ? std::nullopt : std::optional<int32_t>(id);
 }
 
-void BpeModel::TokenTable::build(const std::vector<std::pair<std::string, int32_t>> &entries)
-{
+void BpeModel::TokenTable::build(const std::vector<std::pair<std::string, int32_t>> &entries) {
     size_t capacity = 16;
     while (capacity < entries.size() * 2)
         capacity *= 2;
@@ -170,15 +168,14 @@ void BpeModel::TokenTable::build(const std::vector<std::pair<std::string, int32_
             i = (i + 1) & m_mask;
         }
         if (m_slots[i].id >= 0)
-            continue;  // the same token twice: the first id wins
+            continue; // the same token twice: the first id wins
         m_slots[i] = {h, static_cast<uint32_t>(m_text.size()), static_cast<uint32_t>(token.size()), id};
         m_text += token;
         ++m_count;
     }
 }
 
-int32_t BpeModel::TokenTable::find(std::string_view token) const
-{
+int32_t BpeModel::TokenTable::find(std::string_view token) const {
     if (m_slots.empty())
         return -1;
     const uint64_t h = hash(token);
@@ -192,8 +189,7 @@ int32_t BpeModel::TokenTable::find(std::string_view token) const
     }
 }
 
-uint64_t BpeModel::TokenTable::hash(std::string_view text)
-{
+uint64_t BpeModel::TokenTable::hash(std::string_view text) {
     // 8 bytes at a time, multiply-xorshift mixing; quality is ample for a probe table.
     uint64_t h = 0x9E3779B97F4A7C15ULL ^ text.size();
     size_t i = 0;
@@ -209,13 +205,11 @@ uint64_t BpeModel::TokenTable::hash(std::string_view text)
     return h ^ (h >> 29);
 }
 
-const std::string *BpeModel::idToToken(int32_t id) const
-{
+const std::string *BpeModel::idToToken(int32_t id) const {
     return id >= 0 && id < size() && m_hasToken[id] ? &m_idToToken[id] : nullptr;
 }
 
-int32_t BpeModel::charId(char32_t cp) const
-{
+int32_t BpeModel::charId(char32_t cp) const {
     if (cp < 0x10000)
         return m_bmpCharIds[cp];
     if (cp == unicode::kInvalid)
@@ -224,8 +218,7 @@ int32_t BpeModel::charId(char32_t cp) const
     return it == m_otherCharIds.end() ? -1 : it->second;
 }
 
-void BpeModel::encodeWord(const std::string &word, std::vector<int32_t> &out) const
-{
+void BpeModel::encodeWord(const std::string &word, std::vector<int32_t> &out) const {
     if (word.empty())
         return;
     if (m_ignoreMerges) {
@@ -249,8 +242,7 @@ void BpeModel::encodeWord(const std::string &word, std::vector<int32_t> &out) co
     encodeCached(word.substr(start), out);
 }
 
-void BpeModel::encodeCached(const std::string &word, std::vector<int32_t> &out) const
-{
+void BpeModel::encodeCached(const std::string &word, std::vector<int32_t> &out) const {
     const bool cacheable = word.size() <= kMaxCachedWordBytes;
     if (cacheable) {
         std::shared_lock lock(m_cacheMutex);
@@ -270,13 +262,12 @@ void BpeModel::encodeCached(const std::string &word, std::vector<int32_t> &out) 
     }
 }
 
-void BpeModel::mergeWord(const std::string &word, std::vector<int32_t> &out) const
-{
+void BpeModel::mergeWord(const std::string &word, std::vector<int32_t> &out) const {
     // One symbol per character; the symbols form a doubly linked list in a vector, and a merge
     // keeps the left symbol's slot (its index is the tie-break position).
     struct Symbol {
-        int32_t id;  // -1: a character outside the vocabulary
-        uint32_t begin, end;  // byte range in the word
+        int32_t id; // -1: a character outside the vocabulary
+        uint32_t begin, end; // byte range in the word
         int32_t prev, next;
     };
     std::vector<Symbol> symbols;
@@ -293,7 +284,7 @@ void BpeModel::mergeWord(const std::string &word, std::vector<int32_t> &out) con
     struct Candidate {
         int32_t rank;
         int32_t pos;
-        int32_t left, right;  // the ids the pair had when queued; a changed slot makes it stale
+        int32_t left, right; // the ids the pair had when queued; a changed slot makes it stale
         int32_t result;
         bool operator>(const Candidate &o) const { return rank != o.rank ? rank > o.rank : pos > o.pos; }
     };
@@ -322,7 +313,7 @@ void BpeModel::mergeWord(const std::string &word, std::vector<int32_t> &out) con
         left.next = right.next;
         if (right.next >= 0)
             symbols[right.next].prev = top.pos;
-        right.id = -2;  // removed: never matches a queued id again
+        right.id = -2; // removed: never matches a queued id again
         if (left.prev >= 0)
             consider(left.prev);
         consider(top.pos);

@@ -40,8 +40,8 @@ public:
     void encodeWord(const std::string &word, std::vector<int32_t> &out) const;
 
     std::optional<int32_t> tokenToId(std::string_view token) const;
-    const std::string *idToToken(int32_t id) const;  // nullptr when the id has no token
-    int32_t size() const { return static_cast<int32_t>(m_idToToken.size()); }  // max id + 1
+    const std::string *idToToken(int32_t id) const; // nullptr when the id has no token
+    int32_t size() const { return static_cast<int32_t>(m_idToToken.size()); } // max id + 1
 
 private:
     struct Merge {
@@ -52,8 +52,7 @@ private:
     class MergeTable {
     public:
         void build(const std::vector<std::pair<uint64_t, Merge>> &entries);
-        const Merge *find(uint64_t key) const
-        {
+        const Merge *find(uint64_t key) const {
             for (size_t i = slot(key);; i = (i + 1) & m_mask) {
                 if (m_keys[i] == key)
                     return &m_values[i];
@@ -63,7 +62,7 @@ private:
         }
 
     private:
-        static constexpr uint64_t kEmpty = ~uint64_t(0);  // ids are < 2^31, so no pair has this key
+        static constexpr uint64_t kEmpty = ~uint64_t(0); // ids are < 2^31, so no pair has this key
         size_t slot(uint64_t key) const { return size_t((key * 0x9E3779B97F4A7C15ULL) >> 32) & m_mask; }
         std::vector<uint64_t> m_keys;
         std::vector<Merge> m_values;
@@ -74,15 +73,15 @@ private:
     class TokenTable {
     public:
         void build(const std::vector<std::pair<std::string, int32_t>> &entries);
-        int32_t find(std::string_view token) const;  // -1 when absent
+        int32_t find(std::string_view token) const; // -1 when absent
         size_t size() const { return m_count; }
 
     private:
         static uint64_t hash(std::string_view text);
         struct Slot {
             uint64_t hash = 0;
-            uint32_t offset = 0, length = 0;  // into m_text
-            int32_t id = -1;                  // -1: empty slot
+            uint32_t offset = 0, length = 0; // into m_text
+            int32_t id = -1; // -1: empty slot
         };
         std::vector<Slot> m_slots;
         std::string m_text;
@@ -97,12 +96,12 @@ private:
     std::vector<std::string> m_idToToken;
     std::vector<bool> m_hasToken;
     MergeTable m_merges;
-    std::vector<int32_t> m_bmpCharIds;                  // single-character tokens below U+10000
-    std::unordered_map<char32_t, int32_t> m_otherCharIds;  // and above
-    std::array<int32_t, 256> m_byteIds{};               // "<0xNN>" tokens, -1 when absent
+    std::vector<int32_t> m_bmpCharIds; // single-character tokens below U+10000
+    std::unordered_map<char32_t, int32_t> m_otherCharIds; // and above
+    std::array<int32_t, 256> m_byteIds{}; // "<0xNN>" tokens, -1 when absent
     int32_t m_unkId = -1;
     bool m_byteFallback = false, m_fuseUnk = false, m_ignoreMerges = false;
-    bool m_cutBeforeMetaspace = false;  // see above
+    bool m_cutBeforeMetaspace = false; // see above
 
     mutable std::shared_mutex m_cacheMutex;
     mutable std::unordered_map<std::string, std::vector<int32_t>> m_cache;

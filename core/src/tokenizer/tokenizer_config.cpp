@@ -10,14 +10,12 @@
 
 namespace headroom {
 
-bool fileExists(const std::string &path)
-{
+bool fileExists(const std::string &path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-std::optional<std::string> tokenContent(const nlohmann::json &value)
-{
+std::optional<std::string> tokenContent(const nlohmann::json &value) {
     if (value.is_string())
         return value.get<std::string>();
     if (value.is_object() && value.contains("content") && value["content"].is_string())
@@ -27,11 +25,11 @@ std::optional<std::string> tokenContent(const nlohmann::json &value)
 
 namespace {
 
-void readSpecialTokens(const nlohmann::json &j, TokenizerConfig &config, bool overwrite)
-{
-    const std::pair<const char *, std::optional<std::string> *> fields[] = {
-        {"bos_token", &config.bosToken}, {"eos_token", &config.eosToken},
-        {"unk_token", &config.unkToken}, {"pad_token", &config.padToken}};
+void readSpecialTokens(const nlohmann::json &j, TokenizerConfig &config, bool overwrite) {
+    const std::pair<const char *, std::optional<std::string> *> fields[] = {{"bos_token", &config.bosToken},
+                                                                            {"eos_token", &config.eosToken},
+                                                                            {"unk_token", &config.unkToken},
+                                                                            {"pad_token", &config.padToken}};
     for (const auto &[key, target] : fields) {
         if ((overwrite || !*target) && j.contains(key))
             *target = tokenContent(j[key]);
@@ -45,16 +43,14 @@ void readSpecialTokens(const nlohmann::json &j, TokenizerConfig &config, bool ov
     }
 }
 
-std::optional<bool> optionalBool(const nlohmann::json &j, const char *key)
-{
+std::optional<bool> optionalBool(const nlohmann::json &j, const char *key) {
     if (j.contains(key) && j[key].is_boolean())
         return j[key].get<bool>();
     return std::nullopt;
 }
 
 // chat_template is a string, or a list of {"name", "template"} of which "default" is the one used.
-std::string chatTemplateOf(const nlohmann::json &value)
-{
+std::string chatTemplateOf(const nlohmann::json &value) {
     if (value.is_string())
         return value.get<std::string>();
     if (value.is_array()) {
@@ -75,8 +71,7 @@ std::string chatTemplateOf(const nlohmann::json &value)
 
 } // namespace
 
-TokenizerConfig readTokenizerConfig(const std::string &modelDir)
-{
+TokenizerConfig readTokenizerConfig(const std::string &modelDir) {
     TokenizerConfig config;
     const std::string configPath = modelDir + "/tokenizer_config.json";
     if (fileExists(configPath)) {

@@ -25,8 +25,8 @@ struct TokenizerConfig {
     std::optional<bool> cleanUpTokenizationSpaces;
     std::vector<std::string> additionalSpecialTokens;
     std::vector<AddedTokenSpec> addedTokensDecoder;
-    std::string chatTemplate;    // "" when none
-    std::string tokenizerClass;  // "LlamaTokenizer", "PreTrainedTokenizerFast", ...
+    std::string chatTemplate; // "" when none
+    std::string tokenizerClass; // "LlamaTokenizer", "PreTrainedTokenizerFast", ...
 };
 
 // Reads <modelDir>/tokenizer_config.json and <modelDir>/special_tokens_map.json (and the chat

@@ -15,8 +15,7 @@ using Json = nlohmann::json;
 class ByteLevelDecoder final : public Decoder {
 public:
     explicit ByteLevelDecoder(const std::unordered_set<std::string> &addedTokens) : m_addedTokens(addedTokens) {}
-    void apply(std::vector<std::string> &tokens) const override
-    {
+    void apply(std::vector<std::string> &tokens) const override {
         std::vector<std::string> out;
         std::string bytes;
         auto flush = [&] {
@@ -39,8 +38,7 @@ public:
 private:
     // A token with a character outside the byte alphabet is taken as its own UTF-8 bytes, as
     // `tokenizers` does.
-    static void appendBytes(const std::string &token, std::string &bytes)
-    {
+    static void appendBytes(const std::string &token, std::string &bytes) {
         const size_t mark = bytes.size();
         for (size_t pos = 0; pos < token.size();) {
             const int b = unicode::charToByte(unicode::nextCodePoint(token, pos));
@@ -59,11 +57,8 @@ private:
 class MetaspaceDecoder final : public Decoder {
 public:
     MetaspaceDecoder(std::string replacement, bool stripFirstSpace)
-        : m_replacement(std::move(replacement)), m_stripFirstSpace(stripFirstSpace)
-    {
-    }
-    void apply(std::vector<std::string> &tokens) const override
-    {
+        : m_replacement(std::move(replacement)), m_stripFirstSpace(stripFirstSpace) {}
+    void apply(std::vector<std::string> &tokens) const override {
         for (size_t i = 0; i < tokens.size(); ++i) {
             tokens[i] = unicode::replaceAll(tokens[i], m_replacement, " ");
             if (i == 0 && m_stripFirstSpace && !tokens[i].empty() && tokens[i][0] == ' ')
@@ -80,11 +75,8 @@ class ReplaceDecoder final : public Decoder {
 public:
     ReplaceDecoder(const Json &config, const std::string &context)
         : m_pattern(requireField(config, "pattern", Json::value_t::object, context), context + ".pattern"),
-          m_content(requireField(config, "content", Json::value_t::string, context).get<std::string>())
-    {
-    }
-    void apply(std::vector<std::string> &tokens) const override
-    {
+          m_content(requireField(config, "content", Json::value_t::string, context).get<std::string>()) {}
+    void apply(std::vector<std::string> &tokens) const override {
         for (std::string &token : tokens)
             token = m_pattern.replaceAll(token, m_content);
     }
@@ -98,8 +90,7 @@ private:
 // way the reference's TextDecoder does).
 class ByteFallbackDecoder final : public Decoder {
 public:
-    void apply(std::vector<std::string> &tokens) const override
-    {
+    void apply(std::vector<std::string> &tokens) const override {
         std::vector<std::string> out;
         std::string bytes;
         for (std::string &token : tokens) {
@@ -120,15 +111,16 @@ public:
     }
 
 private:
-    static int hexDigit(char c)
-    {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    static int hexDigit(char c) {
+        if (c >= '0' && c <= '9')
+            return c - '0';
+        if (c >= 'A' && c <= 'F')
+            return c - 'A' + 10;
+        if (c >= 'a' && c <= 'f')
+            return c - 'a' + 10;
         return -1;
     }
-    static int byteOf(const std::string &token)
-    {
+    static int byteOf(const std::string &token) {
         if (token.size() != 6 || token.compare(0, 3, "<0x") != 0 || token[5] != '>')
             return -1;
         const int hi = hexDigit(token[3]), lo = hexDigit(token[4]);
@@ -138,8 +130,7 @@ private:
 
 class FuseDecoder final : public Decoder {
 public:
-    void apply(std::vector<std::string> &tokens) const override
-    {
+    void apply(std::vector<std::string> &tokens) const override {
         std::string joined;
         for (const std::string &token : tokens)
             joined += token;
@@ -150,11 +141,9 @@ public:
 // Removes up to `start` leading and `stop` trailing copies of one character from every token.
 class StripDecoder final : public Decoder {
 public:
-    StripDecoder(std::string content, int start, int stop) : m_content(std::move(content)), m_start(start), m_stop(stop)
-    {
-    }
-    void apply(std::vector<std::string> &tokens) const override
-    {
+    StripDecoder(std::string content, int start, int stop)
+        : m_content(std::move(content)), m_start(start), m_stop(stop) {}
+    void apply(std::vector<std::string> &tokens) const override {
         if (m_content.empty())
             return;
         for (std::string &token : tokens) {
@@ -177,8 +166,7 @@ private:
 class SequenceDecoder final : public Decoder {
 public:
     explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> stages) : m_stages(std::move(stages)) {}
-    void apply(std::vector<std::string> &tokens) const override
-    {
+    void apply(std::vector<std::string> &tokens) const override {
         for (const auto &stage : m_stages)
             stage->apply(tokens);
     }
@@ -187,8 +175,7 @@ private:
     std::vector<std::unique_ptr<Decoder>> m_stages;
 };
 
-bool metaspaceStripsFirstSpace(const Json &config)
-{
+bool metaspaceStripsFirstSpace(const Json &config) {
     if (config.contains("prepend_scheme") && config["prepend_scheme"].is_string())
         return config["prepend_scheme"].get<std::string>() != "never";
     return config.value("add_prefix_space", true);
@@ -197,8 +184,7 @@ bool metaspaceStripsFirstSpace(const Json &config)
 } // namespace
 
 std::unique_ptr<Decoder> makeDecoder(const Json &config, const std::string &context,
-                                     const std::unordered_set<std::string> &addedTokens)
-{
+                                     const std::unordered_set<std::string> &addedTokens) {
     if (config.is_null())
         return nullptr;
     const std::string type = requireField(config, "type", Json::value_t::string, context).get<std::string>();

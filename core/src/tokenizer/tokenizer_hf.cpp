@@ -13,11 +13,10 @@ namespace {
 
 // transformers' clean_up_tokenization(): removes the space a word-level detokenizer would leave
 // before punctuation and English contractions. Applied on decode when the config asks for it.
-std::string cleanUpTokenizationSpaces(std::string text)
-{
+std::string cleanUpTokenizationSpaces(std::string text) {
     static const std::pair<const char *, const char *> kRules[] = {
-        {" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"}, {" n't", "n't"},
-        {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+        {" .", "."},     {" ?", "?"},   {" !", "!"},   {" ,", ","},     {" ' ", "'"},
+        {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
     for (const auto &[from, to] : kRules)
         if (text.find(from) != std::string::npos)
             text = unicode::replaceAll(text, from, to);
@@ -25,10 +24,9 @@ std::string cleanUpTokenizationSpaces(std::string text)
 }
 
 // transformers rebuilds the post-processor of these classes from add_bos_token/add_eos_token.
-bool isLlamaStyleClass(const std::string &tokenizerClass)
-{
-    static const char *const kClasses[] = {"LlamaTokenizer", "LlamaTokenizerFast", "CodeLlamaTokenizer",
-                                           "CodeLlamaTokenizerFast", "GemmaTokenizer", "GemmaTokenizerFast"};
+bool isLlamaStyleClass(const std::string &tokenizerClass) {
+    static const char *const kClasses[] = {"LlamaTokenizer",         "LlamaTokenizerFast", "CodeLlamaTokenizer",
+                                           "CodeLlamaTokenizerFast", "GemmaTokenizer",     "GemmaTokenizerFast"};
     for (const char *name : kClasses)
         if (tokenizerClass == name)
             return true;
@@ -37,13 +35,11 @@ bool isLlamaStyleClass(const std::string &tokenizerClass)
 
 } // namespace
 
-HfTokenizer::HfTokenizer(const std::string &path, const TokenizerConfig &config)
-{
+HfTokenizer::HfTokenizer(const std::string &path, const TokenizerConfig &config) {
     const Json root = detail::readJsonFile(path);
     if (!root.is_object())
         throw invalidInput(path + ": expected a JSON object at the top level (a Hugging Face tokenizer.json)");
-    m_model = std::make_unique<BpeModel>(requireField(root, "model", Json::value_t::object, path),
-                                         path + ": model");
+    m_model = std::make_unique<BpeModel>(requireField(root, "model", Json::value_t::object, path), path + ": model");
     readAddedTokens(root, config, path);
     m_normalizer = makeNormalizer(root.value("normalizer", Json()), path + ": normalizer");
     m_preTokenizer = makePreTokenizer(root.value("pre_tokenizer", Json()), path + ": pre_tokenizer");
@@ -57,8 +53,7 @@ HfTokenizer::HfTokenizer(const std::string &path, const TokenizerConfig &config)
 
 HfTokenizer::~HfTokenizer() = default;
 
-void HfTokenizer::readAddedTokens(const Json &root, const TokenizerConfig &config, const std::string &path)
-{
+void HfTokenizer::readAddedTokens(const Json &root, const TokenizerConfig &config, const std::string &path) {
     if (root.contains("added_tokens") && !root["added_tokens"].is_null()) {
         const Json &list = requireField(root, "added_tokens", Json::value_t::array, path);
         for (size_t i = 0; i < list.size(); ++i) {
@@ -98,8 +93,7 @@ void HfTokenizer::readAddedTokens(const Json &root, const TokenizerConfig &confi
     m_matcher = AddedTokenMatcher(m_addedTokens);
 }
 
-void HfTokenizer::readPostProcessor(const Json &config, const std::string &context)
-{
+void HfTokenizer::readPostProcessor(const Json &config, const std::string &context) {
     if (config.is_null())
         return;
     const std::string type = requireField(config, "type", Json::value_t::string, context).get<std::string>();
@@ -143,15 +137,14 @@ void HfTokenizer::readPostProcessor(const Json &config, const std::string &conte
         const Json &list = requireField(config, "processors", Json::value_t::array, context);
         for (size_t i = 0; i < list.size(); ++i)
             readPostProcessor(list[i], context + ".processors[" + std::to_string(i) + "]");
-    } else if (type != "ByteLevel") {  // ByteLevel only adjusts offsets
+    } else if (type != "ByteLevel") { // ByteLevel only adjusts offsets
         throw invalidInput(context + ": post-processor type \"" + type +
                            "\" is not supported; supported: TemplateProcessing, ByteLevel, RobertaProcessing, "
                            "BertProcessing, Sequence");
     }
 }
 
-void HfTokenizer::applyLlamaPostProcessor(const TokenizerConfig &config)
-{
+void HfTokenizer::applyLlamaPostProcessor(const TokenizerConfig &config) {
     // As LlamaTokenizerFast.update_post_processor(): BOS unless add_bos_token is false, EOS only
     // when add_eos_token is true.
     const auto bos = config.bosToken ? lookupToken(*config.bosToken) : std::nullopt;
@@ -164,8 +157,7 @@ void HfTokenizer::applyLlamaPostProcessor(const TokenizerConfig &config)
         m_suffixIds.push_back(*eos);
 }
 
-std::vector<int32_t> HfTokenizer::encode(const std::string &text, bool addSpecialTokens) const
-{
+std::vector<int32_t> HfTokenizer::encode(const std::string &text, bool addSpecialTokens) const {
     std::vector<int32_t> ids;
     ids.reserve(text.size() / 3 + m_prefixIds.size() + m_suffixIds.size() + 1);
     if (addSpecialTokens)
@@ -199,15 +191,13 @@ std::vector<int32_t> HfTokenizer::encode(const std::string &text, bool addSpecia
     return ids;
 }
 
-const std::string *HfTokenizer::tokenString(int32_t id) const
-{
+const std::string *HfTokenizer::tokenString(int32_t id) const {
     if (const auto it = m_addedContentById.find(id); it != m_addedContentById.end())
         return &it->second;
     return m_model->idToToken(id);
 }
 
-std::string HfTokenizer::decode(const std::vector<int32_t> &ids, bool skipSpecialTokens) const
-{
+std::string HfTokenizer::decode(const std::vector<int32_t> &ids, bool skipSpecialTokens) const {
     std::vector<std::string> tokens;
     tokens.reserve(ids.size());
     for (int32_t id : ids) {
@@ -221,30 +211,27 @@ std::string HfTokenizer::decode(const std::vector<int32_t> &ids, bool skipSpecia
         m_decoder->apply(tokens);
         for (const std::string &t : tokens)
             text += t;
-    } else {  // `tokenizers` joins undecoded tokens with spaces
+    } else { // `tokenizers` joins undecoded tokens with spaces
         for (size_t i = 0; i < tokens.size(); ++i)
             text += (i ? " " : "") + tokens[i];
     }
     return m_cleanUpSpaces ? cleanUpTokenizationSpaces(std::move(text)) : text;
 }
 
-int32_t HfTokenizer::vocabSize() const
-{
+int32_t HfTokenizer::vocabSize() const {
     int32_t size = m_model->size();
     for (const AddedTokenSpec &spec : m_addedTokens)
         size = std::max(size, spec.id + 1);
     return size;
 }
 
-std::optional<std::string> HfTokenizer::idToToken(int32_t id) const
-{
+std::optional<std::string> HfTokenizer::idToToken(int32_t id) const {
     if (const std::string *token = tokenString(id))
         return *token;
     return std::nullopt;
 }
 
-std::optional<int32_t> HfTokenizer::lookupToken(const std::string &token) const
-{
+std::optional<int32_t> HfTokenizer::lookupToken(const std::string &token) const {
     if (const auto it = m_addedIdByContent.find(token); it != m_addedIdByContent.end())
         return it->second;
     return m_model->tokenToId(token);

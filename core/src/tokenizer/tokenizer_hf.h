@@ -39,12 +39,12 @@ private:
     std::vector<AddedTokenSpec> m_addedTokens;
     std::unordered_map<std::string, int32_t> m_addedIdByContent;
     std::unordered_map<int32_t, std::string> m_addedContentById;
-    std::unordered_set<std::string> m_addedContents;  // the ByteLevel decoder keeps a reference
+    std::unordered_set<std::string> m_addedContents; // the ByteLevel decoder keeps a reference
     AddedTokenMatcher m_matcher;
     std::unique_ptr<Normalizer> m_normalizer;
     std::unique_ptr<PreTokenizer> m_preTokenizer;
     std::unique_ptr<Decoder> m_decoder;
-    std::vector<int32_t> m_prefixIds, m_suffixIds;  // what addSpecialTokens puts around the text
+    std::vector<int32_t> m_prefixIds, m_suffixIds; // what addSpecialTokens puts around the text
     bool m_cleanUpSpaces = false;
 };
 

@@ -21,9 +21,8 @@ private:
 class PrependNormalizer final : public Normalizer {
 public:
     explicit PrependNormalizer(std::string prefix) : m_prefix(std::move(prefix)) {}
-    std::string apply(std::string text) const override
-    {
-        return text.empty() ? text : m_prefix + text;  // as in `tokenizers`: nothing to prepend to
+    std::string apply(std::string text) const override {
+        return text.empty() ? text : m_prefix + text; // as in `tokenizers`: nothing to prepend to
     }
 
 private:
@@ -34,9 +33,7 @@ class ReplaceNormalizer final : public Normalizer {
 public:
     ReplaceNormalizer(const Json &config, const std::string &context)
         : m_pattern(requireField(config, "pattern", Json::value_t::object, context), context + ".pattern"),
-          m_content(requireField(config, "content", Json::value_t::string, context).get<std::string>())
-    {
-    }
+          m_content(requireField(config, "content", Json::value_t::string, context).get<std::string>()) {}
     std::string apply(std::string text) const override { return m_pattern.replaceAll(text, m_content); }
 
 private:
@@ -52,8 +49,7 @@ public:
 class StripNormalizer final : public Normalizer {
 public:
     StripNormalizer(bool left, bool right) : m_left(left), m_right(right) {}
-    std::string apply(std::string text) const override
-    {
+    std::string apply(std::string text) const override {
         return std::string(unicode::trimWhitespace(text, m_left, m_right));
     }
 
@@ -64,8 +60,7 @@ private:
 class SequenceNormalizer final : public Normalizer {
 public:
     explicit SequenceNormalizer(std::vector<std::unique_ptr<Normalizer>> stages) : m_stages(std::move(stages)) {}
-    std::string apply(std::string text) const override
-    {
+    std::string apply(std::string text) const override {
         for (const auto &stage : m_stages)
             text = stage->apply(std::move(text));
         return text;
@@ -77,14 +72,14 @@ private:
 
 } // namespace
 
-std::unique_ptr<Normalizer> makeNormalizer(const Json &config, const std::string &context)
-{
+std::unique_ptr<Normalizer> makeNormalizer(const Json &config, const std::string &context) {
     if (config.is_null())
         return nullptr;
     const std::string type = requireField(config, "type", Json::value_t::string, context).get<std::string>();
     auto icuForm = [&](unicode::NormalForm form) -> std::unique_ptr<Normalizer> {
         if (!unicode::haveIcu())
-            throw invalidInput(context + ": the " + type + " normalizer needs ICU, and this build of Headroom "
+            throw invalidInput(context + ": the " + type +
+                               " normalizer needs ICU, and this build of Headroom "
                                "has none (libicu-dev was not found when it was configured)");
         return std::make_unique<UnicodeNormalizer>(form);
     };

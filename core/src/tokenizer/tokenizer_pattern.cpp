@@ -7,8 +7,7 @@ namespace headroom {
 
 namespace {
 
-const char *typeName(nlohmann::json::value_t type)
-{
+const char *typeName(nlohmann::json::value_t type) {
     switch (type) {
     case nlohmann::json::value_t::string: return "a string";
     case nlohmann::json::value_t::boolean: return "true or false";
@@ -20,8 +19,7 @@ const char *typeName(nlohmann::json::value_t type)
     }
 }
 
-bool hasType(const nlohmann::json &value, nlohmann::json::value_t type)
-{
+bool hasType(const nlohmann::json &value, nlohmann::json::value_t type) {
     if (type == nlohmann::json::value_t::number_integer || type == nlohmann::json::value_t::number_unsigned)
         return value.is_number_integer();
     return value.type() == type;
@@ -30,8 +28,7 @@ bool hasType(const nlohmann::json &value, nlohmann::json::value_t type)
 } // namespace
 
 const nlohmann::json &requireField(const nlohmann::json &object, const char *key, nlohmann::json::value_t type,
-                                   const std::string &context)
-{
+                                   const std::string &context) {
     if (!object.is_object() || !object.contains(key))
         throw invalidInput(context + ": missing field \"" + key + "\" (" + typeName(type) + ")");
     const nlohmann::json &value = object[key];
@@ -40,8 +37,7 @@ const nlohmann::json &requireField(const nlohmann::json &object, const char *key
     return value;
 }
 
-TokenizerPattern::TokenizerPattern(const nlohmann::json &pattern, const std::string &context)
-{
+TokenizerPattern::TokenizerPattern(const nlohmann::json &pattern, const std::string &context) {
     if (pattern.is_object() && pattern.contains("String") && pattern["String"].is_string()) {
         m_literal = pattern["String"].get<std::string>();
         if (m_literal.empty())
@@ -54,8 +50,7 @@ TokenizerPattern::TokenizerPattern(const nlohmann::json &pattern, const std::str
     }
 }
 
-std::vector<std::pair<size_t, size_t>> TokenizerPattern::matches(std::string_view text) const
-{
+std::vector<std::pair<size_t, size_t>> TokenizerPattern::matches(std::string_view text) const {
     if (m_regex)
         return m_regex->matches(text);
     std::vector<std::pair<size_t, size_t>> out;
@@ -65,8 +60,7 @@ std::vector<std::pair<size_t, size_t>> TokenizerPattern::matches(std::string_vie
     return out;
 }
 
-std::string TokenizerPattern::replaceAll(std::string_view text, std::string_view replacement) const
-{
+std::string TokenizerPattern::replaceAll(std::string_view text, std::string_view replacement) const {
     if (m_regex)
         return m_regex->replaceAll(text, replacement);
     return unicode::replaceAll(text, m_literal, replacement);

@@ -17,14 +17,19 @@ const char *const kGpt2Pattern = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?
 
 enum class SplitBehavior { Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous };
 
-SplitBehavior parseBehavior(const std::string &name, const std::string &context)
-{
-    if (name == "Removed") return SplitBehavior::Removed;
-    if (name == "Isolated") return SplitBehavior::Isolated;
-    if (name == "MergedWithPrevious") return SplitBehavior::MergedWithPrevious;
-    if (name == "MergedWithNext") return SplitBehavior::MergedWithNext;
-    if (name == "Contiguous") return SplitBehavior::Contiguous;
-    throw invalidInput(context + ".behavior: \"" + name + "\" is not a split behavior; valid: Removed, Isolated, "
+SplitBehavior parseBehavior(const std::string &name, const std::string &context) {
+    if (name == "Removed")
+        return SplitBehavior::Removed;
+    if (name == "Isolated")
+        return SplitBehavior::Isolated;
+    if (name == "MergedWithPrevious")
+        return SplitBehavior::MergedWithPrevious;
+    if (name == "MergedWithNext")
+        return SplitBehavior::MergedWithNext;
+    if (name == "Contiguous")
+        return SplitBehavior::Contiguous;
+    throw invalidInput(context + ".behavior: \"" + name +
+                       "\" is not a split behavior; valid: Removed, Isolated, "
                        "MergedWithPrevious, MergedWithNext, Contiguous");
 }
 
@@ -36,8 +41,7 @@ struct Span {
 // Cuts text at the matches the way `tokenizers`' NormalizedString::split does, appending the
 // non-empty pieces to out.
 void splitAt(std::string_view text, const std::vector<std::pair<size_t, size_t>> &matches, SplitBehavior behavior,
-             bool invert, std::vector<std::string> &out)
-{
+             bool invert, std::vector<std::string> &out) {
     std::vector<Span> spans;
     size_t prev = 0;
     for (const auto &[b, e] : matches) {
@@ -60,9 +64,7 @@ void splitAt(std::string_view text, const std::vector<std::pair<size_t, size_t>>
             if (!s.isMatch)
                 merged.push_back(s);
         break;
-    case SplitBehavior::Isolated:
-        merged = spans;
-        break;
+    case SplitBehavior::Isolated: merged = spans; break;
     case SplitBehavior::MergedWithPrevious:
         for (const Span &s : spans) {
             if (s.isMatch && !previousMatch && !merged.empty())
@@ -101,13 +103,10 @@ class SplitPreTokenizer final : public PreTokenizer {
 public:
     SplitPreTokenizer(const Json &config, const std::string &context)
         : m_pattern(requireField(config, "pattern", Json::value_t::object, context), context + ".pattern"),
-          m_behavior(parseBehavior(
-              requireField(config, "behavior", Json::value_t::string, context).get<std::string>(), context)),
-          m_invert(config.value("invert", false))
-    {
-    }
-    void apply(std::vector<std::string> &pieces, bool) const override
-    {
+          m_behavior(parseBehavior(requireField(config, "behavior", Json::value_t::string, context).get<std::string>(),
+                                   context)),
+          m_invert(config.value("invert", false)) {}
+    void apply(std::vector<std::string> &pieces, bool) const override {
         std::vector<std::string> out;
         out.reserve(pieces.size() * 4);
         for (const std::string &piece : pieces)
@@ -124,13 +123,11 @@ private:
 class ByteLevelPreTokenizer final : public PreTokenizer {
 public:
     ByteLevelPreTokenizer(const Json &config, const std::string &context)
-        : m_addPrefixSpace(config.value("add_prefix_space", false))
-    {
+        : m_addPrefixSpace(config.value("add_prefix_space", false)) {
         if (config.value("use_regex", true))
             m_regex = std::make_unique<TokenizerRegex>(kGpt2Pattern, context);
     }
-    void apply(std::vector<std::string> &pieces, bool) const override
-    {
+    void apply(std::vector<std::string> &pieces, bool) const override {
         std::vector<std::string> words;
         words.reserve(pieces.size());
         for (std::string &piece : pieces) {
@@ -159,27 +156,26 @@ private:
 
 enum class PrependScheme { Always, First, Never };
 
-PrependScheme metaspaceScheme(const Json &config, const std::string &context)
-{
+PrependScheme metaspaceScheme(const Json &config, const std::string &context) {
     // Before `tokenizers` 0.14 the choice was add_prefix_space alone.
     if (!config.contains("prepend_scheme"))
         return config.value("add_prefix_space", true) ? PrependScheme::Always : PrependScheme::Never;
     const std::string scheme = config["prepend_scheme"].is_string() ? config["prepend_scheme"].get<std::string>() : "";
-    if (scheme == "always") return PrependScheme::Always;
-    if (scheme == "first") return PrependScheme::First;
-    if (scheme == "never") return PrependScheme::Never;
+    if (scheme == "always")
+        return PrependScheme::Always;
+    if (scheme == "first")
+        return PrependScheme::First;
+    if (scheme == "never")
+        return PrependScheme::Never;
     throw invalidInput(context + ".prepend_scheme: \"" + scheme + "\" is not valid; valid: always, first, never");
 }
 
 class MetaspacePreTokenizer final : public PreTokenizer {
 public:
     MetaspacePreTokenizer(const Json &config, const std::string &context)
-        : m_replacement(config.value("replacement", std::string("\u2581"))),
-          m_scheme(metaspaceScheme(config, context)), m_split(config.value("split", true))
-    {
-    }
-    void apply(std::vector<std::string> &pieces, bool atTextStart) const override
-    {
+        : m_replacement(config.value("replacement", std::string("\u2581"))), m_scheme(metaspaceScheme(config, context)),
+          m_split(config.value("split", true)) {}
+    void apply(std::vector<std::string> &pieces, bool atTextStart) const override {
         std::vector<std::string> out;
         for (size_t i = 0; i < pieces.size(); ++i) {
             std::string piece = unicode::replaceAll(pieces[i], " ", m_replacement);
@@ -209,8 +205,7 @@ private:
 class DigitsPreTokenizer final : public PreTokenizer {
 public:
     explicit DigitsPreTokenizer(bool individual) : m_individual(individual) {}
-    void apply(std::vector<std::string> &pieces, bool) const override
-    {
+    void apply(std::vector<std::string> &pieces, bool) const override {
         std::vector<std::string> out;
         for (const std::string &piece : pieces) {
             std::vector<std::pair<size_t, size_t>> matches;
@@ -237,8 +232,7 @@ private:
 
 class WhitespaceSplitPreTokenizer final : public PreTokenizer {
 public:
-    void apply(std::vector<std::string> &pieces, bool) const override
-    {
+    void apply(std::vector<std::string> &pieces, bool) const override {
         std::vector<std::string> out;
         for (const std::string &piece : pieces) {
             std::vector<std::pair<size_t, size_t>> matches;
@@ -260,8 +254,7 @@ public:
 class SequencePreTokenizer final : public PreTokenizer {
 public:
     explicit SequencePreTokenizer(std::vector<std::unique_ptr<PreTokenizer>> stages) : m_stages(std::move(stages)) {}
-    void apply(std::vector<std::string> &pieces, bool atTextStart) const override
-    {
+    void apply(std::vector<std::string> &pieces, bool atTextStart) const override {
         for (const auto &stage : m_stages)
             stage->apply(pieces, atTextStart);
     }
@@ -272,8 +265,7 @@ private:
 
 } // namespace
 
-std::unique_ptr<PreTokenizer> makePreTokenizer(const Json &config, const std::string &context)
-{
+std::unique_ptr<PreTokenizer> makePreTokenizer(const Json &config, const std::string &context) {
     if (config.is_null())
         return nullptr;
     const std::string type = requireField(config, "type", Json::value_t::string, context).get<std::string>();

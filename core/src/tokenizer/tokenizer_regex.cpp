@@ -26,27 +26,23 @@ struct ThreadMatchState {
     // The default 32 KiB JIT stack is too small for long runs of whitespace or letters.
     pcre2_jit_stack *jitStack = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, nullptr);
 
-    ThreadMatchState()
-    {
+    ThreadMatchState() {
         if (jitStack)
             pcre2_jit_stack_assign(context, nullptr, jitStack);
     }
-    ~ThreadMatchState()
-    {
+    ~ThreadMatchState() {
         pcre2_jit_stack_free(jitStack);
         pcre2_match_context_free(context);
         pcre2_match_data_free(data);
     }
 };
 
-ThreadMatchState &threadMatchState()
-{
+ThreadMatchState &threadMatchState() {
     thread_local ThreadMatchState state;
     return state;
 }
 
-std::string pcre2Message(int code)
-{
+std::string pcre2Message(int code) {
     PCRE2_UCHAR buffer[256];
     pcre2_get_error_message(code, buffer, sizeof buffer);
     return reinterpret_cast<const char *>(buffer);
@@ -55,8 +51,7 @@ std::string pcre2Message(int code)
 } // namespace
 
 TokenizerRegex::TokenizerRegex(const std::string &pattern, const std::string &context)
-    : m_pattern(pattern), m_compiled(std::make_unique<Compiled>())
-{
+    : m_pattern(pattern), m_compiled(std::make_unique<Compiled>()) {
     int error = 0;
     PCRE2_SIZE offset = 0;
     m_compiled->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
@@ -70,16 +65,15 @@ TokenizerRegex::TokenizerRegex(const std::string &pattern, const std::string &co
 
 TokenizerRegex::~TokenizerRegex() = default;
 
-bool TokenizerRegex::next(std::string_view text, size_t pos, size_t &begin, size_t &end) const
-{
+bool TokenizerRegex::next(std::string_view text, size_t pos, size_t &begin, size_t &end) const {
     if (pos > text.size())
         return false;
     ThreadMatchState &state = threadMatchState();
-    int rc = pcre2_match(m_compiled->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), pos, 0,
+    int rc = pcre2_match(m_compiled->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), pos, 0, state.data,
+                         state.context);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT) // pathological input: fall back to the interpreter
+        rc = pcre2_match(m_compiled->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), pos, PCRE2_NO_JIT,
                          state.data, state.context);
-    if (rc == PCRE2_ERROR_JIT_STACKLIMIT)  // pathological input: fall back to the interpreter
-        rc = pcre2_match(m_compiled->code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), pos,
-                         PCRE2_NO_JIT, state.data, state.context);
     if (rc == PCRE2_ERROR_NOMATCH)
         return false;
     if (rc < 0)
@@ -95,8 +89,7 @@ bool TokenizerRegex::next(std::string_view text, size_t pos, size_t &begin, size
 
 struct TokenizerRegex::Compiled {};
 
-TokenizerRegex::TokenizerRegex(const std::string &pattern, const std::string &context) : m_pattern(pattern)
-{
+TokenizerRegex::TokenizerRegex(const std::string &pattern, const std::string &context) : m_pattern(pattern) {
     throw invalidInput(context + ": this tokenizer needs the regex /" + pattern +
                        "/, and this build of Headroom has no PCRE2 (libpcre2-dev was not found when it "
                        "was configured); rebuild with libpcre2-dev installed");
@@ -108,15 +101,13 @@ bool TokenizerRegex::next(std::string_view, size_t, size_t &, size_t &) const { 
 
 #endif
 
-std::vector<std::pair<size_t, size_t>> TokenizerRegex::matches(std::string_view text) const
-{
+std::vector<std::pair<size_t, size_t>> TokenizerRegex::matches(std::string_view text) const {
     std::vector<std::pair<size_t, size_t>> out;
     forEachMatch(text, [&](size_t b, size_t e) { out.emplace_back(b, e); });
     return out;
 }
 
-std::string TokenizerRegex::replaceAll(std::string_view text, std::string_view replacement) const
-{
+std::string TokenizerRegex::replaceAll(std::string_view text, std::string_view replacement) const {
     std::string out;
     size_t last = 0;
     forEachMatch(text, [&](size_t b, size_t e) {

@@ -30,14 +30,13 @@ public:
     // Calls onMatch(begin, end) for each non-overlapping match, left to right; empty matches are
     // skipped. Thread-safe (match state is per thread).
     template <typename F>
-    void forEachMatch(std::string_view text, F &&onMatch) const
-    {
+    void forEachMatch(std::string_view text, F &&onMatch) const {
         size_t pos = 0, begin = 0, end = 0;
         while (next(text, pos, begin, end)) {
             if (end > begin) {
                 onMatch(begin, end);
                 pos = end;
-            } else {  // empty match: step over one character
+            } else { // empty match: step over one character
                 const size_t len = begin < text.size() ? unicode::validSequenceLength(text, begin) : 1;
                 pos = begin + (len > 0 ? len : 1);
             }

@@ -35,8 +35,7 @@ namespace {
 
 const char *const kPluginFile = "libheadroom_sentencepiece.so";
 
-std::string multiarchTriplet()
-{
+std::string multiarchTriplet() {
 #if defined(HEADROOM_MULTIARCH)
     return HEADROOM_MULTIARCH;
 #elif defined(__x86_64__)
@@ -48,8 +47,7 @@ std::string multiarchTriplet()
 #endif
 }
 
-std::string executableDir()
-{
+std::string executableDir() {
     char buffer[PATH_MAX];
     const ssize_t n = ::readlink("/proc/self/exe", buffer, sizeof buffer - 1);
     if (n <= 0)
@@ -59,8 +57,7 @@ std::string executableDir()
     return slash == std::string::npos ? "." : path.substr(0, slash);
 }
 
-std::vector<std::string> candidateDirs()
-{
+std::vector<std::string> candidateDirs() {
     const std::string exeDir = executableDir();
     std::vector<std::string> dirs = {exeDir, exeDir + "/../lib/headroom"};
     if (const std::string triplet = multiarchTriplet(); !triplet.empty())
@@ -71,8 +68,7 @@ std::vector<std::string> candidateDirs()
 }
 
 template <typename F>
-void resolve(void *handle, const char *name, F &target, const std::string &path)
-{
+void resolve(void *handle, const char *name, F &target, const std::string &path) {
     target = reinterpret_cast<F>(::dlsym(handle, name));
     if (!target)
         throw runtimeFailure(path + ": the sentencepiece plug-in lacks the function " + name +
@@ -80,10 +76,9 @@ void resolve(void *handle, const char *name, F &target, const std::string &path)
 }
 
 std::mutex gPluginMutex;
-const SpmPlugin *gPlugin = nullptr;  // loaded once, never unloaded
+const SpmPlugin *gPlugin = nullptr; // loaded once, never unloaded
 
-const SpmPlugin &loadPlugin(const std::string &forFile)
-{
+const SpmPlugin &loadPlugin(const std::string &forFile) {
     std::lock_guard lock(gPluginMutex);
     if (gPlugin)
         return *gPlugin;
@@ -103,7 +98,7 @@ const SpmPlugin &loadPlugin(const std::string &forFile)
         auto version = reinterpret_cast<VersionFunction>(::dlsym(handle, "headroom_spm_abi_version"));
         if (!version || version() != HEADROOM_SPM_ABI_VERSION)
             throw runtimeFailure(candidate + ": the sentencepiece plug-in is of another version than this program; "
-                                 "rebuild the headroom_sentencepiece target together with it");
+                                             "rebuild the headroom_sentencepiece target together with it");
         auto plugin = std::make_unique<SpmPlugin>();
         plugin->path = candidate;
         resolve(handle, "headroom_spm_load", plugin->load, candidate);
@@ -132,8 +127,7 @@ const SpmPlugin &loadPlugin(const std::string &forFile)
                          "HEADROOM_PLUGIN_DIR to its folder");
 }
 
-std::string pieceOf(const SpmPlugin &plugin, const HeadroomSpmModel *model, int32_t id)
-{
+std::string pieceOf(const SpmPlugin &plugin, const HeadroomSpmModel *model, int32_t id) {
     size_t length = 0;
     const char *piece = plugin.idToPiece(model, id, &length);
     return piece ? std::string(piece, length) : std::string();
@@ -144,8 +138,7 @@ std::string pieceOf(const SpmPlugin &plugin, const HeadroomSpmModel *model, int3
 std::string SpmTokenizer::pluginPath() { return loadPlugin("tokenizer.model").path; }
 
 SpmTokenizer::SpmTokenizer(const std::string &path, const TokenizerConfig &config)
-    : m_plugin(&loadPlugin(path)), m_path(path)
-{
+    : m_plugin(&loadPlugin(path)), m_path(path) {
     m_model = m_plugin->load(path.c_str());
     if (!m_model)
         throw invalidInput(path + ": not a readable sentencepiece model (" + m_plugin->lastError() +
@@ -193,14 +186,12 @@ SpmTokenizer::SpmTokenizer(const std::string &path, const TokenizerConfig &confi
     m_addEos = config.addEosToken.value_or(false);
 }
 
-SpmTokenizer::~SpmTokenizer()
-{
+SpmTokenizer::~SpmTokenizer() {
     if (m_model)
         m_plugin->free(m_model);
 }
 
-void SpmTokenizer::encodeText(std::string_view text, std::vector<int32_t> &out) const
-{
+void SpmTokenizer::encodeText(std::string_view text, std::vector<int32_t> &out) const {
     size_t count = 0;
     const int32_t *ids = m_plugin->encode(m_model, text.data(), text.size(), &count);
     if (!ids)
@@ -209,8 +200,7 @@ void SpmTokenizer::encodeText(std::string_view text, std::vector<int32_t> &out) 
     out.insert(out.end(), ids, ids + count);
 }
 
-std::vector<int32_t> SpmTokenizer::encode(const std::string &text, bool addSpecialTokens) const
-{
+std::vector<int32_t> SpmTokenizer::encode(const std::string &text, bool addSpecialTokens) const {
     std::vector<int32_t> ids;
     if (addSpecialTokens && m_addBos && m_bosId)
         ids.push_back(*m_bosId);
@@ -225,8 +215,7 @@ std::vector<int32_t> SpmTokenizer::encode(const std::string &text, bool addSpeci
     return ids;
 }
 
-std::string SpmTokenizer::decode(const std::vector<int32_t> &ids, bool skipSpecialTokens) const
-{
+std::string SpmTokenizer::decode(const std::vector<int32_t> &ids, bool skipSpecialTokens) const {
     std::string text;
     std::vector<int32_t> run;
     auto flush = [&] {
@@ -253,16 +242,14 @@ std::string SpmTokenizer::decode(const std::vector<int32_t> &ids, bool skipSpeci
     return text;
 }
 
-int32_t SpmTokenizer::vocabSize() const
-{
+int32_t SpmTokenizer::vocabSize() const {
     int32_t size = m_pieceCount;
     for (const auto &[id, content] : m_addedContentById)
         size = std::max(size, id + 1);
     return size;
 }
 
-std::optional<std::string> SpmTokenizer::idToToken(int32_t id) const
-{
+std::optional<std::string> SpmTokenizer::idToToken(int32_t id) const {
     if (const auto it = m_addedContentById.find(id); it != m_addedContentById.end())
         return it->second;
     if (id < 0 || id >= m_pieceCount)
@@ -270,8 +257,7 @@ std::optional<std::string> SpmTokenizer::idToToken(int32_t id) const
     return pieceOf(*m_plugin, m_model, id);
 }
 
-std::optional<int32_t> SpmTokenizer::lookupToken(const std::string &token) const
-{
+std::optional<int32_t> SpmTokenizer::lookupToken(const std::string &token) const {
     if (const auto it = m_addedIdByContent.find(token); it != m_addedIdByContent.end())
         return it->second;
     const int32_t id = m_plugin->pieceToId(m_model, token.data(), token.size());

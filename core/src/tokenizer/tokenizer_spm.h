@@ -47,7 +47,7 @@ private:
     HeadroomSpmModel *m_model = nullptr;
     std::string m_path;
     int32_t m_pieceCount = 0;
-    std::unordered_map<int32_t, std::string> m_addedContentById;  // tokens written as text in decode
+    std::unordered_map<int32_t, std::string> m_addedContentById; // tokens written as text in decode
     std::unordered_map<std::string, int32_t> m_addedIdByContent;
     AddedTokenMatcher m_matcher;
     bool m_addBos = true, m_addEos = false;

@@ -29,19 +29,17 @@ HEADROOM_SPM_EXPORT void headroom_spm_free(HeadroomSpmModel *model);
 HEADROOM_SPM_EXPORT const char *headroom_spm_last_error(void);
 
 // Ids of the text, no BOS/EOS added; nullptr on failure. *count receives the number of ids.
-HEADROOM_SPM_EXPORT const int32_t *headroom_spm_encode(const HeadroomSpmModel *model, const char *text,
-                                                       size_t length, size_t *count);
+HEADROOM_SPM_EXPORT const int32_t *headroom_spm_encode(const HeadroomSpmModel *model, const char *text, size_t length,
+                                                       size_t *count);
 // Text of the ids (control ids decode to nothing); nullptr on failure. *length receives its size.
-HEADROOM_SPM_EXPORT const char *headroom_spm_decode(const HeadroomSpmModel *model, const int32_t *ids,
-                                                    size_t count, size_t *length);
+HEADROOM_SPM_EXPORT const char *headroom_spm_decode(const HeadroomSpmModel *model, const int32_t *ids, size_t count,
+                                                    size_t *length);
 
 HEADROOM_SPM_EXPORT int32_t headroom_spm_vocab_size(const HeadroomSpmModel *model);
 // -1 when the piece is not in the vocabulary (sentencepiece's own PieceToId answers unk instead).
-HEADROOM_SPM_EXPORT int32_t headroom_spm_piece_to_id(const HeadroomSpmModel *model, const char *piece,
-                                                     size_t length);
+HEADROOM_SPM_EXPORT int32_t headroom_spm_piece_to_id(const HeadroomSpmModel *model, const char *piece, size_t length);
 // nullptr for an id out of range.
-HEADROOM_SPM_EXPORT const char *headroom_spm_id_to_piece(const HeadroomSpmModel *model, int32_t id,
-                                                         size_t *length);
+HEADROOM_SPM_EXPORT const char *headroom_spm_id_to_piece(const HeadroomSpmModel *model, int32_t id, size_t *length);
 // 1 for control pieces (<s>, </s>), the unknown piece and unused pieces; 0 otherwise.
 HEADROOM_SPM_EXPORT int headroom_spm_is_special(const HeadroomSpmModel *model, int32_t id);
 // -1 when the model defines none.

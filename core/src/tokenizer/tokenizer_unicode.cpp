@@ -16,26 +16,31 @@ namespace {
 // The continuation-byte range allowed right after a lead byte (Unicode table 3-7); the rest of
 // the continuation bytes are always 80..BF.
 struct LeadInfo {
-    int continuationBytes;  // -1: not a lead byte
+    int continuationBytes; // -1: not a lead byte
     unsigned char low, high;
 };
 
-LeadInfo leadInfo(unsigned char b)
-{
-    if (b >= 0xC2 && b <= 0xDF) return {1, 0x80, 0xBF};
-    if (b == 0xE0) return {2, 0xA0, 0xBF};
-    if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF) return {2, 0x80, 0xBF};
-    if (b == 0xED) return {2, 0x80, 0x9F};  // no surrogates
-    if (b == 0xF0) return {3, 0x90, 0xBF};
-    if (b >= 0xF1 && b <= 0xF3) return {3, 0x80, 0xBF};
-    if (b == 0xF4) return {3, 0x80, 0x8F};  // nothing above U+10FFFF
+LeadInfo leadInfo(unsigned char b) {
+    if (b >= 0xC2 && b <= 0xDF)
+        return {1, 0x80, 0xBF};
+    if (b == 0xE0)
+        return {2, 0xA0, 0xBF};
+    if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF)
+        return {2, 0x80, 0xBF};
+    if (b == 0xED)
+        return {2, 0x80, 0x9F}; // no surrogates
+    if (b == 0xF0)
+        return {3, 0x90, 0xBF};
+    if (b >= 0xF1 && b <= 0xF3)
+        return {3, 0x80, 0xBF};
+    if (b == 0xF4)
+        return {3, 0x80, 0x8F}; // nothing above U+10FFFF
     return {-1, 0, 0};
 }
 
 // Length of the valid sequence at pos (>0), or the negated length of its maximal ill-formed
 // subpart (<0): the number of bytes one U+FFFD replaces.
-int scanSequence(std::string_view text, size_t pos)
-{
+int scanSequence(std::string_view text, size_t pos) {
     const auto b = static_cast<unsigned char>(text[pos]);
     if (b < 0x80)
         return 1;
@@ -55,14 +60,12 @@ int scanSequence(std::string_view text, size_t pos)
 
 } // namespace
 
-size_t validSequenceLength(std::string_view text, size_t pos)
-{
+size_t validSequenceLength(std::string_view text, size_t pos) {
     const int n = scanSequence(text, pos);
     return n > 0 ? static_cast<size_t>(n) : 0;
 }
 
-char32_t nextCodePoint(std::string_view text, size_t &pos)
-{
+char32_t nextCodePoint(std::string_view text, size_t &pos) {
     const int n = scanSequence(text, pos);
     if (n <= 0) {
         ++pos;
@@ -80,8 +83,7 @@ char32_t nextCodePoint(std::string_view text, size_t &pos)
     }
 }
 
-void appendUtf8(std::string &out, char32_t cp)
-{
+void appendUtf8(std::string &out, char32_t cp) {
     if (cp < 0x80) {
         out += static_cast<char>(cp);
     } else if (cp < 0x800) {
@@ -99,8 +101,7 @@ void appendUtf8(std::string &out, char32_t cp)
     }
 }
 
-std::string decodeLossy(std::string_view bytes)
-{
+std::string decodeLossy(std::string_view bytes) {
     std::string out;
     out.reserve(bytes.size());
     size_t pos = 0;
@@ -110,15 +111,14 @@ std::string decodeLossy(std::string_view bytes)
             out.append(bytes.data() + pos, n);
             pos += n;
         } else {
-            out += "\xEF\xBF\xBD";  // U+FFFD
+            out += "\xEF\xBF\xBD"; // U+FFFD
             pos += -n;
         }
     }
     return out;
 }
 
-bool isValidUtf8(std::string_view text)
-{
+bool isValidUtf8(std::string_view text) {
     for (size_t pos = 0; pos < text.size();) {
         const int n = scanSequence(text, pos);
         if (n <= 0)
@@ -134,10 +134,9 @@ namespace {
 // map to U+0100 upwards in byte order.
 struct ByteTables {
     std::array<std::string, 256> toChar;
-    std::array<int16_t, 324> toByte;  // indexed by code point; all mapped code points are < 324
+    std::array<int16_t, 324> toByte; // indexed by code point; all mapped code points are < 324
 
-    ByteTables()
-    {
+    ByteTables() {
         toByte.fill(-1);
         int next = 256;
         for (int b = 0; b < 256; ++b) {
@@ -149,8 +148,7 @@ struct ByteTables {
     }
 };
 
-const ByteTables &byteTables()
-{
+const ByteTables &byteTables() {
     static const ByteTables tables;
     return tables;
 }
@@ -159,14 +157,12 @@ const ByteTables &byteTables()
 
 const std::array<std::string, 256> &byteToChar() { return byteTables().toChar; }
 
-int charToByte(char32_t cp)
-{
+int charToByte(char32_t cp) {
     const auto &t = byteTables().toByte;
     return cp < t.size() ? t[cp] : -1;
 }
 
-bool haveIcu()
-{
+bool haveIcu() {
 #ifdef HEADROOM_HAVE_ICU
     return true;
 #else
@@ -176,8 +172,7 @@ bool haveIcu()
 
 namespace {
 
-bool isAscii(std::string_view text)
-{
+bool isAscii(std::string_view text) {
     for (char c : text)
         if (static_cast<unsigned char>(c) >= 0x80)
             return false;
@@ -185,8 +180,7 @@ bool isAscii(std::string_view text)
 }
 
 #ifdef HEADROOM_HAVE_ICU
-const icu::Normalizer2 &normalizer(NormalForm form)
-{
+const icu::Normalizer2 &normalizer(NormalForm form) {
     UErrorCode status = U_ZERO_ERROR;
     const icu::Normalizer2 *n = nullptr;
     switch (form) {
@@ -200,8 +194,7 @@ const icu::Normalizer2 &normalizer(NormalForm form)
     return *n;
 }
 
-void normalizeValid(std::string_view text, const icu::Normalizer2 &n, std::string &out)
-{
+void normalizeValid(std::string_view text, const icu::Normalizer2 &n, std::string &out) {
     UErrorCode status = U_ZERO_ERROR;
     icu::StringByteSink<std::string> sink(&out, static_cast<int32_t>(text.size()));
     n.normalizeUTF8(0, icu::StringPiece(text.data(), static_cast<int32_t>(text.size())), sink, nullptr, status);
@@ -212,9 +205,8 @@ void normalizeValid(std::string_view text, const icu::Normalizer2 &n, std::strin
 
 } // namespace
 
-std::string normalize(std::string_view text, NormalForm form)
-{
-    if (isAscii(text))  // ASCII is invariant under all four forms
+std::string normalize(std::string_view text, NormalForm form) {
+    if (isAscii(text)) // ASCII is invariant under all four forms
         return std::string(text);
 #ifdef HEADROOM_HAVE_ICU
     const icu::Normalizer2 &n = normalizer(form);
@@ -242,8 +234,7 @@ std::string normalize(std::string_view text, NormalForm form)
 #endif
 }
 
-std::string toLowerCase(std::string_view text)
-{
+std::string toLowerCase(std::string_view text) {
     if (isAscii(text)) {
         std::string out(text);
         for (char &c : out)
@@ -261,19 +252,27 @@ std::string toLowerCase(std::string_view text)
 #endif
 }
 
-bool isWhitespace(char32_t cp)
-{
+bool isWhitespace(char32_t cp) {
     switch (cp) {
-    case 0x09: case 0x0A: case 0x0B: case 0x0C: case 0x0D: case 0x20: case 0x85: case 0xA0:
-    case 0x1680: case 0x2028: case 0x2029: case 0x202F: case 0x205F: case 0x3000:
-        return true;
-    default:
-        return cp >= 0x2000 && cp <= 0x200A;
+    case 0x09:
+    case 0x0A:
+    case 0x0B:
+    case 0x0C:
+    case 0x0D:
+    case 0x20:
+    case 0x85:
+    case 0xA0:
+    case 0x1680:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000: return true;
+    default: return cp >= 0x2000 && cp <= 0x200A;
     }
 }
 
-std::string_view trimWhitespace(std::string_view text, bool left, bool right)
-{
+std::string_view trimWhitespace(std::string_view text, bool left, bool right) {
     size_t begin = 0, end = text.size();
     if (left) {
         while (begin < end) {
@@ -285,7 +284,7 @@ std::string_view trimWhitespace(std::string_view text, bool left, bool right)
     }
     if (right) {
         while (end > begin) {
-            size_t start = end - 1;  // step back to the lead byte of the last character
+            size_t start = end - 1; // step back to the lead byte of the last character
             while (start > begin && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80)
                 --start;
             size_t pos = start;
@@ -298,8 +297,7 @@ std::string_view trimWhitespace(std::string_view text, bool left, bool right)
     return text.substr(begin, end - begin);
 }
 
-std::string_view trimChars(std::string_view text, std::string_view chars, bool left, bool right)
-{
+std::string_view trimChars(std::string_view text, std::string_view chars, bool left, bool right) {
     size_t begin = 0, end = text.size();
     if (left)
         while (begin < end && chars.find(text[begin]) != std::string_view::npos)
@@ -310,8 +308,7 @@ std::string_view trimChars(std::string_view text, std::string_view chars, bool l
     return text.substr(begin, end - begin);
 }
 
-std::string replaceAll(std::string_view text, std::string_view from, std::string_view to)
-{
+std::string replaceAll(std::string_view text, std::string_view from, std::string_view to) {
     std::string out;
     out.reserve(text.size());
     size_t pos = 0;

@@ -31,10 +31,12 @@ std::string modelCard(const LoraOptions &lora, const AdapterCard &card) {
     md << " |\n| final train loss | " << card.finalTrainLoss << " |\n";
     if (card.finalEvalLoss >= 0)
         md << "| final eval loss | " << card.finalEvalLoss << " |\n";
-    md << "\n## Load it with PEFT\n\n```python\nfrom transformers import AutoModelForCausalLM\nfrom peft import PeftModel\n"
+    md << "\n## Load it with PEFT\n\n```python\nfrom transformers import AutoModelForCausalLM\nfrom peft import "
+          "PeftModel\n"
        << "base = AutoModelForCausalLM.from_pretrained(\"" << card.baseModel << "\")\n"
        << "model = PeftModel.from_pretrained(base, \"path/to/this/folder\")\n```\n\n"
-       << "## llama.cpp / Ollama\n\n`headroom-cli export gguf-lora` converts this adapter to a GGUF LoRA that llama.cpp "
+       << "## llama.cpp / Ollama\n\n`headroom-cli export gguf-lora` converts this adapter to a GGUF LoRA that "
+          "llama.cpp "
           "loads with `--lora`, and writes an Ollama Modelfile (`FROM` the base, `ADAPTER` the GGUF).\n";
     if (!card.settings.is_null())
         md << "\n## Training settings\n\n```json\n" << card.settings.dump(2) << "\n```\n";
@@ -145,7 +147,7 @@ LoraOptions readAdapterConfig(const std::string &dir) {
 
 void loadAdapter(CausalLM &model, const std::string &dir) {
     auto lora = readAdapterConfig(dir);
-    lora.dropout = 0.0;  // inference; a resumed run sets its own dropout
+    lora.dropout = 0.0; // inference; a resumed run sets its own dropout
     model.addLora(lora, 0);
     const std::string file = (fs::path(dir) / "adapter_model.safetensors").string();
     const auto weights = SafetensorsFile::open(file);

@@ -36,7 +36,8 @@ namespace {
 class StepCollector : public TrainingObserver {
 public:
     StepCollector(StepProfiler *profiler, int warmup, int steps, std::string tracePath)
-        : m_profiler(profiler), m_warmup(size_t(warmup)), m_last(size_t(warmup + steps)), m_tracePath(std::move(tracePath)) {}
+        : m_profiler(profiler), m_warmup(size_t(warmup)), m_last(size_t(warmup + steps)),
+          m_tracePath(std::move(tracePath)) {}
     std::vector<StepEvent> steps;
     std::optional<StepProfile> profile;
     void onStep(const StepEvent &e) override {

@@ -103,9 +103,11 @@ LoadedCheckpoint readCheckpoint(const std::string &dir, CausalLM &model) {
     for (auto &p : model.loraParameters()) {
         const TensorInfo *info = adapter->find(p.name);
         if (!info || info->shape != p.tensor.sizes().vec() || info->dtype != Dtype::F32)
-            throw invalidInput(adapterFile + ": tensor '" + p.name + "' is missing or differs from this run's adapters "
+            throw invalidInput(adapterFile + ": tensor '" + p.name +
+                               "' is missing or differs from this run's adapters "
                                "(different lora settings?)");
-        p.tensor.copy_(torch::from_blob(const_cast<std::uint8_t *>(adapter->data(*info)), info->shape, torch::kFloat32));
+        p.tensor.copy_(
+            torch::from_blob(const_cast<std::uint8_t *>(adapter->data(*info)), info->shape, torch::kFloat32));
     }
     const auto optimizerFile = SafetensorsFile::open((fs::path(dir) / "optimizer.safetensors").string());
     for (const auto &info : optimizerFile->tensors()) {

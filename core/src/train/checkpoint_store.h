@@ -18,8 +18,8 @@
 namespace headroom {
 
 struct CheckpointContents {
-    nlohmann::json trainerState;           // step, data position, scaler, schedule, config
-    std::vector<std::pair<std::string, torch::Tensor>> extraTensors;  // e.g. RNG state
+    nlohmann::json trainerState; // step, data position, scaler, schedule, config
+    std::vector<std::pair<std::string, torch::Tensor>> extraTensors; // e.g. RNG state
 };
 
 // Writes checkpoint-<step> and returns its path.
@@ -32,7 +32,7 @@ void rotateCheckpoints(const std::string &outputDir, int64_t limit);
 
 struct LoadedCheckpoint {
     nlohmann::json trainerState;
-    std::map<std::string, torch::Tensor> tensors;  // optimizer state and extras
+    std::map<std::string, torch::Tensor> tensors; // optimizer state and extras
 };
 // Loads the adapter weights into `model` (which must already carry adapters of the same shape)
 // and returns the rest. Throws invalidInput naming the folder when it is not a complete checkpoint.

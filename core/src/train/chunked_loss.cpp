@@ -20,7 +20,7 @@ public:
             const int64_t n = std::min(chunkTokens, rows.size(0) - start);
             auto h = rows.narrow(0, start, n);
             auto t = targets.narrow(0, start, n);
-            auto logits = torch::matmul(h, lmHead.t()).to(torch::kFloat32);  // [n, V]
+            auto logits = torch::matmul(h, lmHead.t()).to(torch::kFloat32); // [n, V]
             auto lse = logits.logsumexp(-1);
             total += (lse - logits.gather(1, t.unsqueeze(1)).squeeze(1)).sum();
             if (needGrad) {

@@ -20,7 +20,7 @@ std::vector<const TokenizedExample *> DataOrder::stepRows(int64_t step) {
         const int64_t epoch = g / n;
         auto it = m_orders.find(epoch);
         if (it == m_orders.end()) {
-            m_orders.clear();  // only the current epoch (and the next) are ever needed
+            m_orders.clear(); // only the current epoch (and the next) are ever needed
             it = m_orders.emplace(epoch, m_data->epochOrder(m_seed, epoch)).first;
         }
         rows.push_back(&train[it->second[size_t(g % n)]]);

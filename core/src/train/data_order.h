@@ -42,7 +42,7 @@ private:
     uint64_t m_seed = 0;
     int64_t m_perStep = 1;
     int64_t m_packedLength = 0;
-    std::map<int64_t, std::vector<size_t>> m_orders;  // epoch -> its order; only the latest is kept
+    std::map<int64_t, std::vector<size_t>> m_orders; // epoch -> its order; only the latest is kept
 };
 
 } // namespace headroom

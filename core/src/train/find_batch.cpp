@@ -42,7 +42,7 @@ namespace {
 
 struct SearchBudget {
     int64_t bytes = 0;
-    bool capsAllocator = true;  // MemoryEstimate::budgetedBytes
+    bool capsAllocator = true; // MemoryEstimate::budgetedBytes
 };
 
 // The budget tries run against: the option, else the configuration's memory_budget, else the
@@ -92,8 +92,8 @@ FindBatchResult findMaxMicroBatch(const TrainConfig &config, const FindBatchOpti
         c.training.memoryBudget = std::to_string(budget.bytes);
         c.training.onOom = "stop";
         c.training.memoryTimelineStep = 0;
-        const BenchRow row = benchTraining(c, config.dataset.maxSeqLength, options.steps, 0,
-                                           {{"micro_batch", microBatch}});
+        const BenchRow row =
+            benchTraining(c, config.dataset.maxSeqLength, options.steps, 0, {{"micro_batch", microBatch}});
         releaseCachedMemory(device);
         FindBatchTry t;
         t.microBatch = microBatch;

@@ -23,12 +23,9 @@ double LrSchedule::at(int64_t step) const {
     const double decaySteps = double(std::max<int64_t>(1, totalSteps - warmupSteps));
     const double progress = double(step - warmupSteps) / decaySteps;
     switch (type) {
-    case ScheduleType::Constant:
-        return baseLr;
-    case ScheduleType::Linear:
-        return baseLr * std::max(0.0, 1.0 - progress);
-    case ScheduleType::Cosine:
-        return baseLr * std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * progress)));
+    case ScheduleType::Constant: return baseLr;
+    case ScheduleType::Linear: return baseLr * std::max(0.0, 1.0 - progress);
+    case ScheduleType::Cosine: return baseLr * std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * progress)));
     }
     return baseLr;
 }

@@ -9,7 +9,8 @@ int64_t targetTokens(const TokenizedExample &row) {
                          [](int32_t l) { return l != kIgnoreLabel; });
 }
 
-MicroBatch collateMicroBatch(const std::vector<const TokenizedExample *> &rows, bool packed, const torch::Device &device) {
+MicroBatch collateMicroBatch(const std::vector<const TokenizedExample *> &rows, bool packed,
+                             const torch::Device &device) {
     const int64_t b = int64_t(rows.size());
     int64_t length = 1;
     for (const auto *row : rows)

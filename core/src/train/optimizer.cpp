@@ -46,8 +46,9 @@ void adamwGroupUpdate(const std::vector<torch::Tensor> &p, const std::vector<tor
     at::_foreach_addcdiv_(p, m, denom, -lr / bc1);
 }
 
-void adamwUpdate(const std::vector<torch::Tensor> &p, const std::vector<torch::Tensor> &g, const std::vector<torch::Tensor> &m,
-                 const std::vector<torch::Tensor> &v, double lr, int64_t step, const OptimizerSettings &s) {
+void adamwUpdate(const std::vector<torch::Tensor> &p, const std::vector<torch::Tensor> &g,
+                 const std::vector<torch::Tensor> &m, const std::vector<torch::Tensor> &v, double lr, int64_t step,
+                 const OptimizerSettings &s) {
     size_t begin = 0;
     while (begin < p.size()) {
         size_t end = begin + 1;
@@ -64,7 +65,8 @@ void adamwUpdate(const std::vector<torch::Tensor> &p, const std::vector<torch::T
 
 class AdamW final : public Optimizer {
 public:
-    AdamW(std::vector<NamedTensor> params, const OptimizerSettings &s) : Optimizer("adamw_torch", std::move(params), s) {
+    AdamW(std::vector<NamedTensor> params, const OptimizerSettings &s)
+        : Optimizer("adamw_torch", std::move(params), s) {
         for (const auto &p : m_parameters) {
             m_expAvg.push_back(torch::zeros_like(p.tensor, torch::kFloat32));
             m_expAvgSq.push_back(torch::zeros_like(p.tensor, torch::kFloat32));
@@ -121,8 +123,8 @@ private:
 // managed memory the driver can move to the host under pressure, prefetched before each step.
 class AdamW8bit final : public Optimizer {
 public:
-    static constexpr int64_t kMinQuantizedElements = 4096;  // bitsandbytes' min_8bit_size
-    static constexpr int64_t kMinPagedElements = 100000;    // bitsandbytes pages tensors above 1e5
+    static constexpr int64_t kMinQuantizedElements = 4096; // bitsandbytes' min_8bit_size
+    static constexpr int64_t kMinPagedElements = 100000; // bitsandbytes pages tensors above 1e5
     static constexpr int64_t kBlocksize = 256;
 
     AdamW8bit(std::string name, std::vector<NamedTensor> params, const OptimizerSettings &s, bool paged)
@@ -218,9 +220,9 @@ public:
 private:
     struct State {
         bool quantized = false;
-        bool paged = false;   // m8 and v8 in managed memory
-        Blockwise8 m8, v8;    // quantized moments
-        torch::Tensor m, v;   // float32 moments of small tensors
+        bool paged = false; // m8 and v8 in managed memory
+        Blockwise8 m8, v8; // quantized moments
+        torch::Tensor m, v; // float32 moments of small tensors
     };
 
     // Zeroed states in managed memory for a CUDA parameter. False, leaving st as it is, off CUDA,
@@ -273,10 +275,8 @@ std::unique_ptr<Optimizer> Optimizer::create(OptimizerKind kind, std::vector<Nam
                                              const OptimizerSettings &settings, std::string *notice) {
     const std::string name = choiceName(kind);
     switch (kind) {
-    case OptimizerKind::AdamWTorch:
-        return std::make_unique<AdamW>(std::move(parameters), settings);
-    case OptimizerKind::AdamW8bit:
-        return std::make_unique<AdamW8bit>(name, std::move(parameters), settings, false);
+    case OptimizerKind::AdamWTorch: return std::make_unique<AdamW>(std::move(parameters), settings);
+    case OptimizerKind::AdamW8bit: return std::make_unique<AdamW8bit>(name, std::move(parameters), settings, false);
     case OptimizerKind::PagedAdamW8bit: {
         const bool onCuda = !parameters.empty() && parameters.front().tensor.is_cuda();
         if (notice && !onCuda)
@@ -286,8 +286,7 @@ std::unique_ptr<Optimizer> Optimizer::create(OptimizerKind kind, std::vector<Nam
                       "HEADROOM_CUDA_KERNELS=0); running it as adamw_8bit";
         return std::make_unique<AdamW8bit>(name, std::move(parameters), settings, true);
     }
-    case OptimizerKind::Sgd:
-        break;
+    case OptimizerKind::Sgd: break;
     }
     return std::make_unique<Sgd>(std::move(parameters), settings);
 }

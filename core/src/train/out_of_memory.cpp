@@ -44,7 +44,7 @@ OutOfMemoryEvent OutOfMemoryAdvisor::diagnose(const TrainConfig &config, const C
     int64_t adapters = 0;
     for (const auto &p : model.loraParameters())
         adapters += p.tensor.numel() * int64_t(p.tensor.element_size());
-    e.fixedBytes = weights + 2 * adapters + optimizerBytes;  // gradients: one fp32 copy of the adapters
+    e.fixedBytes = weights + 2 * adapters + optimizerBytes; // gradients: one fp32 copy of the adapters
     e.category = weights > e.budgetBytes ? "weights" : e.fixedBytes > e.budgetBytes ? "optimizer" : "activations";
 
     const ModelConfig &shape = model.config();

@@ -22,8 +22,8 @@ class OutOfMemoryAdvisor {
 public:
     // After every completed step: keeps the measured / estimated activation ratio. `rowLength` is
     // the longest row of the step (micro-batches are padded to their longest row).
-    void recordStep(const ModelConfig &shape, const TrainConfig &config, const torch::Device &device,
-                    int64_t rowLength, const MemoryBreakdown &measured);
+    void recordStep(const ModelConfig &shape, const TrainConfig &config, const torch::Device &device, int64_t rowLength,
+                    const MemoryBreakdown &measured);
     OutOfMemoryEvent diagnose(const TrainConfig &config, const CausalLM &model, int64_t optimizerBytes,
                               const torch::Device &device, int64_t step, int64_t rowLength,
                               const std::string &message) const;

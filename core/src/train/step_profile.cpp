@@ -27,7 +27,7 @@ double nowSeconds() {
 }
 
 struct Span {
-    double start, duration;  // microseconds
+    double start, duration; // microseconds
 };
 
 // LibTorch 2.x times an event in nanoseconds (startNs, durationNs), 1.x in microseconds (startUs,
@@ -161,7 +161,7 @@ StepProfile StepProfiler::stop(int steps, const std::string &tracePath) {
             spans.push_back({e.startThreadId(), span.start, span.start + span.duration, &entry.name});
     }
     for (auto &kernel : kernels)
-        kernel.second.selfMicros = kernel.second.totalMicros;  // kernels do not nest
+        kernel.second.selfMicros = kernel.second.totalMicros; // kernels do not nest
     for (const auto &self : selfMicros(spans))
         operators[self.first].selfMicros = self.second;
     profile.kernels = bySelfTime(kernels);

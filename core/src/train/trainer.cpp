@@ -32,7 +32,7 @@ namespace headroom {
 namespace fs = std::filesystem;
 
 nlohmann::json TrainSummary::toJson() const {
-    nlohmann::json json = {{"steps", steps},         {"final_loss", finalLoss},          {"adapter_dir", adapterDir},
+    nlohmann::json json = {{"steps", steps},          {"final_loss", finalLoss},         {"adapter_dir", adapterDir},
                            {"peak_bytes", peakBytes}, {"tokens_per_s", tokensPerSecond}, {"stopped", stopped}};
     if (finalEvalLoss >= 0)
         json["final_eval_loss"] = finalEvalLoss;
@@ -52,7 +52,7 @@ class MemoryBudgetScope {
 public:
     void apply(const torch::Device &device, int64_t bytes) {
         m_device = device;
-        m_previous = deviceMemoryBudget(device);  // on CUDA without a cap: the whole card, i.e. none
+        m_previous = deviceMemoryBudget(device); // on CUDA without a cap: the whole card, i.e. none
         setDeviceMemoryBudget(device, bytes);
         m_active = true;
     }
@@ -116,7 +116,7 @@ private:
         setUpRuntime();
         setUpOutput();
         setUpMemory();
-        setUpData();  // data first: a bad dataset is refused before any model is loaded
+        setUpData(); // data first: a bad dataset is refused before any model is loaded
         setUpModel();
         setUpOptimizer();
         setUpSchedule();
@@ -141,7 +141,7 @@ private:
         m_outputDir = fs::absolute(m_config.training.outputDir);
         fs::create_directories(m_outputDir);
         m_observer.add(&m_userObserver);
-        if (isMain()) {  // only rank 0 writes the run's files
+        if (isMain()) { // only rank 0 writes the run's files
             m_metrics = std::make_unique<JsonlMetricsSink>((m_outputDir / "metrics.jsonl").string());
             m_observer.add(m_metrics.get());
         }
@@ -169,7 +169,7 @@ private:
             throw invalidInput(m_config.dataset.path + ": no training examples left after the validation split");
         const auto &t = m_config.training;
         const auto &d = m_config.dataset;
-        const int64_t rowsPerStep = t.perDeviceTrainBatchSize * t.gradientAccumulationSteps * worldSize();  // all ranks
+        const int64_t rowsPerStep = t.perDeviceTrainBatchSize * t.gradientAccumulationSteps * worldSize(); // all ranks
         m_order = DataOrder(m_data, uint64_t(t.seed), rowsPerStep, d.packing ? d.maxSeqLength : 0);
     }
 
@@ -254,8 +254,8 @@ private:
             m_step = state.at("step").get<int64_t>();
             // The data position is global; it maps onto this run's steps when micro x accum x ranks is the same.
             if (state.contains("data_position") && state.at("data_position").get<int64_t>() != m_order.position(m_step))
-                throw invalidInput(dir + ": written at data position " + state.at("data_position").dump() +
-                                   " (step " + std::to_string(m_step) + ") with another effective batch than this run's " +
+                throw invalidInput(dir + ": written at data position " + state.at("data_position").dump() + " (step " +
+                                   std::to_string(m_step) + ") with another effective batch than this run's " +
                                    std::to_string(m_order.rowsPerStep()) +
                                    " (micro-batch x accumulation x processes): keep it equal "
                                    "to resume, e.g. double gradient_accumulation_steps when halving the processes");
@@ -277,7 +277,8 @@ private:
         m_dist->requireSame(m_totalSteps, "the number of steps");
         m_dist->broadcastFromMain(m_parameters);
         if (!isMain())
-            torch::manual_seed(uint64_t(m_config.training.seed) + 1000003ULL * uint64_t(m_dist->rank()) + uint64_t(m_step));
+            torch::manual_seed(uint64_t(m_config.training.seed) + 1000003ULL * uint64_t(m_dist->rank()) +
+                               uint64_t(m_step));
     }
 
     // Tells the observers what is about to run, then the set-up's warnings.
@@ -313,8 +314,8 @@ private:
             try {
                 completed = trainStep(event);
             } catch (const c10::OutOfMemoryError &e) {
-                handleOutOfMemory(e.what_without_backtrace());  // throws unless the run adapts
-                continue;                                       // the same step with the change
+                handleOutOfMemory(e.what_without_backtrace()); // throws unless the run adapts
+                continue; // the same step with the change
             }
             if (!completed) {
                 m_stopped = true;
@@ -365,12 +366,12 @@ private:
         double lossSum = 0;
         int64_t tokens = 0;
         const StepShard shard = stepShard(int64_t(rows.size()), m_dist ? m_dist->rank() : 0, worldSize());
-        if (m_dist && m_dist->any(m_control && m_control->stopRequested()))  // all ranks stop at the same step
+        if (m_dist && m_dist->any(m_control && m_control->stopRequested())) // all ranks stop at the same step
             return false;
         std::optional<MemoryTimelineRecording> timeline;
         if (t.memoryTimelineStep == m_step + 1)
             timeline.emplace(m_device);
-        m_stepRng = generatorStates(m_device);  // a step retried after running out of memory draws the same dropout
+        m_stepRng = generatorStates(m_device); // a step retried after running out of memory draws the same dropout
         for (int64_t micro = 0; micro < t.gradientAccumulationSteps; ++micro) {
             if (!m_dist && m_control &&
                 (m_control->stopRequested() || (m_control->paused() && !m_control->waitWhilePaused()))) {
@@ -387,7 +388,7 @@ private:
             lossSum += loss.sum.item<double>();
             tokens += batch.tokens;
         }
-        if (m_dist) {  // each rank's gradients are its share of the sum over the step's targets
+        if (m_dist) { // each rank's gradients are its share of the sum over the step's targets
             m_dist->sumGradients(m_parameters);
             std::vector<double> totals = {lossSum, double(tokens)};
             m_dist->sumInPlace(totals);
@@ -412,7 +413,7 @@ private:
         event.gradNorm = finite ? norm : std::nan("");
         event.loss = lossSum / divisor;
         event.tokens = tokens;
-        event.memory = measureMemory();  // before the gradients are cleared: they belong to the step
+        event.memory = measureMemory(); // before the gradients are cleared: they belong to the step
         if (timeline)
             event.timeline = timeline->points();
         m_optimizer->zeroGrad();
@@ -425,7 +426,7 @@ private:
         in.attentionMask = batch.mask;
         in.positions = batch.positions;
         in.segmentIds = batch.segments;
-        in.paddedOnTheRight = true;  // collateMicroBatch pads at the end of each row
+        in.paddedOnTheRight = true; // collateMicroBatch pads at the end of each row
         in.training = training;
         return chunkedCrossEntropySum(m_model->hiddenStates(in), m_model->lmHeadWeight(), batch.labels);
     }
@@ -483,8 +484,11 @@ private:
         const auto &m = event.memory;
         writeJsonAtomically(m_outputDir / "memory_timeline.json",
                             {{"step", event.step},
-                             {"fixed", {{"weights", m.weights}, {"adapters", m.adapters}, {"gradients", m.gradients},
-                                        {"optimizer", m.optimizer}}},
+                             {"fixed",
+                              {{"weights", m.weights},
+                               {"adapters", m.adapters},
+                               {"gradients", m.gradients},
+                               {"optimizer", m.optimizer}}},
                              // The peak fell between point `after` and point `reached_by`.
                              {"peak", {{"bytes", m.peak}, {"after", peak.after}, {"reached_by", peak.reachedBy}}},
                              {"points", points}});
@@ -496,14 +500,15 @@ private:
         if (!isMain())
             return {};
         CheckpointContents contents;
-        contents.trainerState = {{"step", m_step},
-                                 {"total_steps", m_totalSteps},
-                                 {"data_position", m_order.position(m_step)},
-                                 {"epoch", m_order.epochAt(m_step)},
-                                 {"loss", m_lastLoss},
-                                 {"scaler", m_scaler->state()},
-                                 {"schedule", {{"warmup_steps", m_schedule.warmupSteps}, {"total_steps", m_schedule.totalSteps}}},
-                                 {"config", m_config.toJson()}};
+        contents.trainerState = {
+            {"step", m_step},
+            {"total_steps", m_totalSteps},
+            {"data_position", m_order.position(m_step)},
+            {"epoch", m_order.epochAt(m_step)},
+            {"loss", m_lastLoss},
+            {"scaler", m_scaler->state()},
+            {"schedule", {{"warmup_steps", m_schedule.warmupSteps}, {"total_steps", m_schedule.totalSteps}}},
+            {"config", m_config.toJson()}};
         const auto rng = generatorStates(m_device);
         contents.extraTensors.assign(rng.begin(), rng.end());
         const auto path = writeCheckpoint(m_outputDir.string(), m_step, *m_model, *m_optimizer, contents, card());
@@ -551,7 +556,7 @@ private:
             return;
         }
         m_observer.onOutOfMemory(event);
-        if (m_step > m_firstStep && !m_dist) {  // other ranks are mid-collective: their last checkpoint stands
+        if (m_step > m_firstStep && !m_dist) { // other ranks are mid-collective: their last checkpoint stands
             m_budget.lift();
             saveCheckpoint();
         }
@@ -593,7 +598,7 @@ private:
     TrainingObserver &m_userObserver;
     TrainingControl *m_control;
     std::optional<TrainingDataset> m_presetData;
-    DistributedContext *m_dist;  // null for one process
+    DistributedContext *m_dist; // null for one process
     ObserverFanout m_observer;
     std::unique_ptr<JsonlMetricsSink> m_metrics;
     std::vector<std::string> m_warnings;
@@ -605,13 +610,13 @@ private:
     std::unique_ptr<Optimizer> m_optimizer;
     std::unique_ptr<LossScaler> m_scaler;
     std::vector<torch::Tensor> m_parameters;
-    DataOrder m_order;  // over m_data
+    DataOrder m_order; // over m_data
     LrSchedule m_schedule;
     int64_t m_totalSteps = 0, m_step = 0, m_firstStep = 0, m_tokens = 0, m_peak = 0;
     double m_lastLoss = 0, m_lastEvalLoss = -1, m_elapsed = 0;
     bool m_stopped = false;
     bool m_inOptimizerUpdate = false;
-    GeneratorStates m_stepRng;  // taken before each step, for a retry
+    GeneratorStates m_stepRng; // taken before each step, for a retry
 };
 
 } // namespace

@@ -18,12 +18,15 @@ nlohmann::json StepEvent::toJson() const {
 }
 
 std::string OutOfMemoryEvent::describe() const {
-    std::string text = (step > 0 ? "in step " + std::to_string(step) : std::string("while loading the model")) + ": " + category + " crossed the budget of " +
-                       formatBytes(budgetBytes) + " (weights, adapters, gradients and optimizer take " +
-                       formatBytes(fixedBytes) + ")";
+    std::string text = (step > 0 ? "in step " + std::to_string(step) : std::string("while loading the model")) + ": " +
+                       category + " crossed the budget of " + formatBytes(budgetBytes) +
+                       " (weights, adapters, gradients and optimizer take " + formatBytes(fixedBytes) + ")";
     if (change.empty())
         return text + "; no change of micro-batch, sequence length, checkpointing or quantization fits";
-    text += "; " + std::string(applied ? "continuing with " : needsRestart ? "a fresh run fits with " : "fits with ") +
+    text += "; " +
+            std::string(applied        ? "continuing with "
+                        : needsRestart ? "a fresh run fits with "
+                                       : "fits with ") +
             change;
     if (!applied) {
         std::string sets;

@@ -41,7 +41,8 @@ void ConsoleProgressSink::onRunStart(const RunStartEvent &e) {
     std::fprintf(m_stream,
                  "training %lld steps%s on %s, %s, optimizer %s; %lld train / %lld validation examples; effective "
                  "batch %lld; %lld trainable of %lld parameters (%.3f%%)\n",
-                 (long long)e.totalSteps, e.startStep > 0 ? (" (resuming at step " + std::to_string(e.startStep) + ")").c_str() : "",
+                 (long long)e.totalSteps,
+                 e.startStep > 0 ? (" (resuming at step " + std::to_string(e.startStep) + ")").c_str() : "",
                  e.device.c_str(), e.precision.c_str(), e.optimizer.c_str(), (long long)e.trainExamples,
                  (long long)e.validationExamples, (long long)e.effectiveBatch, (long long)e.trainableParameters,
                  (long long)e.totalParameters,
@@ -68,8 +69,9 @@ void ConsoleProgressSink::onStep(const StepEvent &e) {
         endBar();
         const auto peak = timelinePeak(e.timeline);
         const std::string after = peak.after.empty() ? "step start" : peak.after;
-        std::fprintf(m_stream, "memory timeline of step %lld (%zu points) in memory_timeline.json: peak %s between "
-                               "\"%s\" and \"%s\"\n",
+        std::fprintf(m_stream,
+                     "memory timeline of step %lld (%zu points) in memory_timeline.json: peak %s between "
+                     "\"%s\" and \"%s\"\n",
                      (long long)e.step, e.timeline.size(), formatBytes(e.memory.peak).c_str(), after.c_str(),
                      peak.reachedBy.c_str());
     }
@@ -84,7 +86,7 @@ void ConsoleProgressSink::onEval(const EvalEvent &e) {
 
 void ConsoleProgressSink::onCheckpoint(int64_t step, const std::string &path) {
     if (m_terminal)
-        return;  // the bar stays tidy; the folder is listed at the end
+        return; // the bar stays tidy; the folder is listed at the end
     std::fprintf(m_stream, "checkpoint at step %lld: %s\n", (long long)step, path.c_str());
 }
 
@@ -96,7 +98,7 @@ void ConsoleProgressSink::onWarning(const std::string &message) {
 
 void ConsoleProgressSink::onOutOfMemory(const OutOfMemoryEvent &e) {
     if (!e.applied)
-        return;  // the run ends with this as its error
+        return; // the run ends with this as its error
     endBar();
     std::fprintf(m_stream, "out of memory %s\n", e.describe().c_str());
     std::fflush(m_stream);

@@ -7,7 +7,7 @@
 namespace headroom {
 
 const std::vector<std::string> &allLinearModules() {
-    static const std::vector<std::string> modules = {"q_proj", "k_proj", "v_proj", "o_proj",
+    static const std::vector<std::string> modules = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                                      "gate_proj", "up_proj", "down_proj"};
     return modules;
 }
@@ -21,7 +21,8 @@ std::vector<std::string> resolveTargetModules(const std::vector<std::string> &ta
     std::vector<std::string> out;
     for (const auto &t : targets) {
         if (std::find(all.begin(), all.end(), t) == all.end())
-            throw invalidInput(field + ": '" + t + "' is not one of q_proj, k_proj, v_proj, o_proj, gate_proj, "
+            throw invalidInput(field + ": '" + t +
+                               "' is not one of q_proj, k_proj, v_proj, o_proj, gate_proj, "
                                "up_proj, down_proj, all-linear");
         if (std::find(out.begin(), out.end(), t) == out.end())
             out.push_back(t);
@@ -36,11 +37,16 @@ std::string modulePath(int64_t layer, const std::string &module) {
 
 std::pair<int64_t, int64_t> moduleShape(const ModelConfig &c, const std::string &module) {
     const int64_t qOut = c.numHeads * c.headDim, kvOut = c.numKvHeads * c.headDim;
-    if (module == "q_proj") return {c.hiddenSize, qOut};
-    if (module == "k_proj" || module == "v_proj") return {c.hiddenSize, kvOut};
-    if (module == "o_proj") return {qOut, c.hiddenSize};
-    if (module == "gate_proj" || module == "up_proj") return {c.hiddenSize, c.intermediateSize};
-    if (module == "down_proj") return {c.intermediateSize, c.hiddenSize};
+    if (module == "q_proj")
+        return {c.hiddenSize, qOut};
+    if (module == "k_proj" || module == "v_proj")
+        return {c.hiddenSize, kvOut};
+    if (module == "o_proj")
+        return {qOut, c.hiddenSize};
+    if (module == "gate_proj" || module == "up_proj")
+        return {c.hiddenSize, c.intermediateSize};
+    if (module == "down_proj")
+        return {c.intermediateSize, c.hiddenSize};
     throw invalidInput("unknown module '" + module + "'");
 }
 

@@ -129,7 +129,8 @@ void EstimateSettings::validate() const {
     requirePositive(accumulation, "--accum");
     requirePositive(gpus, "--gpus");
     if (seqLength < 2)
-        throw invalidInput("--seq: must be at least 2 tokens (one input and one label), got " + std::to_string(seqLength));
+        throw invalidInput("--seq: must be at least 2 tokens (one input and one label), got " +
+                           std::to_string(seqLength));
     requireOneOf(device, {"cpu", "cuda"}, "--device");
     if (quantBlocksize < 32 || quantBlocksize > 4096 || (quantBlocksize & (quantBlocksize - 1)) != 0)
         throw invalidInput("quantization.bnb_4bit_blocksize: " + std::to_string(quantBlocksize) +
@@ -141,14 +142,20 @@ void EstimateSettings::validate() const {
 
 int64_t EstimateSettings::computeBytes() const { return precision == Precision::FP32 ? 4 : 2; }
 
-int linkedLibTorchVersion() { return HEADROOM_LIBTORCH_VERSION; }  // core/CMakeLists.txt, from Torch_VERSION
+int linkedLibTorchVersion() { return HEADROOM_LIBTORCH_VERSION; } // core/CMakeLists.txt, from Torch_VERSION
 
 nlohmann::json MemoryEstimate::toJson() const {
     return {{"trainable_params", trainableParameters},
             {"total_params", totalParameters},
             {"effective_batch", effectiveBatch},
-            {"bytes", {{"weights", weights}, {"adapters", adapters}, {"gradients", gradients}, {"optimizer", optimizer},
-                       {"activations", activations}, {"other", other}, {"total", total()}}},
+            {"bytes",
+             {{"weights", weights},
+              {"adapters", adapters},
+              {"gradients", gradients},
+              {"optimizer", optimizer},
+              {"activations", activations},
+              {"other", other},
+              {"total", total()}}},
             {"per_layer", termsJson(perLayer)},
             {"peak", {{"phase", peakPhase}, {"parts", termsJson(peakParts)}}},
             {"activation_scale", activationScale}};
@@ -157,12 +164,13 @@ nlohmann::json MemoryEstimate::toJson() const {
 int64_t estimateWeightBytes(const ModelConfig &c, const EstimateSettings &s) {
     const int64_t e = s.computeBytes();
     // Embeddings, final norm and an untied lm_head in the compute dtype (tied: one tensor).
-    int64_t bytes = e * (c.vocabSize * c.hiddenSize + c.hiddenSize + (c.tieWordEmbeddings ? 0 : c.vocabSize * c.hiddenSize));
-    int64_t layer = e * 2 * c.hiddenSize;  // input and post-attention RMSNorm weights
+    int64_t bytes =
+        e * (c.vocabSize * c.hiddenSize + c.hiddenSize + (c.tieWordEmbeddings ? 0 : c.vocabSize * c.hiddenSize));
+    int64_t layer = e * 2 * c.hiddenSize; // input and post-attention RMSNorm weights
     for (const auto &module : allLinearModules()) {
         const auto [in, out] = moduleShape(c, module);
         layer += s.quant == WeightQuant::None ? e * in * out : quant4Bytes(in * out, s.quantBlocksize, s.doubleQuant);
-        layer += e * biasElements(c, module, out);  // biases stay in the compute dtype
+        layer += e * biasElements(c, module, out); // biases stay in the compute dtype
     }
     return bytes + c.numLayers * layer;
 }
@@ -174,7 +182,7 @@ int64_t estimateOptimizerBytes(const ModelConfig &c, const EstimateSettings &s) 
     int64_t perLayer = 0;
     for (const auto &module : targets) {
         const auto [in, out] = moduleShape(c, module);
-        for (const int64_t numel : {s.loraR * in, out * s.loraR})  // A [r,in] and B [out,r]
+        for (const int64_t numel : {s.loraR * in, out * s.loraR}) // A [r,in] and B [out,r]
             perLayer += s.optimizer == OptimizerKind::AdamWTorch ? 2 * 4 * numel : eightBitStateBytes(numel);
     }
     return c.numLayers * perLayer;
@@ -188,8 +196,8 @@ MemoryEstimate estimateMemory(const ModelConfig &config, const EstimateSettings 
     e.totalParameters = config.totalParameters() + e.trainableParameters;
     e.effectiveBatch = settings.microBatch * settings.accumulation * settings.gpus;
     e.weights = estimateWeightBytes(config, settings);
-    e.adapters = 4 * e.trainableParameters;   // float32 masters
-    e.gradients = 4 * e.trainableParameters;  // float32, kept from the first backward on
+    e.adapters = 4 * e.trainableParameters; // float32 masters
+    e.gradients = 4 * e.trainableParameters; // float32, kept from the first backward on
     e.optimizer = estimateOptimizerBytes(config, settings);
 
     auto activations = detail::estimateActivations(config, settings, targets);

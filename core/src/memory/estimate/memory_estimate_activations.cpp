@@ -32,18 +32,18 @@ struct Dims {
     int64_t b = 0, t = 0, n = 0;
     int64_t hidden = 0, inter = 0, heads = 0, kvHeads = 0, headDim = 0, qOut = 0, kvOut = 0, vocab = 0, layers = 0;
     int64_t r = 0, e = 0;
-    int64_t attention = 0;  // B*heads*T*T: one attention matrix
-    int64_t lossRows = 0;   // B*(T-1): positions that predict a label (rows are filled, all count)
+    int64_t attention = 0; // B*heads*T*T: one attention matrix
+    int64_t lossRows = 0; // B*(T-1): positions that predict a label (rows are filled, all count)
     bool cuda = false, dropout = false, quantized = false;
-    bool meanKeepsInput = false;  // mean's backward keeps its input (LibTorch 1.x; rmsNormSaved)
+    bool meanKeepsInput = false; // mean's backward keeps its input (LibTorch 1.x; rmsNormSaved)
     // A sliding window shorter than the rows (causal_lm.cpp builds its mask only then).
     bool window = false;
     // attn_implementation sdpa: fused_attention.cpp's chunked form, or torch's flash kernel where
     // flashAttentionRuns() and the mask is plain causal (the estimate's full rows, no window; a
     // window is counted as if every layer had one).
     bool fused = false, flash = false;
-    int64_t chunkRows = 0;  // query rows per chunk of the chunked form
-    int64_t chunk = 0;      // B*heads*(rows x keys of its largest chunk): one chunk's scores
+    int64_t chunkRows = 0; // query rows per chunk of the chunked form
+    int64_t chunk = 0; // B*heads*(rows x keys of its largest chunk): one chunk's scores
     std::set<std::string> targets;
 
     bool adapted(const std::string &module) const { return targets.count(module) > 0; }
@@ -69,7 +69,8 @@ Dims dimsOf(const ModelConfig &c, const EstimateSettings &s, const std::vector<s
     d.lossRows = d.b * (d.t - 1);
     d.cuda = s.device == "cuda";
     const int libtorch = s.libtorchVersion ? s.libtorchVersion
-                                           : d.cuda ? std::max(linkedLibTorchVersion(), 205) : linkedLibTorchVersion();
+                         : d.cuda          ? std::max(linkedLibTorchVersion(), 205)
+                                           : linkedLibTorchVersion();
     d.meanKeepsInput = libtorch < 200;
     d.dropout = s.loraDropout > 0;
     d.quantized = s.quant != WeightQuant::None;
@@ -105,7 +106,7 @@ struct LayerSaved {
     bool inputGrad = false, scoresGrad = false, attentionGrad = false, hiddenGrad = false, gateGrad = false,
          upGrad = false;
     bool outputRequiresGrad = false;
-    bool recorded = true;  // false: run without gradients (checkpointed forward), nothing saved
+    bool recorded = true; // false: run without gradients (checkpointed forward), nothing saved
     int64_t bytes() const { return sum(attention) + sum(afterSoftmax) + sum(mlp); }
 };
 
@@ -207,8 +208,7 @@ LayerSaved layerSaved(const Dims &d, bool inputRequiresGrad, bool inputKept) {
     else
         eagerAttentionSaved(a, s.afterSoftmax, d, qGrad, kGrad, vGrad);
     auto &after = s.afterSoftmax;
-    loraGroupSaved(after, d, {"o_proj"}, "attention output [B,T,heads*d]", d.qOut, {{d.qOut, d.hidden}},
-                   attentionGrad);
+    loraGroupSaved(after, d, {"o_proj"}, "attention output [B,T,heads*d]", d.qOut, {{d.qOut, d.hidden}}, attentionGrad);
     const bool hiddenGrad = attentionGrad || d.adapted("o_proj");
 
     auto &m = s.mlp;
@@ -241,8 +241,8 @@ LayerSaved layerSaved(const Dims &d, bool inputRequiresGrad, bool inputKept) {
 // their softmax in float32, below float32 the softmax cast back, and the result [chunk,H]
 // (measured on the CPU for bf16: 10.0-10.3 bytes per logit of a chunk over a 49k vocabulary).
 struct LossWork {
-    int64_t saved = 0;  // kept until backward: gradRows [rows,H] + the gathered row indices
-    int64_t peak = 0;   // the loss forward's working set on top of `saved`
+    int64_t saved = 0; // kept until backward: gradRows [rows,H] + the gathered row indices
+    int64_t peak = 0; // the loss forward's working set on top of `saved`
 };
 
 LossWork lossWork(const Dims &d) {
@@ -264,9 +264,9 @@ LossWork lossWork(const Dims &d) {
 int64_t eagerForwardTransient(const Dims &d, const LayerSaved &layer) {
     int64_t bytes = d.e * d.n * (d.qOut + 2 * d.kvOut) + d.e * d.attention + kFloat32 * d.attention;
     if (d.e != kFloat32)
-        bytes += kFloat32 * d.attention + d.e * d.attention;  // the float32 scores, probs cast back
+        bytes += kFloat32 * d.attention + d.e * d.attention; // the float32 scores, probs cast back
     if (!layer.scoresGrad)
-        bytes += kFloat32 * d.attention + kBool * d.b * d.t * d.t;  // softmax output, mask
+        bytes += kFloat32 * d.attention + kBool * d.b * d.t * d.t; // softmax output, mask
     return bytes;
 }
 
@@ -305,8 +305,8 @@ int64_t forwardAttentionTransient(const Dims &d, const LayerSaved &layer, bool i
 // them.
 int64_t forwardMlpTransient(const Dims &d, const LayerSaved &layer, bool inputSaved) {
     const int64_t inter = d.e * d.n * d.inter, row = d.e * d.n * d.hidden;
-    int64_t bytes = inter + row;  // the product and down_proj's output
-    bytes += (layer.gateGrad ? 0 : 2 * inter) + (layer.upGrad ? 0 : inter);  // gate and up; SiLU output
+    int64_t bytes = inter + row; // the product and down_proj's output
+    bytes += (layer.gateGrad ? 0 : 2 * inter) + (layer.upGrad ? 0 : inter); // gate and up; SiLU output
     const bool normKept = layer.recorded && !d.dropout && (d.adapted("gate_proj") || d.adapted("up_proj"));
     bytes += (inputSaved ? 0 : row) + (layer.hiddenGrad && d.e == kFloat32 ? 0 : row) + (normKept ? 0 : row);
     const int64_t dequant = d.quantized ? d.e * d.hidden * d.inter : 0;
@@ -317,8 +317,8 @@ int64_t forwardMlpTransient(const Dims &d, const LayerSaved &layer, bool inputSa
         const bool maskSaved = layer.recorded && (layer.gateGrad || layer.upGrad);
         const int64_t dropped = d.dropout ? inter : 0, mask = d.dropout && maskSaved ? inter : 0;
         lora = std::max(dropped + (d.dropout ? inter : 0),
-                        dropped + mask + d.e * d.n * d.r +
-                            (d.e != kFloat32 ? d.e * d.r * (d.inter + d.hidden) : 0) + 3 * row);
+                        dropped + mask + d.e * d.n * d.r + (d.e != kFloat32 ? d.e * d.r * (d.inter + d.hidden) : 0) +
+                            3 * row);
     }
     return bytes + std::max(dequant, lora);
 }
@@ -344,7 +344,7 @@ int64_t mlpBackwardTransient(const Dims &d, const LayerSaved &layer) {
 int64_t attentionBackwardTransient(const Dims &d) {
     if (!d.fused)
         return 2 * kFloat32 * d.attention;
-    const int64_t gradients = 2 * d.e * d.n * d.qOut;  // incoming, q's
+    const int64_t gradients = 2 * d.e * d.n * d.qOut; // incoming, q's
     if (d.flash)
         return gradients + kFloat32 * d.n * d.qOut + (d.heads > d.kvHeads ? 2 * d.e * d.n * d.qOut : 0) +
                2 * d.e * d.n * d.kvOut + kFloat32 * d.b * d.heads * d.t;
@@ -363,8 +363,8 @@ struct Phase {
 
 // Terms that several phases share.
 struct Shared {
-    LayerSaved full;            // a layer that gradients flow through
-    ActivationTerm allowed;     // the boolean attention mask(s) [B,1,T,T]
+    LayerSaved full; // a layer that gradients flow through
+    ActivationTerm allowed; // the boolean attention mask(s) [B,1,T,T]
     ActivationTerm finalNorm, hidden, residualGrad, lossSaved, lossPeak, mlpTransient, attentionTransient;
 };
 
@@ -373,7 +373,8 @@ Shared sharedTerms(const Dims &d, bool checkpointing) {
     s.full = layerSaved(d, true, checkpointing);
     // hiddenStates() builds the mask once per forward (twice with a window); the layers'
     // inputs keep it while they run, a checkpoint keeps it until its backward.
-    s.allowed = {d.window ? "attention masks, full and sliding window, bool [B,1,T,T]" : "attention mask, bool [B,1,T,T]",
+    s.allowed = {d.window ? "attention masks, full and sliding window, bool [B,1,T,T]"
+                          : "attention mask, bool [B,1,T,T]",
                  (d.window ? 2 : 1) * kBool * d.b * d.t * d.t};
     std::vector<ActivationTerm> finalNorm;
     rmsNormSaved(finalNorm, d, "final norm", false);
@@ -391,7 +392,7 @@ Shared sharedTerms(const Dims &d, bool checkpointing) {
 // Without checkpointing every layer keeps its saved tensors until backward reaches it; the peak is
 // in the last layer's forward, the loss, or the last layer's backward.
 std::vector<Phase> phasesWithoutCheckpointing(const Dims &d, const Shared &s) {
-    int64_t keptBefore = 0;  // by the layers before the last
+    int64_t keptBefore = 0; // by the layers before the last
     bool requiresGrad = false;
     LayerSaved last;
     for (int64_t i = 0; i < d.layers; ++i) {
@@ -406,10 +407,14 @@ std::vector<Phase> phasesWithoutCheckpointing(const Dims &d, const Shared &s) {
     const bool inputSaved = d.e == kFloat32 && last.inputGrad;
     std::vector<Phase> phases = {
         {"forward of the last layer's attention",
-         {s.allowed, before, {"saved by the last layer's attention so far", sum(last.attention)},
+         {s.allowed,
+          before,
+          {"saved by the last layer's attention so far", sum(last.attention)},
           {"attention forward temporaries", forwardAttentionTransient(d, last, inputSaved)}}},
         {"forward of the last layer's MLP",
-         {s.allowed, before, {"saved by the last layer before down_proj", last.bytes() - last.downLora},
+         {s.allowed,
+          before,
+          {"saved by the last layer before down_proj", last.bytes() - last.downLora},
           {"MLP forward temporaries", forwardMlpTransient(d, last, inputSaved)}}},
         {"loss forward", {kept, s.finalNorm, s.hidden, s.lossSaved, s.lossPeak}},
         {"backward of the final norm",
@@ -417,7 +422,8 @@ std::vector<Phase> phasesWithoutCheckpointing(const Dims &d, const Shared &s) {
         {"backward of the last layer's MLP", {kept, s.residualGrad, s.mlpTransient}},
         {"backward of the last layer's attention",
          {{"saved by the other layers and the last layer's attention", keptBefore + sum(last.attention)},
-          s.residualGrad, s.attentionTransient}},
+          s.residualGrad,
+          s.attentionTransient}},
     };
     // The forward frees its mask, except where the chunked fused attention keeps it for backward
     // (eager attention keeps copies of it, counted per layer).
@@ -445,20 +451,38 @@ std::vector<Phase> phasesWithCheckpointing(const Dims &d, const Shared &s) {
          {inputs, rng, s.allowed, {"MLP forward temporaries", forwardMlpTransient(d, unrecorded, true)}}},
         {"loss forward", {inputs, rng, s.allowed, s.finalNorm, s.hidden, s.lossSaved, s.lossPeak}},
         {"recomputing the last layer's attention",
-         {inputs, rng, s.allowed, s.residualGrad, {"saved by the recomputed attention so far", sum(full.attention)},
+         {inputs,
+          rng,
+          s.allowed,
+          s.residualGrad,
+          {"saved by the recomputed attention so far", sum(full.attention)},
           {"attention forward temporaries", forwardAttentionTransient(d, full, true)}}},
         {"recomputing the last layer's MLP",
-         {inputs, rng, s.allowed, s.residualGrad,
+         {inputs,
+          rng,
+          s.allowed,
+          s.residualGrad,
           {"saved by the recomputed layer before down_proj", full.bytes() - full.downLora},
           {"MLP forward temporaries", forwardMlpTransient(d, full, true)}}},
         {"backward of the recomputed last layer's MLP",
-         {inputs, rng, s.allowed, s.residualGrad, {"saved by the recomputed layer", full.bytes()}, output,
+         {inputs,
+          rng,
+          s.allowed,
+          s.residualGrad,
+          {"saved by the recomputed layer", full.bytes()},
+          output,
           s.mlpTransient}},
         // The checkpoint's incoming gradient stays held while the recomputed layer's backward sums
         // it with the MLP's into the gradient of the attention block's output.
         {"backward of the recomputed last layer's attention",
-         {inputs, rng, s.allowed, s.residualGrad, {"saved by the recomputed attention", sum(full.attention)}, output,
-          {"gradient of the attention block's output [B,T,H]", d.e * d.n * d.hidden}, s.attentionTransient}},
+         {inputs,
+          rng,
+          s.allowed,
+          s.residualGrad,
+          {"saved by the recomputed attention", sum(full.attention)},
+          output,
+          {"gradient of the attention block's output [B,T,H]", d.e * d.n * d.hidden},
+          s.attentionTransient}},
     };
 }
 
@@ -468,8 +492,8 @@ ActivationEstimate estimateActivations(const ModelConfig &config, const Estimate
                                        const std::vector<std::string> &targets) {
     const Dims d = dimsOf(config, settings, targets);
     const Shared shared = sharedTerms(d, settings.gradientCheckpointing);
-    const auto phases = settings.gradientCheckpointing ? phasesWithCheckpointing(d, shared)
-                                                       : phasesWithoutCheckpointing(d, shared);
+    const auto phases =
+        settings.gradientCheckpointing ? phasesWithCheckpointing(d, shared) : phasesWithoutCheckpointing(d, shared);
     const auto peak = std::max_element(phases.begin(), phases.end(),
                                        [](const Phase &a, const Phase &b) { return a.bytes() < b.bytes(); });
     ActivationEstimate out;
@@ -479,10 +503,11 @@ ActivationEstimate estimateActivations(const ModelConfig &config, const Estimate
     // which the graph saves.
     out.peakParts = {{"batch: ids, attention mask, labels, int64 [B,T]", 3 * kInt64 * d.n},
                      {"rotary cos and sin [B,1,T,d]", 2 * d.e * d.b * d.t * d.headDim}};
-    if (d.cuda)  // capability unknown: the larger
-        out.peakParts.push_back({"cuBLAS workspaces of the forward and backward threads",
-                                 2 * (settings.cudaCapability >= 90 || settings.cudaCapability == 0 ? kHopperCublasWorkspace
-                                                                                                     : kCublasWorkspace)});
+    if (d.cuda) // capability unknown: the larger
+        out.peakParts.push_back(
+            {"cuBLAS workspaces of the forward and backward threads",
+             2 * (settings.cudaCapability >= 90 || settings.cudaCapability == 0 ? kHopperCublasWorkspace
+                                                                                : kCublasWorkspace)});
     out.peakParts.insert(out.peakParts.end(), peak->parts.begin(), peak->parts.end());
     out.peakPhase = peak->name;
     out.peakBytes = sum(out.peakParts);

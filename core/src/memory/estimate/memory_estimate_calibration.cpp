@@ -43,7 +43,8 @@ std::string defaultCalibrationPath() {
 std::string calibrationKey(const ModelConfig &c, const std::string &device, Attention attention) {
     std::ostringstream key;
     key << c.architecture << " h" << c.hiddenSize << " i" << c.intermediateSize << " l" << c.numLayers << " a"
-        << c.numHeads << " kv" << c.numKvHeads << " d" << c.headDim << " v" << c.vocabSize << "|" << device << "|" << choiceName(attention);
+        << c.numHeads << " kv" << c.numKvHeads << " d" << c.headDim << " v" << c.vocabSize << "|" << device << "|"
+        << choiceName(attention);
     return key.str();
 }
 

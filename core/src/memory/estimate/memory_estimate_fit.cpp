@@ -23,7 +23,7 @@ bool fits(const ModelConfig &config, const EstimateSettings &s, int64_t budget, 
 int64_t largestFitting(const ModelConfig &config, EstimateSettings s, int64_t budget, bool allocatorCap, int64_t low,
                        int64_t high, int64_t step, const std::function<void(EstimateSettings &, int64_t)> &set) {
     int64_t best = 0;
-    int64_t lo = 0, hi = (high - low) / step;  // candidate i is low + i * step
+    int64_t lo = 0, hi = (high - low) / step; // candidate i is low + i * step
     while (lo <= hi) {
         const int64_t mid = (lo + hi) / 2;
         set(s, low + mid * step);
@@ -52,7 +52,8 @@ std::optional<FitSuggestion> suggestFit(const ModelConfig &config, const Estimat
     auto fitted = [&](std::string change) -> std::optional<FitSuggestion> {
         if (!fits(config, s, budgetBytes, allocatorCap)) {
             const int64_t seq = s.seqLength > kMinSeqLength
-                                    ? largestFitting(config, s, budgetBytes, allocatorCap, kMinSeqLength, s.seqLength - 1, kSeqStep, setSeq)
+                                    ? largestFitting(config, s, budgetBytes, allocatorCap, kMinSeqLength,
+                                                     s.seqLength - 1, kSeqStep, setSeq)
                                     : 0;
             if (seq == 0)
                 return std::nullopt;

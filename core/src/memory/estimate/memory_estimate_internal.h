@@ -9,8 +9,8 @@
 namespace headroom::detail {
 
 struct ActivationEstimate {
-    int64_t peakBytes = 0;                 // the activations category: peak of the step minus the rest
-    std::vector<ActivationTerm> perLayer;  // one gradient-carrying layer's saved tensors
+    int64_t peakBytes = 0; // the activations category: peak of the step minus the rest
+    std::vector<ActivationTerm> perLayer; // one gradient-carrying layer's saved tensors
     std::vector<ActivationTerm> peakParts; // what is alive at the peak
     std::string peakPhase;
 };
