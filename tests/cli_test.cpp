@@ -1032,6 +1032,9 @@ private slots:
             << (QStringList{"forward", "{model}", "--ids", "1", "--quant", "nf5"} + out) << 2 << QStringList{"--quant"};
         QTest::newRow("bench --quant nf4,int3") << QStringList{"bench", "--model", "{model}", "--quant", "nf4,int3"}
                                                 << 2 << QStringList{"--quant", "'int3' is not one of none, nf4, fp4"};
+        QTest::newRow("bench --targets with an unknown module")
+            << QStringList{"bench", "--model", "{model}", "--targets", "q_proj,nope"} << 2
+            << QStringList{"lora.target_modules", "\"nope\" is not valid"};
         QTest::newRow("estimate --optim adam")
             << QStringList{"estimate", "--model", "{model}", "--optim", "adam"} << 2
             << QStringList{"--optim", "'adam' is not one of adamw_torch, adamw_8bit, paged_adamw_8bit, sgd"};

@@ -175,6 +175,7 @@ void addBenchCommand(CLI::App &app, CliContext &ctx) {
                 TrainConfig probe = base;
                 int64_t seq = 0;
                 args.flags[i].apply(probe, seq, v);
+                probe.validate("bench");
             }
         std::vector<size_t> index(values.size(), 0);
         nlohmann::json rows = nlohmann::json::array();
