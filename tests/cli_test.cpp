@@ -136,6 +136,16 @@ void checkSuccess(const CliRun &run) {
              qPrintable("expected success\n" + run.describe()));
 }
 
+// The one row of a successful `--json bench` run of a single setting.
+QJsonObject onlyBenchRow(const CliRun &run) {
+    checkSuccess(run);
+    const QJsonArray rows = QJsonDocument::fromJson(run.out.trimmed().split('\n').last()).array();
+    if (rows.size() != 1)
+        QTest::qFail(qPrintable(QString("bench printed %1 rows\n%2").arg(rows.size()).arg(run.describe())), __FILE__,
+                     __LINE__);
+    return rows.isEmpty() ? QJsonObject() : rows[0].toObject();
+}
+
 QSet<QString> keysOf(const QJsonObject &object) {
     QSet<QString> keys;
     for (const QString &key : object.keys())
@@ -703,54 +713,17 @@ private slots:
     void estimateCalibrateMeasuresARealStep() {
         QTemporaryDir dir;
         const QString cache = dir.filePath("calibration.json");
-        const QStringList estimate{"--json",
-                                   "estimate",
-                                   "--model",
-                                   m_model,
-                                   "--batch",
-                                   "2",
-                                   "--seq",
-                                   "64",
-                                   "--precision",
-                                   "fp32",
-                                   "--no-checkpointing",
-                                   "--quant",
-                                   "nf4",
-                                   "--optim",
-                                   "adamw_torch",
-                                   "--lora-dropout",
-                                   "0",
-                                   "--calibration-cache",
-                                   cache};
+        const QStringList run = QStringList{"--model", m_model} +
+                                QString("--batch 2 --seq 64 --precision fp32 --no-checkpointing --quant nf4 "
+                                        "--optim adamw_torch --lora-dropout 0")
+                                    .split(' ');
+        const QStringList estimate = QStringList{"--json", "estimate", "--calibration-cache", cache} + run;
         const CliRun uncalibrated = runCli(estimate + QStringList{"--no-calibration"});
         checkSuccess(uncalibrated);
         const qint64 estimated = uncalibrated.json()["bytes"].toObject()["activations"].toInteger();
         checkSuccess(runCli(estimate + QStringList{"--calibrate"}));
-        const CliRun bench = runCli({"--json",
-                                     "bench",
-                                     "--model",
-                                     m_model,
-                                     "--batch",
-                                     "2",
-                                     "--seq",
-                                     "64",
-                                     "--precision",
-                                     "fp32",
-                                     "--no-checkpointing",
-                                     "--quant",
-                                     "nf4",
-                                     "--optim",
-                                     "adamw_torch",
-                                     "--lora-dropout",
-                                     "0",
-                                     "--steps",
-                                     "1",
-                                     "--warmup",
-                                     "1"});
-        checkSuccess(bench);
-        const QJsonArray rows = QJsonDocument::fromJson(bench.out.trimmed().split('\n').last()).array();
-        QCOMPARE(rows.size(), 1);
-        const qint64 measured = rows[0].toObject()["bytes"].toObject()["activations"].toInteger();
+        const CliRun bench = runCli(QStringList{"--json", "bench", "--steps", "1", "--warmup", "1"} + run);
+        const qint64 measured = onlyBenchRow(bench)["bytes"].toObject()["activations"].toInteger();
 
         const auto entries = nlohmann::json::parse(readAll(cache).toStdString()).at("entries");
         QCOMPARE(int(entries.size()), 1);
@@ -775,30 +748,15 @@ private slots:
     // --no-double-quant) with the same defaults (LoRA dropout 0.05), so the same flags describe the
     // same run: the estimate's activations agree with what a bench step of those flags measures.
     void estimateAndBenchReadTheSameFlagsAsTheSameRun() {
-        const QStringList flags{"--model",
-                                m_model,
-                                "--batch",
-                                "2",
-                                "--seq",
-                                "64",
-                                "--precision",
-                                "fp32",
-                                "--quant",
-                                "nf4",
-                                "--no-double-quant",
-                                "--optim",
-                                "adamw_torch",
-                                "--no-checkpointing",
-                                "--targets",
-                                "q_proj,v_proj,down_proj"};
+        const QStringList flags = QStringList{"--model", m_model} +
+                                  QString("--batch 2 --seq 64 --precision fp32 --quant nf4 --no-double-quant --optim "
+                                          "adamw_torch --no-checkpointing --targets q_proj,v_proj,down_proj")
+                                      .split(' ');
         const CliRun estimate = runCli(QStringList{"--json", "estimate", "--no-calibration"} + flags);
         checkSuccess(estimate);
         const CliRun bench = runCli(QStringList{"--json", "bench", "--steps", "1", "--warmup", "1"} + flags);
-        checkSuccess(bench);
         const auto estimated = estimate.json()["bytes"].toObject();
-        const QJsonArray rows = QJsonDocument::fromJson(bench.out.trimmed().split('\n').last()).array();
-        QCOMPARE(rows.size(), 1);
-        const auto measured = rows[0].toObject()["bytes"].toObject();
+        const auto measured = onlyBenchRow(bench)["bytes"].toObject();
         for (const char *category : {"weights", "adapters", "gradients", "optimizer"})
             QVERIFY2(estimated[category].toInteger() == measured[category].toInteger(),
                      qPrintable(QString("%1: estimate %2, bench %3")

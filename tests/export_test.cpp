@@ -265,6 +265,15 @@ int leftoversBeside(const fs::path &path) {
     return count;
 }
 
+// The config.json of a QLoRA run: the base loaded NF4 with double quantization, LoRA r 4.
+void writeQloraRunConfig(const fs::path &run) {
+    const nlohmann::json config = {
+        {"lora", {{"r", 4}}},
+        {"quantization",
+         {{"load_in_4bit", true}, {"bnb_4bit_quant_type", "nf4"}, {"bnb_4bit_use_double_quant", true}}}};
+    std::ofstream(run / "config.json") << config.dump();
+}
+
 } // namespace
 
 class ExportTest : public QObject {
@@ -463,12 +472,7 @@ private slots:
         const fs::path run = tmp("qlora_run");
         fs::create_directories(run);
         fs::copy(data(kPeftAdapter), run / "adapter");
-        std::ofstream(run / "config.json") << nlohmann::json{{"lora", {{"r", 4}}},
-                                                             {"quantization",
-                                                              {{"load_in_4bit", true},
-                                                               {"bnb_4bit_quant_type", "nf4"},
-                                                               {"bnb_4bit_use_double_quant", true}}}}
-                                                  .dump();
+        writeQloraRunConfig(run);
         MergedExportOptions options;
         options.baseDir = data(kBase);
         options.dtype = Dtype::F32;
@@ -689,12 +693,7 @@ private slots:
         fs::create_directories(run);
         fs::copy(data(kPeftAdapter), adapter);
         fs::copy(data(kBase), base);
-        std::ofstream(run / "config.json") << nlohmann::json{{"lora", {{"r", 4}}},
-                                                             {"quantization",
-                                                              {{"load_in_4bit", true},
-                                                               {"bnb_4bit_quant_type", "nf4"},
-                                                               {"bnb_4bit_use_double_quant", true}}}}
-                                                  .dump();
+        writeQloraRunConfig(run);
         const std::string adapterPrefix = "base_model.model.model.layers.";
         if (damage == "target lm_head")
             editJsonFile(adapter / "adapter_config.json", [](nlohmann::json &c) {
