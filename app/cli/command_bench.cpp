@@ -169,29 +169,36 @@ void addBenchCommand(CLI::App &app, CliContext &ctx) {
                 if (values[i].size() > 1)
                     throw invalidInput("--profile: profiles one setting, but --" + args.flags[i].name + " lists " +
                                        std::to_string(values[i].size()) + " values");
-        // Every listed value is read once before the table starts, so a bad one prints only its error.
-        for (size_t i = 0; i < values.size(); ++i)
-            for (const auto &v : values[i]) {
-                TrainConfig probe = base;
-                int64_t seq = 0;
-                args.flags[i].apply(probe, seq, v);
-                probe.validate("bench");
+        // Every combination is built and checked before the table starts, so a bad value prints
+        // only its error.
+        struct Setting {
+            TrainConfig config;
+            int64_t seq = 512;
+            nlohmann::json settings;
+        };
+        std::vector<Setting> sweep;
+        for (std::vector<size_t> index(values.size(), 0);;) {
+            Setting setting{base};
+            for (size_t i = 0; i < values.size(); ++i) {
+                const auto &v = values[i][index[i]];
+                args.flags[i].apply(setting.config, setting.seq, v);
+                if (values[i].size() > 1)
+                    setting.settings[args.flags[i].name] = v;
             }
-        std::vector<size_t> index(values.size(), 0);
+            setting.config.validate("bench");
+            sweep.push_back(std::move(setting));
+            size_t i = values.size();
+            while (i > 0 && ++index[i - 1] == values[i - 1].size())
+                index[--i] = 0;
+            if (i == 0)
+                break;
+        }
         nlohmann::json rows = nlohmann::json::array();
         auto &out = ctx.human();
         out << "tokens/s   step s   peak        weights     activations  settings\n";
-        while (true) {
-            TrainConfig config = base;
-            int64_t seq = 512;
-            nlohmann::json settings;
-            for (size_t i = 0; i < values.size(); ++i) {
-                const auto &v = values[i][index[i]];
-                args.flags[i].apply(config, seq, v);
-                if (values[i].size() > 1)
-                    settings[args.flags[i].name] = v;
-            }
-            const auto row = benchTraining(config, seq, args.steps, args.warmup, settings, args.profile);
+        for (const auto &setting : sweep) {
+            const auto row =
+                benchTraining(setting.config, setting.seq, args.steps, args.warmup, setting.settings, args.profile);
             rows.push_back(row.toJson());
             char line[256];
             if (row.error.empty())
@@ -200,16 +207,11 @@ void addBenchCommand(CLI::App &app, CliContext &ctx) {
                               formatBytes(row.bytes.weights).c_str(), formatBytes(row.bytes.activations).c_str());
             else
                 std::snprintf(line, sizeof line, "%-58s ", "  out of memory");
-            out << line << settings.dump() << std::endl;
+            out << line << setting.settings.dump() << std::endl;
             if (row.profile)
                 printProfile(out, *row.profile, args.profile);
             else if (!args.profile.empty())
                 throw runtimeFailure("--profile: no profile written, the setting did not run: " + row.error);
-            size_t i = values.size();
-            while (i > 0 && ++index[i - 1] == values[i - 1].size())
-                index[--i] = 0;
-            if (i == 0)
-                break;
         }
         if (ctx.json)
             ctx.printJson(rows);
