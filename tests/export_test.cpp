@@ -1000,7 +1000,7 @@ private slots:
         for (int64_t layer = 0; layer < modelConfig.numLayers; ++layer)
             for (const auto &module : lora.targetModules) {
                 const auto [in, outFeatures] = moduleShape(modelConfig, module);
-                const std::string prefix = "base_model.model." + modulePath(layer, module);
+                const std::string prefix = "base_model.model." + peftModulePath(modelConfig, layer, module);
                 keep.push_back(torch::randn({lora.r, in}, gen) * 0.05);
                 tensors.push_back({prefix + ".lora_A.weight", {Dtype::F32, {lora.r, in}, keep.back().data_ptr()}});
                 keep.push_back(torch::randn({outFeatures, lora.r}, gen) * 0.05);

@@ -276,7 +276,7 @@ private slots:
                 s.optimizer = parseChoice<OptimizerKind>(optim, "optim");
                 std::vector<NamedTensor> params;
                 for (int64_t layer = 0; layer < c.numLayers; ++layer)
-                    for (const auto &module : allLinearModules()) {
+                    for (const auto &module : linearModules(c)) {
                         const auto [in, out] = moduleShape(c, module);
                         params.push_back({module + std::to_string(layer) + ".A", torch::zeros({r, in})});
                         params.push_back({module + std::to_string(layer) + ".B", torch::zeros({out, r})});

@@ -13,6 +13,13 @@
 
 using namespace headroom;
 
+// Every fixture of tests/data/models (tests/reference/make_golden_models.py).
+constexpr const char *kFixtures[] = {
+    "llama_mha_untied",           "llama_gqa_tied_bias_llama3rope",  "qwen2_bias_gqa",
+    "mistral_headdim_linear",     "mistral_mqa_window_large",        "llama_bf16",
+    "qwen3_qknorm_window",        "gemma3_text_softcap_layer_types", "gemma3_conditional_bf16",
+    "gemma2_softcap_alternating", "smollm3_no_rope_layers",          "phi3_fused_longrope"};
+
 class ModelParityTest : public QObject {
     Q_OBJECT
 
@@ -22,17 +29,17 @@ private slots:
     void variants_data() {
         QTest::addColumn<QString>("variant");
         QTest::addColumn<QString>("attention");
-        for (const char *v : {"llama_mha_untied", "llama_gqa_tied_bias_llama3rope", "qwen2_bias_gqa",
-                              "mistral_headdim_linear", "mistral_mqa_window_large", "llama_bf16"})
+        for (const char *v : kFixtures)
             for (const char *a : {"eager", "sdpa"})
                 QTest::newRow((std::string(v) + " " + a).c_str()) << QString(v) << QString(a);
     }
 
-    // fp32 logits agree with the reference to about 3e-6 (the summation order of the matmuls);
-    // 1e-5 leaves a 3x margin and still fails a model detail as small as rms_norm_eps 1e-6 -> 1e-5
-    // (which moves a Qwen2 fixture's logits by 7e-5).
-    void logitsMatchReferenceWithinOneEMinus5_data() { variants_data(); }
-    void logitsMatchReferenceWithinOneEMinus5() {
+    // fp32 logits agree with the reference to about 3e-6 on the Llama-family fixtures and 1.2e-5
+    // on Gemma 3's (peaked attention from q/k norm factors near 2.5 amplifies the float32
+    // rounding); 2e-5 still fails a model detail as small as rms_norm_eps 1e-6 -> 1e-5 (which moves a
+    // Qwen2 fixture's logits by 7e-5).
+    void logitsMatchReferenceWithinTwoEMinus5_data() { variants_data(); }
+    void logitsMatchReferenceWithinTwoEMinus5() {
         QFETCH(QString, variant);
         QFETCH(QString, attention);
         const auto dir = test::dataPath("models/" + variant).toStdString();
@@ -49,7 +56,7 @@ private slots:
         const auto valid = mask.to(torch::kBool).unsqueeze(-1).expand_as(logits);
         const double maxAbs = (logits - refLogits).abs().masked_select(valid).max().item<double>();
         qInfo() << variant << "max |logits - reference| =" << maxAbs;
-        QVERIFY2(maxAbs < 1e-5, qPrintable(QString("max abs diff %1").arg(maxAbs)));
+        QVERIFY2(maxAbs < 2e-5, qPrintable(QString("max abs diff %1").arg(maxAbs)));
     }
 
     void lossMatchesReference_data() { variants_data(); }
@@ -124,7 +131,7 @@ private slots:
         in.segmentIds = batch.segments;
         in.paddedOnTheRight = true;
         torch::NoGradGuard noGrad;
-        const auto packedLogits = torch::linear(model->hiddenStates(in), model->lmHeadWeight());
+        const auto packedLogits = model->logitsFromHidden(model->hiddenStates(in));
 
         double worst = 0;
         for (size_t r = 0; r < rows.size(); ++r) {
@@ -143,8 +150,17 @@ private slots:
         QVERIFY2(worst < 1e-5, qPrintable(QString("max abs diff %1").arg(worst)));
     }
 
+    // Every family computed in bf16 (Gemma's embedding scale rounded to bf16 too, as transformers
+    // does for a bf16 model) stays within bf16's error of the float64 reference: the RMS of the
+    // difference over the RMS of the logits.
+    void bfloat16ComputeStaysCloseToReference_data() {
+        QTest::addColumn<QString>("variant");
+        for (const char *v : kFixtures)
+            QTest::newRow(v) << QString(v);
+    }
     void bfloat16ComputeStaysCloseToReference() {
-        const auto dir = test::dataPath("models/llama_gqa_tied_bias_llama3rope").toStdString();
+        QFETCH(QString, variant);
+        const auto dir = test::dataPath("models/" + variant).toStdString();
         const auto expected = SafetensorsFile::open(dir + "/expected.safetensors");
         const auto model = CausalLM::load(dir, {torch::kBFloat16, torch::kCPU});
         torch::NoGradGuard noGrad;
@@ -153,10 +169,18 @@ private slots:
         const auto logits = model->forward(ids, mask).to(torch::kFloat32);
         const auto ref = test::readTensor(*expected, "logits");
         const auto valid = mask.to(torch::kBool).unsqueeze(-1).expand_as(logits);
-        const double maxAbs = (logits - ref).abs().masked_select(valid).max().item<double>();
+        const auto diff = (logits - ref).masked_select(valid);
+        const double maxAbs = diff.abs().max().item<double>();
         const double scale = ref.abs().max().item<double>();
-        qInfo() << "bf16 compute: max abs diff" << maxAbs << "of logit scale" << scale;
-        QVERIFY(maxAbs < 0.05 * scale);
+        const double relativeRms =
+            diff.square().mean().sqrt().item<double>() / ref.masked_select(valid).square().mean().sqrt().item<double>();
+        qInfo() << variant << "bf16 compute: max abs diff" << maxAbs << "of logit scale" << scale << "relative rms"
+                << relativeRms;
+        // Measured relative RMS 0.6-2.7% (Llama, Qwen, Mistral, Phi-3, SmolLM3, Gemma 2, Gemma 3
+        // conditional), 5.4% on the Gemma 3 fixture, whose peaked attention (q/k norm factors near
+        // 2.5, a RoPE base of 100) makes it five times as sensitive: rounding only its weights to
+        // bf16 moves its logits by 2.3% RMS, a Llama fixture's by 0.4%.
+        QVERIFY2(relativeRms < 0.06, qPrintable(QString("relative rms %1").arg(relativeRms)));
         QVERIFY(maxAbs > 0); // really computed in bf16
     }
 
@@ -183,13 +207,19 @@ private slots:
     // Shapes that take several chunks of attentionChunkRows() (the last one short), grouped-query
     // heads, and a row padded on the right; the reference is softmax(q·k^T/sqrt(d), masked)·v in
     // float64 with k and v repeated per query head, differentiated by autograd.
+    // With soft-capping (Gemma 2), cap * tanh(scaled scores / cap) replaces the scaled scores; a
+    // cap of 1.5 bends scores that reach about 4.
     void fusedAttentionMatchesFloat64Reference_data() {
         QTest::addColumn<QString>("dtype");
-        QTest::newRow("float32") << QString("float32");
-        QTest::newRow("bfloat16") << QString("bfloat16");
+        QTest::addColumn<double>("softcap");
+        QTest::newRow("float32") << QString("float32") << 0.0;
+        QTest::newRow("bfloat16") << QString("bfloat16") << 0.0;
+        QTest::newRow("float32 soft-capped") << QString("float32") << 1.5;
+        QTest::newRow("bfloat16 soft-capped") << QString("bfloat16") << 1.5;
     }
     void fusedAttentionMatchesFloat64Reference() {
         QFETCH(QString, dtype);
+        QFETCH(double, softcap);
         const auto type = dtype == "float32" ? torch::kFloat32 : torch::kBFloat16;
         const int64_t b = 2, h = 4, kvh = 2, t = 1100, d = 16;
         torch::manual_seed(3);
@@ -202,13 +232,17 @@ private slots:
         const int64_t real = 700; // row 1 has 700 tokens, then padding: its padded keys are masked
         allowed[1].narrow(-1, real, t - real).fill_(false);
 
-        auto out = fusedAttention(q, k, v, allowed, false);
+        const double scale = softcap > 0 ? 0.3 : 1.0 / std::sqrt(double(d)); // Gemma: not 1/sqrt(d)
+        auto out =
+            fusedAttention(q, k, v, allowed, false, scale, softcap > 0 ? std::optional<double>(softcap) : std::nullopt);
         out.backward(gradOut);
 
         auto q64 = q.detach().to(torch::kFloat64).requires_grad_(true);
         auto k64 = k.detach().to(torch::kFloat64).requires_grad_(true);
         auto v64 = v.detach().to(torch::kFloat64).requires_grad_(true);
-        auto scores = torch::matmul(q64, k64.repeat_interleave(h / kvh, 1).transpose(-1, -2)) / std::sqrt(double(d));
+        auto scores = torch::matmul(q64, k64.repeat_interleave(h / kvh, 1).transpose(-1, -2)) * scale;
+        if (softcap > 0)
+            scores = torch::tanh(scores / softcap) * softcap;
         scores = scores.masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
         auto ref = torch::matmul(scores.softmax(-1), v64.repeat_interleave(h / kvh, 1));
         ref.backward(gradOut.to(torch::kFloat64));

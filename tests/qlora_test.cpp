@@ -275,7 +275,7 @@ private slots:
         in.attentionMask = batch.mask;
         in.training = true;
 
-        auto full = causalLmLoss(torch::linear(model->hiddenStates(in), model->lmHeadWeight()), batch.labels);
+        auto full = causalLmLoss(model->logitsFromHidden(model->hiddenStates(in)), batch.labels);
         full.backward();
         const auto fullGrads = loraGrads(*model);
         auto chunked = lossOf(*model, batch, true);

@@ -26,6 +26,10 @@ void addInspectCommand(CLI::App &app, CliContext &ctx) {
             << "dtype             " << summary.dtype << "\n"
             << "tokenizer         " << summary.tokenizer << "\n"
             << "chat template     " << summary.chatTemplate << "\n";
+        for (const auto &feature : c.features())
+            out << "feature           " << feature << "\n";
+        if (!summary.unusedTensors.empty())
+            out << "not loaded        " << describeTensorNames(summary.unusedTensors) << "\n";
     });
 }
 

@@ -1,12 +1,18 @@
 #!/usr/bin/python3
-"""Independent numpy reference of the Hugging Face Llama-family causal LM forward pass.
+"""Independent numpy reference of the Hugging Face causal-LM forward pass (Llama family and relatives).
 
 What it is for: the golden fixtures under tests/data/models/ are computed with this module, and
 the C++ engine is checked against them. It re-derives, in plain numpy, the formulas of
-transformers' LlamaForCausalLM, MistralForCausalLM and Qwen2ForCausalLM (modeling_llama.py,
-modeling_mistral.py, modeling_qwen2.py, modeling_rope_utils.py, masking_utils.py,
-loss/loss_utils.py). No transformers or torch code is used or imported, so the reference does
-not share a single line with LibTorch or with HF.
+transformers' LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM,
+SmolLM3ForCausalLM, Phi3ForCausalLM, Gemma2ForCausalLM, Gemma3ForCausalLM and the text path of
+Gemma3ForConditionalGeneration (their modeling_*.py / configuration_*.py, modeling_rope_utils.py,
+masking_utils.py, loss/loss_utils.py). No transformers or torch code is used or imported, so the
+reference does not share a single line with LibTorch or with HF.
+
+Layout: hf_arch.py interprets config.json (class defaults, nested text_config, per-layer window and
+RoPE, family switches) into an `Arch`; this module holds safetensors I/O, the building blocks, one
+decoder block per family (`llama_block`: pre-norm; `gemma_block`: sandwich norms), the model,
+loss, greedy decoding and the fixture check.
 
 Intended usage:
     config, weights = load_model("tests/data/models/llama_mha_untied")
@@ -14,13 +20,15 @@ Intended usage:
     loss = causal_lm_loss(logits, labels)
     tokens = greedy_generate(config, weights, prompt, 8)
 
-or, from the shell, re-check a fixture folder against its expected.safetensors:
-    /usr/bin/python3 tests/reference/hf_llama_reference.py tests/data/models/*
+or, from the shell, re-check fixture folders against their expected.safetensors:
+    /usr/bin/python3 tests/reference/hf_llama_reference.py tests/data/models/*/
 
 Everything is computed in float64 (weights are upcast on load). Where HF deliberately casts
 (RMSNorm variance and softmax in float32, then back to the activation dtype), the same order is
 kept, with "float32" read as "at least float32": a float64 activation stays float64 here (HF's
-`.to(torch.float32)` would round it; the difference is far below any test tolerance).
+`.to(torch.float32)` would round it; the difference is far below any test tolerance). The one
+deliberate rounding is Gemma's embedding scale sqrt(hidden_size), taken in the weights' dtype
+(bfloat16 for a BF16 checkpoint) as HF's `embed_scale.to(weight.dtype)` does.
 """
 
 import json
@@ -142,91 +150,30 @@ def read_safetensors(path):
 
 
 # --------------------------------------------------------------------------------------------
-# Config interpretation: what each architecture reads from config.json.
+# Config interpretation lives in hf_arch.py; these names are re-exported for the generator.
 # --------------------------------------------------------------------------------------------
 
-
-def head_dim_of(config):
-    # LlamaConfig/MistralConfig: head_dim, or hidden_size // num_attention_heads when absent/null.
-    # Qwen2Config (4.x) has no head_dim at all.
-    return config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
-
-
-def attention_biases(config):
-    """(q/k/v bias, o bias, mlp bias) as each architecture builds its nn.Linear layers."""
-    model_type = config["model_type"]
-    if model_type == "llama":
-        attention_bias = bool(config.get("attention_bias", False))
-        return attention_bias, attention_bias, bool(config.get("mlp_bias", False))
-    if model_type == "qwen2":
-        return True, False, False  # Qwen2Attention: q/k/v bias=True, o_proj bias=False; MLP no bias
-    if model_type == "mistral":
-        return False, False, False
-    raise ValueError(f"unsupported model_type {model_type!r}")
-
-
-def sliding_window_for_layer(config, layer):
-    """Keys at distance >= window are masked; None means plain causal attention."""
-    model_type = config["model_type"]
-    if model_type == "mistral":
-        return config.get("sliding_window")
-    if model_type == "qwen2":
-        # Qwen2Config keeps sliding_window only when use_sliding_window is true, and then only
-        # layers >= max_window_layers use it.
-        if not config.get("use_sliding_window", False) or config.get("sliding_window") is None:
-            return None
-        return config["sliding_window"] if layer >= config.get("max_window_layers", 28) else None
-    return None
-
-
-def tie_word_embeddings(config):
-    # Llama, Mistral and Qwen2 configs all default to False.
-    return bool(config.get("tie_word_embeddings", False))
-
-
-def rope_type_of(config):
-    scaling = config.get("rope_scaling")
-    if not scaling:
-        return "default"
-    return scaling.get("rope_type", scaling.get("type", "default"))  # "type" is the older key
-
-
-def llama3_bands(config, inv_freq):
-    """Band of each frequency under llama3 scaling: 'high' (kept), 'low' (/factor) or 'smooth'."""
-    scaling = config["rope_scaling"]
-    old_context = scaling["original_max_position_embeddings"]
-    low_freq_wavelen = old_context / scaling["low_freq_factor"]
-    high_freq_wavelen = old_context / scaling["high_freq_factor"]
-    wavelen = 2.0 * math.pi / inv_freq
-    return np.where(wavelen < high_freq_wavelen, "high", np.where(wavelen > low_freq_wavelen, "low", "smooth"))
-
-
-def rope_inv_freq(config):
-    """Inverse frequencies (float64, head_dim // 2 of them) after rope_scaling."""
-    dim = head_dim_of(config)
-    base = float(config.get("rope_theta", 10000.0))
-    inv_freq = 1.0 / base ** (np.arange(0, dim, 2, dtype=np.float64) / dim)
-    rope_type = rope_type_of(config)
-    if rope_type == "default":
-        return inv_freq
-    scaling = config["rope_scaling"]
-    if rope_type == "linear":
-        # Dividing positions by factor == dividing the frequencies by factor.
-        return inv_freq / float(scaling["factor"])
-    if rope_type == "llama3":
-        factor = float(scaling["factor"])
-        low = float(scaling["low_freq_factor"])
-        high = float(scaling["high_freq_factor"])
-        old_context = float(scaling["original_max_position_embeddings"])
-        wavelen = 2.0 * math.pi / inv_freq
-        bands = llama3_bands(config, inv_freq)
-        # Smooth band: interpolate between inv_freq / factor and inv_freq, with weight
-        # s = (old_context / wavelen - low) / (high - low) on the unscaled frequency.
-        smooth = (old_context / wavelen - low) / (high - low)
-        smoothed = (1.0 - smooth) * inv_freq / factor + smooth * inv_freq
-        return np.where(bands == "high", inv_freq, np.where(bands == "low", inv_freq / factor, smoothed))
-    raise ValueError(f"unsupported rope type {rope_type!r}")
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from hf_arch import (  # noqa: E402, F401  (re-exported for the generator)
+    ABLATIONS,
+    CLASS_DEFAULTS,
+    attention_biases,
+    canonical_weight_name,
+    head_dim_of,
+    layer_types_of,
+    llama3_bands,
+    longrope_factor_and_scale,
+    no_rope_layers_of,
+    resolve,
+    rope_frequencies,
+    rope_inv_freq,
+    rope_spec_for_layer,
+    rope_type_of,
+    round_to_dtype,
+    sliding_window_for_layer,
+    text_config,
+    tie_word_embeddings,
+)
 
 # --------------------------------------------------------------------------------------------
 # Building blocks
@@ -238,7 +185,7 @@ def _at_least_f32(dtype):
 
 
 def rms_norm(x, weight, eps):
-    """HF order: variance and normalisation in (at least) float32, cast back, then weight * x."""
+    """Llama order: variance and normalisation in (at least) float32, cast back, then weight * x."""
     input_dtype = x.dtype
     h = x.astype(_at_least_f32(input_dtype))
     variance = np.mean(h * h, axis=-1, keepdims=True)
@@ -246,8 +193,36 @@ def rms_norm(x, weight, eps):
     return weight * h.astype(input_dtype)
 
 
+def gemma_rms_norm(x, weight, eps, offset=1.0):
+    """Gemma order: normalise in (at least) float32, multiply by (1 + w) in float32, then cast back.
+    The stored weight is the offset from 1 (HF initialises it to zeros)."""
+    input_dtype = x.dtype
+    h = x.astype(_at_least_f32(input_dtype))
+    h = h * (1.0 / np.sqrt(np.mean(h * h, axis=-1, keepdims=True) + eps))
+    return (h * (offset + weight.astype(h.dtype))).astype(input_dtype)
+
+
+def norm(arch, x, weight):
+    if arch.gemma:
+        return gemma_rms_norm(x, weight, arch.eps, arch.norm_offset)
+    return rms_norm(x, weight, arch.eps)
+
+
 def silu(x):
     return x / (1.0 + np.exp(-x))
+
+
+def gelu_tanh(x):
+    """gelu_pytorch_tanh: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+
+
+def activation(arch, x):
+    return silu(x) if arch.activation == "silu" else gelu_tanh(x)
+
+
+def softcap(x, cap):
+    return np.tanh(x / cap) * cap
 
 
 def softmax(x, axis=-1):
@@ -264,16 +239,24 @@ def rotate_half(x):
     return np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
 
 
-def rope_cos_sin(config, positions):
-    """cos/sin of shape [T, head_dim]: the frequencies are repeated twice (cat(freqs, freqs))."""
-    freqs = np.outer(np.asarray(positions, dtype=np.float64), rope_inv_freq(config))
+def rope_cos_sin(spec, length):
+    """cos/sin [T, rotary_dim] for positions 0..T-1 (cat(freqs, freqs)), times the attention factor
+    of the rope type (longrope); None for a NoPE layer."""
+    if spec is None:
+        return None, None
+    inv_freq, scale = rope_frequencies(spec, length)
+    freqs = np.outer(np.arange(length, dtype=np.float64), inv_freq)
     emb = np.concatenate([freqs, freqs], axis=-1)
-    return np.cos(emb), np.sin(emb)
+    return np.cos(emb) * scale, np.sin(emb) * scale
 
 
 def apply_rope(x, cos, sin):
-    # x: [B, heads, T, D]; cos/sin: [T, D]
-    return x * cos + rotate_half(x) * sin
+    """x: [B, heads, T, D]; cos/sin: [T, R] with R <= D: the first R dims rotate, the rest pass."""
+    if cos is None:
+        return x
+    rotary = cos.shape[-1]
+    rot, rest = x[..., :rotary], x[..., rotary:]
+    return np.concatenate([rot * cos + rotate_half(rot) * sin, rest], axis=-1)
 
 
 def linear(x, weights, name, bias):
@@ -299,38 +282,81 @@ def attention_allowed(attention_mask, window):
     return allowed
 
 
-def self_attention(config, weights, prefix, x, cos, sin, allowed):
-    batch, length, _ = x.shape
-    heads = config["num_attention_heads"]
-    kv_heads = config.get("num_key_value_heads") or heads
-    dim = head_dim_of(config)
-    qkv_bias, o_bias, _ = attention_biases(config)
+def qkv_projections(arch, weights, prefix, x):
+    """q [B,T,H*D], k and v [B,T,KV*D]. Phi3 stores one qkv_proj: q rows, then k rows, then v rows."""
+    q_width, kv_width = arch.heads * arch.head_dim, arch.kv_heads * arch.head_dim
+    if arch.fused:
+        qkv = linear(x, weights, prefix + "qkv_proj", False)
+        return qkv[..., :q_width], qkv[..., q_width:q_width + kv_width], qkv[..., q_width + kv_width:]
+    return (linear(x, weights, prefix + "q_proj", arch.qkv_bias), linear(x, weights, prefix + "k_proj", arch.qkv_bias),
+            linear(x, weights, prefix + "v_proj", arch.qkv_bias))
 
-    q = linear(x, weights, prefix + "q_proj", qkv_bias).reshape(batch, length, heads, dim).transpose(0, 2, 1, 3)
-    k = linear(x, weights, prefix + "k_proj", qkv_bias).reshape(batch, length, kv_heads, dim).transpose(0, 2, 1, 3)
-    v = linear(x, weights, prefix + "v_proj", qkv_bias).reshape(batch, length, kv_heads, dim).transpose(0, 2, 1, 3)
+
+def self_attention(arch, weights, prefix, x, cos, sin, allowed):
+    batch, length, _ = x.shape
+    dim = arch.head_dim
+    q, k, v = qkv_projections(arch, weights, prefix, x)
+    q = q.reshape(batch, length, arch.heads, dim)
+    k = k.reshape(batch, length, arch.kv_heads, dim)
+    v = v.reshape(batch, length, arch.kv_heads, dim)
+    if arch.qk_norm == "llama":  # Qwen3: RMSNorm over head_dim, per head, before RoPE
+        q = rms_norm(q, weights[prefix + "q_norm.weight"], arch.eps)
+        k = rms_norm(k, weights[prefix + "k_norm.weight"], arch.eps)
+    elif arch.qk_norm == "gemma":  # Gemma3: (1 + w) norm over head_dim, per head, before RoPE
+        q = gemma_rms_norm(q, weights[prefix + "q_norm.weight"], arch.eps, arch.norm_offset)
+        k = gemma_rms_norm(k, weights[prefix + "k_norm.weight"], arch.eps, arch.norm_offset)
+    q, k, v = (t.transpose(0, 2, 1, 3) for t in (q, k, v))
     q = apply_rope(q, cos, sin)
     k = apply_rope(k, cos, sin)
 
     # GQA: query head h reads key/value head h // (heads / kv_heads) (repeat_kv order).
-    group = heads // kv_heads
+    group = arch.heads // arch.kv_heads
     k = np.repeat(k, group, axis=1)
     v = np.repeat(v, group, axis=1)
 
-    scores = (q @ k.transpose(0, 1, 3, 2)) * dim**-0.5
+    scores = (q @ k.transpose(0, 1, 3, 2)) * arch.scaling
+    if arch.attn_softcap is not None:
+        scores = softcap(scores, arch.attn_softcap)  # after the scaling, before the mask
     scores = np.where(allowed[:, None, :, :], scores, -np.inf)
     probs = softmax(scores, axis=-1)
-    out = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, length, heads * dim)
-    return linear(out, weights, prefix + "o_proj", o_bias)
+    out = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, length, arch.heads * dim)
+    return linear(out, weights, prefix + "o_proj", arch.o_bias)
 
 
-def mlp(config, weights, prefix, x):
-    _, _, bias = attention_biases(config)
-    gate = linear(x, weights, prefix + "gate_proj", bias)
-    up = linear(x, weights, prefix + "up_proj", bias)
-    if config.get("hidden_act", "silu") != "silu":
-        raise ValueError("only hidden_act 'silu' is supported")
-    return linear(silu(gate) * up, weights, prefix + "down_proj", bias)
+def mlp(arch, weights, prefix, x):
+    """Gated MLP: down(act(gate(x)) * up(x)). Phi3's gate_up_proj holds the gate rows first."""
+    if arch.fused:
+        gate_up = linear(x, weights, prefix + "gate_up_proj", False)
+        half = gate_up.shape[-1] // 2
+        gate, up = gate_up[..., :half], gate_up[..., half:]
+    else:
+        gate = linear(x, weights, prefix + "gate_proj", arch.mlp_bias)
+        up = linear(x, weights, prefix + "up_proj", arch.mlp_bias)
+    return linear(activation(arch, gate) * up, weights, prefix + "down_proj", arch.mlp_bias)
+
+
+# --------------------------------------------------------------------------------------------
+# Decoder blocks, one per family
+# --------------------------------------------------------------------------------------------
+
+
+def llama_block(arch, weights, p, hidden, cos, sin, allowed):
+    """Pre-norm block (Llama, Mistral, Qwen2/3, SmolLM3, Phi3)."""
+    h = norm(arch, hidden, weights[p + "input_layernorm.weight"])
+    hidden = hidden + self_attention(arch, weights, p + "self_attn.", h, cos, sin, allowed)
+    h = norm(arch, hidden, weights[p + "post_attention_layernorm.weight"])
+    return hidden + mlp(arch, weights, p + "mlp.", h)
+
+
+def gemma_block(arch, weights, p, hidden, cos, sin, allowed):
+    """Sandwich block (Gemma2/3): post_attention_layernorm normalises the attention *output*
+    before the residual add; pre/post_feedforward_layernorm wrap the MLP the same way."""
+    h = norm(arch, hidden, weights[p + "input_layernorm.weight"])
+    h = self_attention(arch, weights, p + "self_attn.", h, cos, sin, allowed)
+    hidden = hidden + norm(arch, h, weights[p + "post_attention_layernorm.weight"])
+    h = norm(arch, hidden, weights[p + "pre_feedforward_layernorm.weight"])
+    h = mlp(arch, weights, p + "mlp.", h)
+    return hidden + norm(arch, h, weights[p + "post_feedforward_layernorm.weight"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -341,6 +367,7 @@ def mlp(config, weights, prefix, x):
 def forward(config, weights, input_ids, attention_mask=None):
     """Logits [B, T, V] in float64. Positions are 0..T-1 for every row (HF's default when
     position_ids is not given), whatever the padding."""
+    arch = resolve(config)
     input_ids = np.asarray(input_ids, dtype=np.int64)
     if input_ids.ndim == 1:
         input_ids = input_ids[None, :]
@@ -348,21 +375,25 @@ def forward(config, weights, input_ids, attention_mask=None):
     if attention_mask is None:
         attention_mask = np.ones_like(input_ids)
     attention_mask = np.asarray(attention_mask)
-    eps = float(config["rms_norm_eps"])
 
-    cos, sin = rope_cos_sin(config, np.arange(length))
     hidden = weights["model.embed_tokens.weight"][input_ids]
-    for layer in range(config["num_hidden_layers"]):
-        prefix = f"model.layers.{layer}."
-        allowed = attention_allowed(attention_mask, sliding_window_for_layer(config, layer))
-        residual = hidden
-        h = rms_norm(hidden, weights[prefix + "input_layernorm.weight"], eps)
-        hidden = residual + self_attention(config, weights, prefix + "self_attn.", h, cos, sin, allowed)
-        residual = hidden
-        h = rms_norm(hidden, weights[prefix + "post_attention_layernorm.weight"], eps)
-        hidden = residual + mlp(config, weights, prefix + "mlp.", h)
-    hidden = rms_norm(hidden, weights["model.norm.weight"], eps)
-    return hidden @ lm_head_weight(config, weights).T
+    if arch.embed_scale is not None:
+        hidden = hidden * arch.embed_scale  # sqrt(hidden_size) rounded to the weights' dtype
+    block = gemma_block if arch.gemma else llama_block
+    tables = {}
+    for layer in range(arch.layers):
+        spec = arch.ropes[layer]
+        key = repr(spec)
+        if key not in tables:
+            tables[key] = rope_cos_sin(spec, length)
+        cos, sin = tables[key]
+        allowed = attention_allowed(attention_mask, arch.windows[layer])
+        hidden = block(arch, weights, f"model.layers.{layer}.", hidden, cos, sin, allowed)
+    hidden = norm(arch, hidden, weights["model.norm.weight"])
+    logits = hidden @ lm_head_weight(config, weights).T
+    if arch.final_softcap is not None:
+        logits = softcap(logits, arch.final_softcap)
+    return logits
 
 
 def lm_head_weight(config, weights):
@@ -408,11 +439,17 @@ def greedy_generate(config, weights, prompt, new_tokens):
 
 
 def load_model(folder):
-    """(config dict, {name: float64 array}) from config.json + model.safetensors."""
+    """(config dict, {name: float64 array}) from config.json + model.safetensors. Tensor names are
+    mapped onto the decoder names (model.*, lm_head.weight); tensors the text forward pass does not
+    read (Gemma3's vision tower and projector) are dropped."""
     folder = Path(folder)
     config = json.loads((folder / "config.json").read_text())
     tensors, _ = read_safetensors(folder / "model.safetensors")
-    weights = {name: array.astype(np.float64) for name, array in tensors.items()}
+    weights = {}
+    for name, array in tensors.items():
+        canonical = canonical_weight_name(config, name)
+        if canonical is not None:
+            weights[canonical] = array.astype(np.float64)
     if tie_word_embeddings(config) and "lm_head.weight" in weights:
         raise ValueError("tied model must not carry lm_head.weight")
     return config, weights

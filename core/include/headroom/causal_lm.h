@@ -1,10 +1,10 @@
-// A decoder-only causal language model of the Llama family, computed with LibTorch.
+// A decoder-only causal language model (the families of headroom/model_config.h), computed with LibTorch.
 //
 // Usage:
 //   auto model = CausalLM::load("path/to/hf-model", {torch::kBFloat16, torch::kCPU});
 //   torch::Tensor logits = model->forward(inputIds);                 // [B, T, vocab]
 //   torch::Tensor loss = causalLmLoss(logits, labels);              // shifted, ignore -100
-// forward() follows transformers' Llama/Mistral/Qwen2 formulas: RMSNorm statistics and softmax in
+// forward() follows transformers' formulas for each family: RMSNorm statistics and softmax in
 // float32, everything else in the model's compute dtype (the dtype it was loaded as). A KvCache
 // turns forward() into incremental decoding for generation.
 #pragma once
@@ -100,12 +100,17 @@ public:
 
     // inputIds [B, T] int64. attentionMask [B, past + T] of 0/1 (optional; all ones when undefined).
     // With a cache, positions continue from cache->length() and the cache is advanced by T.
-    // Returns logits [B, T, vocab] in the compute dtype.
+    // Returns logits [B, T, vocab] in the compute dtype (soft-capped where the model says so).
     torch::Tensor forward(const torch::Tensor &inputIds, const torch::Tensor &attentionMask = {},
                           KvCache *cache = nullptr) const;
     // The final-norm hidden states [B, T, hidden]; the loss projects them chunk by chunk.
     torch::Tensor hiddenStates(const ForwardInputs &inputs) const;
     const torch::Tensor &lmHeadWeight() const;
+    // Logits from final hidden states: lm_head, then the final soft-capping where the model has one.
+    torch::Tensor logitsFromHidden(const torch::Tensor &hidden) const;
+    // Checkpoint tensors the model does not use (a multimodal checkpoint's vision tower, stale
+    // buffers), by name: inspect lists them and the trainer warns about them.
+    const std::vector<std::string> &unusedTensors() const;
 
     // Adds freshly initialised LoRA adapters (PEFT's init: A kaiming-uniform(a=sqrt(5)), B zero).
     void addLora(const LoraOptions &settings, uint64_t seed);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
@@ -13,7 +14,8 @@ namespace headroom {
 
 struct ModelSummary {
     ModelConfig config;
-    int64_t parameters = 0; // stored parameters, tied embeddings counted once
+    int64_t parameters = 0; // stored parameters the model uses, tied embeddings counted once
+    std::vector<std::string> unusedTensors; // stored but not used (a vision tower), by name
     std::string dtype; // storage dtype of the weights, e.g. "bfloat16"
     std::string tokenizer; // "tokenizer.json" or "tokenizer.model"
     std::string chatTemplate; // "llama3", "llama2", "mistral", "chatml", "plain" or "none"
@@ -24,5 +26,9 @@ struct ModelSummary {
     // The `inspect --json` object of docs/contracts.md.
     nlohmann::json toJson() const;
 };
+
+// Tensor names grouped for a message: "412 tensors: vision_tower.* (400), multi_modal_projector.* (12)",
+// layer numbers folded ("model.layers.N.self_attn.rotary_emb.inv_freq (22)").
+std::string describeTensorNames(const std::vector<std::string> &names);
 
 } // namespace headroom

@@ -1,7 +1,11 @@
 #include "headroom/model_summary.h"
 
 #include <filesystem>
+#include <map>
+#include <regex>
+#include <set>
 
+#include "config/model_layout.h"
 #include "headroom/chat_template.h"
 #include "headroom/error.h"
 #include "headroom/safetensors.h"
@@ -29,12 +33,14 @@ ModelSummary ModelSummary::inspect(const std::string &modelDir) {
     s.config = ModelConfig::fromFile((fs::path(modelDir) / "config.json").string());
     const auto checkpoint = SafetensorsCheckpoint::openDir(modelDir);
     s.checkpointBytes = checkpoint.totalBytes();
-    const auto embed = checkpoint.find("model.embed_tokens.weight");
+    const auto embed = checkpoint.find(s.config.checkpointPrefix + "embed_tokens.weight");
     s.dtype = storageDtypeName(embed.info->dtype);
     bool prequantized = false;
+    s.unusedTensors = headroom::unusedTensors(s.config, checkpoint.names());
+    const std::set<std::string> unused(s.unusedTensors.begin(), s.unusedTensors.end());
     for (const auto &name : checkpoint.names()) {
         prequantized = prequantized || name.find(".quant_state.") != std::string::npos;
-        if (s.config.tieWordEmbeddings && name == "lm_head.weight")
+        if ((s.config.tieWordEmbeddings && name == s.config.lmHeadTensor) || unused.count(name))
             continue;
         s.parameters += checkpoint.find(name).info->numel();
     }
@@ -64,6 +70,25 @@ nlohmann::json ModelSummary::toJson() const {
             {"dtype", dtype},
             {"tokenizer", tokenizer},
             {"chat_template", chatTemplate}};
+}
+
+std::string describeTensorNames(const std::vector<std::string> &names) {
+    static const std::regex number("\\.[0-9]+\\.");
+    std::map<std::string, int64_t> groups;
+    for (const auto &name : names) {
+        const auto dot = name.find('.');
+        const bool towerLike =
+            name.rfind("vision_", 0) == 0 || name.rfind("multi_modal_", 0) == 0 || name.rfind("audio_", 0) == 0;
+        ++groups[towerLike && dot != std::string::npos ? name.substr(0, dot + 1) + "*"
+                                                       : std::regex_replace(name, number, ".N.")];
+    }
+    std::string out = std::to_string(names.size()) + (names.size() == 1 ? " tensor: " : " tensors: ");
+    bool first = true;
+    for (const auto &[group, count] : groups) {
+        out += (first ? "" : ", ") + group + (count > 1 ? " (" + std::to_string(count) + ")" : "");
+        first = false;
+    }
+    return out;
 }
 
 } // namespace headroom

@@ -8,17 +8,15 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+
+#include "config/format_number.h"
 #include <sstream>
 
 namespace headroom {
 
-namespace {
+using detail::formatNumber;
 
-std::string formatNumber(double value) {
-    std::ostringstream out;
-    out << value;
-    return out.str();
-}
+namespace {
 
 std::string joined(const std::vector<std::string> &items) {
     std::string out;

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <map>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "export/export_internal.h"
@@ -39,21 +40,23 @@ ExportResult exportAdapter(const std::string &sourcePath, const std::string &out
     const auto adapter = exporting::openAdapter(source.adapterDir);
     const auto &file = *adapter.weights;
     static const std::regex key(
-        R"(base_model\.model\.model\.layers\.[0-9]+\.(self_attn|mlp)\.[a-z_]+_proj\.lora_(A|B)(\.default)?\.weight)");
+        R"(base_model\.model\.model\.(language_model\.)?layers\.[0-9]+\.(self_attn|mlp)\.([a-z_]+_proj)\.lora_(A|B)(\.default)?\.weight)");
     std::vector<std::pair<std::string, torch::Tensor>> tensors;
     std::map<std::string, std::string> readAs; // PEFT name -> the name in the file
+    std::set<std::string> found; // the projections that carry adapters
     for (const auto &info : file.tensors()) {
         std::smatch match;
         if (!std::regex_match(info.name, match, key))
             throw invalidInput(file.path() + ": tensor '" + info.name +
                                "' is not a PEFT LoRA weight of a decoder projection");
-        const bool isA = match[2] == "A";
+        found.insert(match[3]);
+        const bool isA = match[4] == "A";
         if (info.shape.size() != 2 || info.shape[isA ? 0 : 1] != adapter.lora.r)
             throw invalidInput(file.path() + ": tensor '" + info.name + "' has shape " + formatShape(info.shape) +
                                " but adapter_config.json says r = " + std::to_string(adapter.lora.r));
         const auto type = toTorchDtype(info.dtype, file.path() + ": tensor '" + info.name + "'");
         std::string name = info.name;
-        if (match[3].matched)
+        if (match[5].matched)
             name.erase(name.rfind(".default"), 8);
         if (!readAs.emplace(name, info.name).second)
             throw invalidInput(file.path() + ": holds both '" + readAs.at(name) + "' and '" + info.name +
@@ -78,7 +81,13 @@ ExportResult exportAdapter(const std::string &sourcePath, const std::string &out
     // PEFT writes the modules it found, never the "all-linear" shorthand (a list holding that
     // word would make PEFT look for a module named "all-linear").
     auto lora = adapter.lora;
-    lora.targetModules = resolveTargetModules(lora.targetModules, adapter.dir + "/adapter_config.json: target_modules");
+    resolveTargetModules(lora.targetModules, adapter.dir + "/adapter_config.json: target_modules");
+    if (lora.targetModules == std::vector<std::string>{"all-linear"}) {
+        lora.targetModules.clear();
+        for (const auto &module : knownLinearModules())
+            if (found.count(module))
+                lora.targetModules.push_back(module);
+    }
     exporting::writeTextFile(staged.tmp() / "adapter_config.json",
                              peftAdapterConfig(lora, adapter.baseModel).dump(2) + "\n");
     const fs::path card = fs::path(source.adapterDir) / "README.md";

@@ -271,11 +271,11 @@ AdapterFiles openAdapter(const std::string &adapterDir) {
 
 std::vector<LoraPair> readLoraPairs(const AdapterFiles &adapter, const ModelConfig &config) {
     const auto &file = *adapter.weights;
-    // In the block's order (q, k, v, o, gate, up, down), whatever order target_modules lists them in.
+    // In the block's order (q, k, v, o, gate, up, down; Phi-3: qkv, o, gate_up, down), whatever order target_modules lists them in.
     const auto targets =
-        resolveTargetModules(adapter.lora.targetModules, adapter.dir + "/adapter_config.json: target_modules");
+        resolveTargetModules(config, adapter.lora.targetModules, adapter.dir + "/adapter_config.json: target_modules");
     std::vector<std::string> modules;
-    for (const auto &module : allLinearModules())
+    for (const auto &module : linearModules(config))
         if (std::find(targets.begin(), targets.end(), module) != targets.end())
             modules.push_back(module);
     std::map<std::string, bool> used;
@@ -312,8 +312,8 @@ std::vector<LoraPair> readLoraPairs(const AdapterFiles &adapter, const ModelConf
             LoraPair pair;
             pair.layer = layer;
             pair.module = module;
-            pair.baseTensor = modulePath(layer, module) + ".weight";
-            pair.peftPrefix = "base_model.model." + modulePath(layer, module);
+            pair.baseTensor = checkpointModulePath(config, layer, module) + ".weight";
+            pair.peftPrefix = "base_model.model." + peftModulePath(config, layer, module);
             const auto [in, out] = moduleShape(config, module);
             pair.a = read(pair.peftPrefix, "lora_A", {r, in});
             pair.b = read(pair.peftPrefix, "lora_B", {out, r});

@@ -174,8 +174,8 @@ ExportResult exportMerged(const std::string &sourcePath, const std::string &outD
     if (options.onto == MergeOnto::Dequantized) {
         m.quant = runQuantization(source);
         for (int64_t layer = 0; layer < config.numLayers; ++layer)
-            for (const auto &module : allLinearModules())
-                m.projections.insert(modulePath(layer, module) + ".weight");
+            for (const auto &module : linearModules(config))
+                m.projections.insert(checkpointModulePath(config, layer, module) + ".weight");
     }
     for (const auto &pair : pairs) {
         if (!base.contains(pair.baseTensor))

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "config/model_layout.h"
 #include "headroom/attention.h"
 #include "headroom/error.h"
 #include "memory/estimate/lora_count.h"
@@ -44,6 +45,8 @@ struct CausalLM::Impl {
     torch::Tensor lmHead; // aliases embedTokens when tied
     std::vector<DecoderLayer> layers;
     std::unique_ptr<RotaryEmbedding> rotary;
+    std::unique_ptr<RotaryEmbedding> localRotary; // Gemma 3's sliding layers
+    std::vector<std::string> unused; // checkpoint tensors not read
     std::optional<LoraOptions> lora;
     bool checkpointing = false;
 
@@ -115,30 +118,30 @@ std::unique_ptr<CausalLM> CausalLM::load(const std::string &modelDir, const Mode
     const auto &c = m.config;
     const auto ckpt = SafetensorsCheckpoint::openDir(modelDir);
 
-    m.embedTokens = readCheckpointTensor(ckpt, "model.embed_tokens.weight", {c.vocabSize, c.hiddenSize}, options.dtype,
-                                         options.device);
-    const int64_t qOut = c.numHeads * c.headDim, kvOut = c.numKvHeads * c.headDim;
+    m.embedTokens = readCheckpointTensor(ckpt, c.checkpointPrefix + "embed_tokens.weight", {c.vocabSize, c.hiddenSize},
+                                         options.dtype, options.device);
     for (int64_t i = 0; i < c.numLayers; ++i) {
-        const std::string p = "model.layers." + std::to_string(i);
         DecoderLayer layer;
         layer.index = i;
-        layer.inputNorm = m.norm(ckpt, p + ".input_layernorm.weight");
-        layer.postAttentionNorm = m.norm(ckpt, p + ".post_attention_layernorm.weight");
-        layer.q = m.loadLinear(ckpt, p + ".self_attn.q_proj", c.hiddenSize, qOut, c.qkvBias);
-        layer.k = m.loadLinear(ckpt, p + ".self_attn.k_proj", c.hiddenSize, kvOut, c.qkvBias);
-        layer.v = m.loadLinear(ckpt, p + ".self_attn.v_proj", c.hiddenSize, kvOut, c.qkvBias);
-        layer.o = m.loadLinear(ckpt, p + ".self_attn.o_proj", qOut, c.hiddenSize, c.oBias);
-        layer.gate = m.loadLinear(ckpt, p + ".mlp.gate_proj", c.hiddenSize, c.intermediateSize, c.mlpBias);
-        layer.up = m.loadLinear(ckpt, p + ".mlp.up_proj", c.hiddenSize, c.intermediateSize, c.mlpBias);
-        layer.down = m.loadLinear(ckpt, p + ".mlp.down_proj", c.intermediateSize, c.hiddenSize, c.mlpBias);
+        layer.fused = c.fusedProjections;
+        for (const auto &norm : layerNormTensors(c, i))
+            layer.normSlot(norm.name) =
+                readCheckpointTensor(ckpt, norm.name, norm.shape, options.dtype, options.device);
+        for (auto &[module, linear] : layer.linears()) {
+            const auto [in, out] = moduleShape(c, module);
+            *linear = m.loadLinear(ckpt, checkpointModulePath(c, i, module), in, out, moduleHasBias(c, module));
+        }
         m.layers.push_back(std::move(layer));
     }
-    m.finalNorm = m.norm(ckpt, "model.norm.weight");
+    m.finalNorm = m.norm(ckpt, c.checkpointPrefix + "norm.weight");
     // Tied checkpoints may still store lm_head.weight; transformers ignores it then, and so do we.
     m.lmHead = c.tieWordEmbeddings ? m.embedTokens
-                                   : readCheckpointTensor(ckpt, "lm_head.weight", {c.vocabSize, c.hiddenSize},
+                                   : readCheckpointTensor(ckpt, c.lmHeadTensor, {c.vocabSize, c.hiddenSize},
                                                           options.dtype, options.device);
     m.rotary = std::make_unique<RotaryEmbedding>(c);
+    if (c.ropeLocalTheta)
+        m.localRotary = std::make_unique<RotaryEmbedding>(c, *c.ropeLocalTheta, RopeScaling{});
+    m.unused = headroom::unusedTensors(c, ckpt.names());
     return model;
 }
 
@@ -170,6 +173,8 @@ torch::Tensor CausalLM::hiddenStates(const ForwardInputs &in) const {
                   .expand({b, t});
     LayerInputs layerInputs;
     std::tie(layerInputs.cos, layerInputs.sin) = m.rotary->cosSin(positions, m.options.dtype);
+    if (m.localRotary)
+        std::tie(layerInputs.cosLocal, layerInputs.sinLocal) = m.localRotary->cosSin(positions, m.options.dtype);
     layerInputs.allowed = m.allowedMask(b, past, t, in, false);
     // The window leaves out keys `window` or more positions back: none while past + t <= window.
     if (m.config.slidingWindow && past + t > *m.config.slidingWindow)
@@ -180,6 +185,9 @@ torch::Tensor CausalLM::hiddenStates(const ForwardInputs &in) const {
     layerInputs.causal = in.plainCausal();
 
     auto x = torch::embedding(m.embedTokens, ids);
+    // Gemma: times sqrt(hidden_size) rounded to the weights' dtype, as transformers does.
+    if (m.config.scaleEmbeddings)
+        x = x * torch::scalar_tensor(std::sqrt(double(m.config.hiddenSize)), x.options());
     const bool checkpoint = m.checkpointing && in.training && torch::GradMode::is_enabled() && !in.cache;
     // A checkpointed layer only produces gradients when its input requires them; the embedding is
     // frozen, so mark its output (transformers' enable_input_require_grads does the same).
@@ -194,7 +202,7 @@ torch::Tensor CausalLM::hiddenStates(const ForwardInputs &in) const {
     }
     if (in.cache)
         in.cache->advance(t);
-    return rmsNorm(x, m.finalNorm, m.config.rmsNormEps);
+    return rmsNorm(x, m.finalNorm, m.config.rmsNormEps, m.config.gemmaNorm);
 }
 
 torch::Tensor CausalLM::forward(const torch::Tensor &inputIds, const torch::Tensor &attentionMask,
@@ -203,14 +211,23 @@ torch::Tensor CausalLM::forward(const torch::Tensor &inputIds, const torch::Tens
     in.inputIds = inputIds;
     in.attentionMask = attentionMask;
     in.cache = cache;
-    return linearForward(hiddenStates(in), m_impl->lmHead, {});
+    return logitsFromHidden(hiddenStates(in));
 }
+
+torch::Tensor CausalLM::logitsFromHidden(const torch::Tensor &hidden) const {
+    auto logits = linearForward(hidden, m_impl->lmHead, {});
+    if (const auto cap = m_impl->config.finalLogitSoftcap)
+        logits = torch::tanh(logits / *cap) * *cap;
+    return logits;
+}
+
+const std::vector<std::string> &CausalLM::unusedTensors() const { return m_impl->unused; }
 
 void CausalLM::addLora(const LoraOptions &settings, uint64_t seed) {
     Impl &m = *m_impl;
     if (settings.r < 1)
         throw invalidInput("lora.r: must be at least 1");
-    const auto targets = resolveTargetModules(settings.targetModules, "lora.target_modules");
+    const auto targets = resolveTargetModules(m.config, settings.targetModules, "lora.target_modules");
     auto generator = at::detail::createCPUGenerator(seed);
     const auto fp32 = torch::TensorOptions().dtype(torch::kFloat32);
     for (auto &layer : m.layers) {
@@ -238,7 +255,7 @@ std::vector<NamedTensor> CausalLM::loraParameters() const {
     for (const auto &layer : m_impl->layers) {
         for (const auto &[name, linear] : layer.linears()) {
             if (const auto *lora = linear->lora()) {
-                const std::string base = "base_model.model." + modulePath(layer.index, name);
+                const std::string base = "base_model.model." + peftModulePath(m_impl->config, layer.index, name);
                 out.push_back({base + ".lora_A.weight", lora->a});
                 out.push_back({base + ".lora_B.weight", lora->b});
             }
@@ -259,7 +276,8 @@ int64_t CausalLM::baseWeightBytes() const {
     auto bytes = [](const torch::Tensor &t) { return t.numel() * int64_t(t.element_size()); };
     int64_t total = bytes(m.embedTokens) + bytes(m.finalNorm) + (m.config.tieWordEmbeddings ? 0 : bytes(m.lmHead));
     for (const auto &layer : m.layers) {
-        total += bytes(layer.inputNorm) + bytes(layer.postAttentionNorm);
+        for (const auto *norm : layer.norms())
+            total += bytes(*norm);
         for (const auto &entry : layer.linears())
             total += entry.second->baseBytes();
     }

@@ -2,6 +2,8 @@
 // the [B, heads, T, S] probabilities, and recomputes those from them.
 #pragma once
 
+#include <optional>
+
 #include <torch/torch.h>
 
 namespace headroom {
@@ -15,6 +17,7 @@ namespace headroom {
 // head strides merge (KV-cache slices). Returns [B, heads, T, d], equal to softmax(q·k^T /
 // sqrt(d), masked)·v as decoder_layer.cpp's eager form computes it.
 torch::Tensor fusedAttention(const torch::Tensor &q, const torch::Tensor &k, const torch::Tensor &v,
-                             const torch::Tensor &allowed, bool causal);
+                             const torch::Tensor &allowed, bool causal, double scale,
+                             std::optional<double> softcap = std::nullopt);
 
 } // namespace headroom

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include "config/model_layout.h"
 #include "headroom/causal_lm.h"
 #include "headroom/error.h"
 #include "headroom/model_config.h"
@@ -22,30 +23,19 @@ struct TensorSpec {
     enum class Init { Normal, Ones, Zeros, Embedding } init;
 };
 
+// transformers' _init_weights: normal(0, initializer_range) for linears and the head, zero biases,
+// norm weights 1 (Gemma's (1 + w) norms: 0, so they start as the identity too).
 std::vector<TensorSpec> tensorSpecs(const ModelConfig &c) {
     using I = TensorSpec::Init;
-    std::vector<TensorSpec> specs = {{"model.embed_tokens.weight", {c.vocabSize, c.hiddenSize}, I::Embedding}};
-    const int64_t qOut = c.numHeads * c.headDim, kvOut = c.numKvHeads * c.headDim;
-    for (int64_t i = 0; i < c.numLayers; ++i) {
-        const std::string p = "model.layers." + std::to_string(i);
-        auto linear = [&](const std::string &name, int64_t in, int64_t out, bool bias) {
-            specs.push_back({p + name + ".weight", {out, in}, I::Normal});
-            if (bias)
-                specs.push_back({p + name + ".bias", {out}, I::Zeros});
-        };
-        specs.push_back({p + ".input_layernorm.weight", {c.hiddenSize}, I::Ones});
-        linear(".self_attn.q_proj", c.hiddenSize, qOut, c.qkvBias);
-        linear(".self_attn.k_proj", c.hiddenSize, kvOut, c.qkvBias);
-        linear(".self_attn.v_proj", c.hiddenSize, kvOut, c.qkvBias);
-        linear(".self_attn.o_proj", qOut, c.hiddenSize, c.oBias);
-        specs.push_back({p + ".post_attention_layernorm.weight", {c.hiddenSize}, I::Ones});
-        linear(".mlp.gate_proj", c.hiddenSize, c.intermediateSize, c.mlpBias);
-        linear(".mlp.up_proj", c.hiddenSize, c.intermediateSize, c.mlpBias);
-        linear(".mlp.down_proj", c.intermediateSize, c.hiddenSize, c.mlpBias);
+    using R = LayoutTensor::Role;
+    std::vector<TensorSpec> specs;
+    for (auto &t : checkpointTensors(c)) {
+        const I init = t.role == R::Embedding ? I::Embedding
+                       : t.role == R::Norm    ? (c.gemmaNorm ? I::Zeros : I::Ones)
+                       : t.role == R::Bias    ? I::Zeros
+                                              : I::Normal;
+        specs.push_back({std::move(t.name), std::move(t.shape), init});
     }
-    specs.push_back({"model.norm.weight", {c.hiddenSize}, I::Ones});
-    if (!c.tieWordEmbeddings)
-        specs.push_back({"lm_head.weight", {c.vocabSize, c.hiddenSize}, I::Normal});
     return specs;
 }
 

@@ -11,7 +11,8 @@ namespace {
 class ChunkedCrossEntropyFunction : public torch::autograd::Function<ChunkedCrossEntropyFunction> {
 public:
     static torch::Tensor forward(torch::autograd::AutogradContext *ctx, const torch::Tensor &rows,
-                                 const torch::Tensor &lmHead, const torch::Tensor &targets, int64_t chunkTokens) {
+                                 const torch::Tensor &lmHead, const torch::Tensor &targets, int64_t chunkTokens,
+                                 double softcap) {
         const bool needGrad = rows.requires_grad();
         auto total = torch::zeros({}, rows.options().dtype(torch::kFloat32));
         torch::Tensor gradRows = needGrad ? torch::empty_like(rows) : torch::Tensor();
@@ -21,12 +22,19 @@ public:
             auto h = rows.narrow(0, start, n);
             auto t = targets.narrow(0, start, n);
             auto logits = torch::matmul(h, lmHead.t()).to(torch::kFloat32); // [n, V]
+            torch::Tensor capped;
+            if (softcap > 0) {
+                capped = torch::tanh(logits / softcap);
+                logits = capped * softcap;
+            }
             auto lse = logits.logsumexp(-1);
             total += (lse - logits.gather(1, t.unsqueeze(1)).squeeze(1)).sum();
             if (needGrad) {
                 // d/dlogits of (lse - logit[target]) = softmax - onehot(target)
                 auto probs = (logits - lse.unsqueeze(1)).exp_();
                 probs.scatter_add_(1, t.unsqueeze(1), torch::full({n, 1}, -1.0f, probs.options()));
+                if (softcap > 0) // d(cap * tanh(z / cap))/dz = 1 - tanh^2
+                    probs.mul_(1 - capped.square());
                 gradRows.narrow(0, start, n).copy_(torch::matmul(probs.to(lmHead.scalar_type()), lmHead));
             }
         }
@@ -39,14 +47,14 @@ public:
                                                  torch::autograd::tensor_list gradOutputs) {
         auto gradRows = ctx->get_saved_variables()[0];
         auto scale = gradOutputs[0].to(gradRows.scalar_type());
-        return {gradRows * scale, torch::Tensor(), torch::Tensor(), torch::Tensor()};
+        return {gradRows * scale, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
     }
 };
 
 } // namespace
 
 LossSum chunkedCrossEntropySum(const torch::Tensor &hidden, const torch::Tensor &lmHead, const torch::Tensor &labels,
-                               int64_t chunkTokens) {
+                               int64_t chunkTokens, std::optional<double> softcap) {
     const int64_t h = hidden.size(-1);
     // Position t predicts label t + 1.
     auto rows = hidden.narrow(1, 0, hidden.size(1) - 1).reshape({-1, h});
@@ -59,7 +67,8 @@ LossSum chunkedCrossEntropySum(const torch::Tensor &hidden, const torch::Tensor 
         return out;
     }
     out.sum = ChunkedCrossEntropyFunction::apply(rows.index_select(0, keep), lmHead, targets.index_select(0, keep),
-                                                 chunkTokens > 0 ? chunkTokens : lossChunkTokens(lmHead.size(0)));
+                                                 chunkTokens > 0 ? chunkTokens : lossChunkTokens(lmHead.size(0)),
+                                                 softcap.value_or(0.0));
     return out;
 }
 

@@ -8,6 +8,8 @@
 // than -100 are projected at all.
 #pragma once
 
+#include <optional>
+
 #include <torch/torch.h>
 
 namespace headroom {
@@ -15,12 +17,13 @@ namespace headroom {
 // hidden [B, T, H] (compute dtype), lmHead [V, H], labels [B, T] (unshifted; -100 = ignore).
 // Returns the SUM of token losses (float32 scalar) and the number of target tokens; the caller
 // divides by the optimizer step's target-token count. Differentiable with respect to `hidden`.
-// chunkTokens 0: lossChunkTokens() of lmHead's vocabulary.
+// chunkTokens 0: lossChunkTokens() of lmHead's vocabulary. softcap (Gemma 2/3's
+// final_logit_softcapping): the logits become softcap * tanh(logits / softcap), in float32.
 struct LossSum {
     torch::Tensor sum;
     int64_t tokens = 0;
 };
 LossSum chunkedCrossEntropySum(const torch::Tensor &hidden, const torch::Tensor &lmHead, const torch::Tensor &labels,
-                               int64_t chunkTokens = 0);
+                               int64_t chunkTokens = 0, std::optional<double> softcap = std::nullopt);
 
 } // namespace headroom

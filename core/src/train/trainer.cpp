@@ -5,6 +5,7 @@
 
 #include "headroom/adapter_io.h"
 #include "headroom/causal_lm.h"
+#include "headroom/model_summary.h"
 #include "train/chunked_loss.h"
 #include "headroom/dataset.h"
 #include "headroom/distributed.h"
@@ -181,6 +182,11 @@ private:
             warn(std::string("quantization.bnb_4bit_compute_dtype is ") + choiceName(q.computeDtype) +
                  " but training computes in " + choiceName(dtypeOf(m_precision)) + " (training.bf16/fp16 decide)");
         m_model = CausalLM::load(m_config.model, load);
+        if (!m_model->unusedTensors().empty())
+            warn(m_config.model + ": not loaded and not trained: " + describeTensorNames(m_model->unusedTensors()));
+        if (m_device.is_cuda() && m_config.attnImplementation == Attention::Sdpa && m_model->config().attnLogitSoftcap)
+            warn("attention soft-capping: torch's flash kernel cannot apply it, so sdpa runs Headroom's chunked "
+                 "attention (the same memory, slower)");
         if (m_config.dataset.maxSeqLength > m_model->config().maxPositions)
             throw invalidInput("dataset.max_seq_length: " + std::to_string(m_config.dataset.maxSeqLength) +
                                " exceeds the model's max_position_embeddings (" +
@@ -428,7 +434,8 @@ private:
         in.segmentIds = batch.segments;
         in.paddedOnTheRight = true; // collateMicroBatch pads at the end of each row
         in.training = training;
-        return chunkedCrossEntropySum(m_model->hiddenStates(in), m_model->lmHeadWeight(), batch.labels);
+        return chunkedCrossEntropySum(m_model->hiddenStates(in), m_model->lmHeadWeight(), batch.labels, 0,
+                                      m_model->config().finalLogitSoftcap);
     }
 
     MemoryBreakdown measureMemory() const {

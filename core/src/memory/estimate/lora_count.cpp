@@ -5,54 +5,87 @@
 #include "headroom/error.h"
 
 namespace headroom {
+namespace {
 
-const std::vector<std::string> &allLinearModules() {
-    static const std::vector<std::string> modules = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
-                                                     "gate_proj", "up_proj", "down_proj"};
-    return modules;
+std::string joined(const std::vector<std::string> &names) {
+    std::string out;
+    for (const auto &n : names)
+        out += (out.empty() ? "" : ", ") + n;
+    return out;
 }
 
-std::vector<std::string> resolveTargetModules(const std::vector<std::string> &targets, const std::string &field) {
+std::vector<std::string> resolveAgainst(const std::vector<std::string> &targets, const std::vector<std::string> &all,
+                                        const std::vector<std::string> &allLinear, const std::string &owner,
+                                        const std::string &field) {
     if (targets.size() == 1 && targets[0] == "all-linear")
-        return allLinearModules();
+        return allLinear;
     if (targets.empty())
         throw invalidInput(field + ": needs at least one module (or \"all-linear\")");
-    const auto &all = allLinearModules();
     std::vector<std::string> out;
     for (const auto &t : targets) {
         if (std::find(all.begin(), all.end(), t) == all.end())
-            throw invalidInput(field + ": '" + t +
-                               "' is not one of q_proj, k_proj, v_proj, o_proj, gate_proj, "
-                               "up_proj, down_proj, all-linear");
+            throw invalidInput(field + ": '" + t + "' is not one of " + owner + joined(all) + ", all-linear");
         if (std::find(out.begin(), out.end(), t) == out.end())
             out.push_back(t);
     }
     return out;
 }
 
-std::string modulePath(int64_t layer, const std::string &module) {
-    const bool attention = module == "q_proj" || module == "k_proj" || module == "v_proj" || module == "o_proj";
-    return "model.layers." + std::to_string(layer) + (attention ? ".self_attn." : ".mlp.") + module;
+// Phi-3 fuses q/k/v into qkv_proj and gate/up into gate_up_proj. A target list written for the
+// Llama block (the studio's default q/k/v/o) names the fused module through all of its parts; a
+// part alone cannot get an adapter of its own.
+std::vector<std::string> fuseTargets(const std::vector<std::string> &targets, const std::string &architecture,
+                                     const std::string &field) {
+    const std::vector<std::pair<std::string, std::vector<std::string>>> fused = {
+        {"qkv_proj", {"q_proj", "k_proj", "v_proj"}}, {"gate_up_proj", {"gate_proj", "up_proj"}}};
+    auto listed = [&targets](const std::string &m) {
+        return std::find(targets.begin(), targets.end(), m) != targets.end();
+    };
+    std::vector<std::string> out;
+    for (const auto &t : targets) {
+        bool part = false;
+        for (const auto &[whole, parts] : fused) {
+            if (std::find(parts.begin(), parts.end(), t) == parts.end())
+                continue;
+            part = true;
+            if (!std::all_of(parts.begin(), parts.end(), listed))
+                throw invalidInput(field + ": '" + t + "' is part of " + architecture + "'s fused " + whole +
+                                   "; target " + whole + " (or all of " + joined(parts) + ")");
+            if (std::find(out.begin(), out.end(), whole) == out.end())
+                out.push_back(whole);
+        }
+        if (!part)
+            out.push_back(t);
+    }
+    return out;
 }
 
-std::pair<int64_t, int64_t> moduleShape(const ModelConfig &c, const std::string &module) {
-    const int64_t qOut = c.numHeads * c.headDim, kvOut = c.numKvHeads * c.headDim;
-    if (module == "q_proj")
-        return {c.hiddenSize, qOut};
-    if (module == "k_proj" || module == "v_proj")
-        return {c.hiddenSize, kvOut};
-    if (module == "o_proj")
-        return {qOut, c.hiddenSize};
-    if (module == "gate_proj" || module == "up_proj")
-        return {c.hiddenSize, c.intermediateSize};
-    if (module == "down_proj")
-        return {c.intermediateSize, c.hiddenSize};
-    throw invalidInput("unknown module '" + module + "'");
+} // namespace
+
+std::vector<std::string> resolveTargetModules(const std::vector<std::string> &targets, const std::string &field) {
+    static const std::vector<std::string> llamaBlock = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                                                        "gate_proj", "up_proj", "down_proj"};
+    if (targets.size() == 1 && targets[0] == "all-linear")
+        return targets; // which modules depends on the model
+    return resolveAgainst(targets, knownLinearModules(), llamaBlock, "", field);
+}
+
+std::vector<std::string> resolveTargetModules(const ModelConfig &config, const std::vector<std::string> &targets,
+                                              const std::string &field) {
+    const auto &modules = linearModules(config);
+    const auto named = config.fusedProjections ? fuseTargets(targets, config.architecture, field) : targets;
+    auto resolved = resolveAgainst(named, modules, modules, config.architecture + "'s modules ", field);
+    // In the block's order, as PEFT lists the modules it found.
+    std::vector<std::string> ordered;
+    for (const auto &m : modules)
+        if (std::find(resolved.begin(), resolved.end(), m) != resolved.end())
+            ordered.push_back(m);
+    return ordered;
 }
 
 int64_t loraParameterCount(const ModelConfig &config, int64_t r, const std::vector<std::string> &targets) {
     int64_t perLayer = 0;
-    for (const auto &m : resolveTargetModules(targets, "lora.target_modules")) {
+    for (const auto &m : resolveTargetModules(config, targets, "lora.target_modules")) {
         const auto [in, out] = moduleShape(config, m);
         perLayer += r * (in + out);
     }

@@ -6,18 +6,17 @@
 #include <string>
 #include <vector>
 
+#include "config/model_layout.h"
 #include "headroom/model_config.h"
 
 namespace headroom {
 
-// The seven linear modules of a Llama-family block, in PEFT's order of "all-linear".
-const std::vector<std::string> &allLinearModules();
-// Expands {"all-linear"} and validates the names; throws invalidInput naming `field`.
+// Expands {"all-linear"} and checks the names against every family's modules (a training config
+// read before its model); throws invalidInput naming `field`.
 std::vector<std::string> resolveTargetModules(const std::vector<std::string> &targets, const std::string &field);
-// The module's path in an HF checkpoint: model.layers.<layer>.self_attn.q_proj, ...mlp.gate_proj.
-std::string modulePath(int64_t layer, const std::string &module);
-// (in, out) features of a module in a block.
-std::pair<int64_t, int64_t> moduleShape(const ModelConfig &config, const std::string &module);
+// The same against `config`'s own modules: "all-linear" becomes linearModules(config).
+std::vector<std::string> resolveTargetModules(const ModelConfig &config, const std::vector<std::string> &targets,
+                                              const std::string &field);
 // r * (in + out) per targeted module, times the layers.
 int64_t loraParameterCount(const ModelConfig &config, int64_t r, const std::vector<std::string> &targets);
 

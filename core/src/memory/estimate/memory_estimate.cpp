@@ -57,13 +57,6 @@ int64_t quant4Bytes(int64_t numel, int64_t blocksize, bool doubleQuant) {
     return packed + (doubleQuant ? blocks + 4 * ceilDiv(blocks, kNestedBlocksize) + 4 : 4 * blocks);
 }
 
-// Bias elements of each linear, as ModelConfig says which exist.
-int64_t biasElements(const ModelConfig &c, const std::string &module, int64_t out) {
-    const bool qkv = module == "q_proj" || module == "k_proj" || module == "v_proj";
-    const bool o = module == "o_proj";
-    return (qkv && c.qkvBias) || (o && c.oBias) || (!qkv && !o && c.mlpBias) ? out : 0;
-}
-
 // 8-bit AdamW's state for one tensor (AdamW8bit::stateBytes()).
 int64_t eightBitStateBytes(int64_t numel) {
     return numel >= kMin8bitElements ? 2 * (numel + 4 * ceilDiv(numel, k8bitBlocksize)) : 2 * 4 * numel;
@@ -166,17 +159,19 @@ int64_t estimateWeightBytes(const ModelConfig &c, const EstimateSettings &s) {
     // Embeddings, final norm and an untied lm_head in the compute dtype (tied: one tensor).
     int64_t bytes =
         e * (c.vocabSize * c.hiddenSize + c.hiddenSize + (c.tieWordEmbeddings ? 0 : c.vocabSize * c.hiddenSize));
-    int64_t layer = e * 2 * c.hiddenSize; // input and post-attention RMSNorm weights
-    for (const auto &module : allLinearModules()) {
+    int64_t layer = 0;
+    for (const auto &norm : layerNormTensors(c, 0))
+        layer += e * norm.shape[0];
+    for (const auto &module : linearModules(c)) {
         const auto [in, out] = moduleShape(c, module);
         layer += s.quant == WeightQuant::None ? e * in * out : quant4Bytes(in * out, s.quantBlocksize, s.doubleQuant);
-        layer += e * biasElements(c, module, out); // biases stay in the compute dtype
+        layer += moduleHasBias(c, module) ? e * out : 0; // biases stay in the compute dtype
     }
     return bytes + c.numLayers * layer;
 }
 
 int64_t estimateOptimizerBytes(const ModelConfig &c, const EstimateSettings &s) {
-    const auto targets = resolveTargetModules(s.targetModules, "--targets");
+    const auto targets = resolveTargetModules(c, s.targetModules, "--targets");
     if (s.optimizer == OptimizerKind::Sgd)
         return 0;
     int64_t perLayer = 0;
@@ -190,7 +185,7 @@ int64_t estimateOptimizerBytes(const ModelConfig &c, const EstimateSettings &s) 
 
 MemoryEstimate estimateMemory(const ModelConfig &config, const EstimateSettings &settings) {
     settings.validate();
-    const auto targets = resolveTargetModules(settings.targetModules, "--targets");
+    const auto targets = resolveTargetModules(config, settings.targetModules, "--targets");
     MemoryEstimate e;
     e.trainableParameters = loraParameterCount(config, settings.loraR, targets);
     e.totalParameters = config.totalParameters() + e.trainableParameters;
