@@ -2,9 +2,11 @@
 // (tests/reference/hf_llama_reference.py, fixtures made by tests/reference/make_golden_models.py),
 // with each attention implementation; and fused attention's gradients against attention written
 // out in float64.
+#include <QTemporaryDir>
 #include <QtTest/QtTest>
 
 #include "headroom/causal_lm.h"
+#include "headroom/error.h"
 #include "headroom/generation.h"
 #include "headroom/runtime.h"
 #include "model/fused_attention.h"
@@ -257,6 +259,32 @@ private slots:
         for (int i = 0; i < 4; ++i) {
             qInfo("%s: %s max |error| / max |reference| = %.3g", qPrintable(dtype), names[i], errors[i]);
             QVERIFY2(errors[i] < tolerance, names[i]);
+        }
+    }
+
+    // A checkpoint without a tensor the family needs (Gemma 3's k_norm) is refused naming it.
+    void loadingRefusesACheckpointMissingAFamilyTensor() {
+        const auto dir = test::dataPath("models/gemma3_text_softcap_layer_types").toStdString();
+        QTemporaryDir copy;
+        QVERIFY(QFile::copy(QString::fromStdString(dir + "/config.json"), copy.filePath("config.json")));
+        const auto source = SafetensorsFile::open(dir + "/model.safetensors");
+        const std::string missing = "model.layers.1.self_attn.k_norm.weight";
+        {
+            SafetensorsWriter writer(copy.filePath("model.safetensors").toStdString(), {{"format", "pt"}});
+            for (const auto &info : source->tensors())
+                if (info.name != missing)
+                    writer.declare(info.name, info.dtype, info.shape);
+            for (const auto &info : source->tensors())
+                if (info.name != missing)
+                    writer.writeTensor(info.name, source->data(info), info.byteSize());
+            writer.finish();
+        }
+        try {
+            CausalLM::load(copy.path().toStdString());
+            QFAIL("loaded without k_norm");
+        } catch (const Error &error) {
+            QVERIFY2(QString(error.what()).contains(QString::fromStdString("tensor '" + missing + "' not found")),
+                     error.what());
         }
     }
 };

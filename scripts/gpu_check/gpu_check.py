@@ -124,8 +124,13 @@ def peft_counts(cli, source):
         config = AutoConfig.from_pretrained(os.path.join(configs, name))
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(config)
-        peft = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-                                                task_type="CAUSAL_LM"))
+        # Phi-3 fuses q/k/v (Headroom maps the four names onto qkv_proj + o_proj, as PEFT names them);
+        # Gemma 3's multimodal checkpoint: the text model only (its vision tower has q/k/v_proj too).
+        arch = config.architectures[0]
+        targets = ["qkv_proj", "o_proj"] if arch == "Phi3ForCausalLM" else ["q_proj", "k_proj", "v_proj", "o_proj"]
+        if arch == "Gemma3ForConditionalGeneration":
+            targets = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj)"
+        peft = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules=targets, task_type="CAUSAL_LM"))
         theirs = sum(p.numel() for p in peft.parameters() if p.requires_grad)
         out = json.loads(sh([cli, "--json", "estimate", "--config", os.path.join(configs, name), "--r", "16",
                              "--targets", "q_proj,k_proj,v_proj,o_proj"]).stdout)

@@ -55,6 +55,10 @@ ModelSummaryView::ModelSummaryView(QWidget *parent)
     m_tokenizer = addRow(tr("Tokenizer"), "tokenizerValue");
     m_chatTemplate = addRow(tr("Chat template"), "chatTemplateValue");
     m_checkpointSize = addRow(tr("Checkpoint size"), "checkpointSizeValue");
+    m_features = addRow(tr("Beyond the Llama block"), "featuresValue");
+    m_features->setWordWrap(true);
+    m_unused = addRow(tr("Not loaded"), "unusedValue");
+    m_unused->setWordWrap(true);
 
     auto *layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
@@ -84,6 +88,13 @@ void ModelSummaryView::setSummary(const QString &title, const QString &modelDir,
     m_chatTemplate->setText(QString::fromStdString(summary.chatTemplate));
     m_checkpointSize->setText(
         numberLocale().formattedDataSize(qint64(summary.checkpointBytes), 1, QLocale::DataSizeIecFormat));
+    QStringList features;
+    for (const auto &feature : config.features())
+        features << QString::fromStdString(feature);
+    m_features->setText(features.isEmpty() ? tr("nothing: the plain Llama block") : features.join('\n'));
+    m_unused->setText(summary.unusedTensors.empty()
+                          ? tr("nothing")
+                          : QString::fromStdString(headroom::describeTensorNames(summary.unusedTensors)));
 }
 
 QLabel *ModelSummaryView::addRow(const QString &name, const QString &objectName) {

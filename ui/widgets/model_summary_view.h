@@ -1,5 +1,6 @@
 // ModelSummaryView shows what headroom::ModelSummary reports about a model folder (architecture,
-// parameter count, shapes, dtype, tokenizer, chat template, checkpoint size) as a read-only form.
+// parameter count, shapes, dtype, tokenizer, chat template, checkpoint size, what the family adds to
+// the Llama block, tensors not loaded) as a read-only form.
 // It only displays: the caller inspects the folder and handles errors. Each value label has an
 // objectName ("architectureValue", "vocabSizeValue", ...) so tests can find it.
 #pragma once
@@ -40,4 +41,6 @@ private:
     QLabel *m_tokenizer;
     QLabel *m_chatTemplate;
     QLabel *m_checkpointSize;
+    QLabel *m_features; // ModelConfig::features(), one per line
+    QLabel *m_unused; // checkpoint tensors the engine does not load (a vision tower)
 };

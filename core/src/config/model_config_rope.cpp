@@ -34,7 +34,8 @@ RopeScaling parseScaling(const nlohmann::json &top, const nlohmann::json &rope, 
         return scaling;
     if (!rope.is_object())
         throw invalidInput(context + ": must be an object or null");
-    const std::string type = rope.contains("rope_type") ? rope.value("rope_type", "") : rope.value("type", "");
+    const std::string type = rope.contains("rope_type") ? optionalField<std::string>(rope, "rope_type", "", context)
+                                                        : optionalField<std::string>(rope, "type", "", context);
     if (type == "default" || type.empty())
         return scaling;
     scaling.factor = optionalField<double>(rope, "factor", 1.0, context);

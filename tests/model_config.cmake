@@ -1,0 +1,1 @@
+headroom_add_test(model_config_test unit model_config_test.cpp BASE_ONLY)
