@@ -13,6 +13,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <regex>
 
 #include <nlohmann/json.hpp>
 
@@ -171,6 +172,25 @@ torch::Tensor permutedRows(const torch::Tensor &rows, int64_t heads) {
     return out;
 }
 
+// llama.cpp's name of a block's projection (gguf-py's constants.py TENSOR_NAMES and tensor_mapping.py):
+// Phi-3's fused qkv_proj is attn_qkv and its gate_up_proj ffn_up, both kept whole.
+std::string ggufBlockTensor(int64_t layer, const std::string &module) {
+    static const std::map<std::string, std::string> names = {
+        {"q_proj", "attn_q"},      {"k_proj", "attn_k"},      {"v_proj", "attn_v"},
+        {"o_proj", "attn_output"}, {"qkv_proj", "attn_qkv"},  {"gate_proj", "ffn_gate"},
+        {"up_proj", "ffn_up"},     {"down_proj", "ffn_down"}, {"gate_up_proj", "ffn_up"}};
+    return "blk." + std::to_string(layer) + "." + names.at(module) + ".weight";
+}
+
+// An adapter as training leaves it: every A and B random and non-zero (B starts at zero, which
+// would make every export of it look right).
+void randomizeLora(CausalLM &model, uint64_t seed) {
+    torch::NoGradGuard noGrad;
+    auto gen = at::detail::createCPUGenerator(seed);
+    for (auto &p : model.loraParameters())
+        p.tensor.copy_(torch::randn(p.tensor.sizes(), gen) * 0.1);
+}
+
 // --- running the CLI ----------------------------------------------------------------------------
 struct CliResult {
     int exitCode = -1;
@@ -272,6 +292,126 @@ void writeQloraRunConfig(const fs::path &run) {
         {"quantization",
          {{"load_in_4bit", true}, {"bnb_4bit_quant_type", "nf4"}, {"bnb_4bit_use_double_quant", true}}}};
     std::ofstream(run / "config.json") << config.dump();
+}
+
+// What everyFamilyRoundTripsThroughAllExports expects of one family fixture (its columns).
+struct FamilyExpectations {
+    std::string fixture, ggufArchitecture;
+    bool permutesQk = false;
+    std::vector<std::string> modules;
+    std::string peftDecoder, checkpointDecoder;
+};
+
+// A copy of the fixture as base, an adapter on it as training would save one (random non-zero A and
+// B on all-linear), and that adapter exported all three ways, everything under `root`.
+void checkFamilyExports(const FamilyExpectations &want, const fs::path &root) {
+    const fs::path base = root / "base";
+    fs::create_directories(root);
+    fs::copy(test::dataPath(QString::fromStdString("models/" + want.fixture)).toStdString(), base);
+    // As transformers 4.5x saves a multimodal model: its dtype stated in the sub-configs too, and
+    // its image processor's settings beside it.
+    const bool multimodal = test::readJsonFile((base / "config.json").string()).contains("vision_config");
+    if (multimodal) {
+        editJsonFile(base / "config.json", [](nlohmann::json &c) {
+            c["text_config"]["torch_dtype"] = c["vision_config"]["torch_dtype"] = c["torch_dtype"];
+        });
+        std::ofstream(base / "preprocessor_config.json") << R"({"image_processor_type": "Gemma3ImageProcessor"})";
+    }
+    const auto config = ModelConfig::fromFile((base / "config.json").string());
+    const auto expected = SafetensorsFile::open((base / "expected.safetensors").string());
+    const auto mask = test::readTensor(*expected, "attention_mask");
+
+    auto trained = CausalLM::load(base.string());
+    LoraOptions lora;
+    lora.r = 4;
+    lora.alpha = 8;
+    lora.dropout = 0;
+    lora.targetModules = {"all-linear"};
+    trained->addLora(lora, 1);
+    randomizeLora(*trained, 7);
+    const auto withAdapter = logitsOf(*trained, *expected);
+    AdapterCard card;
+    card.baseModel = base.string();
+    saveAdapter(*trained, (root / "trained").string(), card);
+
+    // export adapter: PEFT's keys under the decoder's module path, every module of every block,
+    // and loaded onto the base again, the very same logits.
+    const fs::path peft = exportAdapter((root / "trained").string(), (root / "peft").string()).path;
+    auto targets =
+        test::readJsonFile((peft / "adapter_config.json").string())["target_modules"].get<std::vector<std::string>>();
+    std::sort(targets.begin(), targets.end());
+    auto wantTargets = want.modules;
+    std::sort(wantTargets.begin(), wantTargets.end());
+    QVERIFY(targets == wantTargets);
+    const auto adapter = SafetensorsFile::open((peft / "adapter_model.safetensors").string());
+    QCOMPARE(int64_t(adapter->tensors().size()), 2 * config.numLayers * int64_t(want.modules.size()));
+    const std::regex peftKey("base_model\\.model\\." + std::regex_replace(want.peftDecoder, std::regex("\\."), "\\.") +
+                             "layers\\.([0-9]+)\\.(self_attn|mlp)\\.([a-z_]+)\\.lora_(A|B)\\.weight");
+    for (const auto &info : adapter->tensors())
+        QVERIFY2(std::regex_match(info.name, peftKey), info.name.c_str());
+    auto reloaded = CausalLM::load(base.string());
+    loadAdapter(*reloaded, peft.string());
+    QVERIFY(torch::equal(logitsOf(*reloaded, *expected), withAdapter));
+
+    // export merged: a plain model folder with every tensor of the base (a vision tower too),
+    // whose logits are the base's with the adapter.
+    MergedExportOptions options;
+    options.dtype = Dtype::F32;
+    const fs::path merged = exportMerged(peft.string(), (root / "merged").string(), options).path;
+    const double mergedDiff = maxDiffOnTokens(logitsOf(*CausalLM::load(merged.string()), *expected), withAdapter, mask);
+    const double adapterEffect =
+        maxDiffOnTokens(logitsOf(*CausalLM::load(base.string()), *expected), withAdapter, mask);
+    qInfo().noquote() << QString("%1: merged vs base+adapter max |dlogit| %2; the adapter moves logits by %3")
+                             .arg(QString::fromStdString(want.fixture))
+                             .arg(mergedDiff)
+                             .arg(adapterEffect);
+    QVERIFY2(mergedDiff < 1e-4, qPrintable(QString("merged: max diff %1").arg(mergedDiff)));
+    QVERIFY2(adapterEffect > 0.1, qPrintable(QString("the adapter moves logits by only %1").arg(adapterEffect)));
+    QCOMPARE(ModelConfig::fromFile((merged / "config.json").string()).torchDtype, std::string("float32"));
+    if (multimodal) {
+        const auto json = test::readJsonFile((merged / "config.json").string());
+        QCOMPARE(json["vision_config"]["torch_dtype"].get<std::string>(), std::string("float32"));
+        QCOMPARE(readText(merged / "preprocessor_config.json"), readText(base / "preprocessor_config.json"));
+    }
+    const auto baseTensors = SafetensorsCheckpoint::openDir(base.string());
+    const auto mergedTensors = SafetensorsCheckpoint::openDir(merged.string());
+    auto baseNames = baseTensors.names(), mergedNames = mergedTensors.names();
+    std::sort(baseNames.begin(), baseNames.end());
+    std::sort(mergedNames.begin(), mergedNames.end());
+    QVERIFY(mergedNames == baseNames);
+    for (const auto &name : baseNames)
+        QVERIFY2(mergedTensors.find(name).info->shape == baseTensors.find(name).info->shape, name.c_str());
+
+    // export gguf-lora: llama.cpp's architecture and tensor names, lora_a [in, r] and lora_b
+    // [r, out] in ggml's order with in and out from the base's own weight, the data as PEFT's
+    // (lora_b's q and k rows permuted where the converter permutes the base's).
+    GgufLoraOptions ggufOptions;
+    const auto gguf = parseGguf(exportGgufLora(peft.string(), (root / "adapter.gguf").string(), ggufOptions).path);
+    QCOMPARE(gguf.strings.at("general.architecture").second, want.ggufArchitecture);
+    std::map<std::string, const GgufTensor *> byName;
+    for (const auto &t : gguf.tensors)
+        byName[t.name] = &t;
+    QCOMPARE(byName.size(), adapter->tensors().size());
+    for (const auto &info : adapter->tensors()) {
+        std::smatch key;
+        std::regex_match(info.name, key, peftKey);
+        const int64_t layer = std::stoll(key[1]);
+        const std::string module = key[3];
+        const bool isA = key[4] == "A";
+        const std::string name = ggufBlockTensor(layer, module) + (isA ? ".lora_a" : ".lora_b");
+        QVERIFY2(byName.count(name), (info.name + " -> " + name).c_str());
+        const std::string baseWeight = want.checkpointDecoder + "layers." + std::to_string(layer) + "." +
+                                       std::string(key[2]) + "." + module + ".weight";
+        QVERIFY2(baseTensors.contains(baseWeight), baseWeight.c_str());
+        const auto &weight = *baseTensors.find(baseWeight).info;
+        const uint64_t out = uint64_t(weight.shape[0]), in = uint64_t(weight.shape[1]), r = uint64_t(lora.r);
+        QVERIFY2(byName.at(name)->ne == (isA ? std::vector<uint64_t>{in, r} : std::vector<uint64_t>{r, out}),
+                 name.c_str());
+        auto values = test::readTensor(*adapter, info.name);
+        if (!isA && want.permutesQk && (module == "q_proj" || module == "k_proj"))
+            values = permutedRows(values, module == "q_proj" ? config.numHeads : config.numKvHeads);
+        QVERIFY2(torch::equal(ggufTensorData(gguf, *byName.at(name)), values), name.c_str());
+    }
 }
 
 } // namespace
@@ -512,8 +652,6 @@ private slots:
         std::memcpy(&alignment, gguf.strings.at("general.alignment").second.data(), 4);
         QCOMPARE(alignment, 32u);
 
-        const std::map<std::string, std::string> ggufNames = {
-            {"q_proj", "attn_q"}, {"k_proj", "attn_k"}, {"v_proj", "attn_v"}, {"down_proj", "ffn_down"}};
         const auto adapter = SafetensorsFile::open(data(kPeftAdapter) + "/adapter_model.safetensors");
         std::map<std::string, const GgufTensor *> byName;
         for (const auto &t : gguf.tensors)
@@ -521,7 +659,7 @@ private slots:
         QCOMPARE(int64_t(byName.size()), kLayers * int64_t(kTargets.size()) * 2);
         for (int64_t layer = 0; layer < kLayers; ++layer)
             for (const auto &module : kTargets) {
-                const std::string base = "blk." + std::to_string(layer) + "." + ggufNames.at(module) + ".weight";
+                const std::string base = ggufBlockTensor(layer, module);
                 QVERIFY2(byName.count(base + ".lora_a") && byName.count(base + ".lora_b"), base.c_str());
                 const auto &a = *byName.at(base + ".lora_a");
                 const auto &b = *byName.at(base + ".lora_b");
@@ -561,6 +699,56 @@ private slots:
         QVERIFY(torch::equal(
             ggufTensorData(half, a0),
             test::readTensor(*adapter, peftKey(0, "v_proj", "lora_A")).to(torch::kHalf).to(torch::kFloat32)));
+    }
+
+    // Every family fixture (tests/data/models/README.md) through all three exports, with a random
+    // non-zero adapter on all its linear modules. Per row: the GGUF architecture llama.cpp's
+    // convert_hf_to_gguf.py gives the base, whether that converter permutes q_proj/k_proj rows
+    // (LlamaModel and its subclass SmolLM3Model do; Qwen, Gemma and Phi-3 do not), the block's
+    // linear modules as PEFT names them, and where the decoder lives in transformers' module tree
+    // (PEFT's keys) and in the checkpoint (Gemma3ForConditionalGeneration: model.language_model. and
+    // language_model.model.).
+    void everyFamilyRoundTripsThroughAllExports_data() {
+        QTest::addColumn<QString>("fixture");
+        QTest::addColumn<QString>("ggufArchitecture");
+        QTest::addColumn<bool>("permutesQk");
+        QTest::addColumn<QStringList>("modules");
+        QTest::addColumn<QString>("peftDecoder");
+        QTest::addColumn<QString>("checkpointDecoder");
+        const QStringList separate = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+        const QStringList fused = {"qkv_proj", "o_proj", "gate_up_proj", "down_proj"};
+        auto row = [&](const char *fixture, const char *arch, bool permutes, const QStringList &modules,
+                       const char *peftDecoder = "model.", const char *checkpointDecoder = "model.") {
+            QTest::newRow(fixture) << QString(fixture) << QString(arch) << permutes << modules << QString(peftDecoder)
+                                   << QString(checkpointDecoder);
+        };
+        row("llama_mha_untied", "llama", true, separate);
+        row("mistral_headdim_linear", "llama", true, separate);
+        row("qwen2_bias_gqa", "qwen2", false, separate);
+        row("qwen3_qknorm_window", "qwen3", false, separate);
+        row("gemma3_text_softcap_layer_types", "gemma3", false, separate);
+        row("gemma3_conditional_bf16", "gemma3", false, separate, "model.language_model.", "language_model.model.");
+        row("gemma2_softcap_alternating", "gemma2", false, separate);
+        row("smollm3_no_rope_layers", "smollm3", true, separate);
+        row("phi3_fused_longrope", "phi3", false, fused);
+    }
+
+    void everyFamilyRoundTripsThroughAllExports() {
+        QFETCH(QString, fixture);
+        QFETCH(QString, ggufArchitecture);
+        QFETCH(bool, permutesQk);
+        QFETCH(QStringList, modules);
+        QFETCH(QString, peftDecoder);
+        QFETCH(QString, checkpointDecoder);
+        FamilyExpectations want{fixture.toStdString(),     ggufArchitecture.toStdString(), permutesQk, {},
+                                peftDecoder.toStdString(), checkpointDecoder.toStdString()};
+        for (const auto &module : modules)
+            want.modules.push_back(module.toStdString());
+        try {
+            checkFamilyExports(want, tmp("family_" + want.fixture));
+        } catch (const std::exception &e) { // an export that refuses the family: the row fails saying why
+            QFAIL(e.what());
+        }
     }
 
     void failedExportsSayWhyAndLeaveNothingWhole_data() {

@@ -173,6 +173,13 @@ void refuseInputs(const fs::path &destination, const std::vector<std::string> &i
     }
 }
 
+std::string joined(const std::vector<std::string> &names) {
+    std::string out;
+    for (const auto &name : names)
+        out += (out.empty() ? "" : ", ") + name;
+    return out;
+}
+
 bool startsWithGgufMagic(const fs::path &file) {
     std::ifstream in(file, std::ios::binary);
     char magic[4] = {};
@@ -271,7 +278,8 @@ AdapterFiles openAdapter(const std::string &adapterDir) {
 
 std::vector<LoraPair> readLoraPairs(const AdapterFiles &adapter, const ModelConfig &config) {
     const auto &file = *adapter.weights;
-    // In the block's order (q, k, v, o, gate, up, down; Phi-3: qkv, o, gate_up, down), whatever order target_modules lists them in.
+    // In the block's order (q, k, v, o, gate, up, down; Phi-3: qkv, o, gate_up, down), whatever
+    // order target_modules lists them in.
     const auto targets =
         resolveTargetModules(config, adapter.lora.targetModules, adapter.dir + "/adapter_config.json: target_modules");
     std::vector<std::string> modules;
@@ -322,8 +330,8 @@ std::vector<LoraPair> readLoraPairs(const AdapterFiles &adapter, const ModelConf
     for (const auto &[name, seen] : used)
         if (!seen)
             throw invalidInput(file.path() + ": tensor '" + name +
-                               "' is not the lora_A/lora_B of a targeted projection "
-                               "(only LoRA on q/k/v/o/gate/up/down_proj is supported)");
+                               "' is not the lora_A/lora_B of a targeted projection (LoRA is supported on " +
+                               joined(linearModules(config)) + ")");
     return pairs;
 }
 

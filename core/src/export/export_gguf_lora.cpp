@@ -1,13 +1,24 @@
 // export gguf-lora: the adapter as llama.cpp's convert_lora_to_gguf.py writes it, so
 // `llama-cli -m base.gguf --lora adapter.gguf` and Ollama's ADAPTER load it:
-//  - general.architecture as the base converts ("llama" for Llama/Mistral, "qwen2"), general.type
-//    "adapter", adapter.type "lora", adapter.lora.alpha (f32);
+//  - general.architecture as convert_hf_to_gguf.py converts the base, general.type "adapter",
+//    adapter.type "lora", adapter.lora.alpha (f32);
 //  - <base tensor>.lora_a [r, in] and .lora_b [out, r] (row-major; ggml ne [in, r] and [r, out]),
-//    named as convert_hf_to_gguf.py names the base tensors (blk.N.attn_q.weight, ...);
-//  - for "llama", the rows of q's and k's lora_b permuted the way the converter permutes q_proj and
-//    k_proj of the base (rotary halves interleaved per head), or the adapter would not line up.
+//    named as the converter names the base tensors (blk.N.attn_q.weight, ...);
+//  - where the converter permutes the rows of q_proj and k_proj (rotary halves interleaved per
+//    head, LlamaModel.permute), the same rows of q's and k's lora_b, or the adapter would not line up.
 // llama.cpp scales by alpha / r (rank = lora_b's inner dim) and ignores use_rslora, so an rsLoRA
 // adapter (scale alpha / sqrt(r)) is written with alpha * sqrt(r).
+//
+// Followed (ggml-org/llama.cpp): convert_lora_to_gguf.py at 0b03adaa632b (LoraModel: PEFT key minus
+// "base_model.model.", "model.language_model." read as "model.", then the base model class's
+// modify_tensors on lora_B); convert_hf_to_gguf.py at 0024aa7417ef (Gemma2Model "gemma2",
+// Gemma3Model "gemma3" registered for Gemma3ForCausalLM and Gemma3ForConditionalGeneration, which
+// drops "language_model."; neither permutes) and the same classes as split out into conversion/:
+// llama.py at 0274f0fc7d7f (LlamaModel.undo_permute, which SmolLM3Model "smollm3" inherits;
+// MistralForCausalLM is LlamaModel), qwen.py at 2bbcf7fc93a4 (Qwen2Model "qwen2", Qwen3Model
+// "qwen3": no permutation), phi.py at 051139f51130 (Phi3MiniModel "phi3": no permutation, the
+// fused tensors kept whole); gguf-py/gguf/tensor_mapping.py and constants.py at 0024aa7417ef
+// (self_attn.qkv_proj -> attn_qkv and mlp.gate_up_proj -> ffn_up, both "# phi3").
 #include <cmath>
 #include <map>
 
@@ -26,20 +37,40 @@ struct GgufArchitecture {
     bool permuteQk = false;
 };
 
-GgufArchitecture ggufArchitecture(const ModelConfig &config, const std::string &context) {
-    if (config.architecture == "LlamaForCausalLM" || config.architecture == "MistralForCausalLM")
-        return {"llama", true};
-    if (config.architecture == "Qwen2ForCausalLM")
-        return {"qwen2", false};
-    throw invalidInput(context + ": architecture " + config.architecture +
-                       " has no GGUF LoRA mapping here "
-                       "(LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)");
+// The base architectures convert_hf_to_gguf.py converts, with the GGUF architecture its model
+// class writes and whether that class permutes q_proj and k_proj.
+const std::map<std::string, GgufArchitecture> &ggufArchitectures() {
+    static const std::map<std::string, GgufArchitecture> byHfArchitecture = {
+        {"LlamaForCausalLM", {"llama", true}},
+        {"MistralForCausalLM", {"llama", true}},
+        {"Qwen2ForCausalLM", {"qwen2", false}},
+        {"Qwen3ForCausalLM", {"qwen3", false}},
+        {"Gemma2ForCausalLM", {"gemma2", false}},
+        {"Gemma3ForCausalLM", {"gemma3", false}},
+        {"Gemma3ForConditionalGeneration", {"gemma3", false}},
+        {"SmolLM3ForCausalLM", {"smollm3", true}},
+        {"Phi3ForCausalLM", {"phi3", false}}};
+    return byHfArchitecture;
 }
 
+GgufArchitecture ggufArchitecture(const ModelConfig &config, const std::string &context) {
+    const auto &known = ggufArchitectures();
+    const auto found = known.find(config.architecture);
+    if (found != known.end())
+        return found->second;
+    std::string names;
+    for (const auto &entry : known)
+        names += (names.empty() ? "" : ", ") + entry.first;
+    throw invalidInput(context + ": architecture " + config.architecture + " has no GGUF LoRA mapping here (" + names +
+                       ")");
+}
+
+// tensor_mapping.py's block tensors; Phi-3's fused projections keep their own GGUF names.
 std::string ggufTensorName(const exporting::LoraPair &pair) {
     static const std::map<std::string, std::string> names = {
-        {"q_proj", "attn_q"},      {"k_proj", "attn_k"},  {"v_proj", "attn_v"},     {"o_proj", "attn_output"},
-        {"gate_proj", "ffn_gate"}, {"up_proj", "ffn_up"}, {"down_proj", "ffn_down"}};
+        {"q_proj", "attn_q"},      {"k_proj", "attn_k"},      {"v_proj", "attn_v"},
+        {"o_proj", "attn_output"}, {"qkv_proj", "attn_qkv"},  {"gate_proj", "ffn_gate"},
+        {"up_proj", "ffn_up"},     {"down_proj", "ffn_down"}, {"gate_up_proj", "ffn_up"}};
     return "blk." + std::to_string(pair.layer) + "." + names.at(pair.module) + ".weight";
 }
 

@@ -48,12 +48,12 @@ struct AdapterFiles {
 };
 AdapterFiles openAdapter(const std::string &adapterDir);
 
-// One adapted projection: base weight `model.layers.N.<self_attn|mlp>.<module>.weight`.
+// One adapted projection of a block (config/model_layout.h names both paths).
 struct LoraPair {
     int64_t layer = 0;
-    std::string module; // q_proj ... down_proj
-    std::string baseTensor; // HF name of the adapted weight
-    std::string peftPrefix; // base_model.model.<baseTensor without .weight>
+    std::string module; // linearModules(config): q_proj ... down_proj, Phi-3's qkv_proj, gate_up_proj
+    std::string baseTensor; // the adapted weight in the checkpoint, e.g. model.layers.0.self_attn.q_proj.weight
+    std::string peftPrefix; // base_model.model.<transformers' module path>, e.g. ...model.language_model.layers.0...
     torch::Tensor a; // float32 [r, in]
     torch::Tensor b; // float32 [out, r]
 };

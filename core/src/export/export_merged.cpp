@@ -125,12 +125,23 @@ void copyIfPresent(const fs::path &from, const fs::path &to) {
         exporting::copyFile(from, to);
 }
 
+// Every float tensor is written in the export's dtype, the vision tower's too, so every dtype the
+// config states is rewritten: newer transformers save one in each sub-config as well (Gemma 3's
+// text_config and vision_config), and ModelConfig reads text_config's first.
+void restateDtype(nlohmann::json &json, const std::string &dtype) {
+    for (const char *key : {"torch_dtype", "dtype"})
+        if (json.contains(key))
+            json[key] = dtype;
+    for (auto &[key, value] : json.items())
+        if (value.is_object() && key.size() > 7 && key.compare(key.size() - 7, 7, "_config") == 0)
+            restateDtype(value, dtype);
+}
+
 // `json`: the base's config.json, written again with the export's dtype.
 void writeModelFiles(const fs::path &baseDir, const fs::path &out, nlohmann::json json, const ModelConfig &config,
                      Dtype dtype) {
     json["torch_dtype"] = hfDtypeName(dtype);
-    if (json.contains("dtype"))
-        json["dtype"] = hfDtypeName(dtype);
+    restateDtype(json, hfDtypeName(dtype));
     exporting::writeTextFile(out / "config.json", json.dump(2) + "\n");
     if (fs::exists(baseDir / "generation_config.json")) {
         copyIfPresent(baseDir / "generation_config.json", out / "generation_config.json");
@@ -144,9 +155,10 @@ void writeModelFiles(const fs::path &baseDir, const fs::path &out, nlohmann::jso
             generation["eos_token_id"] = config.eosTokenIds;
         exporting::writeTextFile(out / "generation_config.json", generation.dump(2) + "\n");
     }
-    for (const char *file :
-         {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-          "vocab.json", "merges.txt", "chat_template.jinja", "chat_template.json"})
+    // The tokenizer, and a multimodal model's image processor (Gemma 3's vision tower is exported too).
+    for (const char *file : {"tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
+                             "added_tokens.json", "vocab.json", "merges.txt", "chat_template.jinja",
+                             "chat_template.json", "preprocessor_config.json", "processor_config.json"})
         copyIfPresent(baseDir / file, out / file);
 }
 
