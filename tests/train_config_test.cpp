@@ -227,7 +227,7 @@ private slots:
                                  << "dataset.validation_split: ";
         QTest::newRow("save strategy") << "training.save_strategy=best"
                                        << "training.save_strategy: ";
-        QTest::newRow("target module") << "lora.target_modules=q_proj,qkv_proj"
+        QTest::newRow("target module") << "lora.target_modules=q_proj,c_attn"
                                        << "lora.target_modules: ";
         QTest::newRow("all-linear mixed") << "lora.target_modules=all-linear,q_proj"
                                           << "lora.target_modules: ";

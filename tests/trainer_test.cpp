@@ -1,5 +1,6 @@
 // The training loop on the demo model: accumulation equivalence, schedules, optimizer state,
-// atomic checkpoints, identical losses after resume, and a run killed with SIGKILL.
+// atomic checkpoints, identical losses after resume, and a run killed with SIGKILL; and LoRA
+// training on a small random model of every family (test_support.h's familyModels()).
 #include <QtTest/QtTest>
 
 #include <fstream>
@@ -21,6 +22,7 @@
 #include "json_file.h"
 #include "test_support.h"
 #include "train/checkpoint_store.h"
+#include "config/model_layout.h"
 
 using namespace headroom;
 
@@ -51,6 +53,27 @@ std::map<std::string, torch::Tensor> readAdapter(const std::string &dir) {
     return out;
 }
 
+class WarningRecorder : public Recorder {
+public:
+    std::vector<std::string> warnings;
+    void onWarning(const std::string &message) override { warnings.push_back(message); }
+};
+
+test::FamilyModel familyNamed(const QString &name) {
+    for (auto &f : test::familyModels())
+        if (QString::fromStdString(f.name) == name)
+            return f;
+    throw std::logic_error("no family model " + name.toStdString());
+}
+
+// The training techniques the family rows combine (issue 19).
+enum class Technique { Fp32, Nf4DoubleQuant, Checkpointing, QloraBf16Paged8bit };
+constexpr std::pair<Technique, const char *> kTechniques[] = {
+    {Technique::Fp32, "fp32"},
+    {Technique::Nf4DoubleQuant, "nf4 double-quant 8-bit"},
+    {Technique::Checkpointing, "checkpointing"},
+    {Technique::QloraBf16Paged8bit, "nf4 bf16 checkpointing paged-8bit peft-names"}};
+
 } // namespace
 
 class TrainerTest : public QObject {
@@ -73,11 +96,33 @@ class TrainerTest : public QObject {
         return c;
     }
 
+    std::string familyDir(const QString &family) const { return (m_dir.path() + "/families/" + family).toStdString(); }
+
+    // LoRA r 8 on all linear layers of a family model, on the demo data, at a learning rate that
+    // shows in a few steps. One thread: on models this small it is as fast as two, and it does not
+    // spin against the other tests ctest runs beside this one.
+    TrainConfig familyConfig(const QString &family, const QString &runName) const {
+        auto c = baseConfig(runName);
+        c.threads = 1;
+        c.model = familyDir(family);
+        c.lora.r = 8;
+        c.lora.loraAlpha = 16;
+        c.lora.targetModules = {"all-linear"};
+        c.training.gradientAccumulationSteps = 1;
+        c.training.perDeviceTrainBatchSize = 4;
+        c.training.learningRate = 1e-2;
+        c.training.lrSchedulerType = "constant";
+        c.training.maxSteps = 6;
+        return c;
+    }
+
 private slots:
     void initTestCase() {
         QVERIFY(m_dir.isValid());
         initRuntime({});
         m_demo = makeDemo((m_dir.path() + "/demo").toStdString());
+        for (const auto &family : test::familyModels())
+            test::writeFamilyModel(family, m_demo, familyDir(QString::fromStdString(family.name)));
     }
 
     void accumulationAndPaddingDoNotChangeTheUpdate() {
@@ -443,6 +488,209 @@ private slots:
             QVERIFY2(warning.find("bnb_4bit_compute_dtype") == std::string::npos, warning.c_str());
         QCOMPARE(recorder.steps.at(0).memory.weights, estimated);
         QCOMPARE(row.bytes.weights, estimated);
+    }
+
+    // The family models the rows below train have their families' features on, and the
+    // multimodal Gemma 3 keeps its text model under language_model.model. as on the Hub.
+    void everyFamilyModelIsWrittenWithItsFeatures_data() {
+        QTest::addColumn<QString>("family");
+        for (const auto &f : test::familyModels())
+            QTest::newRow(f.name.c_str()) << QString::fromStdString(f.name);
+    }
+    void everyFamilyModelIsWrittenWithItsFeatures() {
+        QFETCH(QString, family);
+        const auto f = familyNamed(family);
+        const auto config = ModelConfig::fromFile(familyDir(family) + "/config.json");
+        const auto features = config.features();
+        for (const auto &wanted : f.features)
+            QVERIFY2(std::any_of(features.begin(), features.end(),
+                                 [&](const std::string &line) { return line.find(wanted) != std::string::npos; }),
+                     qPrintable(
+                         QString::fromStdString("no feature '" + wanted + "' in: " + nlohmann::json(features).dump())));
+        const auto file = SafetensorsFile::open(familyDir(family) + "/model.safetensors");
+        for (const auto &info : file->tensors())
+            QVERIFY2(info.name.rfind(config.checkpointPrefix, 0) == 0 || info.name == config.lmHeadTensor,
+                     info.name.c_str());
+        QCOMPARE(file->tensors().size(), checkpointTensors(config).size());
+        if (family == "gemma3-conditional")
+            QVERIFY(file->find("language_model.model.layers.2.self_attn.k_norm.weight"));
+    }
+
+    // Issue 19: a LoRA run trains on every family, in fp32, on NF4 weights with double
+    // quantization (and 8-bit AdamW), with gradient checkpointing, and with all of the demo's QLoRA
+    // settings at once (bf16 compute, paged 8-bit AdamW, modules named as PEFT names them). The demo
+    // data is tokenized for each folder; the loss of the last two steps falls well below the first step's
+    // (computed before any update, with LoRA B = 0: the base model's), every adapted module of
+    // every layer is updated, and the adapter is saved under PEFT's names for the family.
+    void loraTrainingLowersTheLossOnEveryFamily_data() {
+        QTest::addColumn<QString>("family");
+        QTest::addColumn<int>("technique");
+        for (const auto &f : test::familyModels())
+            for (const auto &[technique, name] : kTechniques)
+                QTest::newRow((f.name + " " + name).c_str()) << QString::fromStdString(f.name) << int(technique);
+    }
+    void loraTrainingLowersTheLossOnEveryFamily() {
+        QFETCH(QString, family);
+        QFETCH(int, technique);
+        const auto f = familyNamed(family);
+        auto c = familyConfig(family, QString("train-%1-%2").arg(family).arg(technique));
+        switch (Technique(technique)) {
+        case Technique::Fp32: break;
+        case Technique::Nf4DoubleQuant:
+            c.setWeightQuant(WeightQuant::NF4);
+            c.quantization.useDoubleQuant = true;
+            c.training.optim = OptimizerKind::AdamW8bit;
+            break;
+        case Technique::Checkpointing: c.training.gradientCheckpointing = true; break;
+        case Technique::QloraBf16Paged8bit:
+            c.setPrecision(Precision::BF16);
+            c.setWeightQuant(WeightQuant::NF4);
+            c.quantization.useDoubleQuant = true;
+            c.training.gradientCheckpointing = true;
+            c.training.optim = OptimizerKind::PagedAdamW8bit;
+            c.lora.targetModules = f.peftTargets;
+            break;
+        }
+        WarningRecorder r;
+        TrainSummary summary;
+        std::string refusal;
+        try {
+            summary = runTraining(c, r, nullptr, {});
+        } catch (const std::exception &error) {
+            refusal = error.what();
+        }
+        QVERIFY2(refusal.empty(), refusal.c_str());
+        QCOMPARE(int64_t(r.steps.size()), c.training.maxSteps);
+        const double first = r.steps.front().loss;
+        const double last = (r.steps.rbegin()[0].loss + r.steps.rbegin()[1].loss) / 2;
+        QString losses;
+        for (const auto &step : r.steps)
+            losses += QString::number(step.loss, 'f', 3) + " ";
+        qInfo() << family << kTechniques[technique].second << "losses" << qPrintable(losses) << "weights"
+                << r.steps.front().memory.weights;
+        // Measured: the last two steps average 0.11 to 0.69 of step 1 (Gemma 2 and 3 the highest:
+        // the final soft-cap of 3 bounds how far the loss can fall over 472 tokens); with the
+        // optimizer's learning rate forced to 0, 0.92 to 1.08.
+        QVERIFY2(std::isfinite(first) && last < 0.8 * first,
+                 qPrintable(QString("loss %1 at step 1, %2 over the last two").arg(first).arg(last)));
+        for (const auto &warning : r.warnings)
+            QVERIFY2(warning.find("not loaded") == std::string::npos, warning.c_str());
+
+        const auto config = ModelConfig::fromFile(c.model + "/config.json");
+        const auto modules =
+            Technique(technique) == Technique::QloraBf16Paged8bit ? f.peftTargets : linearModules(config);
+        const auto adapter = readAdapter(summary.adapterDir);
+        QCOMPARE(adapter.size(), size_t(2 * config.numLayers) * modules.size());
+        for (int64_t layer = 0; layer < config.numLayers; ++layer)
+            for (const auto &module : modules) {
+                const auto name = "base_model.model." + peftModulePath(config, layer, module) + ".lora_B.weight";
+                QVERIFY2(adapter.count(name), name.c_str());
+                QVERIFY2(adapter.at(name).abs().max().item<double>() > 0, (name + " was not updated").c_str());
+            }
+    }
+
+    // The trainer's loss (chunked, with the final soft-capping where the family has it) is
+    // causalLmLoss of the logits forward() returns: one step over 8 demo rows, in two micro-batches
+    // padded differently, against each row computed alone; LoRA B is 0 before the first update, so
+    // the step's loss is the base model's.
+    void firstStepLossIsTheLossOfTheModelsLogitsOnEveryFamily_data() {
+        everyFamilyModelIsWrittenWithItsFeatures_data();
+    }
+    void firstStepLossIsTheLossOfTheModelsLogitsOnEveryFamily() {
+        QFETCH(QString, family);
+        const QString dataset = m_dir.path() + "/demo-8.jsonl";
+        if (!QFile::exists(dataset)) {
+            std::ifstream in(m_demo.dataset);
+            std::ofstream out(dataset.toStdString());
+            std::string line;
+            for (int i = 0; i < 8 && std::getline(in, line); ++i)
+                out << line << "\n";
+        }
+        auto c = familyConfig(family, "first-loss-" + family);
+        c.dataset.path = dataset.toStdString();
+        c.training.maxSteps = 1;
+        c.training.gradientAccumulationSteps = 2;
+        const auto tokenizer = Tokenizer::load(c.model);
+        auto data = TrainingDataset::build(c, *tokenizer, (m_dir.path() + "/first-loss-cache-" + family).toStdString());
+        const auto rows = data.train();
+        QCOMPARE(int(rows.size()), 8);
+        Recorder r;
+        runTrainingOn(c, std::move(data), r, nullptr);
+
+        auto model = CausalLM::load(c.model);
+        torch::NoGradGuard noGrad;
+        double lossSum = 0;
+        int64_t targets = 0;
+        for (const auto &row : rows) {
+            const int64_t length = int64_t(row.ids.size());
+            const auto ids = torch::tensor(std::vector<int64_t>(row.ids.begin(), row.ids.end())).view({1, length});
+            const auto labels =
+                torch::tensor(std::vector<int64_t>(row.labels.begin(), row.labels.end())).view({1, length});
+            const int64_t n = (labels.narrow(1, 1, length - 1) != kIgnoreLabel).sum().item<int64_t>();
+            lossSum += causalLmLoss(model->forward(ids), labels).item<double>() * double(n);
+            targets += n;
+        }
+        const double direct = lossSum / double(targets);
+        const double trained = r.steps.at(0).loss;
+        size_t shortest = SIZE_MAX, longest = 0;
+        for (const auto &row : rows) {
+            shortest = std::min(shortest, row.ids.size());
+            longest = std::max(longest, row.ids.size());
+        }
+        qInfo() << family << "first step loss" << trained << "causalLmLoss of forward()" << direct << "over" << targets
+                << "tokens in rows of" << shortest << "to" << longest << "tokens";
+        QVERIFY2(std::abs(trained - direct) < 1e-5 * direct,
+                 qPrintable(QString("trainer %1, direct %2").arg(trained).arg(direct)));
+    }
+
+    // A Gemma3ForConditionalGeneration folder holds a vision tower the engine does not load: the
+    // trainer says so (as a warning, after the run starts), trains the text model, and saves the
+    // adapter under transformers' module path of that text model. The Gemma3ForCausalLM folder
+    // warns of nothing of the kind.
+    void unusedTensorsOfAMultimodalGemma3AreWarnedAbout() {
+        const auto dir = m_dir.path().toStdString() + "/families/gemma3-conditional-vision";
+        test::writeFamilyModel(familyNamed("gemma3-conditional"), m_demo, dir);
+        {
+            // Add two vision tensors to the text model's checkpoint.
+            const auto path = dir + "/model.safetensors";
+            std::vector<std::pair<std::string, torch::Tensor>> tensors;
+            {
+                const auto file = SafetensorsFile::open(path);
+                for (const auto &info : file->tensors())
+                    tensors.push_back({info.name, test::readTensor(*file, info.name).to(torch::kFloat32)});
+            }
+            tensors.push_back({"vision_tower.vision_model.post_layernorm.weight", torch::ones({16})});
+            tensors.push_back({"multi_modal_projector.mm_input_projection_weight", torch::zeros({16, 48})});
+            std::vector<std::pair<std::string, TensorBytes>> bytes;
+            for (auto &[name, t] : tensors) {
+                t = t.contiguous();
+                bytes.push_back({name, {Dtype::F32, t.sizes().vec(), t.data_ptr()}});
+            }
+            writeSafetensors(path, bytes, {{"format", "pt"}});
+        }
+        auto c = familyConfig("gemma3-conditional", "vision-warning");
+        c.model = dir;
+        c.training.maxSteps = 1;
+        WarningRecorder r;
+        const auto summary = runTraining(c, r, nullptr, {});
+        std::vector<std::string> unused;
+        for (const auto &warning : r.warnings)
+            if (warning.find("not loaded and not trained") != std::string::npos)
+                unused.push_back(warning);
+        QCOMPARE(int(unused.size()), 1);
+        qInfo() << unused[0].c_str();
+        QVERIFY2(unused[0].find("2 tensors: multi_modal_projector.*, vision_tower.*") != std::string::npos,
+                 unused[0].c_str());
+        QCOMPARE(int(r.steps.size()), 1);
+        const auto adapter = readAdapter(summary.adapterDir);
+        QVERIFY(adapter.count("base_model.model.model.language_model.layers.0.self_attn.q_proj.lora_A.weight"));
+
+        WarningRecorder textOnly;
+        auto plain = familyConfig("gemma3", "text-only-no-warning");
+        plain.training.maxSteps = 1;
+        runTraining(plain, textOnly, nullptr, {});
+        for (const auto &warning : textOnly.warnings)
+            QVERIFY2(warning.find("not loaded") == std::string::npos, warning.c_str());
     }
 
     void invalidSettingsAreRefusedBeforeLoading() {

@@ -5,6 +5,7 @@
 #include "headroom/chat_template.h"
 #include "headroom/error.h"
 #include "headroom/train_config.h"
+#include "config/model_layout.h"
 
 #include "io/json_text.h"
 
@@ -234,9 +235,10 @@ std::vector<FieldDescriptor> describeFields() {
             .above(0),
         Field(
             "lora.target_modules", [](auto &c) -> auto & { return c.lora.targetModules; },
-            "Projections that get an adapter (all-linear: all seven): each one adds trainable "
+            "Projections that get an adapter, by PEFT's names (all-linear: every linear of the block; "
+            "Phi-3 fuses q/k/v into qkv_proj and gate/up into gate_up_proj): each one adds trainable "
             "parameters, memory and time, and usually quality.")
-            .oneOf({"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"})
+            .oneOf(knownLinearModules())
             .orKeyword("all-linear"),
         Field(
             "lora.lora_dropout", [](auto &c) -> auto & { return c.lora.loraDropout; },

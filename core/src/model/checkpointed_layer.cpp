@@ -27,6 +27,10 @@ public:
         ctx->saved_data["config"] = reinterpret_cast<int64_t>(config);
         ctx->saved_data["cos"] = inputs->cos;
         ctx->saved_data["sin"] = inputs->sin;
+        // Gemma 3's sliding layers turn with their own RoPE base: without these tables the
+        // recomputation in backward would rotate them with the global one (wrong gradients).
+        ctx->saved_data["cos_local"] = inputs->cosLocal;
+        ctx->saved_data["sin_local"] = inputs->sinLocal;
         ctx->saved_data["allowed"] = inputs->allowed;
         ctx->saved_data["allowed_window"] = inputs->allowedWindow;
         ctx->saved_data["training"] = inputs->training;
@@ -45,6 +49,11 @@ public:
         inputs.cos = ctx->saved_data["cos"].toTensor();
         inputs.sin = ctx->saved_data["sin"].toTensor();
         inputs.allowed = ctx->saved_data["allowed"].toTensor();
+        const auto &cosLocal = ctx->saved_data["cos_local"];
+        if (cosLocal.isTensor()) {
+            inputs.cosLocal = cosLocal.toTensor();
+            inputs.sinLocal = ctx->saved_data["sin_local"].toTensor();
+        }
         const auto &window = ctx->saved_data["allowed_window"];
         if (window.isTensor())
             inputs.allowedWindow = window.toTensor();
