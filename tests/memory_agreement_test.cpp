@@ -6,19 +6,23 @@
 // the estimate also uses: the bytes in use grow by the weights when the model loads, by the adapters
 // when LoRA is added, by the gradients over a backward pass (its graph freed), and by the optimizer
 // states over the first update. Activations are the training step's peak less those four. Weights,
-// adapters, gradients and optimizer must agree within 1%, activations within 5% (the default rows
-// measure -2.5% to +0.2%) and the total within 10% (-5.4% to +1.8%: it holds "other", the
-// process's resident memory outside the allocator, which the estimate cannot know on CPU).
+// adapters, gradients and optimizer must agree within 1%, activations within 5% and the total
+// within 10% (it holds "other", the process's resident memory outside the allocator, which the
+// estimate cannot know on CPU). docs/memory.md lists what each row measured.
 //
-// The default rows keep the run under a minute on two cores. HEADROOM_MEMORY_SWEEP=full selects the
-// whole sweep of docs/memory.md, one row per process: scripts/memory_sweep.sh runs each row in a
-// process of its own ("other" on CPU is the process's resident memory, which grows with the steps
-// a process has seen), and the test fails a second full-sweep row in one process.
+// The default rows (Llama and Qwen2 shapes) keep the run under a minute on two cores.
+// HEADROOM_MEMORY_SWEEP=families selects the newer families' rows instead (Qwen3, Gemma 2, Gemma 3,
+// SmolLM3, Phi-3), which ctest runs as memory_agreement_families_test: "other" grows with the bf16
+// matmul shapes a process has seen (oneDNN keeps the kernels it generated for them), so both row
+// sets in one process would leave the last rows' totals near the limit. HEADROOM_MEMORY_SWEEP=full
+// selects the whole sweep of docs/memory.md, one row per process: scripts/memory_sweep.sh runs each
+// row in a process of its own, and the test fails a second full-sweep row in one process.
 // HEADROOM_MEMORY_TABLE=FILE appends one JSON line per row (settings, estimate, measurement).
 #include <QtTest/QtTest>
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include "headroom/bench.h"
@@ -57,33 +61,113 @@ public:
     void onStep(const StepEvent &e) override { last = e; }
 };
 
-// Two shapes unlike each other: Llama with GQA and tied embeddings; Qwen2 with MQA, q/k/v biases,
-// an untied lm_head and head_dim 32 over a hidden size of 96.
-nlohmann::json modelShape(const std::string &name) {
-    if (name == "llama")
-        return {{"architectures", {"LlamaForCausalLM"}},
-                {"model_type", "llama"},
-                {"hidden_size", 128},
-                {"intermediate_size", 344},
-                {"num_hidden_layers", 2},
-                {"num_attention_heads", 4},
-                {"num_key_value_heads", 2},
-                {"vocab_size", 1024},
-                {"max_position_embeddings", 4096},
-                {"tie_word_embeddings", true},
-                {"rms_norm_eps", 1e-5}};
-    return {{"architectures", {"Qwen2ForCausalLM"}},
-            {"model_type", "qwen2"},
-            {"hidden_size", 96},
-            {"intermediate_size", 256},
-            {"num_hidden_layers", 3},
-            {"num_attention_heads", 3},
-            {"num_key_value_heads", 1},
-            {"vocab_size", 768},
-            {"max_position_embeddings", 4096},
-            {"tie_word_embeddings", false},
-            {"rms_norm_eps", 1e-6},
-            {"use_sliding_window", false}};
+// The model shapes by name. Two Llama-family shapes unlike each other: Llama with GQA and tied
+// embeddings; Qwen2 with MQA, q/k/v biases, an untied lm_head and head_dim 32 over a hidden size of
+// 96. Then one small model of each newer family, with what changes the graph: Qwen3's q/k norms
+// (4 heads of 32 over a hidden size of 96); Gemma 2's (1 + w) sandwich norms, GeGLU, two 256-wide
+// heads over a hidden size of 64, attention and final soft-capping, a 128-token window on its first
+// layer; Gemma 3's q/k norms, sliding and full layer types with their two rotary bases, 4 heads of
+// 48 over a hidden size of 256 (with an intermediate size of 768, dense layers peak in the
+// post-feedforward norm's backward); SmolLM3 with a RoPE-free last layer; Phi-3's fused qkv_proj and
+// gate_up_proj (the latter's call is a peak), partial rotary (16 of 64 dims), longrope past 256
+// positions.
+const std::map<std::string, nlohmann::json> &modelShapes() {
+    static const std::map<std::string, nlohmann::json> shapes = {
+        {"llama",
+         {{"architectures", {"LlamaForCausalLM"}},
+          {"model_type", "llama"},
+          {"hidden_size", 128},
+          {"intermediate_size", 344},
+          {"num_hidden_layers", 2},
+          {"num_attention_heads", 4},
+          {"num_key_value_heads", 2},
+          {"vocab_size", 1024},
+          {"max_position_embeddings", 4096},
+          {"tie_word_embeddings", true},
+          {"rms_norm_eps", 1e-5}}},
+        {"qwen2",
+         {{"architectures", {"Qwen2ForCausalLM"}},
+          {"model_type", "qwen2"},
+          {"hidden_size", 96},
+          {"intermediate_size", 256},
+          {"num_hidden_layers", 3},
+          {"num_attention_heads", 3},
+          {"num_key_value_heads", 1},
+          {"vocab_size", 768},
+          {"max_position_embeddings", 4096},
+          {"tie_word_embeddings", false},
+          {"rms_norm_eps", 1e-6},
+          {"use_sliding_window", false}}},
+        {"qwen3",
+         {{"architectures", {"Qwen3ForCausalLM"}},
+          {"model_type", "qwen3"},
+          {"hidden_size", 96},
+          {"intermediate_size", 256},
+          {"num_hidden_layers", 2},
+          {"num_attention_heads", 4},
+          {"num_key_value_heads", 2},
+          {"head_dim", 32},
+          {"vocab_size", 1024},
+          {"max_position_embeddings", 4096},
+          {"tie_word_embeddings", true}}},
+        {"gemma2",
+         {{"architectures", {"Gemma2ForCausalLM"}},
+          {"model_type", "gemma2"},
+          {"hidden_size", 64},
+          {"intermediate_size", 192},
+          {"num_hidden_layers", 2},
+          {"num_attention_heads", 2},
+          {"num_key_value_heads", 1},
+          {"head_dim", 256},
+          {"query_pre_attn_scalar", 64},
+          {"sliding_window", 128},
+          {"vocab_size", 512},
+          {"max_position_embeddings", 4096}}},
+        {"gemma3",
+         {{"architectures", {"Gemma3ForCausalLM"}},
+          {"model_type", "gemma3_text"},
+          {"hidden_size", 256},
+          {"intermediate_size", 768},
+          {"num_hidden_layers", 3},
+          {"num_attention_heads", 4},
+          {"num_key_value_heads", 1},
+          {"head_dim", 48},
+          {"query_pre_attn_scalar", 48},
+          {"layer_types", {"sliding_attention", "full_attention", "sliding_attention"}},
+          {"sliding_window", 96},
+          {"rope_local_base_freq", 10000.0},
+          {"vocab_size", 1024},
+          {"max_position_embeddings", 4096}}},
+        {"smollm3",
+         {{"architectures", {"SmolLM3ForCausalLM"}},
+          {"model_type", "smollm3"},
+          {"hidden_size", 128},
+          {"intermediate_size", 320},
+          {"num_hidden_layers", 3},
+          {"num_attention_heads", 4},
+          {"num_key_value_heads", 2},
+          {"no_rope_layers", {1, 1, 0}},
+          {"vocab_size", 1024},
+          {"max_position_embeddings", 4096}}},
+        {"phi3",
+         {{"architectures", {"Phi3ForCausalLM"}},
+          {"model_type", "phi3"},
+          {"hidden_size", 256},
+          {"intermediate_size", 768},
+          {"num_hidden_layers", 2},
+          {"num_attention_heads", 4},
+          {"num_key_value_heads", 2},
+          {"partial_rotary_factor", 0.25},
+          {"max_position_embeddings", 4096},
+          {"original_max_position_embeddings", 256},
+          {"rope_scaling",
+           {{"type", "longrope"},
+            {"short_factor", {1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.7}},
+            {"long_factor", {1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0}}}},
+          {"vocab_size", 1024},
+          {"tie_word_embeddings", false}}},
+    };
+    return shapes;
 }
 
 std::vector<std::string> targetList(const std::string &targets) {
@@ -95,6 +179,25 @@ std::vector<std::string> targetList(const std::string &targets) {
 }
 
 void addCase(const Case &c) { QTest::newRow(c.label().c_str()) << QString::fromStdString(c.label()); }
+
+const std::vector<std::string> &newerFamilies() {
+    static const std::vector<std::string> names = {"qwen3", "gemma2", "gemma3", "smollm3", "phi3"};
+    return names;
+}
+
+// The newer families' default rows: each family with and without 4-bit weights and checkpointing, in
+// both attention forms and both compute dtypes, one row at micro-batch 1 (where more reshapes are
+// views); the Gemma windows (128 and 96 tokens) are shorter than the rows.
+std::vector<Case> familyCases() {
+    std::vector<Case> cases;
+    for (const auto &model : newerFamilies()) {
+        cases.push_back({model, 1, 512, 8, false, "nf4", "fp32", "adamw_8bit", "attn", 0, "eager"});
+        cases.push_back({model, 4, 256, 16, true, "none", "bf16", "adamw_torch", "all", 0.05, "sdpa"});
+        cases.push_back({model, 2, 512, 8, true, "nf4", "bf16", "adamw_8bit", "all", 0, "eager"});
+        cases.push_back({model, 2, 512, 16, false, "none", "fp32", "adamw_8bit", "attn", 0, "sdpa"});
+    }
+    return cases;
+}
 
 // The default rows: every lever at least once, both shapes, sizes that run in about a minute.
 std::vector<Case> quickCases() {
@@ -122,7 +225,9 @@ std::vector<Case> quickCases() {
 
 // The sweep of docs/memory.md: micro-batch 1..8, seq 128..1024, checkpointing on/off, nf4/none,
 // r 8 and 64, both shapes (fp32, attention adapters, eager attention), plus bf16 and all-linear with
-// dropout rows, and fused (sdpa) attention at 512 and 2048 tokens.
+// dropout rows, and fused (sdpa) attention at 512 and 2048 tokens; then each newer family at 1024
+// tokens, micro-batch 1 in fp32 and 4 in bf16, checkpointing on/off, both attention forms (nf4,
+// r 16 on every linear layer).
 std::vector<Case> fullCases() {
     std::vector<Case> cases;
     for (const std::string model : {"llama", "qwen2"})
@@ -144,7 +249,20 @@ std::vector<Case> fullCases() {
                     for (const std::string precision : {"fp32", "bf16"})
                         cases.push_back(
                             {model, batch, seq, 16, ckpt, "nf4", precision, "adamw_8bit", "attn", 0, "sdpa"});
+    for (const auto &model : newerFamilies())
+        for (const int64_t batch : {1, 4})
+            for (const bool ckpt : {false, true})
+                for (const std::string attention : {"eager", "sdpa"})
+                    cases.push_back({model, batch, 1024, 16, ckpt, "nf4", batch == 1 ? "fp32" : "bf16", "adamw_8bit",
+                                     "all", 0, attention});
     return cases;
+}
+
+// HEADROOM_MEMORY_SWEEP selects the rows: unset, the default rows; "families", the newer families'
+// default rows; "full", the sweep.
+std::vector<Case> selectedCases() {
+    const auto rows = qEnvironmentVariable("HEADROOM_MEMORY_SWEEP");
+    return rows == "full" ? fullCases() : rows == "families" ? familyCases() : quickCases();
 }
 
 double relative(int64_t estimate, int64_t measured) {
@@ -205,7 +323,7 @@ class MemoryAgreementTest : public QObject {
         t.maxSteps = 2; // the second step is measured: gradients exist from its start, as in a run
         t.warmupRatio = 0;
         t.saveStrategy = "no";
-        const auto vocab = modelShape(c.model).at("vocab_size").get<int64_t>();
+        const auto vocab = modelShapes().at(c.model).at("vocab_size").get<int64_t>();
         LastStep observer;
         runTrainingOn(config, TrainingDataset::fromExamples(randomTokenRows(2 * c.batch, c.seq, vocab, 7), {}),
                       observer, nullptr);
@@ -266,23 +384,25 @@ private slots:
         QVERIFY(m_dir.isValid());
         initRuntime({});
         installMemoryTracking();
-        for (const std::string name : {"llama", "qwen2"}) {
-            const std::string dir = (m_dir.path() + "/" + QString::fromStdString(name)).toStdString();
+        const auto cases = selectedCases();
+        for (const auto &c : cases) {
+            m_cases[c.label()] = c;
+            if (m_modelDirs.count(c.model))
+                continue;
+            const std::string dir = (m_dir.path() + "/" + QString::fromStdString(c.model)).toStdString();
             RandomModelOptions options;
             options.dtype = "float32";
-            writeRandomModel(modelShape(name), dir, options);
-            m_modelDirs[name] = dir;
+            writeRandomModel(modelShapes().at(c.model), dir, options);
+            m_modelDirs[c.model] = dir;
         }
-        for (const auto &c : fullSweep() ? fullCases() : quickCases())
-            m_cases[c.label()] = c;
         // Process-wide tables made on first use (1 KiB in the first backward pass) belong to no
         // run's categories: one unmeasured pass makes them before the rows measure.
-        persistentBytesByAllocator(quickCases().front());
+        persistentBytesByAllocator(cases.front());
     }
 
     void agreement_data() {
         QTest::addColumn<QString>("label");
-        for (const auto &c : fullSweep() ? fullCases() : quickCases())
+        for (const auto &c : selectedCases())
             addCase(c);
     }
 

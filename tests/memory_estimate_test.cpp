@@ -7,6 +7,7 @@
 #include <QtTest/QtTest>
 
 #include <fstream>
+#include <map>
 #include <set>
 #include <unistd.h>
 
@@ -33,6 +34,14 @@ int64_t peakPartBytes(const MemoryEstimate &e, const std::string &prefix) {
         if (part.name.rfind(prefix, 0) == 0)
             return part.bytes;
     return 0;
+}
+
+// One gradient-carrying layer's saved tensors by name.
+std::map<std::string, int64_t> perLayerTerms(const MemoryEstimate &e) {
+    std::map<std::string, int64_t> terms;
+    for (const auto &t : e.perLayer)
+        terms[t.name] = t.bytes;
+    return terms;
 }
 
 // hidden 8, intermediate 16, 2 layers, 2 heads of 4 over 1 kv head, vocab 32, tied embeddings.
@@ -290,7 +299,9 @@ private slots:
     void weightsEqualLoadedModels_data() {
         QTest::addColumn<QString>("model");
         for (const char *name : {"llama_mha_untied", "llama_gqa_tied_bias_llama3rope", "qwen2_bias_gqa",
-                                 "mistral_headdim_linear", "mistral_mqa_window_large", "llama_bf16"})
+                                 "mistral_headdim_linear", "mistral_mqa_window_large", "llama_bf16",
+                                 "qwen3_qknorm_window", "gemma2_softcap_alternating", "gemma3_text_softcap_layer_types",
+                                 "gemma3_conditional_bf16", "smollm3_no_rope_layers", "phi3_fused_longrope"})
             QTest::newRow(name) << test::dataPath(QString("models/") + name);
         QTest::newRow("demo") << QString();
     }
@@ -435,6 +446,77 @@ private slots:
         QVERIFY(kept(90).count("flash attention log-sum-exp, float32 [B,heads,T]"));
         QVERIFY(!kept(75).count("flash attention log-sum-exp, float32 [B,heads,T]"));
         QVERIFY(kept(75).count("q after rotary [B,heads,T,d] (kept by fused attention)"));
+    }
+
+    void newerFamiliesCountWhatTheirBlocksKeep() {
+        // tinySettings() (B 1, T 4: N 4, float32, LoRA r 2 on q and v, checkpointing, eager) on the
+        // tiny shape of each family.
+        auto s = tinySettings();
+        s.attention = Attention::Eager;
+        auto shape = [](nlohmann::json extra) {
+            nlohmann::json json = {{"hidden_size", 8},         {"intermediate_size", 16},  {"num_hidden_layers", 2},
+                                   {"num_attention_heads", 2}, {"num_key_value_heads", 1}, {"vocab_size", 32}};
+            json.update(extra);
+            return ModelConfig::fromJson(json, "tiny family");
+        };
+        // Qwen3: a norm over head_dim for every head of q (2) and k (1): float32 input, squared
+        // input (LibTorch 1.x), 1/rms per token and head.
+        const auto qwen3 = perLayerTerms(estimateMemory(
+            shape({{"architectures", {"Qwen3ForCausalLM"}}, {"model_type", "qwen3"}, {"head_dim", 4}}), s));
+        QCOMPARE(qwen3.at("q_norm: input in float32 [B,T,heads,d]"), int64_t(4 * 4 * 2 * 4));
+        QCOMPARE(qwen3.at("q_norm: squared input, float32 [B,T,heads,d] (kept by mean's backward)"),
+                 int64_t(4 * 4 * 2 * 4));
+        QCOMPARE(qwen3.at("q_norm: 1/rms, float32 [B,T,heads,1]"), int64_t(4 * 4 * 2));
+        QCOMPARE(qwen3.at("k_norm: input in float32 [B,T,kv,d]"), int64_t(4 * 4 * 1 * 4));
+        // Gemma 2: four (1 + w) norms, GELU, the eager scores' tanh for soft-capping
+        // [B,heads,T,T]; the final soft-capping's chunk holds five float32 logits per token, its peak.
+        const auto gemma2Json = nlohmann::json{{"architectures", {"Gemma2ForCausalLM"}},
+                                               {"model_type", "gemma2"},
+                                               {"head_dim", 8},
+                                               {"query_pre_attn_scalar", 8}};
+        const auto gemma2Config = shape(gemma2Json);
+        const auto gemma2 = estimateMemory(gemma2Config, s);
+        const auto terms = perLayerTerms(gemma2);
+        for (const char *norm : {"input_layernorm", "post_attention_layernorm (attention output)",
+                                 "pre_feedforward_layernorm", "post_feedforward_layernorm (MLP output)"})
+            QCOMPARE(terms.at(std::string(norm) + ": 1 + weight, float32 [H]"), int64_t(4 * 8));
+        QCOMPARE(terms.at("soft-capping: tanh of the scores [B,heads,T,T] (kept by tanh's backward)"),
+                 int64_t(4 * 2 * 4 * 4));
+        QCOMPARE(terms.at("gate output (GELU input) [B,T,I]"), int64_t(4 * 4 * 16));
+        // With 4096 tokens in the vocabulary the loss is the peak: rows 3 (gathered once: B 1), their
+        // int64 indices twice and a bool, 3 x 4096 logits x 5 float32.
+        auto largeVocabulary = gemma2Json;
+        largeVocabulary["vocab_size"] = 4096;
+        QCOMPARE(peakPartBytes(estimateMemory(shape(largeVocabulary), s), "loss: row copies and one chunk of logits"),
+                 int64_t(4 * 3 * 8 + 8 * 3 + 3 + 5 * 4 * 3 * 4096));
+        // Soft-capped scores keep Gemma 2 off torch's flash kernel: its terms are the chunked form's.
+        EstimateSettings cuda; // cuda, bf16, sdpa
+        cuda.cudaCapability = 90;
+        const std::string lse = "flash attention log-sum-exp, float32 [B,heads,T]";
+        QVERIFY(!perLayerTerms(estimateMemory(gemma2Config, cuda)).count(lse));
+        auto uncapped = gemma2Json;
+        uncapped["attn_logit_softcapping"] = nullptr;
+        QVERIFY(perLayerTerms(estimateMemory(shape(uncapped), cuda)).count(lse));
+        // Gemma 3: a second pair of rotary tables for the sliding layers' base.
+        const auto gemma3 = estimateMemory(
+            shape({{"architectures", {"Gemma3ForCausalLM"}}, {"model_type", "gemma3_text"}, {"head_dim", 4}}), s);
+        QCOMPARE(peakPartBytes(gemma3, "rotary cos and sin, global and local base"), int64_t(2 * 2 * 4 * 4 * 4));
+        // Phi-3: q/k/v targets name the fused qkv_proj (in 8, out 4 x (2 + 2 x 2)); partial rotary
+        // turns 2 of the 4 dims, so its tables are [B,1,T,2]; at B 1 probs·v keeps qkv_proj's output
+        // through v's view.
+        auto phiSettings = s;
+        phiSettings.targetModules = {"q_proj", "k_proj", "v_proj"};
+        const auto phi3 = estimateMemory(shape({{"architectures", {"Phi3ForCausalLM"}},
+                                                {"model_type", "phi3"},
+                                                {"num_key_value_heads", 2},
+                                                {"partial_rotary_factor", 0.5}}),
+                                         phiSettings);
+        const auto phiTerms = perLayerTerms(phi3);
+        QCOMPARE(phiTerms.at("qkv_proj LoRA: A·x [B,T,r]"), int64_t(4 * 4 * 2));
+        QCOMPARE(phiTerms.at("qkv_proj output, kept by probs·v through v's view [B,T,(heads+2kv)*d]"),
+                 int64_t(4 * 4 * 24));
+        QCOMPARE(peakPartBytes(phi3, "rotary cos and sin"), int64_t(2 * 4 * 4 * 2));
+        QCOMPARE(phi3.trainableParameters, int64_t(2 * 2 * (8 + 24)));
     }
 
     void aSlidingWindowMaskCountsOnlyForRowsLongerThanTheWindow() {

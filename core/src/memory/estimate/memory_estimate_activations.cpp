@@ -1,15 +1,18 @@
 // The activations of one micro-batch as our graph holds them: what the forward pass saves for
 // backward, tensor by tensor, plus the transient buffers alive at the step's peak. Read it next to
-// decoder_layer.cpp, linear.cpp, rotary.cpp, checkpointed_layer.cpp, causal_lm.cpp (hiddenStates)
-// and chunked_loss.cpp: every term names the tensor it counts. Shapes use B rows, T tokens per row,
-// N = B*T, H hidden, I intermediate, heads/kv heads of head_dim d, V vocab, r LoRA rank, e bytes of
-// the compute dtype. Autograd saves a tensor only for the gradients it will compute, so what a
+// decoder_layer.cpp (every family's block: q/k norms, Gemma's sandwich norms, GeGLU, soft-capping,
+// Phi-3's fused projections, RoPE-free layers), fused_attention.cpp, linear.cpp, rotary.cpp,
+// checkpointed_layer.cpp, causal_lm.cpp (hiddenStates) and chunked_loss.cpp: every term names the
+// tensor it counts; module shapes come from config/model_layout.h. Shapes use B rows, T tokens per
+// row, N = B*T, H hidden, I intermediate, heads/kv heads of head_dim d, V vocab, r LoRA rank, e bytes
+// of the compute dtype. Autograd saves a tensor only for the gradients it will compute, so what a
 // layer keeps depends on whether gradients flow into it (LayerSaved's flags).
 #include "memory/estimate/memory_estimate_internal.h"
 
 #include <algorithm>
 #include <set>
 
+#include "config/model_layout.h"
 #include "headroom/attention.h"
 #include "train/loss_chunk.h"
 
@@ -39,14 +42,33 @@ struct Dims {
     // A sliding window shorter than the rows (causal_lm.cpp builds its mask only then).
     bool window = false;
     // attn_implementation sdpa: fused_attention.cpp's chunked form, or torch's flash kernel where
-    // flashAttentionRuns() and the mask is plain causal (the estimate's full rows, no window; a
-    // window is counted as if every layer had one).
+    // flashAttentionRuns(), the mask is plain causal (the estimate's full rows, no window; a window
+    // is counted as if every layer had one) and the scores are not soft-capped.
     bool fused = false, flash = false;
     int64_t chunkRows = 0; // query rows per chunk of the chunked form
     int64_t chunk = 0; // B*heads*(rows x keys of its largest chunk): one chunk's scores
+    // What the newer families add (headroom/model_config.h).
+    bool qkNorm = false, gemmaNorm = false, sandwichNorms = false;
+    bool attnSoftcap = false, finalSoftcap = false;
+    std::string activation = "SiLU"; // the gated MLP's: SiLU, or Gemma's GELU (tanh)
+    int64_t rotaryDim = 0; // head_dim * partial_rotary_factor
+    int64_t rotaryPairs = 1; // cos/sin pairs per forward: 2 with Gemma 3's local base
+    // The modules that produce q, k, v, gate and up: the same fused module for Phi-3.
+    std::string qModule = "q_proj", kModule = "k_proj", vModule = "v_proj", gateModule = "gate_proj",
+                upModule = "up_proj";
+    // The modules reading the attention's and the MLP's input norm, with their (in, out) shapes.
+    std::vector<std::string> attentionInputs, mlpInputs;
+    std::vector<std::pair<int64_t, int64_t>> attentionInputShapes, mlpInputShapes;
+    std::string attentionInputsName = "q/k/v projections", mlpInputsName = "gate/up projections";
+    bool fusedProjections = false;
+    bool vViewOfFused = false; // eager attention keeps qkv_proj's output through v (eagerAttentionSaved)
+    std::vector<bool> rope; // per layer: whether it turns q and k with RoPE (SmolLM3 skips it in some)
     std::set<std::string> targets;
 
     bool adapted(const std::string &module) const { return targets.count(module) > 0; }
+    bool adaptedAny(const std::vector<std::string> &modules) const {
+        return std::any_of(modules.begin(), modules.end(), [this](const std::string &m) { return adapted(m); });
+    }
 };
 
 Dims dimsOf(const ModelConfig &c, const EstimateSettings &s, const std::vector<std::string> &targets) {
@@ -76,9 +98,37 @@ Dims dimsOf(const ModelConfig &c, const EstimateSettings &s, const std::vector<s
     d.quantized = s.quant != WeightQuant::None;
     d.fused = s.attention == Attention::Sdpa;
     d.window = c.slidingWindow && d.t > *c.slidingWindow;
-    d.flash = d.fused && d.cuda && d.e == 2 && !d.window && flashAttentionRuns(s.cudaCapability, d.headDim, true);
+    d.attnSoftcap = c.attnLogitSoftcap.has_value();
+    d.finalSoftcap = c.finalLogitSoftcap.has_value();
+    d.flash = d.fused && d.cuda && d.e == 2 && !d.window && !d.attnSoftcap &&
+              flashAttentionRuns(s.cudaCapability, d.headDim, true);
     d.chunkRows = attentionChunkRows(d.b, d.heads, d.t, d.t);
     d.chunk = d.b * d.heads * attentionLargestChunk(d.chunkRows, d.t);
+    d.qkNorm = c.qkNorm;
+    d.gemmaNorm = c.gemmaNorm;
+    d.sandwichNorms = c.sandwichNorms;
+    d.activation = c.activation == Activation::GeluTanh ? "GELU" : "SiLU";
+    d.rotaryDim = c.rotaryDim();
+    d.rotaryPairs = c.ropeLocalTheta ? 2 : 1;
+    for (int64_t i = 0; i < c.numLayers; ++i)
+        d.rope.push_back(c.usesRope(i));
+    if (c.fusedProjections) {
+        d.qModule = d.kModule = d.vModule = "qkv_proj";
+        d.gateModule = d.upModule = "gate_up_proj";
+        d.attentionInputs = {"qkv_proj"};
+        d.mlpInputs = {"gate_up_proj"};
+        d.attentionInputsName = "qkv_proj";
+        d.mlpInputsName = "gate_up_proj";
+        d.fusedProjections = true;
+        d.vViewOfFused = d.b == 1 || d.kvHeads == 1;
+    } else {
+        d.attentionInputs = {"q_proj", "k_proj", "v_proj"};
+        d.mlpInputs = {"gate_proj", "up_proj"};
+    }
+    for (const auto &m : d.attentionInputs)
+        d.attentionInputShapes.push_back(moduleShape(c, m));
+    for (const auto &m : d.mlpInputs)
+        d.mlpInputShapes.push_back(moduleShape(c, m));
     d.targets.insert(targets.begin(), targets.end());
     return d;
 }
@@ -97,14 +147,18 @@ void add(std::vector<ActivationTerm> &terms, const std::string &name, int64_t by
 
 // What one layer saves, in three parts by lifetime: the attention's tensors up to the softmax (alive
 // at the forward's attention peak, freed last in backward), those after it (v, probs in the compute
-// dtype, o_proj's LoRA input), and the MLP's (freed first in backward; downLora of them belongs to
-// down_proj's adapter, freed before the MLP's largest backward moment).
+// dtype, o_proj's LoRA input), and the MLP's (freed first in backward; afterDown of them is saved
+// from down_proj on, by its adapter and Gemma's post-feedforward norm, and freed before the MLP's
+// largest backward moment).
 struct LayerSaved {
     std::vector<ActivationTerm> attention, afterSoftmax, mlp;
-    int64_t downLora = 0;
+    int64_t afterDown = 0;
+    // Saved before the q/k/v (or qkv) projections run: input_layernorm's tensors; and before gate/up
+    // (gate_up) run: everything up to and with the MLP's input norm.
+    int64_t beforeAttentionProjections = 0, beforeMlpProjections = 0;
     // Which tensors carry gradients (and so are saved by the ops that read them).
-    bool inputGrad = false, scoresGrad = false, attentionGrad = false, hiddenGrad = false, gateGrad = false,
-         upGrad = false;
+    bool inputGrad = false, qGrad = false, kGrad = false, scoresGrad = false, attentionGrad = false, hiddenGrad = false,
+         gateGrad = false, upGrad = false;
     bool outputRequiresGrad = false;
     bool recorded = true; // false: run without gradients (checkpointed forward), nothing saved
     int64_t bytes() const { return sum(attention) + sum(afterSoftmax) + sum(mlp); }
@@ -115,12 +169,23 @@ struct LayerSaved {
 // input, which mean's backward keeps there (1.13's MeanBackward1 saves self_; 2.x saves its element
 // count, and the H200's measurements with torch 2.11 agree within 0.2% only without it). In float32 the
 // "copy" is the input itself: it is counted here when nothing else keeps it, and not at all when a
-// checkpoint already saves it.
-void rmsNormSaved(std::vector<ActivationTerm> &terms, const Dims &d, const std::string &name, bool inputKept) {
-    add(terms, name + ": input in float32 [B,T,H]", (d.e == kFloat32 && inputKept) ? 0 : kFloat32 * d.n * d.hidden);
+// checkpoint already saves it. Gemma's norm multiplies by (1 + w) in float32, and that product keeps
+// the float32 [width] factor for its input's gradient (Llama's keeps the weight itself). A norm over
+// `rows` vectors of `width`: [shape, width] (q/k norms: one per token and head over head_dim).
+void rmsNormSaved(std::vector<ActivationTerm> &terms, const Dims &d, const std::string &name, int64_t rows,
+                  int64_t width, const std::string &shape, const std::string &widthName, bool inputKept) {
+    const std::string full = " [" + shape + "," + widthName + "]";
+    add(terms, name + ": input in float32" + full, (d.e == kFloat32 && inputKept) ? 0 : kFloat32 * rows * width);
     if (d.meanKeepsInput)
-        add(terms, name + ": squared input, float32 [B,T,H] (kept by mean's backward)", kFloat32 * d.n * d.hidden);
-    add(terms, name + ": 1/rms, float32 [B,T,1]", kFloat32 * d.n);
+        add(terms, name + ": squared input, float32" + full + " (kept by mean's backward)", kFloat32 * rows * width);
+    add(terms, name + ": 1/rms, float32 [" + shape + ",1]", kFloat32 * rows);
+    if (d.gemmaNorm)
+        add(terms, name + ": 1 + weight, float32 [" + widthName + "]", kFloat32 * width);
+}
+
+// A norm over the hidden states [B,T,H].
+void hiddenNormSaved(std::vector<ActivationTerm> &terms, const Dims &d, const std::string &name, bool inputKept) {
+    rmsNormSaved(terms, d, name, d.n, d.hidden, "B,T", "H", inputKept);
 }
 
 // A LoRA branch y += B(A(dropout(x))) * scaling (linear.cpp). Backward of A needs its input: x itself
@@ -158,10 +223,13 @@ void loraGroupSaved(std::vector<ActivationTerm> &terms, const Dims &d, const std
 void eagerAttentionSaved(std::vector<ActivationTerm> &a, std::vector<ActivationTerm> &after, const Dims &d, bool qGrad,
                          bool kGrad, bool vGrad) {
     const bool scoresGrad = qGrad || kGrad;
-    // scores = (q·k^T) with q reshaped to [B,kv,groups*T,d]: the rotary output is not contiguous in
-    // that shape, so matmul works on (and saves) contiguous copies of q and of k^T.
+    // scores = (q·k^T) with q reshaped to [B,kv,groups*T,d]: matmul saves q and k^T as it uses them,
+    // contiguous copies where their layout needs one (attentionLocals), the same bytes either way.
     add(a, "q after rotary, contiguous copy for q·k^T [B,heads,T,d]", kGrad ? d.e * d.n * d.qOut : 0);
     add(a, "k^T after rotary, contiguous copy for q·k^T [B,kv,d,T]", qGrad ? d.e * d.n * d.kvOut : 0);
+    // Soft-capping, cap * tanh(scores / cap) in the compute dtype: tanh's backward keeps its output.
+    if (d.attnSoftcap && scoresGrad)
+        add(a, "soft-capping: tanh of the scores [B,heads,T,T] (kept by tanh's backward)", d.e * d.attention);
     if (scoresGrad) {
         add(a, "mask of disallowed keys, bool [B,1,1,T,T] (kept by masked_fill)", kBool * d.b * d.t * d.t);
         add(a, "softmax output, float32 [B,heads,T,T] (our attention materialises it)", kFloat32 * d.attention);
@@ -170,7 +238,13 @@ void eagerAttentionSaved(std::vector<ActivationTerm> &a, std::vector<ActivationT
     // copy of v for probs' gradient.
     if (vGrad && (d.e != kFloat32 || !scoresGrad))
         add(after, "probabilities in the compute dtype for probs·v [B,heads,T,T]", d.e * d.attention);
-    add(after, "v, contiguous copy for probs·v [B,kv,T,d]", scoresGrad ? d.e * d.n * d.kvOut : 0);
+    // Phi-3's v is a view of qkv_proj's output; where batch or kv heads are 1 it reshapes to probs·v's
+    // [B*kv,T,d] without a copy, and the saved view keeps that whole output.
+    if (d.vViewOfFused)
+        add(after, "qkv_proj output, kept by probs·v through v's view [B,T,(heads+2kv)*d]",
+            scoresGrad ? d.e * d.n * (d.qOut + 2 * d.kvOut) : 0);
+    else
+        add(after, "v, contiguous copy for probs·v [B,kv,T,d]", scoresGrad ? d.e * d.n * d.kvOut : 0);
 }
 
 // fused_attention.cpp keeps its inputs: q after rotary, k and v made contiguous. Torch's flash
@@ -193,14 +267,21 @@ LayerSaved layerSaved(const Dims &d, bool inputRequiresGrad, bool inputKept) {
     LayerSaved s;
     auto &a = s.attention;
     if (inputRequiresGrad)
-        rmsNormSaved(a, d, "input_layernorm", inputKept);
-    loraGroupSaved(a, d, {"q_proj", "k_proj", "v_proj"}, "input_layernorm output [B,T,H]", d.hidden,
-                   {{d.hidden, d.qOut}, {d.hidden, d.kvOut}, {d.hidden, d.kvOut}}, inputRequiresGrad);
+        hiddenNormSaved(a, d, "input_layernorm", inputKept);
+    s.beforeAttentionProjections = sum(a);
+    loraGroupSaved(a, d, d.attentionInputs, "input_layernorm output [B,T,H]", d.hidden, d.attentionInputShapes,
+                   inputRequiresGrad);
     // The 4-bit linears save nothing (Quant4LinearFunction dequantizes again in backward); dense
     // frozen linears save nothing either (only the input gradient is computed).
-    const bool qGrad = inputRequiresGrad || d.adapted("q_proj");
-    const bool kGrad = inputRequiresGrad || d.adapted("k_proj");
-    const bool vGrad = inputRequiresGrad || d.adapted("v_proj");
+    const bool qGrad = inputRequiresGrad || d.adapted(d.qModule);
+    const bool kGrad = inputRequiresGrad || d.adapted(d.kModule);
+    const bool vGrad = inputRequiresGrad || d.adapted(d.vModule);
+    // Qwen3's and Gemma 3's norms over each head's q and k, before RoPE ([B,T,heads,d], in float32 a
+    // view of the projection's output, which is then kept).
+    if (d.qkNorm && qGrad)
+        rmsNormSaved(a, d, "q_norm", d.n * d.heads, d.headDim, "B,T,heads", "d", false);
+    if (d.qkNorm && kGrad)
+        rmsNormSaved(a, d, "k_norm", d.n * d.kvHeads, d.headDim, "B,T,kv", "d", false);
     const bool scoresGrad = qGrad || kGrad;
     const bool attentionGrad = scoresGrad || vGrad;
     if (d.fused)
@@ -210,28 +291,41 @@ LayerSaved layerSaved(const Dims &d, bool inputRequiresGrad, bool inputKept) {
     auto &after = s.afterSoftmax;
     loraGroupSaved(after, d, {"o_proj"}, "attention output [B,T,heads*d]", d.qOut, {{d.qOut, d.hidden}}, attentionGrad);
     const bool hiddenGrad = attentionGrad || d.adapted("o_proj");
+    // Gemma's sandwich: the attention output is normed before the residual sum, and the MLP's input
+    // norm is pre_feedforward_layernorm.
+    if (d.sandwichNorms && hiddenGrad)
+        hiddenNormSaved(after, d, "post_attention_layernorm (attention output)", false);
 
     auto &m = s.mlp;
+    const std::string mlpNorm = d.sandwichNorms ? "pre_feedforward_layernorm" : "post_attention_layernorm";
     if (hiddenGrad)
-        rmsNormSaved(m, d, "post_attention_layernorm", false);
-    loraGroupSaved(m, d, {"gate_proj", "up_proj"}, "post_attention_layernorm output [B,T,H]", d.hidden,
-                   {{d.hidden, d.inter}, {d.hidden, d.inter}}, hiddenGrad);
-    const bool gateGrad = hiddenGrad || d.adapted("gate_proj");
-    const bool upGrad = hiddenGrad || d.adapted("up_proj");
-    // down(silu(gate) * up): silu keeps its input, the product keeps both factors.
-    add(m, "gate output (SiLU input) [B,T,I]", gateGrad ? d.e * d.n * d.inter : 0);
-    add(m, "SiLU output [B,T,I]", upGrad ? d.e * d.n * d.inter : 0);
+        hiddenNormSaved(m, d, mlpNorm, false);
+    s.beforeMlpProjections = sum(s.attention) + sum(s.afterSoftmax) + sum(m);
+    loraGroupSaved(m, d, d.mlpInputs, mlpNorm + " output [B,T,H]", d.hidden, d.mlpInputShapes, hiddenGrad);
+    const bool gateGrad = hiddenGrad || d.adapted(d.gateModule);
+    const bool upGrad = hiddenGrad || d.adapted(d.upModule);
+    // down(act(gate) * up), act SiLU or GELU (tanh): either keeps its input, the product keeps both
+    // factors. Phi-3's gate and up are views of gate_up_proj's output, which they keep whole: the
+    // same bytes.
+    add(m, "gate output (" + d.activation + " input) [B,T,I]", gateGrad ? d.e * d.n * d.inter : 0);
+    add(m, d.activation + " output [B,T,I]", upGrad ? d.e * d.n * d.inter : 0);
     add(m, "up output [B,T,I]", gateGrad ? d.e * d.n * d.inter : 0);
     const int64_t beforeDown = sum(m);
-    loraGroupSaved(m, d, {"down_proj"}, "SiLU(gate)·up [B,T,I]", d.inter, {{d.inter, d.hidden}}, gateGrad || upGrad);
-    s.downLora = sum(m) - beforeDown;
+    loraGroupSaved(m, d, {"down_proj"}, d.activation + "(gate)·up [B,T,I]", d.inter, {{d.inter, d.hidden}},
+                   gateGrad || upGrad);
+    const bool mlpOutputGrad = hiddenGrad || gateGrad || upGrad || d.adapted("down_proj");
+    if (d.sandwichNorms && mlpOutputGrad)
+        hiddenNormSaved(m, d, "post_feedforward_layernorm (MLP output)", false);
+    s.afterDown = sum(m) - beforeDown;
     s.inputGrad = inputRequiresGrad;
+    s.qGrad = qGrad;
+    s.kGrad = kGrad;
     s.scoresGrad = scoresGrad;
     s.attentionGrad = attentionGrad;
     s.hiddenGrad = hiddenGrad;
     s.gateGrad = gateGrad;
     s.upGrad = upGrad;
-    s.outputRequiresGrad = hiddenGrad || gateGrad || upGrad || d.adapted("down_proj");
+    s.outputRequiresGrad = mlpOutputGrad;
     return s;
 }
 
@@ -252,108 +346,231 @@ LossWork lossWork(const Dims &d) {
     w.saved = d.e * rows * d.hidden + kInt64 * rows;
     const int64_t rowCopies = d.e * rows * d.hidden * (d.b > 1 ? 2 : 1);
     const int64_t labelWork = kInt64 * rows * (d.b > 1 ? 2 : 1) + kBool * rows;
+    if (d.finalSoftcap) {
+        // Final soft-capping keeps tanh(logits / cap) beside the capped logits, and the gradient's
+        // factor 1 - tanh^2 is two more float32 temporaries (square, then 1 - square) while the
+        // softmax is multiplied by it: five float32 [chunk,V] at once, more than at the last matmul.
+        w.peak = rowCopies + labelWork + 5 * kFloat32 * chunk * d.vocab;
+        return w;
+    }
     const int64_t chunkLogits = (2 * kFloat32 + (d.e == kFloat32 ? 0 : d.e)) * chunk * d.vocab;
     w.peak = rowCopies + labelWork + chunkLogits + d.e * chunk * d.hidden;
     return w;
 }
 
+// The chunked form takes a chunk's query rows as [B,kv,groups*R,d]: a view when one group shares
+// each kv head, or when q is contiguous [B,heads,T,d] (partial RoPE's concatenation) and the chunk
+// has every row; otherwise a copy (q after full RoPE keeps the projection's [B,T,heads,d] order).
+bool chunkQRowsCopied(const Dims &d, bool rope) {
+    const bool contiguous = rope && d.rotaryDim < d.headDim;
+    return d.heads > d.kvHeads && !(contiguous && d.chunkRows >= d.t);
+}
+
+// attention() in decoder_layer.cpp holds its locals until it returns: the projections' outputs qp,
+// kp and vp (Phi-3: views of one qkv_proj output), and q and k after RoPE or a q/k norm (new
+// tensors; a RoPE-free layer without norms uses views of qp and kp). What of them is alive at the
+// attention op beyond the layer's saved tensors, in a layer with or without RoPE. Whether a tensor
+// is saved as it is or as a copy follows from its memory layout: RoPE's product keeps the [B,T,heads,d]
+// order of the projection (partial RoPE's concatenation is contiguous [B,heads,T,d]).
+// - eager: q·k^T reshapes q to [B*kv, groups*T, d] and k^T to [B*kv, d, T], probs·v v to
+//   [B*kv, T, d], and saves views where the layout allows (no groups and B or kv 1 for q; B or kv 1
+//   for k), else copies; the original stays a local beside a copy.
+// - fused: k and v are made contiguous (a copy replaces the local unless kv is 1 and the tensor is
+//   not a view into a wider row), and fusedAttention saves what it gets.
+int64_t attentionLocals(const Dims &d, const LayerSaved &layer, bool rope) {
+    const int64_t q = d.e * d.n * d.qOut, kv = d.e * d.n * d.kvOut;
+    const bool qNew = rope || d.qkNorm, kNew = qNew;
+    const bool partial = rope && d.rotaryDim < d.headDim;
+    const bool oneKv = d.kvHeads == 1, rowsAlone = d.b == 1 || oneKv;
+    // In float32 a q/k norm's saved input is the projection's output itself.
+    const bool qpByNorm = layer.recorded && d.e == kFloat32 && d.qkNorm && layer.qGrad;
+    const bool kpByNorm = layer.recorded && d.e == kFloat32 && d.qkNorm && layer.kGrad;
+    int64_t bytes = 0;
+    if (d.fused) {
+        const bool saved = layer.recorded && layer.attentionGrad;
+        const bool kAsIs = kNew ? (partial || oneKv) : (oneKv && !d.fusedProjections);
+        const bool vAsIs = oneKv && !d.fusedProjections;
+        bytes += (qpByNorm || (!qNew && saved)) ? 0 : q; // qp
+        bytes += (kpByNorm || (!kNew && kAsIs && saved)) ? 0 : kv; // kp
+        bytes += (vAsIs && saved) ? 0 : kv; // vp
+        bytes += (qNew && !saved) ? q : 0; // q after RoPE / norm
+        bytes += ((kNew || !kAsIs) && !saved) ? kv : 0; // k after RoPE / norm, or its contiguous copy
+        bytes += (!vAsIs && !saved) ? kv : 0; // v's contiguous copy
+        return bytes;
+    }
+    const bool qAsIs = partial || (d.heads == d.kvHeads && rowsAlone), kAsIs = partial || rowsAlone;
+    const bool qSaved = layer.recorded && layer.kGrad && qAsIs, kSaved = layer.recorded && layer.qGrad && kAsIs;
+    bytes += (qpByNorm || (!qNew && qSaved)) ? 0 : q; // qp
+    bytes += (kpByNorm || (!kNew && kSaved)) ? 0 : kv; // kp
+    bytes += kv; // vp (probs·v comes after the softmax)
+    bytes += (qNew && !qSaved) ? q : 0;
+    bytes += (kNew && !kSaved) ? kv : 0;
+    return bytes;
+}
+
 // Eager attention's working set at the end of its softmax statement, beyond what the layer has
-// saved by then: q and k after rotary and v (locals), the scaled scores (a local), the masked scores
-// and, below float32, the float32 copy of the scores and the probabilities cast back (temporaries of
-// the statement); the softmax output and the mask when nothing saves them.
-int64_t eagerForwardTransient(const Dims &d, const LayerSaved &layer) {
-    int64_t bytes = d.e * d.n * (d.qOut + 2 * d.kvOut) + d.e * d.attention + kFloat32 * d.attention;
+// saved by then: the attention's locals, the scaled scores (a local), the masked scores and, below
+// float32, the float32 copy of the scores and the probabilities cast back (temporaries of the
+// statement); the softmax output and the mask when nothing saves them. With soft-capping, the
+// statement scores = tanh(scores / cap) * cap holds four [B,heads,T,T] in the compute dtype (the
+// scores, their quotient, tanh, the capped scores): more than the softmax when tanh is not saved.
+int64_t eagerForwardTransient(const Dims &d, const LayerSaved &layer, bool rope) {
+    const int64_t locals = attentionLocals(d, layer, rope);
+    int64_t bytes = locals + d.e * d.attention + kFloat32 * d.attention;
     if (d.e != kFloat32)
         bytes += kFloat32 * d.attention + d.e * d.attention; // the float32 scores, probs cast back
     if (!layer.scoresGrad)
         bytes += kFloat32 * d.attention + kBool * d.b * d.t * d.t; // softmax output, mask
+    if (d.attnSoftcap && !layer.scoresGrad)
+        bytes = std::max(bytes, locals + 4 * d.e * d.attention);
     return bytes;
 }
 
-// Fused attention's forward working set beyond what it saves: q, k and v unless saved; the chunked
-// form's output [B,heads,T,d] (filled chunk by chunk), and in its largest chunk (R rows over the K
-// keys up to its last row) the copy of q's rows, the masked float32 scores and their softmax
-// [B,heads,R,K] and the chunk's inverted mask [B,1,R,K]; flash's output and log-sum-exp unless
-// saved.
-int64_t fusedForwardTransient(const Dims &d, const LayerSaved &layer) {
+// Fused attention's forward working set beyond what it saves: the attention's locals (q, k and v
+// among them unless saved); the chunked form's output [B,heads,T,d] (filled chunk by chunk), and in
+// its largest chunk (R rows over the K keys up to its last row) the copy of q's rows, the masked
+// float32 scores and their softmax [B,heads,R,K] and the chunk's inverted mask [B,1,R,K]; flash's
+// output and log-sum-exp unless saved.
+int64_t fusedForwardTransient(const Dims &d, const LayerSaved &layer, bool rope) {
     const bool saved = layer.recorded && layer.attentionGrad;
-    int64_t bytes = saved ? 0 : d.e * d.n * (d.qOut + 2 * d.kvOut);
+    const int64_t bytes = attentionLocals(d, layer, rope);
     if (d.flash) {
         // The output is in the attention's saved part only when o_proj's LoRA does not keep it.
         const bool outputSaved = saved && !(d.adapted("o_proj") && !d.dropout);
         return bytes + (outputSaved ? 0 : d.e * d.n * d.qOut) + (saved ? 0 : kFloat32 * d.b * d.heads * d.t);
     }
-    return bytes + d.e * d.n * d.qOut + d.e * d.b * d.heads * d.chunkRows * d.headDim + 2 * kFloat32 * d.chunk +
-           kBool * d.chunk / d.heads;
+    // Soft-capping keeps tanh(scores / cap) of the chunk, in the compute dtype, through the chunk.
+    const int64_t capped = d.attnSoftcap ? d.e * d.chunk : 0;
+    const int64_t qRows = chunkQRowsCopied(d, rope) ? d.e * d.b * d.heads * d.chunkRows * d.headDim : 0;
+    return bytes + d.e * d.n * d.qOut + qRows + 2 * kFloat32 * d.chunk + capped + kBool * d.chunk / d.heads;
+}
+
+// One call of a projection (Linear::operator() in linear.cpp) beyond its input and what was saved
+// before it: the base output [B,T,out]; while the base matmul runs, a 4-bit weight dequantized to
+// the compute dtype; with LoRA, after the base: the dropped copy of the input (while dropout runs,
+// its mask, which stays when saved), A·x, A and B cast, B·(A·x), its scaled copy and the sum (three
+// [B,T,out] beside the base output).
+int64_t projectionCall(const Dims &d, const std::string &module, int64_t in, int64_t out, bool maskSaved) {
+    const int64_t dequant = d.quantized ? d.e * in * out : 0;
+    int64_t lora = 0;
+    if (d.adapted(module)) {
+        const int64_t dropped = d.dropout ? d.e * d.n * in : 0;
+        const int64_t mask = d.dropout ? (d.cuda ? kBool : d.e) * d.n * in : 0;
+        lora = std::max(dropped + mask, dropped + (maskSaved ? mask : 0) + d.e * d.n * d.r +
+                                            (d.e != kFloat32 ? d.e * d.r * (in + out) : 0) + 3 * d.e * d.n * out);
+    }
+    return d.e * d.n * out + std::max(dequant, lora);
+}
+
+// The largest moment among the calls of a group of projections reading one input (q, k, v; gate,
+// up; Phi-3's qkv_proj or gate_up_proj alone): each call also holds the earlier ones' outputs (the
+// locals qp, kp, ...) and what their adapters saved.
+int64_t projectionsTransient(const Dims &d, const std::vector<std::string> &modules,
+                             const std::vector<std::pair<int64_t, int64_t>> &shapes, bool recorded,
+                             bool inputRequiresGrad) {
+    int64_t held = 0, largest = 0;
+    for (size_t i = 0; i < modules.size(); ++i) {
+        const auto [in, out] = shapes[i];
+        largest = std::max(largest, held + projectionCall(d, modules[i], in, out, recorded && inputRequiresGrad));
+        std::vector<ActivationTerm> saved;
+        if (recorded && d.adapted(modules[i]))
+            loraSaved(saved, d, modules[i], in, out, inputRequiresGrad);
+        held += d.e * d.n * out + sum(saved);
+    }
+    return largest;
+}
+
+// The forward's working set while the q/k/v projections run, beyond input_layernorm's saved
+// tensors: the layer input (unless saved), the norm's output and the projections' calls.
+int64_t forwardAttentionProjections(const Dims &d, const LayerSaved &layer, bool inputSaved) {
+    const int64_t row = d.e * d.n * d.hidden;
+    return (inputSaved ? 0 : row) + row +
+           projectionsTransient(d, d.attentionInputs, d.attentionInputShapes, layer.recorded, layer.inputGrad);
 }
 
 // The forward's working set at attention's peak beyond what the layer has saved by then: the
 // attention's own, the layer input (unless saved: in float32 by the norm, or by a checkpoint) and
 // the norm's output (unless LoRA saves it).
-int64_t forwardAttentionTransient(const Dims &d, const LayerSaved &layer, bool inputSaved) {
-    const int64_t bytes = d.fused ? fusedForwardTransient(d, layer) : eagerForwardTransient(d, layer);
-    const bool normKept =
-        layer.recorded && !d.dropout && (d.adapted("q_proj") || d.adapted("k_proj") || d.adapted("v_proj"));
+int64_t forwardAttentionTransient(const Dims &d, const LayerSaved &layer, bool inputSaved, bool rope) {
+    const int64_t bytes = d.fused ? fusedForwardTransient(d, layer, rope) : eagerForwardTransient(d, layer, rope);
+    const bool normKept = layer.recorded && !d.dropout && d.adaptedAny(d.attentionInputs);
     const int64_t row = d.e * d.n * d.hidden;
     return bytes + (inputSaved ? 0 : row) + (normKept ? 0 : row);
 }
 
-// The forward's working set while down_proj runs, beyond what the layer saves: the statement
-// down(silu(gate(h)) * up(h)) holds all its temporaries (gate, SiLU, up, their product [B,T,I]) to
-// its end; down_proj's output; then either the dequantized weight (frozen matmul) or its LoRA
-// branch. The layer input, the residual sum and the norm's output [B,T,H] count when nothing saves
-// them.
+// The [B,T,H] tensors alive through the MLP's forward beside its own: the layer input (unless
+// saved), the attention output (a local of DecoderLayer::forward; with Gemma's sandwich saved by
+// its norm in float32), the residual sum (saved by the MLP's norm in float32) and that norm's output
+// (the MLP's input; once gate and up have run, saved as their adapters' input).
+int64_t mlpRows(const Dims &d, const LayerSaved &layer, bool inputSaved, bool normOutputSaved) {
+    const int64_t row = d.e * d.n * d.hidden;
+    const bool savedInFloat32 = layer.recorded && layer.hiddenGrad && d.e == kFloat32;
+    return (inputSaved ? 0 : row) + (d.sandwichNorms && savedInFloat32 ? 0 : row) + (savedInFloat32 ? 0 : row) +
+           (normOutputSaved ? 0 : row);
+}
+
+// The forward's working set while gate and up (gate_up) run, beyond what the layer saved up to the
+// MLP's norm: mlpRows and the projections' calls.
+int64_t forwardMlpProjections(const Dims &d, const LayerSaved &layer, bool inputSaved) {
+    return mlpRows(d, layer, inputSaved, false) +
+           projectionsTransient(d, d.mlpInputs, d.mlpInputShapes, layer.recorded, layer.hiddenGrad);
+}
+
+// The forward's working set while down_proj runs, beyond what the layer saves before it: the
+// statement down(act(gate(h)) * up(h)) holds all its temporaries (gate, the activation, up, their
+// product [B,T,I]) to its end, and down_proj's call (projectionCall); mlpRows.
 int64_t forwardMlpTransient(const Dims &d, const LayerSaved &layer, bool inputSaved) {
-    const int64_t inter = d.e * d.n * d.inter, row = d.e * d.n * d.hidden;
-    int64_t bytes = inter + row; // the product and down_proj's output
-    bytes += (layer.gateGrad ? 0 : 2 * inter) + (layer.upGrad ? 0 : inter); // gate and up; SiLU output
-    const bool normKept = layer.recorded && !d.dropout && (d.adapted("gate_proj") || d.adapted("up_proj"));
-    bytes += (inputSaved ? 0 : row) + (layer.hiddenGrad && d.e == kFloat32 ? 0 : row) + (normKept ? 0 : row);
-    const int64_t dequant = d.quantized ? d.e * d.hidden * d.inter : 0;
-    // LoRA: the dropped copy of the product (and its mask, freed at once unless saved), A·x, A and B
-    // cast, B·(A·x), its scaled copy and the new sum.
-    int64_t lora = 0;
-    if (d.adapted("down_proj")) {
-        const bool maskSaved = layer.recorded && (layer.gateGrad || layer.upGrad);
-        const int64_t dropped = d.dropout ? inter : 0, mask = d.dropout && maskSaved ? inter : 0;
-        lora = std::max(dropped + (d.dropout ? inter : 0),
-                        dropped + mask + d.e * d.n * d.r + (d.e != kFloat32 ? d.e * d.r * (d.inter + d.hidden) : 0) +
-                            3 * row);
-    }
-    return bytes + std::max(dequant, lora);
+    const int64_t inter = d.e * d.n * d.inter;
+    int64_t bytes = inter; // the product
+    bytes += (layer.gateGrad ? 0 : 2 * inter) + (layer.upGrad ? 0 : inter); // gate and up; the activation
+    const bool maskSaved = layer.recorded && (layer.gateGrad || layer.upGrad);
+    const bool normOutputSaved = layer.recorded && !d.dropout && d.adaptedAny(d.mlpInputs);
+    return bytes + mlpRows(d, layer, inputSaved, normOutputSaved) +
+           projectionCall(d, "down_proj", d.inter, d.hidden, maskSaved);
 }
 
 // The MLP's largest backward moment on top of its saved tensors, the larger of: down_proj's input
 // gradient from the frozen weight (dequantized for it in the compute dtype) while LoRA's share of
 // that gradient waits (autograd runs the adapter's branch first, which then releases what it saved),
 // and the product's backward, which holds the incoming gradient and both factor gradients [B,T,I].
+// Under Gemma's post-feedforward norm, down_proj's output gradient is that norm's input gradient
+// [B,T,H], a tensor of its own beside the residual gradient (without it, the same tensor), until
+// down_proj's backward is done.
 int64_t mlpBackwardTransient(const Dims &d, const LayerSaved &layer) {
     const int64_t dequant = d.quantized ? d.e * d.hidden * d.inter : 0;
-    const int64_t atDown = dequant + (d.adapted("down_proj") ? 2 : 1) * d.e * d.n * d.inter - layer.downLora;
-    const int64_t atProduct = 3 * d.e * d.n * d.inter - layer.downLora;
+    const int64_t outputGrad = d.sandwichNorms ? d.e * d.n * d.hidden : 0;
+    const int64_t atDown =
+        dequant + (d.adapted("down_proj") ? 2 : 1) * d.e * d.n * d.inter + outputGrad - layer.afterDown;
+    const int64_t atProduct = 3 * d.e * d.n * d.inter - layer.afterDown;
     return std::max(atDown, atProduct);
 }
 
 // Eager: softmax backward holds the incoming gradient and its result, both float32 [B,heads,T,T].
 // Chunked fused form: the incoming gradient and q's [B,heads,T,d], k's and v's in float32
-// [B,kv,T,d], and in its largest chunk the copies of q's and the gradient's rows and three float32
-// [B,heads,R,K] (probabilities, their gradient, softmax backward's result).
+// [B,kv,T,d], and in its largest chunk the copies of q's and the gradient's rows (chunkQRowsCopied)
+// and three float32 [B,heads,R,K] (probabilities, their gradient, softmax backward's result).
 // Flash (assumed from flash-attention 2's backward, not measured): the incoming gradient, q's
 // gradient and its float32 accumulator, k's and v's expanded to every head and summed back to the
 // kv heads, a float32 row sum.
-int64_t attentionBackwardTransient(const Dims &d) {
+int64_t attentionBackwardTransient(const Dims &d, bool rope) {
     if (!d.fused)
         return 2 * kFloat32 * d.attention;
     const int64_t gradients = 2 * d.e * d.n * d.qOut; // incoming, q's
     if (d.flash)
         return gradients + kFloat32 * d.n * d.qOut + (d.heads > d.kvHeads ? 2 * d.e * d.n * d.qOut : 0) +
                2 * d.e * d.n * d.kvOut + kFloat32 * d.b * d.heads * d.t;
-    return gradients + 2 * kFloat32 * d.n * d.kvOut + 2 * d.e * d.b * d.heads * d.chunkRows * d.headDim +
-           3 * kFloat32 * d.chunk;
+    // The incoming gradient is a transposed view of o_proj's input gradient, [B,T,heads,d] in memory.
+    const int64_t rows = d.e * d.b * d.heads * d.chunkRows * d.headDim;
+    const int64_t copies = (chunkQRowsCopied(d, rope) ? rows : 0) + (d.heads > d.kvHeads ? rows : 0);
+    // Soft-capping: the recomputed tanh(scores / cap) of the chunk, for the gradient's 1 - tanh^2.
+    const int64_t capped = d.attnSoftcap ? d.e * d.chunk : 0;
+    return gradients + 2 * kFloat32 * d.n * d.kvOut + copies + 3 * kFloat32 * d.chunk + capped;
 }
 
-// The final norm's backward: float32 temporaries of [B,T,H] for the product, mean and pow terms.
-int64_t normBackwardTransient(const Dims &d) { return 3 * kFloat32 * d.n * d.hidden; }
+// A norm's backward over [B,T,H]: float32 temporaries for the products' gradients, mean's expanded
+// gradient and pow's terms, at most four at once beside the incoming gradient (measured for
+// Llama's and Gemma's norm, float32 and bf16, with LibTorch 1.13: 4.00 x 4·N·H).
+int64_t normBackwardTransient(const Dims &d) { return 4 * kFloat32 * d.n * d.hidden; }
 
 struct Phase {
     std::string name;
@@ -365,7 +582,7 @@ struct Phase {
 struct Shared {
     LayerSaved full; // a layer that gradients flow through
     ActivationTerm allowed; // the boolean attention mask(s) [B,1,T,T]
-    ActivationTerm finalNorm, hidden, residualGrad, lossSaved, lossPeak, mlpTransient, attentionTransient;
+    ActivationTerm finalNorm, hidden, residualGrad, lossSaved, lossPeak, mlpTransient;
 };
 
 Shared sharedTerms(const Dims &d, bool checkpointing) {
@@ -377,7 +594,7 @@ Shared sharedTerms(const Dims &d, bool checkpointing) {
                           : "attention mask, bool [B,1,T,T]",
                  (d.window ? 2 : 1) * kBool * d.b * d.t * d.t};
     std::vector<ActivationTerm> finalNorm;
-    rmsNormSaved(finalNorm, d, "final norm", false);
+    hiddenNormSaved(finalNorm, d, "final norm", false);
     s.finalNorm = {"final norm saved", sum(finalNorm)};
     s.hidden = {"final hidden states [B,T,H]", d.e * d.n * d.hidden};
     s.residualGrad = {"gradient of the hidden states [B,T,H]", d.e * d.n * d.hidden};
@@ -385,8 +602,11 @@ Shared sharedTerms(const Dims &d, bool checkpointing) {
     s.lossSaved = {"loss: gradRows and row indices", loss.saved};
     s.lossPeak = {"loss: row copies and one chunk of logits", loss.peak};
     s.mlpTransient = {"MLP backward temporaries", mlpBackwardTransient(d, s.full)};
-    s.attentionTransient = {"attention backward temporaries", attentionBackwardTransient(d)};
     return s;
+}
+
+ActivationTerm attentionBackwardTerm(const Dims &d, bool rope) {
+    return {"attention backward temporaries", attentionBackwardTransient(d, rope)};
 }
 
 // Without checkpointing every layer keeps its saved tensors until backward reaches it; the peak is
@@ -401,21 +621,34 @@ std::vector<Phase> phasesWithoutCheckpointing(const Dims &d, const Shared &s) {
         if (i + 1 < d.layers)
             keptBefore += last.bytes();
     }
+    const bool rope = d.rope.back();
     const ActivationTerm before{"saved by the layers before the last", keptBefore};
     const ActivationTerm kept{"saved by the " + std::to_string(d.layers) + " layers", keptBefore + last.bytes()};
     // In float32 the last layer's input is its input_layernorm's saved float32 input.
     const bool inputSaved = d.e == kFloat32 && last.inputGrad;
-    std::vector<Phase> phases = {
+    std::vector<Phase> forward = {
+        {"forward of the last layer's " + d.attentionInputsName,
+         {s.allowed,
+          before,
+          {"saved by the last layer before them", last.beforeAttentionProjections},
+          {"projection temporaries", forwardAttentionProjections(d, last, inputSaved)}}},
         {"forward of the last layer's attention",
          {s.allowed,
           before,
           {"saved by the last layer's attention so far", sum(last.attention)},
-          {"attention forward temporaries", forwardAttentionTransient(d, last, inputSaved)}}},
+          {"attention forward temporaries", forwardAttentionTransient(d, last, inputSaved, rope)}}},
+        {"forward of the last layer's " + d.mlpInputsName,
+         {s.allowed,
+          before,
+          {"saved by the last layer before them", last.beforeMlpProjections},
+          {"projection temporaries", forwardMlpProjections(d, last, inputSaved)}}},
         {"forward of the last layer's MLP",
          {s.allowed,
           before,
-          {"saved by the last layer before down_proj", last.bytes() - last.downLora},
+          {"saved by the last layer before down_proj", last.bytes() - last.afterDown},
           {"MLP forward temporaries", forwardMlpTransient(d, last, inputSaved)}}},
+    };
+    std::vector<Phase> later = {
         {"loss forward", {kept, s.finalNorm, s.hidden, s.lossSaved, s.lossPeak}},
         {"backward of the final norm",
          {kept, s.finalNorm, s.residualGrad, {"norm backward temporaries", normBackwardTransient(d)}}},
@@ -423,67 +656,128 @@ std::vector<Phase> phasesWithoutCheckpointing(const Dims &d, const Shared &s) {
         {"backward of the last layer's attention",
          {{"saved by the other layers and the last layer's attention", keptBefore + sum(last.attention)},
           s.residualGrad,
-          s.attentionTransient}},
+          attentionBackwardTerm(d, rope)}},
     };
+    // Gemma's post-feedforward norm runs its backward first, with the whole layer's saved tensors.
+    if (d.sandwichNorms)
+        later.push_back({"backward of the last layer's post-feedforward norm",
+                         {kept, s.residualGrad, {"norm backward temporaries", normBackwardTransient(d)}}});
     // The forward frees its mask, except where the chunked fused attention keeps it for backward
     // (eager attention keeps copies of it, counted per layer).
-    if (d.fused && !d.flash)
-        for (size_t i = 2; i < phases.size(); ++i)
-            phases[i].parts.push_back({"attention mask, kept by fused attention for backward", s.allowed.bytes});
-    return phases;
+    for (auto &phase : later)
+        if (d.fused && !d.flash)
+            phase.parts.push_back({"attention mask, kept by fused attention for backward", s.allowed.bytes});
+    forward.insert(forward.end(), later.begin(), later.end());
+    return forward;
 }
 
 // With checkpointing each layer keeps only its input (checkpointed_layer.cpp), the random state
-// that redraws its dropout masks and the attention mask; backward recomputes the last layer with
-// gradients on, so its saved tensors, its output and the backward's temporaries exist at once.
+// that redraws its dropout masks and the attention mask; backward recomputes each layer with
+// gradients on, so its saved tensors, its output and the backward's temporaries exist at once. The
+// inputs and random states of the layers after it were freed by their backward: the last layer is
+// the largest, unless another has more locals (a RoPE layer below SmolLM3's RoPE-free last one):
+// then the phases of the last layer of that kind count too.
 std::vector<Phase> phasesWithCheckpointing(const Dims &d, const Shared &s) {
-    const ActivationTerm inputs{"layer inputs [B,T,H], one per layer", d.layers * d.e * d.n * d.hidden};
-    const ActivationTerm rng{"random-number state per layer",
-                             d.layers * (d.cuda ? kCudaRngStateBytes : kCpuRngStateBytes)};
-    const ActivationTerm output{"the recomputed layer's output [B,T,H]", d.e * d.n * d.hidden};
+    const ActivationTerm rowOfOutput{"the recomputed layer's output [B,T,H]", d.e * d.n * d.hidden};
     LayerSaved unrecorded;
     unrecorded.recorded = false;
     const auto &full = s.full;
-    return {
-        {"forward of the last layer's attention (no gradients)",
-         {inputs, rng, s.allowed, {"attention forward temporaries", forwardAttentionTransient(d, unrecorded, true)}}},
-        {"forward of the last layer's MLP (no gradients)",
-         {inputs, rng, s.allowed, {"MLP forward temporaries", forwardMlpTransient(d, unrecorded, true)}}},
-        {"loss forward", {inputs, rng, s.allowed, s.finalNorm, s.hidden, s.lossSaved, s.lossPeak}},
-        {"recomputing the last layer's attention",
-         {inputs,
-          rng,
+    std::vector<Phase> phases = {
+        {"loss forward",
+         {{"layer inputs [B,T,H], one per layer", d.layers * d.e * d.n * d.hidden},
+          {"random-number state, one per layer", d.layers * (d.cuda ? kCudaRngStateBytes : kCpuRngStateBytes)},
           s.allowed,
-          s.residualGrad,
-          {"saved by the recomputed attention so far", sum(full.attention)},
-          {"attention forward temporaries", forwardAttentionTransient(d, full, true)}}},
-        {"recomputing the last layer's MLP",
-         {inputs,
-          rng,
-          s.allowed,
-          s.residualGrad,
-          {"saved by the recomputed layer before down_proj", full.bytes() - full.downLora},
-          {"MLP forward temporaries", forwardMlpTransient(d, full, true)}}},
-        {"backward of the recomputed last layer's MLP",
-         {inputs,
-          rng,
-          s.allowed,
-          s.residualGrad,
-          {"saved by the recomputed layer", full.bytes()},
-          output,
-          s.mlpTransient}},
-        // The checkpoint's incoming gradient stays held while the recomputed layer's backward sums
-        // it with the MLP's into the gradient of the attention block's output.
-        {"backward of the recomputed last layer's attention",
-         {inputs,
-          rng,
-          s.allowed,
-          s.residualGrad,
-          {"saved by the recomputed attention", sum(full.attention)},
-          output,
-          {"gradient of the attention block's output [B,T,H]", d.e * d.n * d.hidden},
-          s.attentionTransient}},
-    };
+          s.finalNorm,
+          s.hidden,
+          s.lossSaved,
+          s.lossPeak}}};
+    std::vector<int64_t> layers = {d.layers - 1};
+    for (int64_t i = d.layers - 2; i >= 0; --i)
+        if (d.rope[i] != d.rope.back()) {
+            layers.push_back(i);
+            break;
+        }
+    for (const int64_t i : layers) {
+        const bool rope = d.rope[i];
+        const std::string layer = i + 1 == d.layers ? "the last layer" : "layer " + std::to_string(i);
+        const std::string recomputed =
+            i + 1 == d.layers ? "the recomputed last layer" : "the recomputed layer " + std::to_string(i);
+        const std::string upTo = i + 1 == d.layers ? "one per layer" : "layers 0 to " + std::to_string(i);
+        const ActivationTerm inputs{"layer inputs [B,T,H], " + upTo, (i + 1) * d.e * d.n * d.hidden};
+        const ActivationTerm rng{"random-number state, " + upTo,
+                                 (i + 1) * (d.cuda ? kCudaRngStateBytes : kCpuRngStateBytes)};
+        std::vector<Phase> more = {
+            {"forward of " + layer + "'s " + d.attentionInputsName + " (no gradients)",
+             {inputs, rng, s.allowed, {"projection temporaries", forwardAttentionProjections(d, unrecorded, true)}}},
+            {"forward of " + layer + "'s attention (no gradients)",
+             {inputs,
+              rng,
+              s.allowed,
+              {"attention forward temporaries", forwardAttentionTransient(d, unrecorded, true, rope)}}},
+            {"forward of " + layer + "'s " + d.mlpInputsName + " (no gradients)",
+             {inputs, rng, s.allowed, {"projection temporaries", forwardMlpProjections(d, unrecorded, true)}}},
+            {"forward of " + layer + "'s MLP (no gradients)",
+             {inputs, rng, s.allowed, {"MLP forward temporaries", forwardMlpTransient(d, unrecorded, true)}}},
+            {"recomputing " + layer + "'s " + d.attentionInputsName,
+             {inputs,
+              rng,
+              s.allowed,
+              s.residualGrad,
+              {"saved by the recomputed layer before them", full.beforeAttentionProjections},
+              {"projection temporaries", forwardAttentionProjections(d, full, true)}}},
+            {"recomputing " + layer + "'s attention",
+             {inputs,
+              rng,
+              s.allowed,
+              s.residualGrad,
+              {"saved by the recomputed attention so far", sum(full.attention)},
+              {"attention forward temporaries", forwardAttentionTransient(d, full, true, rope)}}},
+            {"recomputing " + layer + "'s " + d.mlpInputsName,
+             {inputs,
+              rng,
+              s.allowed,
+              s.residualGrad,
+              {"saved by the recomputed layer before them", full.beforeMlpProjections},
+              {"projection temporaries", forwardMlpProjections(d, full, true)}}},
+            {"recomputing " + layer + "'s MLP",
+             {inputs,
+              rng,
+              s.allowed,
+              s.residualGrad,
+              {"saved by the recomputed layer before down_proj", full.bytes() - full.afterDown},
+              {"MLP forward temporaries", forwardMlpTransient(d, full, true)}}},
+            {"backward of " + recomputed + "'s MLP",
+             {inputs,
+              rng,
+              s.allowed,
+              s.residualGrad,
+              {"saved by the recomputed layer", full.bytes()},
+              rowOfOutput,
+              s.mlpTransient}},
+            // The checkpoint's incoming gradient stays held while the recomputed layer's backward
+            // sums it with the MLP's into the gradient of the attention block's output.
+            {"backward of " + recomputed + "'s attention",
+             {inputs,
+              rng,
+              s.allowed,
+              s.residualGrad,
+              {"saved by the recomputed attention", sum(full.attention)},
+              rowOfOutput,
+              {"gradient of the attention block's output [B,T,H]", d.e * d.n * d.hidden},
+              attentionBackwardTerm(d, rope)}},
+        };
+        if (d.sandwichNorms)
+            more.push_back({"backward of " + recomputed + "'s post-feedforward norm",
+                            {inputs,
+                             rng,
+                             s.allowed,
+                             s.residualGrad,
+                             {"saved by the recomputed layer", full.bytes()},
+                             rowOfOutput,
+                             {"norm backward temporaries", normBackwardTransient(d)}}});
+        phases.insert(phases.end(), more.begin(), more.end());
+    }
+    return phases;
 }
 
 } // namespace
@@ -502,7 +796,9 @@ ActivationEstimate estimateActivations(const ModelConfig &config, const Estimate
     // Alive through every phase: the batch (ids, attention mask, labels) and the rotary tables,
     // which the graph saves.
     out.peakParts = {{"batch: ids, attention mask, labels, int64 [B,T]", 3 * kInt64 * d.n},
-                     {"rotary cos and sin [B,1,T,d]", 2 * d.e * d.b * d.t * d.headDim}};
+                     {d.rotaryPairs == 2 ? "rotary cos and sin, global and local base [B,1,T,rotary dims]"
+                                         : "rotary cos and sin [B,1,T,rotary dims]",
+                      d.rotaryPairs * 2 * d.e * d.b * d.t * d.rotaryDim}};
     if (d.cuda) // capability unknown: the larger
         out.peakParts.push_back(
             {"cuBLAS workspaces of the forward and backward threads",
