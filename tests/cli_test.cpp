@@ -8,6 +8,7 @@
 #include <QJsonObject>
 #include <QProcess>
 #include <QTemporaryDir>
+#include <QThread>
 #include <QtTest/QtTest>
 
 #include <signal.h>
@@ -906,6 +907,113 @@ private slots:
             QVERIFY2(run.out.contains("Usage: headroom-cli " + commands[i].toUtf8()), qPrintable(what));
             QVERIFY2(run.err.trimmed().isEmpty(), qPrintable(what));
         }
+    // A short run's settings for the tests of what happens around training: one thread, fp32, no
+    // 4-bit, one row of at most 64 tokens per step, into `output`.
+    QStringList quickTrain(const QString &output) const {
+        return {"--device",  "cpu",
+                "--threads", "1",
+                "train",     m_trainConfig,
+                "--set",     "training.output_dir=" + output,
+                "--set",     "quantization.load_in_4bit=false",
+                "--set",     "training.bf16=false",
+                "--set",     "dataset.max_seq_length=64",
+                "--set",     "training.per_device_train_batch_size=1",
+                "--set",     "training.logging_steps=1"};
+    }
+
+    // issue 21: `train` into the model's folder replaced its config.json and exited 0; now it is
+    // refused and the model stays as it was. --overwrite and --resume contradict each other.
+    void trainNeverWritesIntoTheModelFolder() {
+        const QByteArray modelConfig = readAll(m_model + "/config.json");
+        QTemporaryDir dir;
+        const QList<CliRun> runs =
+            runCliAll({quickTrain(m_model) + QStringList{"--max-steps", "1"},
+                       quickTrain(dir.filePath("run")) + QStringList{"--overwrite", "--resume"}});
+        checkError(runs[0], 2, {"training.output_dir", QDir(m_model).canonicalPath(), "model folder"});
+        checkError(runs[1], 2, {"--overwrite", "--resume"});
+        QCOMPARE(readAll(m_model + "/config.json"), modelConfig);
+    }
+
+    // One run per output folder: a second is refused naming the first (pid) while it runs; once it
+    // was killed, its lock is stale and its folder a run's: a new run is refused, --resume takes the
+    // lock over (saying so) and clears the staging the dead run left, --overwrite moves the run
+    // aside, both runs' files intact.
+    void anOutputFolderBelongsToOneRun() {
+        QTemporaryDir dir;
+        const QString output = dir.filePath("run");
+        const QStringList train =
+            quickTrain(output) + QStringList{"--set", "training.save_strategy=steps", "--set", "training.save_steps=1"};
+        QProcess first;
+        startCli(first, train + QStringList{"--max-steps", "100000"});
+        QVERIFY(first.waitForStarted(30000));
+        const QString err = test::readStderrUntil(first, "checkpoint at step 1:", 90000);
+        QVERIFY2(err.contains("checkpoint at step 1:"), qPrintable(err));
+        const QString pid = QString::number(first.processId());
+        checkError(runCli(train + QStringList{"--max-steps", "1"}), 1, {output, "process " + pid});
+        QCOMPARE(::kill(pid_t(first.processId()), SIGKILL), 0);
+        QVERIFY(first.waitForFinished(30000));
+        QVERIFY(QFile::exists(output + "/.headroom.lock")); // killed: nothing released it
+        const QString staging = output + "/.checkpoint-999.tmp-" + pid;
+        QVERIFY(QDir().mkpath(staging + "/adapter"));
+
+        // The next start takes the stale lock over and clears the staging, saying so, even when it is
+        // then refused.
+        const CliRun refused = runCli(train + QStringList{"--max-steps", "1"});
+        checkError(refused, 2, {output, "holds another run's files", "--overwrite"});
+        const QString notices = QString::fromUtf8(refused.err);
+        QVERIFY2(notices.contains("took over the lock of process " + pid) &&
+                     notices.contains("removed .checkpoint-999.tmp-" + pid),
+                 qPrintable(refused.describe()));
+        QVERIFY(!QFileInfo::exists(staging));
+        QVERIFY(!QFile::exists(output + "/.headroom.lock"));
+        checkSuccess(runCli(train + QStringList{"--resume", "--max-steps", "1"}));
+
+        const QByteArray firstAdapter = readAll(output + "/adapter/adapter_model.safetensors");
+        const CliRun fresh = runCli(train + QStringList{"--overwrite", "--max-steps", "1"});
+        checkSuccess(fresh);
+        const QStringList aside = QDir(dir.path()).entryList({"run.old-*"}, QDir::Dirs);
+        QCOMPARE(aside.size(), 1);
+        QVERIFY2(QString::fromUtf8(fresh.err).contains(aside[0]), qPrintable(fresh.describe()));
+        QCOMPARE(readAll(dir.filePath(aside[0]) + "/adapter/adapter_model.safetensors"), firstAdapter);
+        QVERIFY(QFile::exists(output + "/adapter/adapter_model.safetensors"));
+        QVERIFY(QFile::exists(output + "/checkpoint-1/trainer_state.json"));
+    }
+
+    // issue 21: learning_rate 1e308 exited 0 with "final loss -nan" and an adapter of NaNs. The loss is
+    // NaN from the second step; three such steps end the run with exit 1, naming the step and the
+    // learning rate, and no adapter/.
+    void aDivergedRunFails() {
+        QTemporaryDir dir;
+        const QString output = dir.filePath("run");
+        const CliRun run =
+            runCli(quickTrain(output) + QStringList{"--max-steps", "8", "--set", "training.learning_rate=1e308",
+                                                    "--set", "training.warmup_ratio=0"});
+        checkError(run, 1, {"training diverged at step 4", "steps 2-4", "training.learning_rate (now 1e+308)"});
+        QVERIFY(!QFileInfo::exists(output + "/adapter"));
+    }
+
+    // issue 21: Ctrl-C while a run starts ended it without a word. Once the run holds its output
+    // folder's lock (it loads the data and the model from then on), Ctrl-C ends the set-up with one
+    // line, before anything of the run is written.
+    void ctrlCWhileStartingSaysSoInOneLine() {
+        QTemporaryDir dir;
+        const QString output = dir.filePath("run");
+        QProcess process;
+        startCli(process, {"--device", "cpu", "train", m_trainConfig, "--max-steps", "1", "--set",
+                           "training.output_dir=" + output});
+        QVERIFY(process.waitForStarted(30000));
+        QElapsedTimer clock;
+        clock.start();
+        while (!QFile::exists(output + "/.headroom.lock") && process.state() == QProcess::Running &&
+               clock.elapsed() < 60000)
+            QThread::msleep(2);
+        QCOMPARE(::kill(pid_t(process.processId()), SIGINT), 0);
+        const CliRun run = finishCli(process, 60000);
+        checkError(run, 1, {"interrupted while starting"});
+        QCOMPARE(run.errLines().size(), 1);
+        QVERIFY(!QFile::exists(output + "/config.json"));
+    }
+
     }
 
     // A damaged copy of the demo model folder, then a command on it.

@@ -1,10 +1,16 @@
 // Tests of the staged output (io/staged_output.h) that checkpoints, adapters, exports and the demo
-// are written through: the destination changes only on commit, and no staging copy is left behind.
+// are written through: the destination changes only on commit, no staging copy is left behind, and
+// what a killed process left is cleared; and of the lock a run holds on its output folder
+// (io/folder_lock.h).
+#include "io/folder_lock.h"
 #include "io/staged_output.h"
 #include "headroom/error.h"
 
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <iterator>
@@ -28,6 +34,15 @@ QStringList namesIn(const fs::path &dir) {
         names << QString::fromStdString(entry.path().filename().string());
     names.sort();
     return names;
+}
+
+// The pid of a process that has ended (a child that exited at once).
+std::string deadPid() {
+    const pid_t child = ::fork();
+    if (child == 0)
+        ::_exit(0);
+    ::waitpid(child, nullptr, 0);
+    return std::to_string(child);
 }
 
 } // namespace
@@ -110,6 +125,58 @@ private slots:
                      e.what());
         }
         QCOMPARE(namesIn(out), QStringList{"old.txt"});
+    }
+
+    // Staging a killed process left (issue 21: they stayed even after a successful resume): removed
+    // when that process is gone; an "old" copy that nothing replaced (killed between moving the old
+    // output aside and renaming the new one in) goes back under its name; a live process's staging
+    // and other files stay.
+    void leftoversOfDeadProcessesAreCleared() {
+        QTemporaryDir tmp;
+        const fs::path out = tmp.path().toStdString();
+        const std::string dead = deadPid(), alive = std::to_string(::getpid());
+        for (const std::string &name : {".checkpoint-6.tmp-" + dead, "adapter.tmp-" + dead, "adapter.tmp-" + alive,
+                                        ".checkpoint-4.old-" + dead, std::string("adapter"), "adapter.old-" + dead})
+            fs::create_directories(out / name / "inner");
+        writeText(out / (".checkpoint-4.old-" + dead) / "inner" / "state.json", "4");
+        writeText(out / ("notes.tmp-" + dead + ".txt"), "mine");
+        const auto done = detail::cleanUpAfterDeadProcesses(out);
+        QCOMPARE(int(done.size()), 4);
+        QCOMPARE(namesIn(out), (QStringList{"adapter", QString::fromStdString("adapter.tmp-" + alive), "checkpoint-4",
+                                            QString::fromStdString("notes.tmp-" + dead + ".txt")}));
+        QCOMPARE(readText(out / "checkpoint-4" / "inner" / "state.json"), std::string("4"));
+        QVERIFY2(done[0].find("left by process " + dead) != std::string::npos, done[0].c_str());
+    }
+
+    // One process at a time: a second lock on the folder is refused naming the holder (pid, start
+    // time); released, the file is gone and the next one takes it quietly; a file left by a holder
+    // that ended without releasing it (killed) is taken over, and which one it was is said.
+    void aFolderLockIsHeldByOneProcessAtATime() {
+        QTemporaryDir tmp;
+        const fs::path dir = tmp.path().toStdString();
+        const fs::path file = dir / detail::FolderLock::kFileName;
+        {
+            detail::FolderLock first(dir);
+            QVERIFY(!first.takenOver());
+            try {
+                detail::FolderLock second(dir);
+                QFAIL("a second lock was granted");
+            } catch (const Error &e) {
+                QCOMPARE(e.kind(), ErrorKind::RuntimeFailure);
+                const std::string what = e.what();
+                QVERIFY2(what.find(dir.string()) == 0 &&
+                             what.find("process " + std::to_string(::getpid())) != std::string::npos &&
+                             what.find(", started ") != std::string::npos,
+                         e.what());
+            }
+        }
+        QVERIFY(!fs::exists(file));
+        const std::string dead = deadPid();
+        writeText(file, "{\"pid\": " + dead + ", \"host\": \"elsewhere\", \"started\": \"2026-01-02 03:04:05\"}\n");
+        detail::FolderLock taken(dir);
+        QVERIFY(taken.takenOver());
+        QCOMPARE(std::to_string(taken.takenOver()->pid), dead);
+        QCOMPARE(taken.takenOver()->started, std::string("2026-01-02 03:04:05"));
     }
 };
 

@@ -42,6 +42,7 @@ class MemoryLimitsTest : public QObject {
         c.training.perDeviceTrainBatchSize = microBatch;
         c.training.gradientAccumulationSteps = accumulation;
         c.training.maxSteps = steps;
+        c.training.overwriteOutputDir = true; // two tests measure the same shape in one folder
         Recorder r;
         runTraining(c, r, nullptr, {});
         std::vector<int64_t> peaks;

@@ -3,7 +3,11 @@
 // training on a small random model of every family (test_support.h's familyModels()).
 #include <QtTest/QtTest>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <fstream>
+#include <iterator>
 
 #include "headroom/adapter_io.h"
 #include "headroom/bench.h"
@@ -11,6 +15,7 @@
 #include "headroom/dataset.h"
 #include "headroom/demo.h"
 #include "headroom/error.h"
+#include "headroom/export.h"
 #include "headroom/memory_estimate.h"
 #include "train/grad_norm.h"
 #include "train/lr_schedule.h"
@@ -23,8 +28,10 @@
 #include "test_support.h"
 #include "train/checkpoint_store.h"
 #include "config/model_layout.h"
+#include "io/folder_lock.h"
 
 using namespace headroom;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -58,6 +65,72 @@ public:
     std::vector<std::string> warnings;
     void onWarning(const std::string &message) override { warnings.push_back(message); }
 };
+
+class DivergenceRecorder : public Recorder {
+public:
+    std::vector<DivergenceEvent> diverged;
+    void onDiverged(const DivergenceEvent &e) override { diverged.push_back(e); }
+};
+
+std::string readText(const fs::path &path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The names in `dir`, sorted.
+QStringList namesIn(const fs::path &dir) {
+    QStringList names;
+    for (const auto &entry : fs::directory_iterator(dir))
+        names << QString::fromStdString(entry.path().filename().string());
+    names.sort();
+    return names;
+}
+
+// The error `action` throws, as "kind: message" (fails the test when it throws none).
+template <typename Action>
+QString errorOf(Action action) {
+    try {
+        action();
+    } catch (const Error &e) {
+        return QString(e.kind() == ErrorKind::InvalidInput ? "invalid: " : "runtime: ") + e.what();
+    }
+    return "no error";
+}
+
+// Copies a folder of files and folders of files (a model, a checkpoint) without std::filesystem's
+// recursive calls (io/file_tree.h says why).
+void copyFolder(const fs::path &from, const fs::path &to) {
+    fs::create_directories(to);
+    for (const auto &entry : fs::directory_iterator(from)) {
+        if (entry.is_directory())
+            copyFolder(entry.path(), to / entry.path().filename());
+        else
+            fs::copy_file(entry.path(), to / entry.path().filename());
+    }
+}
+
+// The pid of a process that has ended (a child that exited at once).
+pid_t deadPid() {
+    const pid_t child = ::fork();
+    if (child == 0)
+        ::_exit(0);
+    ::waitpid(child, nullptr, 0);
+    return child;
+}
+
+// Writes a NaN over the first element of tensor `name` in a safetensors file, in its dtype.
+void poisonTensor(const std::string &file, const std::string &name) {
+    const auto opened = SafetensorsFile::open(file);
+    const TensorInfo info = *opened->find(name);
+    std::fstream io(file, std::ios::in | std::ios::out | std::ios::binary);
+    uint64_t headerBytes = 0;
+    io.read(reinterpret_cast<char *>(&headerBytes), 8);
+    io.seekp(std::streamoff(8 + headerBytes + info.begin));
+    const std::string nan = info.dtype == Dtype::F32    ? std::string("\x00\x00\xc0\x7f", 4)
+                            : info.dtype == Dtype::BF16 ? std::string("\xc0\x7f", 2)
+                                                        : std::string("\x00\x7e", 2); // F16
+    io.write(nan.data(), std::streamsize(nan.size()));
+}
 
 test::FamilyModel familyNamed(const QString &name) {
     for (auto &f : test::familyModels())
@@ -93,6 +166,17 @@ class TrainerTest : public QObject {
         t.learningRate = 1e-3;
         t.maxSteps = 4;
         t.loggingSteps = 1;
+        return c;
+    }
+
+    // baseConfig at its cheapest, for tests of what happens around the steps: one row of at most
+    // 64 tokens per step, one thread (as fast on this model, and no spinning against other tests).
+    TrainConfig quickConfig(const QString &runName) const {
+        auto c = baseConfig(runName);
+        c.threads = 1;
+        c.dataset.maxSeqLength = 64;
+        c.training.perDeviceTrainBatchSize = 1;
+        c.training.gradientAccumulationSteps = 1;
         return c;
     }
 
@@ -704,19 +788,226 @@ private slots:
             QCOMPARE(e.kind(), ErrorKind::InvalidInput);
             QVERIFY(QString(e.what()).contains("lora.r"));
         }
-        // Refused after the model loaded, in the folder of an earlier run: its config.json stays.
-        auto long_ = baseConfig("too-long");
-        long_.dataset.maxSeqLength = 100000;
+        // Refused after the model loaded, in the folder of an earlier run it resumes: the earlier
+        // run's config.json stays.
+        auto long_ = quickConfig("too-long");
+        long_.training.maxSteps = 1;
+        long_.training.saveStrategy = "steps";
+        long_.training.saveSteps = 1;
+        runTraining(long_, r, nullptr, {});
         const auto earlierConfig = std::filesystem::path(long_.training.outputDir) / "config.json";
-        std::filesystem::create_directories(earlierConfig.parent_path());
-        std::ofstream(earlierConfig) << "{\"earlier\": true}\n";
+        const std::string earlier = readText(earlierConfig);
+        long_.dataset.maxSeqLength = 100000;
         try {
-            runTraining(long_, r, nullptr, {});
+            runTraining(long_, r, nullptr, {true, ""});
             QFAIL("max_seq_length beyond the model's positions was accepted");
         } catch (const Error &e) {
             QVERIFY(QString(e.what()).contains("max_seq_length"));
         }
-        QCOMPARE(test::readJsonFile(earlierConfig.string()), nlohmann::json({{"earlier", true}}));
+        QCOMPARE(readText(earlierConfig), earlier);
+    }
+
+    // The model's folder, one inside it, and the dataset's folder (the demo's, which also holds the
+    // model) are never a run's output: refused before anything is written, the model's files as
+    // they were (issue 21: a run into the model folder replaced its config.json).
+    void outputDirOfTheModelOrTheDataIsRefused() {
+        const fs::path model = m_demo.modelDir;
+        const std::string modelConfig = readText(model / "config.json");
+        const QStringList modelFiles = namesIn(model);
+        for (const fs::path &out : {model, model / "run", fs::path(m_demo.dataset).parent_path()}) {
+            auto c = baseConfig("unused");
+            c.training.outputDir = out.string();
+            Recorder r;
+            const QString error = errorOf([&] { runTraining(c, r, nullptr, {}); });
+            QVERIFY2(error.startsWith("invalid: training.output_dir: " + QString::fromStdString(out.string())),
+                     qPrintable(error));
+        }
+        QCOMPARE(readText(model / "config.json"), modelConfig);
+        QCOMPARE(namesIn(model), modelFiles);
+    }
+
+    // A folder belongs to one run: while a run holds its lock a second is refused naming the holder;
+    // once it ended, a new run is refused unless it resumes (which first clears the staging a dead
+    // process left) or overwrites, which moves the earlier run aside with its files intact.
+    void anOutputFolderBelongsToOneRun() {
+        auto c = quickConfig("one-run");
+        c.training.maxSteps = 1;
+        c.training.saveStrategy = "steps";
+        c.training.saveSteps = 1;
+        Recorder first;
+        runTraining(c, first, nullptr, {});
+        const fs::path out = c.training.outputDir;
+        {
+            headroom::detail::FolderLock running(out); // as the lock of a run in progress holds it
+            const QString error = errorOf([&] { runTraining(c, first, nullptr, {true, ""}); });
+            QVERIFY2(error.startsWith("runtime: ") && error.contains("process " + QString::number(::getpid())),
+                     qPrintable(error));
+        }
+        const QString refused = errorOf([&] { runTraining(c, first, nullptr, {}); });
+        QVERIFY2(refused.startsWith("invalid: ") && refused.contains("holds another run's files") &&
+                     refused.contains("--overwrite"),
+                 qPrintable(refused));
+
+        const std::string dead = std::to_string(deadPid());
+        fs::create_directories(out / (".checkpoint-2.tmp-" + dead) / "adapter");
+        fs::create_directories(out / ("adapter.tmp-" + dead));
+        auto more = c;
+        more.training.maxSteps = 2;
+        WarningRecorder resumed;
+        runTraining(more, resumed, nullptr, {true, ""});
+        QCOMPARE(resumed.steps.front().step, int64_t(2));
+        QVERIFY(!fs::exists(out / (".checkpoint-2.tmp-" + dead)) && !fs::exists(out / ("adapter.tmp-" + dead)));
+        QVERIFY(std::any_of(resumed.warnings.begin(), resumed.warnings.end(), [&](const std::string &w) {
+            return w.find("removed .checkpoint-2.tmp-" + dead) != std::string::npos;
+        }));
+
+        const std::string firstAdapter = readText(out / "adapter" / "adapter_model.safetensors");
+        const QStringList firstFiles = namesIn(out);
+        auto fresh = c;
+        fresh.training.overwriteOutputDir = true;
+        Recorder second;
+        runTraining(fresh, second, nullptr, {});
+        QCOMPARE(second.steps.front().step, int64_t(1));
+        std::vector<fs::path> aside;
+        for (const auto &entry : fs::directory_iterator(out.parent_path()))
+            if (entry.path().filename().string().rfind("one-run.old-", 0) == 0)
+                aside.push_back(entry.path());
+        QCOMPARE(int(aside.size()), 1);
+        QCOMPARE(namesIn(aside[0]), firstFiles);
+        QCOMPARE(readText(aside[0] / "adapter" / "adapter_model.safetensors"), firstAdapter);
+        QVERIFY(fs::exists(out / "adapter" / "adapter_model.safetensors"));
+        // The instruction is not kept: resuming or training again from config.json moves nothing.
+        QCOMPARE(test::readJsonFile((out / "config.json").string())["training"]["overwrite_output_dir"], false);
+    }
+
+    // Rotation, --resume and export's "newest checkpoint" see only the run that owns the folder
+    // (issue 21: another run's higher-numbered checkpoint was resumed, exported, and made rotation
+    // delete the new run's checkpoints).
+    void rotationResumeAndExportNeverPickAnotherRunsCheckpoint() {
+        auto a = quickConfig("run-a");
+        a.training.maxSteps = 1;
+        a.training.saveStrategy = "steps";
+        a.training.saveSteps = 1;
+        a.training.saveTotalLimit = 0;
+        Recorder r;
+        runTraining(a, r, nullptr, {});
+        auto b = a;
+        b.training.outputDir = (m_dir.path() + "/run-b").toStdString();
+        b.training.saveTotalLimit = 2;
+        runTraining(b, r, nullptr, {});
+        const fs::path foreign = fs::path(b.training.outputDir) / "checkpoint-50";
+        copyFolder(fs::path(a.training.outputDir) / "checkpoint-1", foreign);
+        QCOMPARE(listCheckpoints(b.training.outputDir).back().first, int64_t(1));
+
+        b.training.maxSteps = 3;
+        Recorder resumed;
+        runTraining(b, resumed, nullptr, {true, ""});
+        QCOMPARE(resumed.steps.front().step, int64_t(2)); // from its own checkpoint-1
+        const auto kept = listCheckpoints(b.training.outputDir);
+        QCOMPARE(int(kept.size()), 2);
+        QCOMPARE(kept[0].first, int64_t(2));
+        QCOMPARE(kept[1].first, int64_t(3));
+        QVERIFY(fs::exists(foreign / "trainer_state.json")); // never rotated away
+        // Nor is another run continued in this run's folder.
+        const QString mixed = errorOf([&] {
+            runTraining(b, resumed, nullptr, {true, (fs::path(a.training.outputDir) / "checkpoint-1").string()});
+        });
+        QVERIFY2(mixed.startsWith("invalid: ") && mixed.contains("holds another run's files"), qPrintable(mixed));
+        const auto source = findAdapter(b.training.outputDir);
+        QCOMPARE(QString::fromStdString(source.adapterDir),
+                 QString::fromStdString((fs::path(b.training.outputDir) / "adapter").string()));
+        // Each metrics line names its run.
+        std::ifstream metrics(b.training.outputDir + "/metrics.jsonl");
+        std::string line;
+        while (std::getline(metrics, line))
+            QCOMPARE(nlohmann::json::parse(line).at("run_id"),
+                     test::readJsonFile(b.training.outputDir + "/run.json").at("run_id"));
+    }
+
+    // learning_rate 1e308 (issue 21: exited 0 with "final loss -nan" and an adapter of NaNs). With a
+    // warm-up the first update is finite and checkpointed; the second makes the adapters infinite,
+    // and the run stops there, naming the step and checkpoint-1, with no adapter/. Without
+    // checkpoints the loss is NaN from step 2, and the run stops after three such steps, or at its
+    // last step when that comes first.
+    void aDivergedRunStopsWithoutAnAdapter() {
+        auto c = quickConfig("diverged");
+        c.training.maxSteps = 8;
+        c.training.learningRate = 1e308;
+        c.training.warmupSteps = 2;
+        c.training.saveStrategy = "steps";
+        c.training.saveSteps = 1;
+        const fs::path out = c.training.outputDir;
+        DivergenceRecorder r;
+        const QString error = errorOf([&] { runTraining(c, r, nullptr, {}); });
+        QVERIFY2(error.startsWith("runtime: training diverged at step 2") && error.contains("training.learning_rate") &&
+                     error.contains(QString::fromStdString((out / "checkpoint-1").string())),
+                 qPrintable(error));
+        QCOMPARE(int(r.diverged.size()), 1);
+        QCOMPARE(QString::fromStdString(r.diverged[0].what), QString("adapter weights"));
+        QVERIFY(!fs::exists(out / "adapter") && !fs::exists(out / "checkpoint-2"));
+        // The way on that the message names: resume from that checkpoint with a sane learning rate.
+        c.training.learningRate = 1e-3;
+        c.training.maxSteps = 2;
+        Recorder resumed;
+        runTraining(c, resumed, nullptr, {true, (out / "checkpoint-1").string()});
+        QCOMPARE(resumed.steps.front().step, int64_t(2));
+        QVERIFY(std::isfinite(resumed.steps.front().loss) && fs::exists(out / "adapter"));
+
+        for (const int64_t maxSteps : {5, 3}) {
+            auto d = quickConfig(QString("diverged-%1").arg(maxSteps));
+            d.training.maxSteps = maxSteps;
+            d.training.learningRate = 1e308;
+            DivergenceRecorder nan;
+            try {
+                runTraining(d, nan, nullptr, {});
+                QFAIL("a run with a NaN loss finished");
+            } catch (const TrainingDiverged &e) {
+                QCOMPARE(e.kind(), ErrorKind::RuntimeFailure);
+                QCOMPARE(e.event().firstStep, int64_t(2));
+                QCOMPARE(e.event().step, std::min<int64_t>(maxSteps, 4));
+                QCOMPARE(QString::fromStdString(e.event().what), QString("loss"));
+                QVERIFY(!e.event().weightsFinite && e.event().lastCheckpoint.empty());
+            }
+            QVERIFY(!fs::exists(fs::path(d.training.outputDir) / "adapter"));
+        }
+    }
+
+    // A NaN in the base model's weights or in an adapter is refused by the tensor's name (issue 21:
+    // NaN logits and garbage generations with exit 0).
+    void nonFiniteWeightsAreRefusedByName() {
+        const fs::path model = (m_dir.path() + "/nan-model").toStdString();
+        copyFolder(m_demo.modelDir, model);
+        const std::string tensor = "model.layers.1.mlp.down_proj.weight";
+        poisonTensor((model / "model.safetensors").string(), tensor);
+        const QString error = errorOf([&] { CausalLM::load(model.string()); });
+        QVERIFY2(error.startsWith("invalid: ") && error.contains(QString::fromStdString(tensor)) &&
+                     error.contains("1 NaN"),
+                 qPrintable(error));
+
+        auto lora = CausalLM::load(m_demo.modelDir);
+        lora->addLora({4, 8, 0, {"q_proj", "v_proj"}}, 1);
+        const fs::path adapter = (m_dir.path() + "/nan-adapter").toStdString();
+        saveAdapter(*lora, adapter.string(), {});
+        const std::string loraB = "base_model.model.model.layers.0.self_attn.v_proj.lora_B.weight";
+        poisonTensor((adapter / "adapter_model.safetensors").string(), loraB);
+        auto base = CausalLM::load(m_demo.modelDir);
+        const QString adapterError = errorOf([&] { loadAdapter(*base, adapter.string()); });
+        QVERIFY2(adapterError.startsWith("invalid: ") && adapterError.contains(QString::fromStdString(loraB)),
+                 qPrintable(adapterError));
+    }
+
+    // Stopped while loading (Ctrl-C at start-up): nothing more is loaded and nothing of the run is
+    // written.
+    void aStopDuringSetUpEndsBeforeTheFirstStep() {
+        auto c = quickConfig("stopped-early");
+        TrainingControl control;
+        control.requestStop();
+        Recorder r;
+        const auto summary = runTraining(c, r, &control, {});
+        QVERIFY(summary.stopped);
+        QCOMPARE(summary.steps, int64_t(0));
+        QVERIFY(r.steps.empty());
+        QCOMPARE(namesIn(c.training.outputDir), QStringList());
     }
 };
 

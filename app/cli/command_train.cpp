@@ -1,8 +1,11 @@
 #include "cli_context.h"
 
+#include <unistd.h>
+
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 #include <thread>
 
@@ -17,26 +20,64 @@ namespace headroom::cli {
 
 namespace {
 
+// Ctrl-C (or SIGTERM) that the run cannot turn into a stop ends the process with one "error: "
+// line, and then by the signal, as it would have ended without a handler.
+const char *volatile g_interruptLine = ""; // set by a handler, read by the next one
+
+void sayAndEnd(int signal) {
+    const ssize_t written = ::write(STDERR_FILENO, g_interruptLine, std::strlen(g_interruptLine));
+    (void)written; // nothing is left to do about a failed write here
+    std::signal(signal, SIG_DFL);
+    std::raise(signal);
+}
+
+void endOnInterrupt(const char *line) {
+    g_interruptLine = line;
+    std::signal(SIGINT, sayAndEnd);
+    std::signal(SIGTERM, sayAndEnd);
+}
+
+// Much of `train`'s start-up is LibTorch initialising itself before main(), where a Ctrl-C ended the
+// process without a word. .preinit_array runs before any library's initialisers (only the loading of
+// the libraries comes earlier), so the line is there from then on; other subcommands keep the
+// default.
+void sayWhenInterruptedWhileStarting(int argc, char **argv, char **) {
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--device") == 0 || std::strcmp(argv[i], "--threads") == 0)
+            ++i;
+        else if (argv[i][0] != '-') {
+            if (std::strcmp(argv[i], "train") == 0)
+                endOnInterrupt("error: interrupted while starting; nothing was trained or written\n");
+            return;
+        }
+    }
+}
+__attribute__((section(".preinit_array"), used)) void (*g_preinit)(int, char **,
+                                                                   char **) = sayWhenInterruptedWhileStarting;
+
 std::atomic<bool> g_interrupted{false};
 
 void onInterrupt(int) {
     g_interrupted = true;
-    std::signal(SIGINT, SIG_DFL); // a second Ctrl-C (or SIGTERM) ends the process at once
-    std::signal(SIGTERM, SIG_DFL);
+    // A second Ctrl-C (or SIGTERM) ends the process at once.
+    endOnInterrupt("error: interrupted again: quit at once (the last complete checkpoint stands)\n");
 }
 
-// Turns Ctrl-C, and SIGTERM (Slurm, a GUI, `--nproc`'s launcher when it dies), into a stop request
-// (the trainer then writes a checkpoint and returns).
+// Turns Ctrl-C, and SIGTERM (Slurm, a GUI, `--nproc`'s launcher when it dies), into a stop request:
+// while loading, the run ends before its first step and the error line says so; once it trains, it
+// writes a checkpoint and returns, which this line announces (a checkpoint can take a while).
 class InterruptWatcher {
 public:
-    explicit InterruptWatcher(TrainingControl &control)
-        : m_thread([this, &control] {
+    InterruptWatcher()
+        : m_thread([this] {
               while (!m_done) {
                   if (g_interrupted.exchange(false)) {
-                      std::fprintf(stderr, "\nstopping after writing a checkpoint (Ctrl-C again to quit at once)\n");
-                      control.requestStop();
+                      if (m_trainingStarted)
+                          std::fprintf(stderr,
+                                       "\nstopping after writing a checkpoint (Ctrl-C again to quit at once)\n");
+                      m_control.requestStop();
                   }
-                  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                  std::this_thread::sleep_for(std::chrono::milliseconds(20)); // a stop while loading comes sooner
               }
           }) {
         std::signal(SIGINT, onInterrupt);
@@ -48,10 +89,25 @@ public:
         m_done = true;
         m_thread.join();
     }
+    TrainingControl &control() { return m_control; }
+    // The run reached its first step (TrainingObserver::onRunStart).
+    void trainingStarted() { m_trainingStarted = true; }
+    bool hasTrainingStarted() const { return m_trainingStarted; }
 
 private:
-    std::atomic<bool> m_done{false};
-    std::thread m_thread;
+    TrainingControl m_control;
+    std::atomic<bool> m_done{false}, m_trainingStarted{false};
+    std::thread m_thread; // last: it uses the members above
+};
+
+// Tells the watcher when the run starts training.
+class StartNotice : public TrainingObserver {
+public:
+    explicit StartNotice(InterruptWatcher &watcher) : m_watcher(watcher) {}
+    void onRunStart(const RunStartEvent &) override { m_watcher.trainingStarted(); }
+
+private:
+    InterruptWatcher &m_watcher;
 };
 
 // Trains in this process: alone, or as one rank of a process group when a launcher set WORLD_SIZE
@@ -73,17 +129,18 @@ void trainInThisProcess(TrainConfig config, bool cuda, const std::optional<Distr
     }
     const bool main = !distributed || distributed->isMain();
 
+    InterruptWatcher watcher;
     ConsoleProgressSink console(stderr, config.training.loggingSteps);
-    TrainingObserver silent; // ranks other than 0 report only through their exit code and error line
-    TrainingControl control;
-    TrainSummary summary;
-    {
-        InterruptWatcher watcher(control);
-        summary = runTraining(config, main ? static_cast<TrainingObserver &>(console) : silent, &control, request,
-                              distributed.get());
-    }
+    StartNotice startNotice(watcher);
+    ObserverFanout observers;
+    observers.add(&startNotice);
+    if (main) // ranks other than 0 report only through their exit code and error line
+        observers.add(&console);
+    const TrainSummary summary = runTraining(config, observers, &watcher.control(), request, distributed.get());
     if (ctx.json && main)
         ctx.printJson(summary.toJson());
+    if (summary.stopped && !watcher.hasTrainingStarted())
+        throw runtimeFailure("interrupted while starting; nothing was trained");
     if (summary.stopped)
         throw runtimeFailure(
             "interrupted at step " + std::to_string(summary.steps) +
@@ -100,6 +157,7 @@ void addTrainCommand(CLI::App &app, CliContext &ctx) {
         std::string precision, budget;
         int64_t maxSteps = 0;
         int nproc = 0;
+        bool overwrite = false;
     };
     static Args args;
     auto *cmd = app.add_subcommand("train", "Fine-tune a LoRA/QLoRA adapter as CONFIG.json says");
@@ -128,8 +186,16 @@ void addTrainCommand(CLI::App &app, CliContext &ctx) {
     cmd->add_option("--budget", args.budget,
                     "memory budget: a GPU preset (t4, ...) or a size (6GiB); a step past it runs out of memory as on "
                     "that card (sets training.memory_budget)");
+    cmd->add_flag("--overwrite", args.overwrite,
+                  "start afresh in an output_dir that holds an earlier run, which is moved aside to "
+                  "<output_dir>.old-<time>, never deleted (sets training.overwrite_output_dir)");
     cmd->callback([&ctx, resume] {
+        if (args.overwrite && resume->count() > 0)
+            throw invalidInput("--overwrite and --resume: --resume continues the run in output_dir, --overwrite moves "
+                               "it aside to start afresh; give one of them");
         auto config = loadTrainConfig(args.config, args.overrides, ctx);
+        if (args.overwrite)
+            config.training.overwriteOutputDir = true;
         if (args.maxSteps > 0)
             config.training.maxSteps = args.maxSteps;
         if (!args.budget.empty())

@@ -26,8 +26,11 @@ struct AdapterCard {
 nlohmann::json peftAdapterConfig(const LoraOptions &lora, const std::string &baseModel);
 void saveAdapter(const CausalLM &model, const std::string &dir, const AdapterCard &card);
 // Adds adapters as adapter_config.json describes them and loads their weights. Throws invalidInput
-// naming the file for anything PEFT-specific we do not support (DoRA, rank/alpha patterns, ...).
+// naming the file for anything PEFT-specific we do not support (DoRA, rank/alpha patterns, ...),
+// and naming the tensor for NaN or infinite weights.
 void loadAdapter(CausalLM &model, const std::string &dir);
+// Throws invalidInput naming `file` and tensor `name` when `tensor` holds a NaN or an infinity.
+void requireFiniteAdapter(const torch::Tensor &tensor, const std::string &file, const std::string &name);
 // Reads adapter_config.json only.
 LoraOptions readAdapterConfig(const std::string &dir);
 

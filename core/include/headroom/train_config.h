@@ -90,6 +90,9 @@ struct TrainingSettings {
     std::string memoryBudget; // memory_budget (extension): preset or size, "" = device's
     std::string onOom = "stop"; // on_oom (extension): stop or adapt
     int64_t memoryTimelineStep = 0; // memory_timeline_step (extension): 0 = none
+    // overwrite_output_dir (extension, TrainingArguments' name): move an earlier run in output_dir
+    // aside instead of refusing the folder
+    bool overwriteOutputDir = false;
 };
 
 struct TrainConfig;

@@ -10,7 +10,10 @@
 // build the optimizer and schedule), resume from a checkpoint when asked, the step loop, and the
 // final adapter. Each optimizer step runs gradient_accumulation_steps micro-batches and normalises
 // the loss by the number of target tokens in the whole step, so padding and accumulation do not
-// change the gradient. metrics.jsonl and config.json are always written to output_dir.
+// change the gradient. metrics.jsonl and config.json are always written to output_dir, which the
+// run claims first (train/output_folder.h: never a model or dataset folder, one run at a time under
+// a lock, never mixed with another run's files). A run whose loss, gradients or adapter weights turn
+// NaN or infinite throws TrainingDiverged.
 #pragma once
 
 #include <string>
@@ -25,7 +28,7 @@ namespace headroom {
 
 struct ResumeRequest {
     bool resume = false;
-    std::string checkpointDir; // empty: the latest complete checkpoint in output_dir
+    std::string checkpointDir; // empty: the latest complete checkpoint of the run in output_dir
 };
 
 // A step ran out of memory and training.on_oom is "stop" (or nothing the run can change fits): the
@@ -39,6 +42,18 @@ public:
 
 private:
     OutOfMemoryEvent m_event;
+};
+
+// The run diverged (DivergenceEvent): a runtime failure (exit 1) that writes no adapter for the
+// diverged state and names the last checkpoint.
+class TrainingDiverged : public Error {
+public:
+    explicit TrainingDiverged(DivergenceEvent event)
+        : Error(ErrorKind::RuntimeFailure, "training diverged " + event.describe()), m_event(std::move(event)) {}
+    const DivergenceEvent &event() const { return m_event; }
+
+private:
+    DivergenceEvent m_event;
 };
 
 struct TrainSummary {

@@ -26,6 +26,7 @@ struct RunStartEvent {
     int64_t trainableParameters = 0, totalParameters = 0;
     std::string precision, device, optimizer;
     std::string outputDir;
+    std::string runId; // (extension) the run that owns outputDir: kept across resumes
 };
 
 struct StepEvent {
@@ -43,6 +44,7 @@ struct StepEvent {
     // Filled in the step training.memory_timeline_step names (also written to
     // OUTPUT_DIR/memory_timeline.json); empty otherwise.
     std::vector<MemoryTimelinePoint> timeline;
+    std::string runId; // (extension) written to metrics.jsonl as "run_id" when set
     nlohmann::json toJson() const; // the metrics.jsonl line of docs/contracts.md
 };
 
@@ -65,7 +67,22 @@ struct OutOfMemoryEvent {
 struct EvalEvent {
     int64_t step = 0;
     double evalLoss = 0;
+    std::string runId; // (extension) as in StepEvent
     nlohmann::json toJson() const;
+};
+
+// The run diverged: its loss or gradients were NaN or infinite for several optimizer steps in a row
+// (or at its last step), or its adapter weights became so. The run ends with this as its error
+// (exit 1): no adapter/ is written for the diverged state, and the last checkpoint (all of them hold
+// finite weights) is named to resume from with a change.
+struct DivergenceEvent {
+    int64_t step = 0; // the optimizer step the run stopped at (1-based)
+    int64_t firstStep = 0; // the first of the non-finite steps in a row that ended it
+    std::string what; // "loss", "gradients" or "adapter weights": what was found non-finite
+    bool weightsFinite = true; // whether the adapter weights still were
+    std::string hint; // the likely cause and the change: learning rate, fp16 overflow
+    std::string lastCheckpoint; // the newest checkpoint of the run, "" when none was written
+    std::string describe() const; // "at step 7: the loss was NaN or infinite in steps 5-7; ..."
 };
 
 struct FinishEvent {
@@ -86,6 +103,7 @@ public:
     virtual void onCheckpoint(int64_t step, const std::string &path) {}
     virtual void onWarning(const std::string &message) {}
     virtual void onOutOfMemory(const OutOfMemoryEvent &) {}
+    virtual void onDiverged(const DivergenceEvent &) {}
     virtual void onFinish(const FinishEvent &) {}
     virtual void onError(const std::string &message) {}
 };

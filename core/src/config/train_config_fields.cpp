@@ -388,6 +388,10 @@ std::vector<FieldDescriptor> describeFields() {
             "optimizer step, into memory_timeline.json (0: none); costs nothing in other steps.")
             .atLeast(0),
     };
+        Field(
+            "training.overwrite_output_dir", [](auto &c) -> auto & { return c.training.overwriteOutputDir; },
+            "Start afresh in an output folder that holds an earlier run: that run is moved aside to "
+            "<output_dir>.old-<time>, never deleted (without this such a folder is refused; resuming ignores it)."),
 }
 
 } // namespace

@@ -1,7 +1,11 @@
 #include "io/staged_output.h"
 
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <climits>
+#include <regex>
 #include <utility>
 
 #include "headroom/error.h"
@@ -26,7 +30,54 @@ fs::path sibling(const fs::path &final, StagedOutput::Naming naming, const char 
     return final.parent_path() / name;
 }
 
+// kill(pid, 0) answers without sending anything; EPERM means the process exists (another user's).
+// A number beyond any pid (writeFileAtomically's random suffixes) belongs to no process.
+bool processRuns(long long pid) { return pid > 0 && pid <= INT_MAX && (::kill(pid_t(pid), 0) == 0 || errno == EPERM); }
+
+// A dead process's "old" copy: back under its own name when nothing replaced it, since it is then
+// the only copy of that output; removed otherwise, like any staging leftover.
+std::string cleanUpOld(const fs::path &path, const std::string &finalName, const std::string &owner) {
+    std::error_code ec;
+    const fs::path final = path.parent_path() / finalName;
+    if (!fs::exists(fs::symlink_status(final, ec))) {
+        fs::rename(path, final, ec);
+        if (!ec)
+            return "moved " + path.filename().string() + " back to " + finalName + " (" + owner + ")";
+    }
+    removeTree(path, ec);
+    return ec ? std::string() : "removed " + path.filename().string() + " (" + owner + ")";
+}
+
 } // namespace
+
+std::vector<std::string> cleanUpAfterDeadProcesses(const fs::path &folder) {
+    // sibling()'s names: "<name>.<tag>-<pid>", with a leading dot for Hidden (checkpoints).
+    static const std::regex staging(R"((\.?)(.+)\.(tmp|old)-([0-9]{1,18}))");
+    std::vector<fs::path> entries; // listed first: what follows renames and removes entries
+    std::error_code ec;
+    for (const auto &entry : fs::directory_iterator(folder, ec))
+        entries.push_back(entry.path());
+    std::vector<std::string> done;
+    for (const auto &path : entries) {
+        const std::string name = path.filename().string();
+        std::smatch match;
+        if (!std::regex_match(name, match, staging) || processRuns(std::stoll(match[4].str())))
+            continue;
+        const std::string owner = "left by process " + match[4].str() + ", which has ended";
+        std::string what;
+        if (match[3] == "old") {
+            what = cleanUpOld(path, match[2].str(), owner);
+        } else {
+            std::error_code removeError;
+            removeTree(path, removeError);
+            if (!removeError)
+                what = "removed " + name + " (" + owner + ")";
+        }
+        if (!what.empty())
+            done.push_back(what);
+    }
+    return done;
+}
 
 StagedOutput::StagedOutput(const fs::path &destination, std::string what, Naming naming)
     : m_final(absoluteFolderOrFile(destination)), m_tmp(sibling(m_final, naming, "tmp")),

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace headroom::detail {
 
@@ -42,5 +43,15 @@ private:
     std::string m_what;
     bool m_committed = false;
 };
+
+// What a killed process leaves in `folder` (not below it): "<name>.tmp-<pid>" (killed while
+// writing) and "<name>.old-<pid>" (killed between moving the old output aside and renaming the new
+// one in, when it is the only copy of the old output), dotted when hidden. For each one whose pid no
+// longer runs, a "tmp" is removed and an "old" is moved back to its name when nothing took that
+// place, else removed. Paths of live processes are left alone. Says what was done, one phrase per
+// path ("removed .checkpoint-6.tmp-123, left by process 123"). Call it only in a folder this
+// process owns (a run's output folder under its lock): the names are StagedOutput's and, for
+// files, writeFileAtomically's.
+std::vector<std::string> cleanUpAfterDeadProcesses(const std::filesystem::path &folder);
 
 } // namespace headroom::detail

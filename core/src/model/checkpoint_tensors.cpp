@@ -1,8 +1,27 @@
 #include "model/checkpoint_tensors.h"
 
 #include "headroom/error.h"
+#include "train/finite_values.h"
 
 namespace headroom {
+
+namespace {
+
+// NaN or infinite weights give NaN logits, garbage generations and a training whose loss is NaN
+// from its first step: refused by name here, where every tensor is read once anyway. A finite
+// source that overflows the dtype it is loaded in (float16 holds at most 65504) is told apart.
+void requireFinite(const torch::Tensor &loaded, const torch::Tensor &source, const std::string &context) {
+    if (allFinite(loaded))
+        return;
+    if (allFinite(source))
+        throw invalidInput(context + " holds values beyond the range of " +
+                           std::string(c10::toString(loaded.scalar_type())) + " (the largest magnitude is " +
+                           std::to_string(source.abs().max().item<double>()) + "): load it in bfloat16 or float32");
+    throw invalidInput(context + " holds " + describeNonFinite(source) +
+                       ": the weights are damaged (or were saved from a diverged training)");
+}
+
+} // namespace
 
 torch::ScalarType toTorchDtype(Dtype dtype, const std::string &context) {
     switch (dtype) {
@@ -37,6 +56,7 @@ torch::Tensor readCheckpointTensor(const SafetensorsCheckpoint &checkpoint, cons
     auto view = torch::from_blob(const_cast<std::uint8_t *>(ref.file->data(info)), info.shape,
                                  torch::TensorOptions().dtype(sourceDtype));
     torch::Tensor owned = (sourceDtype == dtype && device.is_cpu()) ? view.clone() : view.to(device, dtype);
+    requireFinite(owned, view, context);
     ref.file->releasePages(info);
     return owned;
 }

@@ -9,6 +9,7 @@
 #include "model/checkpoint_tensors.h"
 #include "io/staged_output.h"
 #include "io/json_text.h"
+#include "train/finite_values.h"
 
 namespace headroom {
 
@@ -52,6 +53,12 @@ void writeText(const fs::path &path, const std::string &text) {
 }
 
 } // namespace
+
+void requireFiniteAdapter(const torch::Tensor &tensor, const std::string &file, const std::string &name) {
+    if (!allFinite(tensor))
+        throw invalidInput(file + ": tensor '" + name + "' holds " + describeNonFinite(tensor) +
+                           ": the adapter is damaged or comes from a diverged training");
+}
 
 nlohmann::json peftAdapterConfig(const LoraOptions &lora, const std::string &baseModel) {
     return {{"alpha_pattern", nlohmann::json::object()},
@@ -169,6 +176,7 @@ void loadAdapter(CausalLM &model, const std::string &dir) {
         auto view = torch::from_blob(const_cast<std::uint8_t *>(weights->data(*info)), info->shape,
                                      torch::TensorOptions().dtype(source));
         p.tensor.copy_(view.to(torch::kFloat32));
+        requireFiniteAdapter(p.tensor, file, p.name);
     }
 }
 

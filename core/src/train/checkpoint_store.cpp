@@ -11,6 +11,7 @@
 #include "io/staged_output.h"
 #include "model/checkpoint_tensors.h"
 #include "io/json_text.h"
+#include "train/output_folder.h"
 
 namespace headroom {
 
@@ -70,11 +71,13 @@ std::vector<std::pair<int64_t, std::string>> listCheckpoints(const std::string &
     std::error_code ec;
     if (!fs::is_directory(outputDir, ec))
         return out;
-    static const std::regex name("checkpoint-([0-9]+)");
+    static const std::regex name("checkpoint-([0-9]{1,18})");
+    const std::string runId = folderRunId(outputDir);
     for (const auto &entry : fs::directory_iterator(outputDir, ec)) {
         std::smatch match;
         const std::string file = entry.path().filename().string();
-        if (entry.is_directory() && std::regex_match(file, match, name) && fs::exists(entry.path() / kStateFile))
+        if (entry.is_directory() && std::regex_match(file, match, name) && fs::exists(entry.path() / kStateFile) &&
+            (runId.empty() || checkpointRunId(entry.path().string()) == runId))
             out.emplace_back(std::stoll(match[1].str()), entry.path().string());
     }
     std::sort(out.begin(), out.end());
@@ -88,6 +91,15 @@ void rotateCheckpoints(const std::string &outputDir, int64_t limit) {
     std::error_code ec;
     for (size_t i = 0; i + size_t(limit) < all.size(); ++i)
         detail::removeTree(all[i].second, ec);
+}
+
+std::string checkpointRunId(const std::string &dir) {
+    try {
+        const auto state = detail::readJsonFile((fs::path(dir) / kStateFile).string());
+        return state.is_object() && state.contains("run_id") ? state.at("run_id").get<std::string>() : std::string();
+    } catch (const std::exception &) {
+        return {};
+    }
 }
 
 LoadedCheckpoint readCheckpoint(const std::string &dir, CausalLM &model) {
@@ -108,6 +120,7 @@ LoadedCheckpoint readCheckpoint(const std::string &dir, CausalLM &model) {
                                "(different lora settings?)");
         p.tensor.copy_(
             torch::from_blob(const_cast<std::uint8_t *>(adapter->data(*info)), info->shape, torch::kFloat32));
+        requireFiniteAdapter(p.tensor, adapterFile, p.name);
     }
     const auto optimizerFile = SafetensorsFile::open((fs::path(dir) / "optimizer.safetensors").string());
     for (const auto &info : optimizerFile->tensors()) {

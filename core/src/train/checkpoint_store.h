@@ -25,10 +25,14 @@ struct CheckpointContents {
 // Writes checkpoint-<step> and returns its path.
 std::string writeCheckpoint(const std::string &outputDir, int64_t step, const CausalLM &model,
                             const Optimizer &optimizer, const CheckpointContents &contents, const AdapterCard &card);
-// The complete checkpoints in outputDir, oldest first.
+// The complete checkpoints in outputDir, oldest first: those of the run that owns the folder (the
+// run id of its run.json, train/output_folder.h), or all of them in a folder without run.json
+// (written before run ids).
 std::vector<std::pair<int64_t, std::string>> listCheckpoints(const std::string &outputDir);
-// Keeps the newest `limit` (0 = all).
+// Keeps the newest `limit` (0 = all) of listCheckpoints: another run's checkpoints are never removed.
 void rotateCheckpoints(const std::string &outputDir, int64_t limit);
+// The run id in a checkpoint's trainer_state.json; "" when it has none (or cannot be read).
+std::string checkpointRunId(const std::string &dir);
 
 struct LoadedCheckpoint {
     nlohmann::json trainerState;

@@ -1,7 +1,9 @@
 #include "headroom/trainer.h"
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
+#include <sstream>
 
 #include "headroom/adapter_io.h"
 #include "headroom/causal_lm.h"
@@ -24,9 +26,11 @@
 #include "io/atomic_file.h"
 #include "train/checkpoint_store.h"
 #include "train/data_order.h"
+#include "train/finite_values.h"
 #include "train/generator_state.h"
 #include "train/micro_batch.h"
 #include "train/out_of_memory.h"
+#include "train/output_folder.h"
 
 namespace headroom {
 
@@ -75,6 +79,19 @@ void writeJsonAtomically(const fs::path &path, const nlohmann::json &json) {
     detail::writeFileAtomically(path.string(), json.dump(2) + "\n");
 }
 
+std::string numberText(double value) {
+    std::ostringstream text;
+    text << value;
+    return text.str();
+}
+
+// Divergence: this many optimizer steps in a row with a NaN or infinite loss or gradients end the
+// run. Such a step is skipped (no update, so the weights stay as they were), and one of them can be
+// a passing thing: an unlucky batch, or an fp16 overflow the loss scaler backs off from. Three in a
+// row, on three different batches with unchanged weights, point at the state itself rather than
+// the data, and cost at most two more steps to find out.
+constexpr int kDivergenceSteps = 3;
+
 // One training run, in the order it happens: set up (runtime, output, memory, data, model,
 // optimizer, schedule), resume from a checkpoint when asked, join the other ranks, then the loop
 // (step, evaluate, checkpoint) and the finish (the last checkpoint and the adapter).
@@ -87,20 +104,24 @@ public:
 
     TrainSummary run(const ResumeRequest &resume) {
         try {
-            setUp();
+            if (!setUp(resume))
+                return stoppedDuringSetUp();
         } catch (const c10::OutOfMemoryError &e) {
             auto event = m_oomAdvisor.diagnoseLoading(m_config, m_device, e.what_without_backtrace());
             m_observer.onOutOfMemory(event);
             throw TrainingOutOfMemory(std::move(event));
         }
         if (resume.resume)
-            loadCheckpoint(resume.checkpointDir);
+            loadCheckpoint(m_resumeFrom);
         if (m_dist)
             joinRanks();
         // Written once data, model and checkpoint are accepted: a refused run leaves an earlier
         // run's configuration in this folder as it was.
-        if (isMain())
-            writeJsonAtomically(m_outputDir / "config.json", m_config.toJson());
+        if (isMain()) {
+            if (folderRunId(m_outputDir) != m_claim.runId) // a resumed run keeps its file (and start time)
+                writeRunFile(m_outputDir, m_claim.runId);
+            writeJsonAtomically(m_outputDir / "config.json", savedConfig());
+        }
         announceStart();
         trainLoop();
         return finish();
@@ -108,19 +129,35 @@ public:
 
 private:
     void warn(const std::string &message) { m_warnings.push_back(message); }
+    // Ctrl-C while loading ends the set-up early. Ranks of a distributed run agree on stopping at
+    // step boundaries only: one rank leaving alone would leave the others waiting.
+    bool stopRequested() const { return !m_dist && m_control && m_control->stopRequested(); }
+    // The configuration as the run's files keep it: overwrite_output_dir was an instruction to this
+    // start, not a setting to repeat when the run is resumed or trained again from its config.json.
+    nlohmann::json savedConfig() const {
+        TrainConfig saved = m_config;
+        saved.training.overwriteOutputDir = false;
+        return saved.toJson();
+    }
     int worldSize() const { return m_dist ? m_dist->worldSize() : 1; }
     bool isMain() const { return !m_dist || m_dist->isMain(); }
 
     // ---- Set-up, step by step. Warnings are kept for after onRunStart; errors throw at once.
 
-    void setUp() {
+    // False when a stop was requested on the way (nothing is written then but the tokenized data's
+    // cache).
+    bool setUp(const ResumeRequest &resume) {
         setUpRuntime();
-        setUpOutput();
+        setUpOutput(resume);
         setUpMemory();
-        setUpData(); // data first: a bad dataset is refused before any model is loaded
-        setUpModel();
-        setUpOptimizer();
-        setUpSchedule();
+        // data first: a bad dataset is refused before any model is loaded
+        for (const auto phase : {&TrainingRun::setUpData, &TrainingRun::setUpModel, &TrainingRun::setUpOptimizer,
+                                 &TrainingRun::setUpSchedule}) {
+            if (stopRequested())
+                return false;
+            (this->*phase)();
+        }
+        return !stopRequested();
     }
 
     // The configuration checked; threads, the device and a precision it supports.
@@ -137,14 +174,23 @@ private:
             warn("fp16 on CPU is emulated and slow; bf16 or fp32 run faster here");
     }
 
-    // The output folder and the observers: the caller's, and metrics.jsonl.
-    void setUpOutput() {
-        m_outputDir = fs::absolute(m_config.training.outputDir);
-        fs::create_directories(m_outputDir);
+    // The output folder (claimed by rank 0, which writes the run's files: train/output_folder.h)
+    // and the observers: the caller's, and metrics.jsonl. What the claim does to the folder is said
+    // at once (not after onRunStart as the set-up's warnings), so it is seen even when the run is
+    // refused.
+    void setUpOutput(const ResumeRequest &resume) {
+        m_outputDir = fs::absolute(m_config.training.outputDir).lexically_normal();
         m_observer.add(&m_userObserver);
-        if (isMain()) { // only rank 0 writes the run's files
+        if (isMain()) {
+            m_claim = claimOutputFolder(m_config, resume.resume, resume.checkpointDir,
+                                        [this](const std::string &notice) { m_observer.onWarning(notice); });
+            m_resumeFrom = m_claim.resumeFrom;
             m_metrics = std::make_unique<JsonlMetricsSink>((m_outputDir / "metrics.jsonl").string());
             m_observer.add(m_metrics.get());
+        } else {
+            fs::create_directories(m_outputDir);
+            if (resume.resume)
+                m_resumeFrom = resume.checkpointDir.empty() ? newestCheckpoint(m_outputDir) : resume.checkpointDir;
         }
     }
 
@@ -242,15 +288,8 @@ private:
 
     // ---- Resuming, joining the other ranks, and the start of the run.
 
-    // Continues from checkpoint `requested`, or from the output folder's newest when empty.
-    void loadCheckpoint(const std::string &requested) {
-        std::string dir = requested;
-        if (dir.empty()) {
-            const auto all = listCheckpoints(m_outputDir.string());
-            if (all.empty())
-                throw invalidInput(m_outputDir.string() + ": no complete checkpoint to resume from");
-            dir = all.back().second;
-        }
+    // Continues from checkpoint `dir` (setUpOutput chose it).
+    void loadCheckpoint(const std::string &dir) {
         auto loaded = readCheckpoint(dir, *m_model);
         const auto &state = loaded.trainerState;
         try {
@@ -265,7 +304,9 @@ private:
                                    std::to_string(m_order.rowsPerStep()) +
                                    " (micro-batch x accumulation x processes): keep it equal "
                                    "to resume, e.g. double gradient_accumulation_steps when halving the processes");
-            m_lastLoss = state.value("loss", 0.0);
+            // null where the step's loss was NaN (a checkpoint of finite weights within a divergence)
+            const auto loss = state.value("loss", nlohmann::json(0.0));
+            m_lastLoss = loss.is_number() ? loss.get<double>() : std::nan("");
             restoreGenerators(loaded.tensors, m_device);
         } catch (const nlohmann::json::exception &e) {
             throw invalidInput(dir + "/trainer_state.json: incomplete (" + std::string(e.what()) + ")");
@@ -301,6 +342,7 @@ private:
         start.device = m_device.str();
         start.optimizer = choiceName(m_config.training.optim);
         start.outputDir = m_outputDir.string();
+        start.runId = m_claim.runId;
         m_observer.onRunStart(start);
         for (const auto &w : m_warnings)
             m_observer.onWarning(w);
@@ -340,19 +382,21 @@ private:
             event.lossScale = m_scaler->scale();
             event.elapsedSeconds = elapsed;
             event.etaSeconds = elapsed / double(m_step - m_firstStep) * double(m_totalSteps - m_step);
+            event.runId = m_claim.runId;
             m_elapsed = elapsed;
             m_oomAdvisor.recordStep(m_model->config(), m_config, m_device, m_order.longestRow(m_step - 1),
                                     event.memory);
             if (!event.timeline.empty() && isMain())
                 writeTimeline(event);
             m_observer.onStep(event);
+            checkDivergence();
 
             const bool epochEnd = m_order.crossesEpoch(m_step - 1);
             const bool evalNow = !m_data.validation().empty() &&
                                  (t.evalSteps > 0 ? m_step % t.evalSteps == 0 : epochEnd || m_step == m_totalSteps);
             if (evalNow) {
                 m_lastEvalLoss = evaluate();
-                m_observer.onEval({m_step, m_lastEvalLoss});
+                m_observer.onEval({m_step, m_lastEvalLoss, m_claim.runId});
             }
             const bool saveNow = (t.saveStrategy == "steps" && m_step % t.saveSteps == 0) ||
                                  (t.saveStrategy == "epoch" && epochEnd && m_step < m_totalSteps);
@@ -407,6 +451,7 @@ private:
                 grads.push_back(p.grad());
         double norm = 0;
         const bool finite = prepareGradients(grads, *m_scaler, t.maxGradNorm, norm);
+        const double scaleUsed = m_scaler->scale();
         if (finite) {
             m_inOptimizerUpdate = true;
             m_optimizer->step(m_schedule.at(m_step));
@@ -419,6 +464,9 @@ private:
         event.gradNorm = finite ? norm : std::nan("");
         event.loss = lossSum / divisor;
         event.tokens = tokens;
+        // fp16's loss scaling overflows the gradients by design while it searches for its scale:
+        // those steps are the scaler's; at a scale of 1 the gradients overflow by themselves.
+        m_nonFinite = !std::isfinite(event.loss) ? "loss" : (!finite && scaleUsed <= 1) ? "gradients" : "";
         event.memory = measureMemory(); // before the gradients are cleared: they belong to the step
         if (timeline)
             event.timeline = timeline->points();
@@ -503,11 +551,14 @@ private:
 
     // ---- Checkpoints, running out of memory, and the end of the run.
 
+    // Every checkpoint holds finite weights, so that "the last checkpoint" is one to resume from.
     std::string saveCheckpoint() {
+        requireFiniteWeights(); // on every rank: they hold the same weights and stop together
         if (!isMain())
             return {};
         CheckpointContents contents;
         contents.trainerState = {
+            {"run_id", m_claim.runId},
             {"step", m_step},
             {"total_steps", m_totalSteps},
             {"data_position", m_order.position(m_step)},
@@ -515,7 +566,7 @@ private:
             {"loss", m_lastLoss},
             {"scaler", m_scaler->state()},
             {"schedule", {{"warmup_steps", m_schedule.warmupSteps}, {"total_steps", m_schedule.totalSteps}}},
-            {"config", m_config.toJson()}};
+            {"config", savedConfig()}};
         const auto rng = generatorStates(m_device);
         contents.extraTensors.assign(rng.begin(), rng.end());
         const auto path = writeCheckpoint(m_outputDir.string(), m_step, *m_model, *m_optimizer, contents, card());
@@ -531,7 +582,7 @@ private:
         c.steps = m_step;
         c.finalTrainLoss = m_lastLoss;
         c.finalEvalLoss = m_lastEvalLoss;
-        c.settings = m_config.toJson();
+        c.settings = savedConfig();
         return c;
     }
 
@@ -557,7 +608,7 @@ private:
         if (m_config.training.onOom == "adapt" && !m_dist && !event.change.empty() && !event.needsRestart) {
             m_config.applyOverrides(event.overrides);
             m_model->setGradientCheckpointing(m_config.training.gradientCheckpointing);
-            writeJsonAtomically(m_outputDir / "config.json", m_config.toJson());
+            writeJsonAtomically(m_outputDir / "config.json", savedConfig());
             event.applied = true;
             m_observer.onOutOfMemory(event);
             return;
@@ -582,6 +633,7 @@ private:
             if (m_step > 0)
                 s.checkpointDir = saveCheckpoint();
         } else {
+            requireFiniteWeights(); // no adapter/ that looks complete for a diverged state
             if (m_config.training.saveStrategy != "no")
                 saveCheckpoint();
             s.adapterDir = (m_outputDir / "adapter").string();
@@ -599,7 +651,67 @@ private:
         return s;
     }
 
+    // ---- Divergence (kDivergenceSteps): the run ends with TrainingDiverged.
+
+    // After each step: counts the steps in a row that trainStep found non-finite; the last step of
+    // the run may not be one of them.
+    void checkDivergence() {
+        if (m_nonFinite.empty()) {
+            m_nonFiniteSteps = 0;
+            return;
+        }
+        if (m_nonFiniteSteps++ == 0)
+            m_firstNonFiniteStep = m_step;
+        if (m_nonFiniteSteps >= kDivergenceSteps || m_step == m_totalSteps)
+            diverge(m_nonFinite, m_firstNonFiniteStep);
+    }
+
+    void requireFiniteWeights() {
+        if (!allFinite(m_parameters))
+            diverge("adapter weights", m_step);
+    }
+
+    [[noreturn]] void diverge(const std::string &what, int64_t firstStep) {
+        DivergenceEvent event;
+        event.step = m_step;
+        event.firstStep = firstStep;
+        event.what = what;
+        event.weightsFinite = what != "adapter weights" && allFinite(m_parameters);
+        event.hint = divergenceHint(event.weightsFinite);
+        const auto checkpoints = listCheckpoints(m_outputDir.string());
+        if (!checkpoints.empty())
+            event.lastCheckpoint = checkpoints.back().second;
+        m_userObserver.onDiverged(event); // the caller's: the run's own sinks have nothing to add
+        throw TrainingDiverged(std::move(event));
+    }
+
+    // The likely cause: updates too large when the weights went non-finite; with finite weights, an
+    // fp16 overflow, or the base model's own forward pass.
+    std::string divergenceHint(bool weightsFinite) const {
+        const std::string lr = "training.learning_rate (now " + numberText(m_config.training.learningRate) + ")";
+        const bool fp16 = m_precision == Precision::FP16;
+        if (!weightsFinite)
+            return "the updates grew too large: lower " + lr + (fp16 ? ", or train in bf16 (--precision bf16)" : "");
+        if (fp16)
+            return "float16 overflowed (its largest value is 65504): train in bf16 (--precision bf16) or fp32, or "
+                   "lower " +
+                   lr;
+        return "the forward pass overflows with finite adapters: lower " + lr +
+               ", or check the base model's weights and config.json (rope_theta, rms_norm_eps) and the data";
+    }
+
+    // A stop requested while loading: no step ran and nothing of the run was written; observers
+    // heard no onRunStart, so they hear no onFinish either.
+    TrainSummary stoppedDuringSetUp() const {
+        TrainSummary s;
+        s.steps = m_step;
+        s.stopped = true;
+        return s;
+    }
+
     TrainConfig m_config;
+    OutputClaim m_claim; // the output folder's lock, held until the run ends
+    std::string m_resumeFrom;
     MemoryBudgetScope m_budget;
     OutOfMemoryAdvisor m_oomAdvisor;
     TrainingObserver &m_userObserver;
@@ -623,6 +735,8 @@ private:
     double m_lastLoss = 0, m_lastEvalLoss = -1, m_elapsed = 0;
     bool m_stopped = false;
     bool m_inOptimizerUpdate = false;
+    std::string m_nonFinite; // what the last step found NaN or infinite: "loss", "gradients" or ""
+    int64_t m_nonFiniteSteps = 0, m_firstNonFiniteStep = 0;
     GeneratorStates m_stepRng; // taken before each step, for a retry
 };
 

@@ -5,16 +5,19 @@
 namespace headroom {
 
 nlohmann::json StepEvent::toJson() const {
-    return {{"step", step},
-            {"epoch", epoch},
-            {"loss", loss},
-            {"lr", learningRate},
-            {"grad_norm", gradNorm},
-            {"tokens", tokens},
-            {"tokens_per_s", tokensPerSecond},
-            {"loss_scale", lossScale},
-            {"elapsed_s", elapsedSeconds},
-            {"memory", memory.toJson()}};
+    nlohmann::json json = {{"step", step},
+                           {"epoch", epoch},
+                           {"loss", loss},
+                           {"lr", learningRate},
+                           {"grad_norm", gradNorm},
+                           {"tokens", tokens},
+                           {"tokens_per_s", tokensPerSecond},
+                           {"loss_scale", lossScale},
+                           {"elapsed_s", elapsedSeconds},
+                           {"memory", memory.toJson()}};
+    if (!runId.empty())
+        json["run_id"] = runId;
+    return json;
 }
 
 std::string OutOfMemoryEvent::describe() const {
@@ -37,7 +40,28 @@ std::string OutOfMemoryEvent::describe() const {
     return text;
 }
 
-nlohmann::json EvalEvent::toJson() const { return {{"step", step}, {"eval_loss", evalLoss}}; }
+nlohmann::json EvalEvent::toJson() const {
+    nlohmann::json json = {{"step", step}, {"eval_loss", evalLoss}};
+    if (!runId.empty())
+        json["run_id"] = runId;
+    return json;
+}
+
+std::string DivergenceEvent::describe() const {
+    const std::string steps = firstStep == step ? "step " + std::to_string(step)
+                                                : "steps " + std::to_string(firstStep) + "-" + std::to_string(step);
+    std::string text = "at step " + std::to_string(step) + ": ";
+    if (what == "adapter weights")
+        text += "the adapter weights were NaN or infinite after step " + std::to_string(step);
+    else
+        text += "the " + what + (what == "loss" ? " was" : " were") + " NaN or infinite in " + steps +
+                (weightsFinite ? "" : ", and the adapter weights are no longer finite");
+    text += "; " + hint + "; no adapter was written";
+    text += lastCheckpoint.empty() ? ", and no checkpoint of this run was written before it"
+                                   : "; the last finite checkpoint is " + lastCheckpoint + " (train --resume " +
+                                         lastCheckpoint + " with that change)";
+    return text;
+}
 
 void TrainingControl::requestPause() { m_paused = true; }
 
