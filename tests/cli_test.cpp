@@ -456,6 +456,86 @@ private slots:
         QCOMPARE(file.out.trimmed().split('\n').size(), 2);
     }
 
+    // tokenize --chat (docs/contracts.md): one line per conversation, {"text", "ids", "trainable"}
+    // in that order, equal to the reference's rendering, ids and reply spans for Qwen3's own template
+    // and tokenizer (tests/data/chat_templates/span_goldens.json), and {"error"} for a conversation
+    // the template rejects; a line that is not a conversation stops the command naming it.
+    void tokenizeChatContract() {
+        const QString qwen3 = test::dataPath("tokenizers/qwen3");
+        QFile goldenFile(test::dataPath("chat_templates/span_goldens.json"));
+        QVERIFY(goldenFile.open(QIODevice::ReadOnly));
+        const auto goldens = nlohmann::ordered_json::parse(goldenFile.readAll().toStdString());
+        QTemporaryDir dir;
+        QByteArray lines;
+        std::vector<nlohmann::ordered_json> expected;
+        for (const auto &c : goldens.at("cases")) {
+            if (c.at("template") != "qwen3")
+                continue;
+            nlohmann::ordered_json line = c.at("context");
+            for (const char *token : {"eos_token", "pad_token"}) // the folder's tokenizer_config.json has them
+                line.erase(token);
+            lines += QByteArray::fromStdString(line.dump()) + "\n";
+            expected.push_back(c);
+        }
+        writeAll(dir.filePath("chats.jsonl"), lines);
+        const CliRun run = runCli({"--json", "tokenize", qwen3, "--chat", dir.filePath("chats.jsonl")});
+        checkSuccess(run);
+        const QList<QByteArray> out = run.out.trimmed().split('\n');
+        QCOMPARE(size_t(out.size()), expected.size());
+        for (size_t i = 0; i < expected.size(); ++i) {
+            const auto line = nlohmann::ordered_json::parse(out[int(i)].toStdString());
+            std::vector<std::string> keys;
+            for (const auto &[key, value] : line.items())
+                keys.push_back(key);
+            const QString label = QString::fromStdString(expected[i].at("conversation").get<std::string>());
+            QVERIFY2(keys == (std::vector<std::string>{"text", "ids", "trainable"}), qPrintable(label));
+            QVERIFY2(line.at("text") == expected[i].at("text"), qPrintable(label));
+            QVERIFY2(line.at("ids") == expected[i].at("ids"), qPrintable(label));
+            QVERIFY2(line.at("trainable") == expected[i].at("trainable"), qPrintable(label));
+        }
+        QVERIFY(expected.size() >= 20);
+
+        // --template: Gemma 3's, which insists on alternating roles.
+        writeAll(dir.filePath("turns.jsonl"),
+                 R"({"messages": [{"role": "user", "content": "A"}, {"role": "assistant", "content": "B"}]})"
+                 "\n"
+                 R"({"messages": [{"role": "user", "content": "A"}, {"role": "user", "content": "B"}]})"
+                 "\n");
+        const QString gemma = test::dataPath("chat_templates/jinja/gemma3.jinja");
+        const CliRun rejected = runCli({"tokenize", qwen3, "--chat", dir.filePath("turns.jsonl"), "--template", gemma});
+        checkSuccess(rejected);
+        const QList<QByteArray> results = rejected.out.trimmed().split('\n');
+        QCOMPARE(results.size(), 2);
+        QVERIFY2(nlohmann::ordered_json::parse(results[0].toStdString()).at("text") ==
+                     "<start_of_turn>user\nA<end_of_turn>\n<start_of_turn>model\nB<end_of_turn>\n",
+                 results[0].constData());
+        const auto error = nlohmann::ordered_json::parse(results[1].toStdString());
+        QCOMPARE(error.size(), size_t(1));
+        QVERIFY2(error.at("error").get<std::string>().find(
+                     "raise_exception: Conversation roles must alternate user/assistant/user/assistant/...") !=
+                     std::string::npos,
+                 results[1].constData());
+
+        writeAll(dir.filePath("bad.jsonl"), R"({"messages": []})"
+                                            "\n");
+        checkError(runCli({"tokenize", qwen3, "--chat", dir.filePath("bad.jsonl")}), 2,
+                   {dir.filePath("bad.jsonl") + ":1:", "\"messages\" must be a non-empty list"});
+    }
+
+    // A template outside the interpreter's subset stops generate --chat before the weights load,
+    // naming the file, line and column; inspect names the template's family and where it is.
+    void chatTemplateErrorsAndOrigin() {
+        QTemporaryDir dir;
+        writeAll(dir.filePath("bad.jinja"), "{{ bos_token }}\n{% include 'x.jinja' %}");
+        checkError(runCli({"generate", m_model, "--chat", "--prompt", "Hi", "--template", dir.filePath("bad.jinja")}),
+                   2, {dir.filePath("bad.jinja") + ":2:"});
+        const CliRun inspect = runCli({"inspect", m_model});
+        checkSuccess(inspect);
+        QVERIFY2(
+            inspect.out.contains("chat template     llama3, the model's own Jinja template (tokenizer_config.json)"),
+            qPrintable(inspect.describe()));
+    }
+
     // forward --out: the logits equal this process's CausalLM::load + forward with the options
     // command_forward.cpp builds from the same flags (dtype, 4-bit type, blocksize 64, double
     // quantization, attention sdpa), and an expectation that does not share that path: float32
@@ -827,86 +907,6 @@ private slots:
         QVERIFY(!QFile::exists(path));
     }
 
-    // fp16 on the CPU: LibTorch 2.x trains it; 1.x has no float16 matmul there, and the run is
-    // refused by the field's name before it writes anything (not with LibTorch's own message).
-    void fp16OnTheCpuTrainsOrIsRefusedByName() {
-        QTemporaryDir dir;
-        const QString output = dir.filePath("run");
-        const CliRun run =
-            runCli({"--device", "cpu", "train", m_trainConfig, "--max-steps", "1", "--set", "training.bf16=false",
-                    "--set", "training.fp16=true", "--set", "training.output_dir=" + output});
-        if (run.exitCode == 0)
-            return;
-        checkError(run, 2, {"training.fp16", "bf16 or fp32"});
-        QVERIFY2(!QFileInfo::exists(output), qPrintable(run.describe()));
-    }
-
-    void trainOutOfMemoryNamesTheChange() {
-        QTemporaryDir dir;
-        const QStringList common = {
-            "train",    m_trainConfig, "--max-steps", "1",
-            "--budget", "5MiB",        "--set",       "training.output_dir=" + dir.filePath("run")};
-        const CliRun stopped = runCli(common);
-        checkError(stopped, 1,
-                   {"out of memory in step 1", "activations", "--set training.per_device_train_batch_size="});
-        const CliRun adapted = runCli(common + QStringList{"--set", "training.on_oom=adapt", "--json"});
-        checkSuccess(adapted);
-        QVERIFY2(adapted.err.contains("continuing with micro-batch"), qPrintable(adapted.describe()));
-        QCOMPARE(adapted.json()["steps"].toInteger(), qint64(1));
-    }
-
-    // A fatal signal (here sent from outside, as a fault in a library would raise it) still leaves one
-    // error line naming the command and the signal, and ends the process by that signal.
-    void fatalSignalLeavesAnErrorLine() {
-        QTemporaryDir dir;
-        QProcess process;
-        startCli(process, {"--device", "cpu", "train", m_trainConfig, "--max-steps", "200", "--set",
-                           "training.output_dir=" + dir.filePath("run")});
-        QVERIFY(process.waitForStarted(30000));
-        const QString err = test::readStderrUntil(process, "step 1/", 90000);
-        QVERIFY2(err.contains("step 1/"), qPrintable(err));
-        QCOMPARE(::kill(pid_t(process.processId()), SIGSEGV), 0);
-        CliRun run;
-        run.finished = process.waitForFinished(30000);
-        run.exitCode = process.exitCode();
-        run.exitStatus = process.exitStatus();
-        run.out = process.readAllStandardOutput();
-        run.err = err.toUtf8() + process.readAllStandardError();
-        QVERIFY2(run.finished && run.exitStatus == QProcess::CrashExit, qPrintable(run.describe()));
-        QVERIFY2(
-            run.err.contains("error: headroom-cli train crashed: segmentation fault (signal 11; backtrace follows)"),
-            qPrintable(run.describe()));
-    }
-
-    // --help exits 0 on the top level and on every subcommand it lists (at least the documented ones).
-    void helpOnEverySubcommand() {
-        const CliRun top = runCli({"--help"});
-        checkSuccess(top);
-        QStringList commands;
-        bool inList = false;
-        for (const QString &line : QString::fromUtf8(top.out).split('\n')) {
-            if (line.startsWith("Subcommands:")) {
-                inList = true;
-            } else if (inList && line.startsWith("  ") && !line.trimmed().isEmpty()) {
-                commands << line.trimmed().split(' ').first();
-            } else if (inList && !line.startsWith(" ")) {
-                inList = false;
-            }
-        }
-        for (const char *command : {"inspect", "tokenize", "detokenize", "forward", "generate", "make-demo", "train"})
-            QVERIFY2(commands.contains(command),
-                     qPrintable(QString("--help does not list ") + command + "\n" + top.describe()));
-        QList<QStringList> argLists;
-        for (const QString &command : commands)
-            argLists << QStringList{command, "--help"};
-        const QList<CliRun> runs = runCliAll(argLists);
-        for (int i = 0; i < runs.size(); ++i) {
-            const CliRun &run = runs[i];
-            const QString what = commands[i] + " --help\n" + run.describe();
-            QVERIFY2(run.finished && run.exitStatus == QProcess::NormalExit && run.exitCode == 0, qPrintable(what));
-            QVERIFY2(run.out.contains("Usage: headroom-cli " + commands[i].toUtf8()), qPrintable(what));
-            QVERIFY2(run.err.trimmed().isEmpty(), qPrintable(what));
-        }
     // A short run's settings for the tests of what happens around training: one thread, fp32, no
     // 4-bit, one row of at most 64 tokens per step, into `output`.
     QStringList quickTrain(const QString &output) const {
@@ -1014,6 +1014,86 @@ private slots:
         QVERIFY(!QFile::exists(output + "/config.json"));
     }
 
+    // fp16 on the CPU: LibTorch 2.x trains it; 1.x has no float16 matmul there, and the run is
+    // refused by the field's name before it writes anything (not with LibTorch's own message).
+    void fp16OnTheCpuTrainsOrIsRefusedByName() {
+        QTemporaryDir dir;
+        const QString output = dir.filePath("run");
+        const CliRun run =
+            runCli({"--device", "cpu", "train", m_trainConfig, "--max-steps", "1", "--set", "training.bf16=false",
+                    "--set", "training.fp16=true", "--set", "training.output_dir=" + output});
+        if (run.exitCode == 0)
+            return;
+        checkError(run, 2, {"training.fp16", "bf16 or fp32"});
+        QVERIFY2(!QFileInfo::exists(output), qPrintable(run.describe()));
+    }
+
+    void trainOutOfMemoryNamesTheChange() {
+        QTemporaryDir dir;
+        const QStringList common = {
+            "train",    m_trainConfig, "--max-steps", "1",
+            "--budget", "5MiB",        "--set",       "training.output_dir=" + dir.filePath("run")};
+        const CliRun stopped = runCli(common);
+        checkError(stopped, 1,
+                   {"out of memory in step 1", "activations", "--set training.per_device_train_batch_size="});
+        const CliRun adapted = runCli(common + QStringList{"--set", "training.on_oom=adapt", "--json"});
+        checkSuccess(adapted);
+        QVERIFY2(adapted.err.contains("continuing with micro-batch"), qPrintable(adapted.describe()));
+        QCOMPARE(adapted.json()["steps"].toInteger(), qint64(1));
+    }
+
+    // A fatal signal (here sent from outside, as a fault in a library would raise it) still leaves one
+    // error line naming the command and the signal, and ends the process by that signal.
+    void fatalSignalLeavesAnErrorLine() {
+        QTemporaryDir dir;
+        QProcess process;
+        startCli(process, {"--device", "cpu", "train", m_trainConfig, "--max-steps", "200", "--set",
+                           "training.output_dir=" + dir.filePath("run")});
+        QVERIFY(process.waitForStarted(30000));
+        const QString err = test::readStderrUntil(process, "step 1/", 90000);
+        QVERIFY2(err.contains("step 1/"), qPrintable(err));
+        QCOMPARE(::kill(pid_t(process.processId()), SIGSEGV), 0);
+        CliRun run;
+        run.finished = process.waitForFinished(30000);
+        run.exitCode = process.exitCode();
+        run.exitStatus = process.exitStatus();
+        run.out = process.readAllStandardOutput();
+        run.err = err.toUtf8() + process.readAllStandardError();
+        QVERIFY2(run.finished && run.exitStatus == QProcess::CrashExit, qPrintable(run.describe()));
+        QVERIFY2(
+            run.err.contains("error: headroom-cli train crashed: segmentation fault (signal 11; backtrace follows)"),
+            qPrintable(run.describe()));
+    }
+
+    // --help exits 0 on the top level and on every subcommand it lists (at least the documented ones).
+    void helpOnEverySubcommand() {
+        const CliRun top = runCli({"--help"});
+        checkSuccess(top);
+        QStringList commands;
+        bool inList = false;
+        for (const QString &line : QString::fromUtf8(top.out).split('\n')) {
+            if (line.startsWith("Subcommands:")) {
+                inList = true;
+            } else if (inList && line.startsWith("  ") && !line.trimmed().isEmpty()) {
+                commands << line.trimmed().split(' ').first();
+            } else if (inList && !line.startsWith(" ")) {
+                inList = false;
+            }
+        }
+        for (const char *command : {"inspect", "tokenize", "detokenize", "forward", "generate", "make-demo", "train"})
+            QVERIFY2(commands.contains(command),
+                     qPrintable(QString("--help does not list ") + command + "\n" + top.describe()));
+        QList<QStringList> argLists;
+        for (const QString &command : commands)
+            argLists << QStringList{command, "--help"};
+        const QList<CliRun> runs = runCliAll(argLists);
+        for (int i = 0; i < runs.size(); ++i) {
+            const CliRun &run = runs[i];
+            const QString what = commands[i] + " --help\n" + run.describe();
+            QVERIFY2(run.finished && run.exitStatus == QProcess::NormalExit && run.exitCode == 0, qPrintable(what));
+            QVERIFY2(run.out.contains("Usage: headroom-cli " + commands[i].toUtf8()), qPrintable(what));
+            QVERIFY2(run.err.trimmed().isEmpty(), qPrintable(what));
+        }
     }
 
     // A damaged copy of the demo model folder, then a command on it.

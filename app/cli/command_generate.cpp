@@ -5,6 +5,7 @@
 #include "headroom/adapter_io.h"
 #include "headroom/causal_lm.h"
 #include "headroom/chat_template.h"
+#include "headroom/dataset.h"
 #include "headroom/error.h"
 #include "headroom/generation.h"
 #include "headroom/tokenizer.h"
@@ -13,7 +14,7 @@ namespace headroom::cli {
 
 void addGenerateCommand(CLI::App &app, CliContext &ctx) {
     struct Args {
-        std::string modelDir, prompt, dtype = "float32", adapter;
+        std::string modelDir, prompt, dtype = "float32", adapter, templateFile;
         GenerationOptions options;
         bool chat = false, compare = false;
     };
@@ -31,7 +32,10 @@ void addGenerateCommand(CLI::App &app, CliContext &ctx) {
     cmd->add_option("--top-p", args.options.topP, "nucleus sampling mass in (0, 1]")->capture_default_str();
     cmd->add_option("--seed", args.options.seed, "sampling seed")->capture_default_str();
     cmd->add_option("--dtype", args.dtype, "compute dtype: float32, bfloat16, float16")->capture_default_str();
-    cmd->add_flag("--chat", args.chat, "wrap the prompt in the model's chat template as a user turn");
+    auto *chat = cmd->add_flag("--chat", args.chat, "wrap the prompt in the model's chat template as a user turn");
+    cmd->add_option("--template", args.templateFile,
+                    "with --chat: this Jinja template (or a JSON file's chat_template) instead of the model's")
+        ->needs(chat);
     cmd->add_option("--adapter", args.adapter, "LoRA adapter folder (PEFT layout) applied on top");
     cmd->add_flag("--compare", args.compare, "with --adapter: generate with the base model too, side by side");
     cmd->callback([&ctx] {
@@ -44,6 +48,18 @@ void addGenerateCommand(CLI::App &app, CliContext &ctx) {
         }
         const auto dtype = parseComputeDtype(args.dtype, "--dtype");
         const auto tokenizer = Tokenizer::load(args.modelDir);
+        // Before the weights: a template the interpreter refuses fails fast.
+        std::vector<int32_t> promptIds;
+        if (args.chat) {
+            // The prompt as one user turn, rendered and tokenized as `tokenize --chat` does.
+            const ChatTemplate chatTemplate = args.templateFile.empty()
+                                                  ? ChatTemplate::forModel(args.modelDir)
+                                                  : ChatTemplate::fromFile(args.templateFile, args.modelDir);
+            const RecordTokenizer recordTokenizer(*tokenizer, chatTemplate, /*trainOnPrompt=*/false);
+            promptIds = recordTokenizer.tokenizeChat(ChatRequest::of({{"user", args.prompt}}, true)).ids;
+        } else {
+            promptIds = tokenizer->encode(args.prompt, true);
+        }
         const auto device = ctx.startRuntime();
         const auto model = CausalLM::load(args.modelDir, {dtype, device, {}});
         std::unique_ptr<CausalLM> base;
@@ -52,13 +68,6 @@ void addGenerateCommand(CLI::App &app, CliContext &ctx) {
         if (!args.adapter.empty())
             loadAdapter(*model, args.adapter);
 
-        std::vector<int32_t> promptIds;
-        if (args.chat) {
-            const auto chat = ChatTemplate::detect(tokenizer->chatTemplateSource());
-            promptIds = tokenizer->encode(chat.renderText({{"user", args.prompt}}, true), false);
-        } else {
-            promptIds = tokenizer->encode(args.prompt, true);
-        }
         auto options = args.options;
         options.stopIds = tokenizer->stopIds();
 

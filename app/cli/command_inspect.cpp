@@ -1,8 +1,26 @@
 #include "cli_context.h"
 
+#include "headroom/chat_template.h"
+#include "headroom/error.h"
 #include "headroom/model_summary.h"
 
 namespace headroom::cli {
+
+namespace {
+
+// The family and what renders conversations: the folder's own template (and the file it is in), or
+// the built-in plain format; a template the interpreter refuses says why.
+std::string chatTemplateLine(const std::string &modelDir, const std::string &family) {
+    if (family == "none")
+        return "none (conversations are rendered in the built-in plain format)";
+    try {
+        return ChatTemplate::forModel(modelDir).description();
+    } catch (const Error &e) {
+        return family + " (its Jinja template cannot be used: " + e.what() + ")";
+    }
+}
+
+} // namespace
 
 void addInspectCommand(CLI::App &app, CliContext &ctx) {
     auto *cmd = app.add_subcommand("inspect", "Describe an HF model folder (config, weights, tokenizer)");
@@ -25,7 +43,7 @@ void addInspectCommand(CLI::App &app, CliContext &ctx) {
             << "vocab size        " << c.vocabSize << "\n"
             << "dtype             " << summary.dtype << "\n"
             << "tokenizer         " << summary.tokenizer << "\n"
-            << "chat template     " << summary.chatTemplate << "\n";
+            << "chat template     " << chatTemplateLine(modelDir, summary.chatTemplate) << "\n";
         for (const auto &feature : c.features())
             out << "feature           " << feature << "\n";
         if (!summary.unusedTensors.empty())

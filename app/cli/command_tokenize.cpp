@@ -2,6 +2,7 @@
 
 #include <fstream>
 
+#include "headroom/dataset.h"
 #include "headroom/error.h"
 #include "headroom/tokenizer.h"
 
@@ -10,14 +11,62 @@ namespace headroom::cli {
 namespace {
 
 struct TokenizeArgs {
-    std::string modelDir, text, file, ids;
+    std::string modelDir, text, file, chat, templateFile, ids;
     bool addSpecialTokens = false;
 };
 
 nlohmann::json idsJson(const std::vector<int32_t> &ids) { return nlohmann::json(ids); }
 
+// Calls each(line, where) for every non-empty line of the file at `path`, `where` being "PATH:LINE"
+// for messages.
+template <typename Each>
+void forEachLine(const std::string &path, Each each) {
+    std::ifstream in(path);
+    if (!in)
+        throw invalidInput(path + ": cannot read");
+    std::string line;
+    for (int lineNumber = 1; std::getline(in, line); ++lineNumber)
+        if (!line.empty())
+            each(line, path + ":" + std::to_string(lineNumber));
+}
+
+// --chat: one conversation per line, rendered and tokenized as training does (RecordTokenizer);
+// one line out per line in, {"text", "ids", "trainable"} or {"error"} when the template refuses it.
+void runTokenizeChat(const TokenizeArgs &args, const Tokenizer &tokenizer) {
+    const ChatTemplate chatTemplate = args.templateFile.empty()
+                                          ? ChatTemplate::forModel(args.modelDir)
+                                          : ChatTemplate::fromFile(args.templateFile, args.modelDir);
+    const RecordTokenizer recordTokenizer(tokenizer, chatTemplate, /*trainOnPrompt=*/false);
+    forEachLine(args.chat, [&](const std::string &line, const std::string &where) {
+        ChatRequest request;
+        try {
+            request = ChatRequest::fromJson(nlohmann::ordered_json::parse(line));
+        } catch (const nlohmann::json::parse_error &) {
+            throw invalidInput(where + ": not valid JSON (each line is {\"messages\": [...], "
+                                       "\"add_generation_prompt\": bool})");
+        } catch (const Error &e) {
+            throw invalidInput(where + ": " + e.what());
+        }
+        nlohmann::ordered_json out;
+        try {
+            const TokenizedChat chat = recordTokenizer.tokenizeChat(request);
+            out = {{"text", chat.text}, {"ids", chat.ids}, {"trainable", chat.trainable}};
+        } catch (const Error &e) {
+            if (e.kind() != ErrorKind::InvalidInput)
+                throw;
+            out = {{"error", e.what()}};
+        }
+        std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    });
+    std::cout.flush();
+}
+
 void runTokenize(const TokenizeArgs &args, const CliContext &ctx) {
     const auto tokenizer = Tokenizer::load(args.modelDir);
+    if (!args.chat.empty()) {
+        runTokenizeChat(args, *tokenizer);
+        return;
+    }
     if (args.file.empty()) {
         const auto ids = tokenizer->encode(args.text, args.addSpecialTokens);
         if (ctx.json) {
@@ -29,24 +78,17 @@ void runTokenize(const TokenizeArgs &args, const CliContext &ctx) {
         std::cout << std::endl;
         return;
     }
-    std::ifstream in(args.file);
-    if (!in)
-        throw invalidInput(args.file + ": cannot read");
-    std::string line;
-    for (int lineNumber = 1; std::getline(in, line); ++lineNumber) {
-        if (line.empty())
-            continue;
+    forEachLine(args.file, [&](const std::string &line, const std::string &where) {
         nlohmann::json value;
         try {
             value = nlohmann::json::parse(line);
         } catch (const nlohmann::json::parse_error &) {
-            throw invalidInput(args.file + ":" + std::to_string(lineNumber) +
-                               ": not valid JSON (each line must be a JSON string)");
+            throw invalidInput(where + ": not valid JSON (each line must be a JSON string)");
         }
         if (!value.is_string())
-            throw invalidInput(args.file + ":" + std::to_string(lineNumber) + ": each line must be a JSON string");
+            throw invalidInput(where + ": each line must be a JSON string");
         std::cout << idsJson(tokenizer->encode(value.get<std::string>(), args.addSpecialTokens)).dump() << "\n";
-    }
+    });
     std::cout.flush();
 }
 
@@ -58,11 +100,20 @@ void addTokenizeCommands(CLI::App &app, CliContext &ctx) {
     tok->add_option("MODEL_DIR", args.modelDir, "HF model folder (its tokenizer)")->required();
     auto *text = tok->add_option("--text", args.text, "text to encode");
     auto *file = tok->add_option("--file", args.file, "JSONL file, one JSON string per line");
+    auto *chat = tok->add_option("--chat", args.chat,
+                                 "JSONL file of conversations, rendered with the model's chat template: "
+                                 "{\"messages\": [...], \"add_generation_prompt\": bool} per line");
+    tok->add_option("--template", args.templateFile,
+                    "with --chat: this Jinja template (or a JSON file's chat_template) instead of the model's")
+        ->needs(chat);
     text->excludes(file);
-    tok->add_flag("--add-special-tokens", args.addSpecialTokens, "add BOS/EOS as tokenizer_config.json says");
-    tok->callback([&ctx, text, file] {
-        if (text->count() == 0 && file->count() == 0)
-            throw invalidInput("tokenize: give --text or --file");
+    chat->excludes(text)->excludes(file);
+    auto *special =
+        tok->add_flag("--add-special-tokens", args.addSpecialTokens, "add BOS/EOS as tokenizer_config.json says");
+    special->excludes(chat);
+    tok->callback([&ctx, text, file, chat] {
+        if (text->count() == 0 && file->count() == 0 && chat->count() == 0)
+            throw invalidInput("tokenize: give --text, --file or --chat");
         runTokenize(args, ctx);
     });
 

@@ -20,27 +20,18 @@
 // apart; booleans, floats and lists are never printed directly (JavaScript writes them its own way).
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { fileURLToPath } from "node:url";
 
-const kSourceDateEpoch = 1741996800; // 2025-03-15T00:00:00Z
-process.env.TZ = "UTC";
-const RealDate = Date;
-globalThis.Date = class extends RealDate {
-  constructor(...args) {
-    super(...(args.length ? args : [kSourceDateEpoch * 1000]));
-  }
-  static now() {
-    return kSourceDateEpoch * 1000;
-  }
-};
+import { kSourceDateEpoch, loadPackage, modulesDir, pinClock } from "./jinja_reference.mjs";
+
+pinClock();
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const dataDir = path.resolve(here, "../data/chat_templates/jinja");
-const argIndex = process.argv.indexOf("--modules");
-const modulesDir = argIndex > 0 ? process.argv[argIndex + 1] : "/tmp/jinjaref/node_modules";
-const jinjaDir = path.join(modulesDir, "@huggingface/jinja");
-const { Template } = await import(pathToFileURL(path.join(jinjaDir, "dist/index.js")).href);
-const jinjaVersion = JSON.parse(fs.readFileSync(path.join(jinjaDir, "package.json"))).version;
+const {
+  module: { Template },
+  version: jinjaVersion,
+} = await loadPackage("@huggingface/jinja", "dist/index.js");
 
 // The templates shipped in npm packages, copied unchanged.
 const kPackaged = { qwen3: "qwen3", gemma3: "gemma3", deepseek_v3: "deepseek_v3" };

@@ -7,12 +7,12 @@
 //      value}]}; text {"text"}; "auto" detects the format from the first valid record. A malformed
 //      record is reported as FILE:LINE with what was expected; dataset.on_bad_line decides whether
 //      it stops the run (InvalidInput) or is counted, skipped and reported in a warning.
-//   2. RecordTokenizer renders a record through the model's chat template and tokenizes it.
-//      Each template segment is tokenized on its own (as many trainers do), so at a segment
-//      boundary the ids can differ from tokenizing the joined text (e.g. a BPE merge across it is
-//      not made); that keeps every token wholly prompt or wholly reply. Labels follow Hugging
-//      Face's convention (aligned with ids; the trainer shifts them by one): the id where the token
-//      is trained, kIgnoreLabel where it is prompt (unless train_on_prompt), and always
+//   2. RecordTokenizer renders a record through the chat template (the model's own Jinja
+//      template with dataset.chat_template "auto", chat_template.h) and tokenizes the rendered
+//      text as one string, as apply_chat_template(tokenize=True) does; the template's reply spans
+//      decide which ids are trained (a token straddling a span's edge is trained). Labels follow
+//      Hugging Face's convention (aligned with ids; the trainer shifts them by one): the id where
+//      the token is trained, kIgnoreLabel where it is prompt (unless train_on_prompt), and always
 //      kIgnoreLabel on an example's first token, which nothing predicts.
 //   3. TrainingDataset::build() does the whole pipeline for a run: read, tokenize (in parallel,
 //      cached on disk), truncate to max_seq_length, drop examples left without a trained token,
@@ -55,7 +55,7 @@ struct DatasetRecord {
 // What happened to the data, for the console, the studio's data page and the tests.
 struct DatasetStats {
     std::string format; // "alpaca", "messages" or "text" (as detected with "auto")
-    std::string chatTemplate; // the chat template family used; "" for the text format
+    std::string chatTemplate; // the chat template's family (ChatTemplate::name()); "" for the text format
     int64_t records = 0; // valid records read
     int64_t skipped = 0; // malformed records skipped (on_bad_line "skip")
     std::vector<int64_t> firstSkippedLines; // the first few of them
@@ -87,27 +87,43 @@ std::vector<DatasetRecord> readDatasetRecords(const DatasetSettings &settings, D
 // fields; throws invalidInput when no record has any.
 std::string detectDatasetFormat(const std::string &path);
 
-// The chat template for a run: dataset.chat_template by name, or with "auto" the one detected from
-// the tokenizer's chat_template ("plain" when it has none).
+// The chat template for a run: with dataset.chat_template "auto" the model folder's own
+// (ChatTemplate::forModel: its Jinja template, or the built-in "plain" when it has none), else the
+// built-in family of that name.
 ChatTemplate chatTemplateFor(const DatasetSettings &settings, const Tokenizer &tokenizer);
 
-// Turns records into token ids and labels. BOS is put first when the tokenizer adds one (its
-// encode(text, true) does) unless the rendered text already holds the BOS token. The text format
-// gets EOS after the text and trains on every token; with the "plain" template (no markup) EOS
-// follows the last reply so that the model learns to stop. Safe to use from several threads.
+// A rendered conversation and its ids: what `tokenize --chat` prints and training trains on.
+struct TokenizedChat {
+    std::string text; // the template's rendering
+    std::vector<int32_t> ids;
+    std::vector<uint8_t> trainable; // per id: 1 in a reply span, else 0
+};
+
+// Turns records into token ids and labels. A Jinja template's text is encoded as it stands, with
+// no special tokens added (as transformers does: the template writes BOS itself where the model
+// wants one). The built-in families keep their own rules: BOS is put first when the tokenizer adds
+// one (its encode(text, true) does) unless the rendered text already holds the BOS token, and with
+// "plain" (no markup) EOS follows the last reply so that the model learns to stop. The text
+// format gets EOS after the text and trains on every token. Safe to use from several threads.
 class RecordTokenizer {
 public:
     RecordTokenizer(const Tokenizer &tokenizer, ChatTemplate chatTemplate, bool trainOnPrompt);
 
     // The whole example, untruncated; positions 0..n-1, one segment. Throws invalidInput when the
-    // template rejects the conversation (e.g. roles that do not alternate for llama2).
+    // template rejects the conversation (raise_exception, e.g. roles that do not alternate).
     TokenizedExample tokenize(const DatasetRecord &record) const;
+    // Any conversation (tools, tool calls, reasoning, keyword arguments); `trainable` marks the
+    // reply spans whatever train_on_prompt says. Throws as tokenize().
+    TokenizedChat tokenizeChat(const ChatRequest &request) const;
     // For display: the example as runs of trained and masked text (tokens decoded per run).
     std::vector<ChatTemplate::Segment> trainedAndMasked(const TokenizedExample &example) const;
 
     const ChatTemplate &chatTemplate() const { return m_chatTemplate; }
 
 private:
+    // BOS first when the tokenizer adds one and `text` does not hold it already.
+    void putBosFirst(TokenizedChat &chat, const std::string &text) const;
+
     const Tokenizer &m_tokenizer;
     ChatTemplate m_chatTemplate;
     bool m_trainOnPrompt;

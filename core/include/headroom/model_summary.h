@@ -18,7 +18,7 @@ struct ModelSummary {
     std::vector<std::string> unusedTensors; // stored but not used (a vision tower), by name
     std::string dtype; // storage dtype of the weights, e.g. "bfloat16"
     std::string tokenizer; // "tokenizer.json" or "tokenizer.model"
-    std::string chatTemplate; // "llama3", "llama2", "mistral", "chatml", "plain" or "none"
+    std::string chatTemplate; // the family its markers tell ("llama3", "qwen3", "gemma", ...), "custom" or "none"
     uint64_t checkpointBytes = 0;
 
     // Validates the folder (config.json, every safetensors header, the tokenizer); throws invalidInput.

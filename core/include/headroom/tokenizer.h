@@ -60,8 +60,8 @@ public:
     // Exact vocabulary or added-token lookup; nullopt when the string is not one token.
     std::optional<int32_t> tokenId(const std::string &token) const { return lookupToken(token); }
     bool isSpecial(int32_t id) const { return m_specialIds.count(id) > 0; }
-    // Raw chat_template of tokenizer_config.json, else of chat_template.jinja ("" if none); see
-    // ChatTemplate::detect.
+    // The folder's default chat template (chat_template.jinja, else tokenizer_config.json's
+    // chat_template, else chat_template.json's; "" if none), as ChatTemplate::forModel picks it.
     const std::string &chatTemplateSource() const { return m_chatTemplateSource; }
     // The folder this tokenizer was loaded from.
     const std::string &modelDir() const { return m_modelDir; }

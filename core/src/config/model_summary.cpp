@@ -51,8 +51,9 @@ ModelSummary ModelSummary::inspect(const std::string &modelDir) {
     }
     const auto tokenizer = Tokenizer::load(modelDir);
     s.tokenizer = tokenizer->kind();
-    s.chatTemplate =
-        tokenizer->chatTemplateSource().empty() ? "none" : ChatTemplate::detect(tokenizer->chatTemplateSource()).name();
+    // The family of the folder's own template ("none" without one), told by its markers without
+    // parsing it: a template the interpreter refuses still shows what it is.
+    s.chatTemplate = ChatTemplate::familyOf(tokenizer->chatTemplateSource());
     return s;
 }
 

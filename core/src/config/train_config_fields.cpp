@@ -192,8 +192,9 @@ std::vector<FieldDescriptor> describeFields() {
             .below(1),
         Field(
             "dataset.chat_template", [](auto &c) -> auto & { return c.dataset.chatTemplate; },
-            "How conversations become text: auto uses the model tokenizer's template, a family name "
-            "forces that one.")
+            "How conversations become text: auto renders the model's own Jinja template (its "
+            "chat_template.jinja or tokenizer_config.json; plain text when it has none), a family "
+            "name forces that built-in format instead.")
             .oneOf(chatTemplateChoices()),
         Field(
             "dataset.on_bad_line", [](auto &c) -> auto & { return c.dataset.onBadLine; },
@@ -387,11 +388,11 @@ std::vector<FieldDescriptor> describeFields() {
             "Record memory after each layer's forward and backward and after the optimizer in this "
             "optimizer step, into memory_timeline.json (0: none); costs nothing in other steps.")
             .atLeast(0),
-    };
         Field(
             "training.overwrite_output_dir", [](auto &c) -> auto & { return c.training.overwriteOutputDir; },
             "Start afresh in an output folder that holds an earlier run: that run is moved aside to "
             "<output_dir>.old-<time>, never deleted (without this such a folder is refused; resuming ignores it)."),
+    };
 }
 
 } // namespace

@@ -133,7 +133,7 @@ TrainingDataset TrainingDataset::build(const TrainConfig &config, const Tokenize
     std::string cachePath, cacheWarning;
     uint64_t key = 0;
     if (!cacheDir.empty()) {
-        key = detail::datasetCacheKey(settings, tokenizer, recordTokenizer.chatTemplate().name());
+        key = detail::datasetCacheKey(settings, tokenizer, recordTokenizer.chatTemplate().cacheKey());
         cachePath = detail::datasetCachePath(cacheDir, key);
         const auto state = detail::readDatasetCache(cachePath, key, tokenized);
         fromCache = state == detail::CacheState::Valid;

@@ -121,9 +121,11 @@ uint64_t datasetCacheKey(const DatasetSettings &settings, const Tokenizer &token
     hash.add(nlohmann::json{{"format", settings.format},
                             {"max_seq_length", settings.maxSeqLength},
                             {"train_on_prompt", settings.trainOnPrompt},
-                            {"on_bad_line", settings.onBadLine},
-                            {"chat_template", chatTemplate}}
+                            {"on_bad_line", settings.onBadLine}}
                  .dump());
+    // Apart from the JSON: a template file need not be valid UTF-8, which dump() refuses.
+    hash.add("chat_template " + std::to_string(chatTemplate.size()) + "\n");
+    hash.add(chatTemplate);
     return hash.value();
 }
 

@@ -39,7 +39,8 @@ struct TokenizedRecords {
 };
 
 // Hash of the dataset file, the tokenizer's files and the settings that change the tokenized
-// examples: format, max_seq_length, train_on_prompt, on_bad_line and the chat template family.
+// examples: format, max_seq_length, train_on_prompt, on_bad_line and the chat template
+// (ChatTemplate::cacheKey(): its family, origin and text, and the date when it writes one).
 uint64_t datasetCacheKey(const DatasetSettings &settings, const Tokenizer &tokenizer, const std::string &chatTemplate);
 
 std::string datasetCachePath(const std::string &cacheDir, uint64_t key);

@@ -1,6 +1,8 @@
 // Records to token ids and labels through the chat template; truncation.
 #include "headroom/dataset.h"
 
+#include "data/chat_tokens.h"
+
 #include "headroom/tokenizer.h"
 #include "headroom/train_config.h"
 
@@ -10,12 +12,6 @@
 namespace headroom {
 
 namespace {
-
-// Ids that are all trained or all prompt.
-struct Piece {
-    std::vector<int32_t> ids;
-    bool trainable = false;
-};
 
 void fillPositions(TokenizedExample &example) {
     example.positions.resize(example.ids.size());
@@ -27,7 +23,7 @@ void fillPositions(TokenizedExample &example) {
 
 ChatTemplate chatTemplateFor(const DatasetSettings &settings, const Tokenizer &tokenizer) {
     if (settings.chatTemplate == "auto")
-        return ChatTemplate::detect(tokenizer.chatTemplateSource());
+        return ChatTemplate::forModel(tokenizer.modelDir());
     return ChatTemplate::fromName(settings.chatTemplate);
 }
 
@@ -41,40 +37,47 @@ RecordTokenizer::RecordTokenizer(const Tokenizer &tokenizer, ChatTemplate chatTe
         m_bosText = tokenizer.idToToken(*bos).value_or("");
 }
 
-TokenizedExample RecordTokenizer::tokenize(const DatasetRecord &record) const {
+TokenizedChat RecordTokenizer::tokenizeChat(const ChatRequest &request) const {
+    TokenizedChat chat = detail::tokenizeSegments(m_tokenizer, m_chatTemplate.render(request));
+    if (m_chatTemplate.isJinja())
+        return chat;
+    // Without markup nothing else ends a reply: EOS after the last one teaches the model to stop.
     const auto eos = m_tokenizer.eosId();
-    std::vector<Piece> pieces;
-    std::string renderedText;
-    if (record.format == DatasetFormat::Text) {
-        renderedText = record.text;
-        pieces.push_back({m_tokenizer.encode(record.text, false), true});
-        if (eos)
-            pieces.push_back({{*eos}, true});
-    } else {
-        const auto segments = m_chatTemplate.render(record.messages, /*addGenerationPrompt=*/false);
-        for (const auto &segment : segments) {
-            renderedText += segment.text;
-            pieces.push_back({m_tokenizer.encode(segment.text, false), segment.trainable});
-        }
-        // Without markup nothing else ends a reply: EOS after the last one teaches the model to stop.
-        if (m_chatTemplate.family() == ChatTemplate::Family::Plain && eos) {
-            const auto lastReply =
-                std::find_if(pieces.rbegin(), pieces.rend(), [](const Piece &p) { return p.trainable; });
-            if (lastReply != pieces.rend())
-                lastReply->ids.push_back(*eos);
+    if (m_chatTemplate.family() == ChatTemplate::Family::Plain && eos) {
+        const auto lastReply = std::find(chat.trainable.rbegin(), chat.trainable.rend(), 1);
+        if (lastReply != chat.trainable.rend()) {
+            const auto at = lastReply.base() - chat.trainable.begin();
+            chat.ids.insert(chat.ids.begin() + at, *eos);
+            chat.trainable.insert(chat.trainable.begin() + at, 1);
         }
     }
-    if (m_addsBos && (m_bosText.empty() || renderedText.find(m_bosText) == std::string::npos))
-        pieces.insert(pieces.begin(), Piece{{*m_tokenizer.bosId()}, false});
+    putBosFirst(chat, chat.text);
+    return chat;
+}
 
-    TokenizedExample example;
-    for (const Piece &piece : pieces) {
-        const bool trained = piece.trainable || m_trainOnPrompt;
-        for (int32_t id : piece.ids) {
-            example.ids.push_back(id);
-            example.labels.push_back(trained ? id : kIgnoreLabel);
-        }
+void RecordTokenizer::putBosFirst(TokenizedChat &chat, const std::string &text) const {
+    if (m_addsBos && (m_bosText.empty() || text.find(m_bosText) == std::string::npos)) {
+        chat.ids.insert(chat.ids.begin(), *m_tokenizer.bosId());
+        chat.trainable.insert(chat.trainable.begin(), 0);
     }
+}
+
+TokenizedExample RecordTokenizer::tokenize(const DatasetRecord &record) const {
+    TokenizedChat chat;
+    if (record.format == DatasetFormat::Text) {
+        chat.ids = m_tokenizer.encode(record.text, false);
+        if (const auto eos = m_tokenizer.eosId())
+            chat.ids.push_back(*eos);
+        chat.trainable.assign(chat.ids.size(), 1);
+        putBosFirst(chat, record.text);
+    } else {
+        chat = tokenizeChat(ChatRequest::of(record.messages, /*addGenerationPrompt=*/false));
+    }
+    TokenizedExample example;
+    example.ids = std::move(chat.ids);
+    example.labels.resize(example.ids.size());
+    for (size_t i = 0; i < example.ids.size(); ++i)
+        example.labels[i] = chat.trainable[i] || m_trainOnPrompt ? example.ids[i] : kIgnoreLabel;
     if (!example.labels.empty())
         example.labels[0] = kIgnoreLabel; // nothing precedes the first token to predict it
     fillPositions(example);

@@ -1,15 +1,8 @@
-// ChatTemplate: family names, detection from a Jinja source, and the renderers. Each renderer
-// mirrors its real Jinja template line by line (sources in tests/data/tokenizers/chat_templates);
-// comments quote the template where the behaviour is not obvious.
-#include "headroom/chat_template.h"
+// ChatTemplate: the built-in families' names, detection from a Jinja source, the family of a Jinja
+// source, and rendering dispatched to a built-in renderer or to the Jinja templates.
+#include "tokenizer/chat_template_internal.h"
 
-#include <nlohmann/json.hpp>
-
-#include "tokenizer/tokenizer_unicode.h"
 #include "headroom/error.h"
-
-#include <cstdio>
-#include <ctime>
 
 namespace headroom {
 
@@ -26,264 +19,37 @@ const FamilyName kFamilies[] = {
     {Family::Llama2, "llama2"},  {Family::Mistral, "mistral"},  {Family::ChatMl, "chatml"},
     {Family::Qwen25, "qwen2.5"}, {Family::Qwen3, "qwen3"},      {Family::Plain, "plain"}};
 
-const char *const kQwenDefaultSystem = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
-
-// Collects segments, merging neighbours with the same trainable flag.
-class SegmentBuilder {
-public:
-    void prompt(const std::string &text) { add(text, false); }
-    void reply(const std::string &text) { add(text, true); }
-    std::vector<ChatTemplate::Segment> take() { return std::move(m_segments); }
-
-private:
-    void add(const std::string &text, bool trainable) {
-        if (text.empty())
-            return;
-        if (!m_segments.empty() && m_segments.back().trainable == trainable)
-            m_segments.back().text += text;
-        else
-            m_segments.push_back({text, trainable});
-    }
-    std::vector<ChatTemplate::Segment> m_segments;
-};
-
-// Jinja's `trim` filter and str.strip() with no argument.
-std::string strip(const std::string &s) { return std::string(unicode::trimWhitespace(s, true, true)); }
-
-[[noreturn]] void rejectConversation(const char *family, const std::string &why) {
-    throw invalidInput(std::string("chat template ") + family + ": " + why);
-}
-
-// {% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception(...) }}
-void requireAlternation(const char *family, const std::vector<ChatMessage> &messages, size_t first) {
-    for (size_t i = first; i < messages.size(); ++i)
-        if ((messages[i].role == "user") != ((i - first) % 2 == 0))
-            rejectConversation(family, "conversation roles must alternate user/assistant/user/assistant/... "
-                                       "(message " +
-                                           std::to_string(i + 1) + " has role '" + messages[i].role + "')");
-}
-
-// One Llama 3 turn: header + trimmed content + <|eot_id|>, the body trainable for the assistant.
-void renderLlama3Turn(const ChatMessage &m, SegmentBuilder &out) {
-    out.prompt("<|start_header_id|>" + m.role + "<|end_header_id|>\n\n");
-    const std::string body = strip(m.content) + "<|eot_id|>";
-    if (m.role == "assistant")
-        out.reply(body);
-    else
-        out.prompt(body);
-}
-
-// Meta-Llama-3-Instruct. Every message a turn; BOS text before the first.
-void renderLlama3(const std::vector<ChatMessage> &messages, bool addGenerationPrompt, SegmentBuilder &out) {
-    if (!messages.empty())
-        out.prompt("<|begin_of_text|>");
-    for (const ChatMessage &m : messages)
-        renderLlama3Turn(m, out);
-    if (addGenerationPrompt)
-        out.prompt("<|start_header_id|>assistant<|end_header_id|>\n\n");
-}
-
-// Llama 3.1's {%- set date_string = "26 Jul 2024" %} when the caller passes none.
-const char *const kLlama31DefaultDate = "26 Jul 2024";
-
-// Llama 3.2's strftime_now("%d %b %Y"): today's local date, months in English as in the C locale
-// Python runs in (not strftime's %b, which follows the process locale Qt sets from the environment).
-std::string todayDateString() {
-    static const char *const kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                          "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    const std::time_t now = std::time(nullptr);
-    std::tm local{};
-#ifdef _WIN32
-    localtime_s(&local, &now);
-#else
-    localtime_r(&now, &local);
-#endif
-    char text[32];
-    std::snprintf(text, sizeof text, "%02d %s %04d", local.tm_mday, kMonths[local.tm_mon % 12], local.tm_year + 1900);
-    return text;
-}
-
-// The tojson filter on a string, as transformers defines it (json.dumps, ensure_ascii=False):
-// quotes, backslashes and control characters escaped, everything else as is.
-std::string jsonString(const std::string &s) {
-    return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-// Llama 3.1 and 3.2 Instruct (without tools): BOS text and a system header that is always there,
-// with the knowledge cutoff, the date and the system message (the first message when its role is
-// system, trimmed); then every other message as in Llama 3, except "tool"/"ipython" messages:
-//   {{- "<|start_header_id|>ipython<|end_header_id|>\n\n" }}
-//   {%- if message.content is mapping or message.content is iterable %}{{- message.content | tojson }}
-// and a string is iterable, so their content is rendered as a JSON string.
-void renderLlama31(const std::vector<ChatMessage> &messages, bool addGenerationPrompt, const std::string &date,
-                   SegmentBuilder &out) {
-    const bool hasSystem = !messages.empty() && messages[0].role == "system";
-    out.prompt("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\n"
-               "Cutting Knowledge Date: December 2023\nToday Date: " +
-               date + "\n\n" + (hasSystem ? strip(messages[0].content) : std::string()) + "<|eot_id|>");
-    for (size_t i = hasSystem ? 1 : 0; i < messages.size(); ++i) {
-        const ChatMessage &m = messages[i];
-        if (m.role == "tool" || m.role == "ipython")
-            out.prompt("<|start_header_id|>ipython<|end_header_id|>\n\n" + jsonString(m.content) + "<|eot_id|>");
-        else
-            renderLlama3Turn(m, out);
-    }
-    if (addGenerationPrompt)
-        out.prompt("<|start_header_id|>assistant<|end_header_id|>\n\n");
-}
-
-// Llama-2-chat. A leading system message goes into the first user turn inside <<SYS>>; each user
-// turn is "<s>[INST] ... [/INST]", each reply " ... </s>"; other roles render nothing. The
-// template has no generation prompt.
-void renderLlama2(const std::vector<ChatMessage> &messages, SegmentBuilder &out) {
-    const bool hasSystem = !messages.empty() && messages[0].role == "system";
-    const size_t first = hasSystem ? 1 : 0;
-    requireAlternation("llama2", messages, first);
-    for (size_t i = first; i < messages.size(); ++i) {
-        const ChatMessage &m = messages[i];
-        std::string content = m.content;
-        if (i == first && hasSystem)
-            content = "<<SYS>>\n" + messages[0].content + "\n<</SYS>>\n\n" + m.content;
-        if (m.role == "user")
-            out.prompt("<s>[INST] " + strip(content) + " [/INST]");
-        else if (m.role == "assistant")
-            out.reply(" " + strip(content) + " </s>");
-    }
-}
-
-// Mistral-7B-Instruct-v0.1: "<s>" once, "[INST] ... [/INST]" per user turn, the reply straight
-// after it ending in "</s>". The real template rejects system messages; here a leading one is put
-// before the first user message with a blank line, as the later Mistral templates do.
-void renderMistral(const std::vector<ChatMessage> &messages, SegmentBuilder &out) {
-    const bool hasSystem = !messages.empty() && messages[0].role == "system";
-    const size_t first = hasSystem ? 1 : 0;
-    requireAlternation("mistral", messages, first);
-    out.prompt("<s>");
-    for (size_t i = first; i < messages.size(); ++i) {
-        const ChatMessage &m = messages[i];
-        if (m.role == "user") {
-            const bool withSystem = i == first && hasSystem;
-            const std::string system = withSystem ? messages[0].content + "\n\n" : std::string();
-            out.prompt("[INST] " + system + m.content + " [/INST]");
-        } else if (m.role == "assistant") {
-            out.reply(m.content + "</s>");
-        } else {
-            rejectConversation("mistral", "only user and assistant roles are supported, after an optional first "
-                                          "system message (message " +
-                                              std::to_string(i + 1) + " has role '" + m.role + "')");
-        }
-    }
-}
-
-void chatMlTurn(const std::string &role, const std::string &content, SegmentBuilder &out) {
-    out.prompt("<|im_start|>" + role + "\n");
-    if (role == "assistant") {
-        out.reply(content + "<|im_end|>");
-        out.prompt("\n");
-    } else {
-        out.prompt(content + "<|im_end|>\n");
-    }
-}
-
-// Plain ChatML (e.g. OpenHermes): every message the same way, any role.
-void renderChatMl(const std::vector<ChatMessage> &messages, bool addGenerationPrompt, SegmentBuilder &out) {
-    for (const ChatMessage &m : messages)
-        chatMlTurn(m.role, m.content, out);
-    if (addGenerationPrompt)
-        out.prompt("<|im_start|>assistant\n");
-}
-
-// Qwen's "tool" messages: consecutive ones share one user turn of <tool_response> blocks.
-void qwenToolTurn(const std::vector<ChatMessage> &messages, size_t i, SegmentBuilder &out) {
-    if (i == 0 || messages[i - 1].role != "tool")
-        out.prompt("<|im_start|>user");
-    out.prompt("\n<tool_response>\n" + messages[i].content + "\n</tool_response>");
-    if (i + 1 == messages.size() || messages[i + 1].role != "tool")
-        out.prompt("<|im_end|>\n");
-}
-
-// Qwen2.5 (without tools): ChatML with a default system message; roles other than system, user,
-// assistant and tool render nothing.
-void renderQwen25(const std::vector<ChatMessage> &messages, bool addGenerationPrompt, SegmentBuilder &out) {
-    const bool hasSystem = !messages.empty() && messages[0].role == "system";
-    out.prompt(std::string("<|im_start|>system\n") + (hasSystem ? messages[0].content : kQwenDefaultSystem) +
-               "<|im_end|>\n");
-    for (size_t i = 0; i < messages.size(); ++i) {
-        const ChatMessage &m = messages[i];
-        if (m.role == "user" || (m.role == "system" && i > 0) || m.role == "assistant")
-            chatMlTurn(m.role, m.content, out);
-        else if (m.role == "tool")
-            qwenToolTurn(messages, i, out);
-    }
-    if (addGenerationPrompt)
-        out.prompt("<|im_start|>assistant\n");
-}
-
-bool startsWith(const std::string &s, const std::string &prefix) { return s.compare(0, prefix.size(), prefix) == 0; }
-bool endsWith(const std::string &s, const std::string &suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// Qwen3 (without tools). Assistant turns after the last real user query carry their reasoning in
-// <think>...</think>; the last message always does, with an empty block when there is none.
-void renderQwen3(const std::vector<ChatMessage> &messages, bool addGenerationPrompt, SegmentBuilder &out) {
-    if (!messages.empty() && messages[0].role == "system")
-        out.prompt("<|im_start|>system\n" + messages[0].content + "<|im_end|>\n");
-    // ns.last_query_index: the last user message that is not a wrapped tool response.
-    size_t lastQuery = messages.empty() ? 0 : messages.size() - 1;
-    for (size_t i = messages.size(); i-- > 0;) {
-        const std::string &c = messages[i].content;
-        if (messages[i].role == "user" && !(startsWith(c, "<tool_response>") && endsWith(c, "</tool_response>"))) {
-            lastQuery = i;
-            break;
-        }
-    }
-    for (size_t i = 0; i < messages.size(); ++i) {
-        const ChatMessage &m = messages[i];
-        if (m.role == "user" || (m.role == "system" && i > 0)) {
-            chatMlTurn(m.role, m.content, out);
-        } else if (m.role == "assistant") {
-            std::string content = m.content, reasoning;
-            const size_t close = m.content.find("</think>");
-            if (close != std::string::npos) {
-                // content.split('</think>')[-1].lstrip('\n'), and the reasoning is
-                // content.split('</think>')[0].rstrip('\n').split('<think>')[-1].lstrip('\n')
-                content = std::string(
-                    unicode::trimChars(m.content.substr(m.content.rfind("</think>") + 8), "\n", true, false));
-                std::string before(unicode::trimChars(m.content.substr(0, close), "\n", false, true));
-                const size_t open = before.rfind("<think>");
-                reasoning = std::string(unicode::trimChars(open == std::string::npos ? before : before.substr(open + 7),
-                                                           "\n", true, false));
-            }
-            out.prompt("<|im_start|>assistant\n");
-            if (i > lastQuery && (i + 1 == messages.size() || !reasoning.empty())) {
-                out.reply("<think>\n" + std::string(unicode::trimChars(reasoning, "\n", true, true)) +
-                          "\n</think>\n\n" + std::string(unicode::trimChars(content, "\n", true, false)));
-            } else {
-                out.reply(content);
-            }
-            out.reply("<|im_end|>");
-            out.prompt("\n");
-        } else if (m.role == "tool") {
-            qwenToolTurn(messages, i, out);
-        }
-    }
-    if (addGenerationPrompt)
-        out.prompt("<|im_start|>assistant\n");
-}
-
-// No markup: each content followed by a newline; assistant contents are the trainable part.
-void renderPlain(const std::vector<ChatMessage> &messages, SegmentBuilder &out) {
-    for (const ChatMessage &m : messages) {
-        if (m.role == "assistant")
-            out.reply(m.content);
-        else
-            out.prompt(m.content);
-        out.prompt("\n");
-    }
-}
+// Families with no built-in renderer, named for inspect and the studio by a marker of their format.
+const std::pair<const char *, const char *> kOtherFamilies[] = {{"<start_of_turn>", "gemma"},
+                                                                {"<\xEF\xBD\x9C"
+                                                                 "Assistant\xEF\xBD\x9C>",
+                                                                 "deepseek"}, // <｜Assistant｜>
+                                                                {"<|channel|>", "harmony"},
+                                                                {"<|assistant|>", "phi3"}};
 
 bool contains(const std::string &text, const char *marker) { return text.find(marker) != std::string::npos; }
+
+// The role/content messages a built-in renderer takes, or the reason the request has something else.
+std::vector<ChatMessage> plainMessages(const ChatRequest &request, const std::string &family) {
+    auto refuse = [&](const std::string &what) {
+        return invalidInput("the built-in " + family + " chat format takes messages with a role and a string " +
+                            "content only, " + what +
+                            "; give the model folder a Jinja template (chat_template.jinja) for more");
+    };
+    if (!request.tools.is_null())
+        throw refuse("not tools");
+    std::vector<ChatMessage> messages;
+    for (size_t i = 0; i < request.messages.size(); ++i) {
+        const auto &m = request.messages[i];
+        const auto role = m.find("role"), content = m.find("content");
+        if (role == m.end() || !role->is_string() ||
+            (content != m.end() && !content->is_string() && !content->is_null()))
+            throw refuse("but message " + std::to_string(i + 1) + " is " + m.dump());
+        messages.push_back({role->get<std::string>(),
+                            content == m.end() || content->is_null() ? std::string() : content->get<std::string>()});
+    }
+    return messages;
+}
 
 } // namespace
 
@@ -307,7 +73,7 @@ ChatTemplate ChatTemplate::detect(const std::string &source) {
     if (contains(source, "<|im_start|>")) {
         if (contains(source, "</think>"))
             return ChatTemplate(Family::Qwen3);
-        if (contains(source, kQwenDefaultSystem))
+        if (contains(source, detail::kQwen25DefaultSystem))
             return ChatTemplate(Family::Qwen25);
         return ChatTemplate(Family::ChatMl);
     }
@@ -318,6 +84,16 @@ ChatTemplate ChatTemplate::detect(const std::string &source) {
     return ChatTemplate(Family::Plain);
 }
 
+std::string ChatTemplate::familyOf(const std::string &source) {
+    if (source.empty())
+        return "none";
+    for (const auto &[marker, family] : kOtherFamilies)
+        if (contains(source, marker))
+            return family;
+    const ChatTemplate builtIn = detect(source);
+    return builtIn.family() == Family::Plain ? "custom" : builtIn.name();
+}
+
 std::vector<std::string> ChatTemplate::names() {
     std::vector<std::string> out;
     for (const FamilyName &f : kFamilies)
@@ -326,38 +102,71 @@ std::vector<std::string> ChatTemplate::names() {
 }
 
 std::string ChatTemplate::name() const {
+    if (m_jinja)
+        return m_jinja->family;
     for (const FamilyName &f : kFamilies)
         if (f.family == m_family)
             return f.name;
     return "plain";
 }
 
+std::string ChatTemplate::origin() const { return m_jinja ? m_jinja->origin : std::string(); }
+
+std::string ChatTemplate::description() const {
+    if (!m_jinja)
+        return name() + " (built-in)";
+    return name() + ", the model's own Jinja template (" + m_jinja->origin + ")";
+}
+
+std::string ChatTemplate::cacheKey() const {
+    if (!m_jinja) {
+        const bool today = m_family == Family::Llama32 && m_dateString.empty();
+        return name() + "\n" + (today ? detail::todayDateString() : m_dateString);
+    }
+    std::string key = "jinja\n" + m_jinja->origin + "\n";
+    bool readsClock = false;
+    for (const auto &[name, text] : m_jinja->sources) {
+        key += name + " " + std::to_string(text.size()) + "\n" + text;
+        readsClock = readsClock || contains(text, "strftime_now");
+    }
+    // A template that writes today's date renders differently tomorrow (SOURCE_DATE_EPOCH pins it).
+    if (readsClock)
+        key += "\n" + jinja::Template::parse("{{ strftime_now('%Y-%m-%d') }}", "date").render({});
+    for (const auto &[name, value] : m_jinja->specialTokens)
+        key += "\n" + name + "=" + value.repr();
+    return key;
+}
+
+std::vector<ChatTemplate::Segment> ChatTemplate::renderBuiltIn(const ChatRequest &request) const {
+    std::string date = m_dateString;
+    if (const auto kw = request.kwargs.find("date_string"); kw != request.kwargs.end() && kw->is_string())
+        date = kw->get<std::string>();
+    return detail::renderFamily(m_family, plainMessages(request, name()), request.addGenerationPrompt, date);
+}
+
+std::vector<ChatTemplate::Segment> ChatTemplate::render(const ChatRequest &request) const {
+    if (!m_jinja)
+        return renderBuiltIn(request);
+    const auto jinja = m_jinja;
+    return detail::replySegments(request, [jinja](const ChatRequest &r) { return jinja->render(r); });
+}
+
 std::vector<ChatTemplate::Segment> ChatTemplate::render(const std::vector<ChatMessage> &messages,
                                                         bool addGenerationPrompt) const {
-    SegmentBuilder out;
-    switch (m_family) {
-    case Family::Llama3: renderLlama3(messages, addGenerationPrompt, out); break;
-    case Family::Llama31:
-        renderLlama31(messages, addGenerationPrompt, m_dateString.empty() ? kLlama31DefaultDate : m_dateString, out);
-        break;
-    case Family::Llama32:
-        renderLlama31(messages, addGenerationPrompt, m_dateString.empty() ? todayDateString() : m_dateString, out);
-        break;
-    case Family::Llama2: renderLlama2(messages, out); break;
-    case Family::Mistral: renderMistral(messages, out); break;
-    case Family::ChatMl: renderChatMl(messages, addGenerationPrompt, out); break;
-    case Family::Qwen25: renderQwen25(messages, addGenerationPrompt, out); break;
-    case Family::Qwen3: renderQwen3(messages, addGenerationPrompt, out); break;
-    case Family::Plain: renderPlain(messages, out); break;
-    }
-    return out.take();
+    return render(ChatRequest::of(messages, addGenerationPrompt));
+}
+
+std::string ChatTemplate::renderText(const ChatRequest &request) const {
+    if (m_jinja)
+        return m_jinja->render(request);
+    std::string text;
+    for (const Segment &s : renderBuiltIn(request))
+        text += s.text;
+    return text;
 }
 
 std::string ChatTemplate::renderText(const std::vector<ChatMessage> &messages, bool addGenerationPrompt) const {
-    std::string text;
-    for (const Segment &s : render(messages, addGenerationPrompt))
-        text += s.text;
-    return text;
+    return renderText(ChatRequest::of(messages, addGenerationPrompt));
 }
 
 } // namespace headroom

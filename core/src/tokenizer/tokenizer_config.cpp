@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -26,10 +27,10 @@ std::optional<std::string> tokenContent(const nlohmann::json &value) {
 namespace {
 
 void readSpecialTokens(const nlohmann::json &j, TokenizerConfig &config, bool overwrite) {
-    const std::pair<const char *, std::optional<std::string> *> fields[] = {{"bos_token", &config.bosToken},
-                                                                            {"eos_token", &config.eosToken},
-                                                                            {"unk_token", &config.unkToken},
-                                                                            {"pad_token", &config.padToken}};
+    const std::pair<const char *, std::optional<std::string> *> fields[] = {
+        {"bos_token", &config.bosToken},  {"eos_token", &config.eosToken}, {"unk_token", &config.unkToken},
+        {"pad_token", &config.padToken},  {"sep_token", &config.sepToken}, {"cls_token", &config.clsToken},
+        {"mask_token", &config.maskToken}};
     for (const auto &[key, target] : fields) {
         if ((overwrite || !*target) && j.contains(key))
             *target = tokenContent(j[key]);
@@ -49,27 +50,32 @@ std::optional<bool> optionalBool(const nlohmann::json &j, const char *key) {
     return std::nullopt;
 }
 
-// chat_template is a string, or a list of {"name", "template"} of which "default" is the one used.
-std::string chatTemplateOf(const nlohmann::json &value) {
-    if (value.is_string())
-        return value.get<std::string>();
-    if (value.is_array()) {
-        std::string first;
-        for (const auto &entry : value) {
-            if (!entry.is_object() || !entry.contains("template") || !entry["template"].is_string())
-                continue;
-            const auto text = entry["template"].get<std::string>();
-            if (entry.value("name", std::string()) == "default")
-                return text;
-            if (first.empty())
-                first = text;
-        }
-        return first;
-    }
-    return {};
+void setChatTemplates(TokenizerConfig &config, std::vector<std::pair<std::string, std::string>> templates,
+                      const char *file) {
+    templates.erase(std::remove_if(templates.begin(), templates.end(), [](const auto &t) { return t.second.empty(); }),
+                    templates.end());
+    if (templates.empty())
+        return;
+    config.chatTemplates = std::move(templates);
+    config.chatTemplateFile = file;
+    config.chatTemplate = config.chatTemplates.front().second;
+    for (const auto &[name, text] : config.chatTemplates)
+        if (name == "default")
+            config.chatTemplate = text;
 }
 
 } // namespace
+
+std::vector<std::pair<std::string, std::string>> chatTemplatesOf(const nlohmann::json &value) {
+    std::vector<std::pair<std::string, std::string>> templates;
+    if (value.is_string())
+        templates.emplace_back("default", value.get<std::string>());
+    if (value.is_array())
+        for (const auto &entry : value)
+            if (entry.is_object() && entry.contains("template") && entry["template"].is_string())
+                templates.emplace_back(entry.value("name", std::string()), entry["template"].get<std::string>());
+    return templates;
+}
 
 TokenizerConfig readTokenizerConfig(const std::string &modelDir) {
     TokenizerConfig config;
@@ -83,7 +89,7 @@ TokenizerConfig readTokenizerConfig(const std::string &modelDir) {
         config.addEosToken = optionalBool(j, "add_eos_token");
         config.cleanUpTokenizationSpaces = optionalBool(j, "clean_up_tokenization_spaces");
         if (j.contains("chat_template"))
-            config.chatTemplate = chatTemplateOf(j["chat_template"]);
+            setChatTemplates(config, chatTemplatesOf(j["chat_template"]), "tokenizer_config.json");
         if (j.contains("tokenizer_class") && j["tokenizer_class"].is_string())
             config.tokenizerClass = j["tokenizer_class"].get<std::string>();
         if (j.contains("added_tokens_decoder") && j["added_tokens_decoder"].is_object()) {
@@ -109,20 +115,18 @@ TokenizerConfig readTokenizerConfig(const std::string &modelDir) {
             }
         }
     }
-    // Newer transformers save the template beside the config instead of inside it.
-    if (config.chatTemplate.empty()) {
-        const std::string jinjaPath = modelDir + "/chat_template.jinja";
-        const std::string jsonPath = modelDir + "/chat_template.json";
-        if (fileExists(jinjaPath)) {
-            std::ifstream in(jinjaPath, std::ios::binary);
-            std::ostringstream text;
-            text << in.rdbuf();
-            config.chatTemplate = text.str();
-        } else if (fileExists(jsonPath)) {
-            const nlohmann::json j = detail::readJsonFile(jsonPath);
-            if (j.is_object() && j.contains("chat_template"))
-                config.chatTemplate = chatTemplateOf(j["chat_template"]);
-        }
+    // Newer transformers save the template beside the config, and that file wins.
+    const std::string jinjaPath = modelDir + "/chat_template.jinja";
+    const std::string jsonPath = modelDir + "/chat_template.json";
+    if (fileExists(jinjaPath)) {
+        std::ifstream in(jinjaPath, std::ios::binary);
+        std::ostringstream text;
+        text << in.rdbuf();
+        setChatTemplates(config, {{"default", text.str()}}, "chat_template.jinja");
+    } else if (config.chatTemplates.empty() && fileExists(jsonPath)) {
+        const nlohmann::json j = detail::readJsonFile(jsonPath);
+        if (j.is_object() && j.contains("chat_template"))
+            setChatTemplates(config, chatTemplatesOf(j["chat_template"]), "chat_template.json");
     }
     // special_tokens_map.json only fills what tokenizer_config.json left out.
     const std::string mapPath = modelDir + "/special_tokens_map.json";

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace headroom {
@@ -20,19 +21,29 @@ struct AddedTokenSpec {
 };
 
 struct TokenizerConfig {
-    std::optional<std::string> bosToken, eosToken, unkToken, padToken;
+    std::optional<std::string> bosToken, eosToken, unkToken, padToken, sepToken, clsToken, maskToken;
     std::optional<bool> addBosToken, addEosToken;
     std::optional<bool> cleanUpTokenizationSpaces;
     std::vector<std::string> additionalSpecialTokens;
     std::vector<AddedTokenSpec> addedTokensDecoder;
-    std::string chatTemplate; // "" when none
+    // The chat templates by name; a plain string is the one named "default". Read as transformers
+    // reads them: chat_template.jinja beside the config replaces tokenizer_config.json's
+    // chat_template; chat_template.json (a processor's file, which AutoTokenizer ignores) is read
+    // only when neither has one, so that a multimodal folder that keeps its template there has one.
+    std::vector<std::pair<std::string, std::string>> chatTemplates;
+    std::string chatTemplateFile; // where they came from: "chat_template.jinja", ...; "" when none
+    std::string chatTemplate; // the "default" one, else the first ("" when none)
     std::string tokenizerClass; // "LlamaTokenizer", "PreTrainedTokenizerFast", ...
 };
 
-// Reads <modelDir>/tokenizer_config.json and <modelDir>/special_tokens_map.json (and the chat
-// template from chat_template.jinja / chat_template.json when the config has none); a missing file
-// counts as empty, a corrupt one throws invalidInput naming it.
+// Reads <modelDir>/tokenizer_config.json and <modelDir>/special_tokens_map.json, and the chat
+// templates as described above; a missing file counts as empty, a corrupt one throws invalidInput
+// naming it.
 TokenizerConfig readTokenizerConfig(const std::string &modelDir);
+
+// A chat_template field's templates by name: a string is the one named "default", a list holds
+// {"name", "template"} objects.
+std::vector<std::pair<std::string, std::string>> chatTemplatesOf(const nlohmann::json &value);
 
 // The string of a token field, which may be "text", {"content": "text", ...} or null.
 std::optional<std::string> tokenContent(const nlohmann::json &value);
