@@ -26,9 +26,11 @@
 #include "headroom/memory.h"
 #include "headroom/random_model.h"
 #include "json_file.h"
+#include "test_files.h"
 #include "test_support.h"
 
 using namespace headroom;
+using test::readText;
 namespace fs = std::filesystem;
 
 namespace {
@@ -231,11 +233,6 @@ std::map<std::string, uintmax_t> treeOf(const fs::path &dir) {
         tree[root.relativeFilePath(entry.filePath()).toStdString()] = entry.isFile() ? uintmax_t(entry.size()) : 0;
     }
     return tree;
-}
-
-std::string readText(const fs::path &path) {
-    std::ifstream in(path);
-    return {std::istreambuf_iterator<char>(in), {}};
 }
 
 // One tensor of a safetensors file, its bytes copied, for rewriting a file with edits.

@@ -5,6 +5,7 @@
 #include "io/folder_lock.h"
 #include "io/staged_output.h"
 #include "headroom/error.h"
+#include "test_files.h"
 
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
@@ -16,34 +17,13 @@
 #include <iterator>
 
 using namespace headroom;
+using test::namesIn;
+using test::readText;
 namespace fs = std::filesystem;
 
 namespace {
 
 void writeText(const fs::path &path, const std::string &text) { std::ofstream(path, std::ios::binary) << text; }
-
-std::string readText(const fs::path &path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// The names in `dir`, sorted.
-QStringList namesIn(const fs::path &dir) {
-    QStringList names;
-    for (const auto &entry : fs::directory_iterator(dir))
-        names << QString::fromStdString(entry.path().filename().string());
-    names.sort();
-    return names;
-}
-
-// The pid of a process that has ended (a child that exited at once).
-std::string deadPid() {
-    const pid_t child = ::fork();
-    if (child == 0)
-        ::_exit(0);
-    ::waitpid(child, nullptr, 0);
-    return std::to_string(child);
-}
 
 } // namespace
 
@@ -134,7 +114,7 @@ private slots:
     void leftoversOfDeadProcessesAreCleared() {
         QTemporaryDir tmp;
         const fs::path out = tmp.path().toStdString();
-        const std::string dead = deadPid(), alive = std::to_string(::getpid());
+        const std::string dead = std::to_string(test::deadPid()), alive = std::to_string(::getpid());
         for (const std::string &name : {".checkpoint-6.tmp-" + dead, "adapter.tmp-" + dead, "adapter.tmp-" + alive,
                                         ".checkpoint-4.old-" + dead, std::string("adapter"), "adapter.old-" + dead})
             fs::create_directories(out / name / "inner");
@@ -171,7 +151,7 @@ private slots:
             }
         }
         QVERIFY(!fs::exists(file));
-        const std::string dead = deadPid();
+        const std::string dead = std::to_string(test::deadPid());
         writeText(file, "{\"pid\": " + dead + ", \"host\": \"elsewhere\", \"started\": \"2026-01-02 03:04:05\"}\n");
         detail::FolderLock taken(dir);
         QVERIFY(taken.takenOver());

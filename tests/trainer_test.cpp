@@ -24,6 +24,7 @@
 #include "headroom/safetensors.h"
 #include "headroom/tokenizer.h"
 #include "headroom/trainer.h"
+#include "test_files.h"
 #include "json_file.h"
 #include "test_support.h"
 #include "train/checkpoint_store.h"
@@ -31,6 +32,9 @@
 #include "io/folder_lock.h"
 
 using namespace headroom;
+using test::deadPid;
+using test::namesIn;
+using test::readText;
 namespace fs = std::filesystem;
 
 namespace {
@@ -72,20 +76,6 @@ public:
     void onDiverged(const DivergenceEvent &e) override { diverged.push_back(e); }
 };
 
-std::string readText(const fs::path &path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// The names in `dir`, sorted.
-QStringList namesIn(const fs::path &dir) {
-    QStringList names;
-    for (const auto &entry : fs::directory_iterator(dir))
-        names << QString::fromStdString(entry.path().filename().string());
-    names.sort();
-    return names;
-}
-
 // The error `action` throws, as "kind: message" (fails the test when it throws none).
 template <typename Action>
 QString errorOf(Action action) {
@@ -107,15 +97,6 @@ void copyFolder(const fs::path &from, const fs::path &to) {
         else
             fs::copy_file(entry.path(), to / entry.path().filename());
     }
-}
-
-// The pid of a process that has ended (a child that exited at once).
-pid_t deadPid() {
-    const pid_t child = ::fork();
-    if (child == 0)
-        ::_exit(0);
-    ::waitpid(child, nullptr, 0);
-    return child;
 }
 
 // Writes a NaN over the first element of tensor `name` in a safetensors file, in its dtype.

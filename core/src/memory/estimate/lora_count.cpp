@@ -63,11 +63,8 @@ std::vector<std::string> fuseTargets(const std::vector<std::string> &targets, co
 } // namespace
 
 std::vector<std::string> resolveTargetModules(const std::vector<std::string> &targets, const std::string &field) {
-    static const std::vector<std::string> llamaBlock = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
-                                                        "gate_proj", "up_proj", "down_proj"};
-    if (targets.size() == 1 && targets[0] == "all-linear")
-        return targets; // which modules depends on the model
-    return resolveAgainst(targets, knownLinearModules(), llamaBlock, "", field);
+    // "all-linear" stays as it is: which modules it means depends on the model.
+    return resolveAgainst(targets, knownLinearModules(), targets, "", field);
 }
 
 std::vector<std::string> resolveTargetModules(const ModelConfig &config, const std::vector<std::string> &targets,
